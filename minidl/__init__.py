@@ -1,0 +1,14 @@
+"""minidl — a from-scratch educational deep-learning framework (NumPy/CuPy autograd, C++/CUDA kernels).
+
+Start with ``minidl/tensor.py`` (the autograd engine), then ``minidl/functional`` (the ops),
+``minidl/nn`` (layers) and ``minidl/optim`` (optimizers). ``python -m minidl.tour`` trains
+small models and writes an HTML report.
+"""
+from . import functional  # noqa: F401  (attaches the Tensor operators)
+from .backend import cuda_available, manual_seed
+from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
+           "manual_seed", "cuda_available", "functional", "__version__"]

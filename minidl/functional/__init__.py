@@ -1,0 +1,18 @@
+"""minidl.functional — every differentiable op, as ``torch.nn.functional`` users expect.
+
+Each op is one Function (forward + backward side by side) in the file named after its
+family; this module only gathers the public names.
+"""
+from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .dropout import dropout
+from .elementwise import (abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow,
+                          sqrt, sub, where)
+from .loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
+                   multi_margin_loss, nll_loss, smooth_l1_loss)
+from .matmul import linear, matmul
+from .methods import attach as _attach
+from .reduce import argmax, argmin, max, mean, min, std, sum, var
+from .shape import (broadcast_to, cat, concat, expand, flatten, getitem, pad, permute, reshape,
+                    squeeze, stack, transpose, unsqueeze)
+
+_attach()

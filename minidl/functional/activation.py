@@ -1,0 +1,134 @@
+"""Activations: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax.
+
+Lecture idea: a nonlinearity's backward is the incoming gradient times its local slope.
+ReLU passes the gradient where its input was positive and blocks it elsewhere — the rule
+that guided backpropagation (lecture 12) modifies. softmax and log_softmax subtract the
+row maximum before exponentiating, so large logits never overflow (the result is unchanged
+because softmax(x) = softmax(x - c)).
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..tensor import Function
+from .reduce import normalize_axis
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.get_array_module(x).maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (out > 0)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.save_for_backward(x)
+        ctx.slope = negative_slope
+        return backend.get_array_module(x).where(x > 0, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return backend.get_array_module(g).where(x > 0, g, g * ctx.slope), None
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = backend.get_array_module(x)
+        # Two branches so exp never overflows: 1/(1+e^-x) for x>=0, e^x/(1+e^x) for x<0.
+        e = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return g * s * (1 - s)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.get_array_module(x).tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved_tensors
+        return g * (1 - t * t)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = backend.get_array_module(x)
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        # Jacobian-vector product of softmax: s * (g - sum(g * s)).
+        return s * (g - (g * s).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = backend.get_array_module(x)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (logp,) = ctx.saved_tensors
+        xp = backend.get_array_module(g)
+        return g - xp.exp(logp) * g.sum(axis=ctx.axis, keepdims=True), None
+
+
+def relu(x, inplace=False):
+    """max(x, 0). ``inplace`` is accepted for PyTorch compatibility; minidl never mutates."""
+    return ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    return LeakyReLU.apply(x, negative_slope)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def _softmax_axis(x, axis, dim):
+    axis = dim if dim is not None else axis
+    if axis is None:
+        raise TypeError("softmax needs an axis (e.g. axis=1 for (N, C) scores)")
+    return normalize_axis(axis, x.ndim)[0]
+
+
+def softmax(x, axis=None, *, dim=None):
+    return Softmax.apply(x, _softmax_axis(x, axis, dim))
+
+
+def log_softmax(x, axis=None, *, dim=None):
+    return LogSoftmax.apply(x, _softmax_axis(x, axis, dim))

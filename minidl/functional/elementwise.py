@@ -1,0 +1,342 @@
+"""Elementwise arithmetic: + - * / neg pow exp log sqrt abs clip maximum minimum where.
+
+Lecture idea: backpropagation is the chain rule applied one small op at a time. Each
+Function below is a "gate": forward computes the value, backward multiplies the incoming
+gradient by the local derivative. Binary ops broadcast like NumPy, so their backward has to
+*sum* the gradient over the broadcast dimensions to get back to each operand's shape
+(``unbroadcast``).
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend
+from ..tensor import Function, Tensor
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: undo NumPy broadcasting in the backward pass.
+
+    Broadcasting (3,1) against (3,4) copies the operand 4 times; each copy receives a
+    gradient, and the operand's gradient is their sum.
+    """
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    g = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return g.reshape(shape)
+
+
+def _shape(a):
+    return getattr(a, "shape", ())
+
+
+def _operand(x, like):
+    """Tensors pass through; Python numbers stay scalars (they adopt the other operand's dtype);
+    arrays and lists become Tensors on the device of ``like``."""
+    if isinstance(x, (Tensor, numbers.Number)):
+        return x
+    ref = like.data if isinstance(like, Tensor) else like
+    return Tensor(backend.get_array_module(ref).asarray(x))
+
+
+def _binary(fn, a, b, *options):
+    if not isinstance(a, Tensor):
+        a = _operand(a, b)
+    if not isinstance(b, Tensor):
+        b = _operand(b, a)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.device != b.device:
+        raise ValueError(f"operands are on different devices: {a.device} and {b.device}")
+    return fn.apply(a, b, *options)
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = _shape(a), _shape(b)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = _shape(a), _shape(b)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        da = unbroadcast(g * b, _shape(a)) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * a, _shape(b)) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        da = unbroadcast(g / b, _shape(a)) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(-g * a / (b * b), _shape(b)) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """a ** b for a tensor base; b is a tensor or a number. d/da = b a^(b-1), d/db = a^b log a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        da = unbroadcast(g * b * a ** (b - 1), _shape(a)) if ctx.needs_input_grad[0] else None
+        db = None
+        if ctx.needs_input_grad[1]:
+            xp = backend.get_array_module(a)
+            safe = xp.where(a > 0, a, 1)           # a^b log(a) is taken as 0 where a <= 0
+            db = unbroadcast(g * out * xp.log(safe), _shape(b))
+        return da, db
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = backend.get_array_module(a).exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved_tensors[0]
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return backend.get_array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.saved_tensors[0]
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = backend.get_array_module(a).sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (2 * ctx.saved_tensors[0])
+
+
+class Abs(Function):
+    """|a|; the subgradient at 0 is taken as 0 (``sign(0) = 0``), as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return backend.get_array_module(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * backend.get_array_module(g).sign(ctx.saved_tensors[0])
+
+
+class Clip(Function):
+    """clip(a, low, high); the gradient flows only where low <= a <= high (inclusive, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, low, high):
+        xp = backend.get_array_module(a)
+        ctx.save_for_backward(a)
+        ctx.bounds = low, high
+        return xp.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        keep = backend.get_array_module(a).ones(a.shape, dtype=bool)
+        if low is not None:
+            keep &= a >= low
+        if high is not None:
+            keep &= a <= high
+        return g * keep, None, None
+
+
+class _Select(Function):
+    """maximum / minimum: the gradient goes to the chosen operand; ties split it in half."""
+
+    @staticmethod
+    def forward(ctx, a, b, pick_a):
+        xp = backend.get_array_module(a, b)
+        ctx.save_for_backward(a, b)
+        ctx.pick_a = pick_a
+        return xp.where(pick_a(a, b), a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = backend.get_array_module(g)
+        wa = xp.where(a == b, 0.5, ctx.pick_a(a, b).astype(g.dtype)).astype(g.dtype)
+        return unbroadcast(g * wa, _shape(a)), unbroadcast(g * (1 - wa), _shape(b)), None
+
+
+class Where(Function):
+    """where(cond, a, b): the gradient goes to a where cond holds and to b elsewhere."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        xp = backend.get_array_module(cond, a, b)
+        ctx.cond = cond
+        ctx.shapes = _shape(a), _shape(b)
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        zero = g.dtype.type(0)
+        xp = backend.get_array_module(g)
+        return (None, unbroadcast(xp.where(ctx.cond, g, zero), ctx.shapes[0]),
+                unbroadcast(xp.where(ctx.cond, zero, g), ctx.shapes[1]))
+
+
+class ToDeviceDtype(Function):
+    """Move/cast: backward moves/casts the gradient back to where the input lived."""
+
+    @staticmethod
+    def forward(ctx, a, device, dtype):
+        ctx.device, ctx.dtype = backend.device_of(a), a.dtype
+        out = backend.to_device(a, device) if device is not None else a
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None, None
+
+
+# ---- the functional API ------------------------------------------------------------------
+def add(a, b):
+    return _binary(Add, a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, a, b)
+
+
+def div(a, b):
+    return _binary(Div, a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def pow(a, exponent):  # noqa: A001 (mirrors torch.pow)
+    """``a ** exponent``; a number base is turned into a tensor like ``exponent``."""
+    if not isinstance(a, Tensor):
+        a = _operand(a, exponent) if not isinstance(a, numbers.Number) else \
+            Tensor(backend.get_array_module(exponent.data).asarray(a, dtype=exponent.dtype))
+    return _binary(Pow, a, exponent)
+
+
+def exp(a):
+    return Exp.apply(a)
+
+
+def log(a):
+    return Log.apply(a)
+
+
+def sqrt(a):
+    return Sqrt.apply(a)
+
+
+def abs(a):  # noqa: A001
+    return Abs.apply(a)
+
+
+def clip(a, min=None, max=None):  # noqa: A002 (torch.clamp's argument names)
+    if min is None and max is None:
+        raise ValueError("clip needs at least one of min= and max=")
+    return Clip.apply(a, min, max)
+
+
+clamp = clip
+
+
+def _greater(x, y):
+    return x > y
+
+
+def _less(x, y):
+    return x < y
+
+
+def maximum(a, b):
+    return _binary(_Select, a, b, _greater)
+
+
+def minimum(a, b):
+    return _binary(_Select, a, b, _less)
+
+
+def where(condition, a, b):
+    """Elementwise ``a if condition else b`` (torch.where); condition is a bool array/Tensor."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(a, Tensor):
+        a = _operand(a, like)
+    if not isinstance(b, Tensor):
+        b = _operand(b, like)
+    return Where.apply(cond, a, b)
+
+
+def to_device_dtype(a, device=None, dtype=None):
+    if device is not None:
+        device = backend.normalize_device(device)
+    if (device is None or device == a.device) and (dtype is None or a.dtype == dtype):
+        return a
+    return ToDeviceDtype.apply(a, device, dtype)

@@ -1,0 +1,185 @@
+"""Losses: cross_entropy, multi_margin_loss (multiclass SVM), l1, mse, smooth_l1, BCE with logits.
+
+Lecture idea: a loss turns scores into one number to minimize. Softmax cross-entropy,
+``-log softmax(s)[y]``, has the famous gradient ``softmax(s) - onehot(y)`` — computed here in
+one Function so the student sees it. Segmentation is classification at every pixel: the same
+loss on (N, C, H, W) scores and (N, H, W) labels. Box regression (localization, detection)
+uses L2 or smooth L1 (Fast R-CNN); multi-label targets use the sigmoid BCE.
+
+``reduction`` is ``"mean"`` (default), ``"sum"`` or ``"none"``, as in PyTorch.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..tensor import Function, Tensor
+from . import elementwise as E
+from .activation import relu
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    _check_reduction(reduction)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _labels(target, like, name="target"):
+    """Integer labels as an array on the device of ``like`` (Tensors, arrays and lists accepted)."""
+    data = target.data if isinstance(target, Tensor) else target
+    xp = backend.get_array_module(like)
+    data = xp.asarray(data)
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {data.dtype}")
+    return data
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over axis 1 of (N, C) or (N, C, d1, ...) scores."""
+
+    @staticmethod
+    def forward(ctx, scores, target, weight, ignore_index, reduction):
+        xp = backend.get_array_module(scores)
+        C = scores.shape[1]
+        rows = xp.moveaxis(scores, 1, -1).reshape(-1, C)          # (M, C), M = N*d1*...
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        t_safe = xp.where(valid, t, 0)
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        w = valid.astype(scores.dtype)
+        if weight is not None:
+            w = w * weight[t_safe]
+        picked = logp[xp.arange(len(t)), t_safe]                    # log p(correct class)
+        losses = -picked * w
+        ctx.save_for_backward(logp, t_safe, w)
+        ctx.shape, ctx.reduction = scores.shape, reduction
+        if reduction == "none":
+            return losses.reshape(target.shape)
+        if reduction == "sum":
+            return losses.sum()
+        ctx.total_weight = w.sum()
+        # PyTorch's mean divides by the summed weights of the non-ignored targets.
+        return losses.sum() / ctx.total_weight
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, t, w = ctx.saved_tensors
+        xp = backend.get_array_module(logp)
+        d = xp.exp(logp)                                            # softmax(s)
+        d[xp.arange(len(t)), t] -= 1                                # ... - onehot(y)
+        if ctx.reduction == "none":
+            scale = w * g.reshape(-1)
+        elif ctx.reduction == "sum":
+            scale = w * g
+        else:
+            scale = w * (g / ctx.total_weight)
+        d *= scale[:, None]
+        N, C = ctx.shape[0], ctx.shape[1]
+        d = d.reshape((N,) + ctx.shape[2:] + (C,))
+        return xp.moveaxis(d, -1, 1), None, None, None, None
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Softmax cross-entropy (torch.nn.functional.cross_entropy).
+
+    input: scores (N, C) or (N, C, d1, ...); target: labels (N,) or (N, d1, ...) in [0, C)
+    or ``ignore_index`` (those positions add no loss and no gradient); weight: (C,) class
+    weights. ``"mean"`` divides by the sum of the weights of the non-ignored targets.
+    """
+    _check_reduction(reduction)
+    if input.ndim < 2:
+        raise ValueError(f"cross_entropy: input must be (N, C) or (N, C, d1, ...), got shape {input.shape}")
+    t = _labels(target, input.data)
+    expected = (input.shape[0],) + input.shape[2:]
+    if t.shape != expected:
+        raise ValueError(f"cross_entropy: target has shape {t.shape}, expected {expected} "
+                         f"for input of shape {input.shape}")
+    C = input.shape[1]
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bool(bad.any()):
+        raise ValueError(f"cross_entropy: target holds labels outside [0, {C}) "
+                         f"(other than ignore_index={ignore_index})")
+    w = None
+    if weight is not None:
+        w = weight.data if isinstance(weight, Tensor) else backend.get_array_module(input.data).asarray(weight)
+        if w.shape != (C,):
+            raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({C},)")
+        w = w.astype(input.dtype, copy=False)
+    return CrossEntropy.apply(input, t, w, ignore_index, reduction)
+
+
+def nll_loss(input, target, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C): -input[i, target[i]]."""
+    t = _labels(target, input.data)
+    picked = input[backend.get_array_module(input.data).arange(input.shape[0]), t]
+    return _reduce(-picked, reduction)
+
+
+def multi_margin_loss(input, target, margin=1.0, reduction="mean"):
+    """Multiclass SVM hinge loss with PyTorch's definition (p=1):
+    ``loss_i = sum_{j != y_i} max(0, margin - s_{y_i} + s_j) / C``.
+
+    CS231n's SVM loss is the same sum without the division by C (``C * multi_margin_loss``).
+    """
+    if input.ndim != 2:
+        raise ValueError(f"multi_margin_loss: input must be (N, C), got shape {input.shape}")
+    t = _labels(target, input.data)
+    if t.shape != (input.shape[0],):
+        raise ValueError(f"multi_margin_loss: target has shape {t.shape}, expected ({input.shape[0]},)")
+    xp = backend.get_array_module(input.data)
+    N, C = input.shape
+    correct = input[xp.arange(N), t].reshape(N, 1)
+    not_target = (xp.arange(C)[None, :] != t[:, None]).astype(input.dtype)
+    margins = relu(input - correct + margin) * not_target
+    return _reduce(margins.sum(axis=1) / C, reduction)
+
+
+def _pair(input, target, name):
+    if not isinstance(target, Tensor):
+        target = Tensor(backend.get_array_module(input.data).asarray(target, dtype=input.dtype))
+    if target.shape != input.shape:
+        raise ValueError(f"{name}: target has shape {target.shape}, expected input's shape {input.shape}")
+    return target
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (L2 regression loss)."""
+    d = input - _pair(input, target, "mse_loss")
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    return _reduce(E.abs(input - _pair(input, target, "l1_loss")), reduction)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """Fast R-CNN's box loss: ``0.5 d²/beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``
+    (quadratic near zero, linear far away, so outliers do not dominate). beta=0 gives L1."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    d = E.abs(input - _pair(input, target, "smooth_l1_loss"))
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(E.where(d.data < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction="mean"):
+    """Sigmoid + binary cross-entropy in one stable formula:
+    ``loss = (1 - t) x + (1 + (pw - 1) t) * softplus(-x)``, with
+    ``softplus(-x) = log(1 + e^{-|x|}) + max(-x, 0)`` so large |x| never overflows."""
+    t = _pair(input, target, "binary_cross_entropy_with_logits")
+    softplus_neg = E.log(1 + E.exp(-E.abs(input))) + relu(-input)
+    if pos_weight is not None:
+        loss = (1 - t) * input + (1 + (pos_weight - 1) * t) * softplus_neg
+    else:
+        loss = (1 - t) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

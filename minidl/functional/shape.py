@@ -1,0 +1,224 @@
+"""Shape ops: reshape, transpose/permute, flatten, indexing, concat, stack, pad, squeeze.
+
+Lecture idea: these ops move numbers around without changing them, so their backward moves
+the gradient back the same way — reshape reshapes it back, transpose applies the inverse
+permutation, indexing *scatter-adds* it into a zero array (an index used twice receives two
+gradients), concat splits it, pad crops it.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Function, Tensor
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.inverse = tuple(np.argsort(axes))
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse), None
+
+
+class BroadcastTo(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return backend.get_array_module(a).broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .elementwise import unbroadcast
+        return unbroadcast(g, ctx.shape), None
+
+
+def _is_basic_index(index):
+    """True when indexing is a view (ints, slices, None, ...): no position repeats."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (numbers.Integral, slice, type(None), type(Ellipsis))) for i in items)
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = backend.get_array_module(g)
+        full = xp.zeros(ctx.shape, dtype=g.dtype)
+        if _is_basic_index(ctx.index):
+            full[ctx.index] = g
+        else:
+            # Integer arrays may repeat an index: add.at accumulates every repetition.
+            xp.add.at(full, ctx.index, g)
+        return full, None
+
+
+class Concat(Function):
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return backend.get_array_module(*arrays).concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = backend.get_array_module(g)
+        return (None, *xp.split(g, ctx.splits, axis=ctx.axis))
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, a, widths, value):
+        ctx.crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
+        return backend.get_array_module(a).pad(a, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.crop], None, None
+
+
+# ---- the functional API ------------------------------------------------------------------
+def reshape(x, *shape):
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    try:
+        target = np.empty(x.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1, checks sizes
+    except ValueError:
+        raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+                         f"into shape {tuple(shape)}") from None
+    return x if target == x.shape else Reshape.apply(x, target)
+
+
+def permute(x, *axes):
+    axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"permute needs a permutation of {x.ndim} axes, got {tuple(axes)}")
+    return Permute.apply(x, tuple(a % x.ndim for a in axes))
+
+
+def transpose(x, dim0=None, dim1=None):
+    """Swap two axes (PyTorch); with no axes, reverse them all (NumPy's ``.T``)."""
+    if dim0 is None and dim1 is None:
+        return Permute.apply(x, tuple(reversed(range(x.ndim))))
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Permute.apply(x, tuple(axes))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim into one (torch.flatten)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def squeeze(x, axis=None):
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axis %= x.ndim
+    if x.shape[axis] != 1:
+        return x
+    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+
+
+def unsqueeze(x, axis):
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def broadcast_to(x, shape):
+    return x if tuple(shape) == x.shape else BroadcastTo.apply(x, tuple(shape))
+
+
+expand = broadcast_to
+
+
+def _raw_index(index):
+    """Tensors inside an index become their arrays (integer or boolean)."""
+    if isinstance(index, tuple):
+        return tuple(_raw_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x, index):
+    """``x[index]`` with slices, integers, integer arrays and boolean masks."""
+    index = _raw_index(index)
+    xp = backend.get_array_module(x.data)
+    if xp is not np:  # a NumPy index array must live on the GPU with the data
+        index = tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index) \
+            if isinstance(index, tuple) else (xp.asarray(index) if isinstance(index, np.ndarray) else index)
+    return GetItem.apply(x, index)
+
+
+def _check_same(tensors, what):
+    if not tensors:
+        raise ValueError(f"{what} needs at least one tensor")
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise ValueError(f"{what}: tensors are on different devices {sorted(devices)}")
+
+
+def concat(tensors, axis=0, *, dim=None):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    _check_same(tensors, "concat")
+    axis = dim if dim is not None else axis
+    axis %= tensors[0].ndim
+    ref = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.ndim != len(ref) or any(a != b for k, (a, b) in enumerate(zip(t.shape, ref)) if k != axis):
+            raise ValueError(f"concat along axis {axis}: tensor {i} has shape {t.shape}, "
+                             f"incompatible with tensor 0's shape {ref}")
+    return Concat.apply(axis, *tensors)
+
+
+cat = concat
+
+
+def stack(tensors, axis=0, *, dim=None):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    _check_same(tensors, "stack")
+    axis = dim if dim is not None else axis
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack needs tensors of one shape, got {sorted(shapes)}")
+    axis %= tensors[0].ndim + 1
+    return concat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Constant padding with PyTorch's ``pad`` order: (left, right, top, bottom, ...) from the
+    *last* axis backwards, e.g. ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2."""
+    if mode != "constant":
+        raise ValueError(f"pad supports mode='constant' only, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad must hold (before, after) pairs for at most {x.ndim} axes, got {pad}")
+    if any(int(p) != p or p < 0 for p in pad):
+        raise ValueError(f"pad widths must be non-negative integers, got {pad}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad.apply(x, tuple(widths), value)
