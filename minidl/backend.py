@@ -153,3 +153,8 @@ def random_uniform(shape, xp, dtype, rng=None):
     if xp is np:
         return get_rng(rng).random(shape, dtype=np.float32).astype(dtype, copy=False)
     return xp.random.random(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+def current_stream_ptr() -> int:
+    """The raw pointer of CuPy's current CUDA stream (what minidl's CUDA launchers take)."""
+    return _cupy.cuda.get_current_stream().ptr if _cupy else 0

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..kernels.index_add import index_add
 from ..tensor import Function, Tensor
 
 
@@ -55,6 +56,11 @@ def _is_basic_index(index):
     return all(isinstance(i, (numbers.Integral, slice, type(None), type(Ellipsis))) for i in items)
 
 
+def _is_row_index(index):
+    """A 1-D integer array selecting rows (the case the index_add kernel handles)."""
+    return hasattr(index, "dtype") and index.ndim == 1 and index.dtype.kind in "iu"
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, a, index):
@@ -67,8 +73,11 @@ class GetItem(Function):
         full = xp.zeros(ctx.shape, dtype=g.dtype)
         if _is_basic_index(ctx.index):
             full[ctx.index] = g
+        elif _is_row_index(ctx.index):
+            # x[rows] with an integer array: rows may repeat, each repetition adds its gradient.
+            index_add(full, ctx.index, g)
         else:
-            # Integer arrays may repeat an index: add.at accumulates every repetition.
+            # General integer/boolean indexing: add.at accumulates every repetition.
             xp.add.at(full, ctx.index, g)
         return full, None
 

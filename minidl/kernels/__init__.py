@@ -1,0 +1,76 @@
+"""minidl.kernels — which implementation runs a kernel: NumPy reference, C++ (_C) or CUDA (_C_cuda).
+
+Every kernel family (im2col, roi_pool, nms, ...) has one file here holding its plain NumPy
+*reference* (the readable definition, also the fallback) and a dispatcher that picks, from the
+array it is given:
+
+    NumPy array + minidl._C built          -> the C++/OpenMP kernel
+    CuPy array  + minidl._C_cuda built     -> the CUDA kernel
+    otherwise, or after use("reference")   -> the NumPy reference (runs on CuPy arrays too)
+
+``import minidl`` never needs the compiled modules: without them everything runs on the
+references. ``available()`` tells what this installation can use.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+from .. import backend
+
+_MODES = ("reference", "native")
+_mode = "native"
+_modules = {}
+
+
+def _load(name):
+    """Import minidl._C / minidl._C_cuda once; None when not built (or not importable)."""
+    if name not in _modules:
+        try:
+            _modules[name] = importlib.import_module(f"minidl.{name}")
+        except ImportError:
+            _modules[name] = None
+    return _modules[name]
+
+
+def available() -> dict:
+    """``{"reference": True, "cpu": <_C built>, "cuda": <_C_cuda built and a GPU present>}``."""
+    return {"reference": True, "cpu": _load("_C") is not None,
+            "cuda": _load("_C_cuda") is not None and backend.cuda_available()}
+
+
+def use(mode: str):
+    """Select ``"native"`` (compiled kernels when available, the default) or ``"reference"``."""
+    global _mode
+    if mode not in _MODES:
+        raise ValueError(f"kernel mode must be one of {_MODES}, got {mode!r}")
+    _mode = mode
+
+
+def mode() -> str:
+    return _mode
+
+
+@contextlib.contextmanager
+def using(mode_: str):
+    """``with minidl.kernels.using("reference"): ...`` — switch for a block, then restore."""
+    previous = _mode
+    use(mode_)
+    try:
+        yield
+    finally:
+        use(previous)
+
+
+def native_for(array):
+    """The compiled module that should run a kernel on ``array``, or None for the reference."""
+    if _mode == "reference":
+        return None
+    return _load("_C_cuda") if backend.is_cupy_array(array) else _load("_C")
+
+
+def dtype_code(array) -> int:
+    """How the CUDA launchers are told the dtype: 0 = float32, 1 = float64."""
+    if array.dtype.name not in ("float32", "float64"):
+        raise TypeError(f"expected a float32 or float64 array, got {array.dtype}")
+    return 0 if array.dtype.name == "float32" else 1

@@ -1,0 +1,40 @@
+"""index_add: ``out[index[i]] += src[i]`` — the backward of gathering rows ``x[index]``.
+
+A row gathered twice must receive two gradients, so a plain ``out[index] += src`` (which
+writes each repeated row once) is wrong; ``numpy.add.at`` is right but slow. The kernel
+(csrc/index_add/) gives each column to one thread, which walks the rows in order: the sum is
+deterministic and needs no atomics.
+"""
+from __future__ import annotations
+
+from .. import backend
+from . import dtype_code, native_for
+
+
+def index_add_reference(out, index, src):
+    """The definition, in NumPy/CuPy: accumulate ``src[i]`` into ``out[index[i]]`` (in place)."""
+    xp = backend.get_array_module(out)
+    xp.add.at(out, index, src)
+    return out
+
+
+def index_add(out, index, src):
+    """In place ``out[index[i]] += src[i]``; out (R, ...), index (n,) int64, src (n, ...)."""
+    xp = backend.get_array_module(out)
+    index = xp.ascontiguousarray(index, dtype=xp.int64)
+    native = native_for(out)
+    if native is None or out.dtype.kind != "f" or not out.flags.c_contiguous or out.ndim == 0:
+        return index_add_reference(out, index, src)
+    src = xp.ascontiguousarray(src, dtype=out.dtype)
+    if xp is backend.np:
+        native.index_add(out, index, src)         # the binding checks shapes and index range
+        return out
+    rows = out.shape[0]
+    if index.ndim != 1 or src.shape != (index.shape[0],) + out.shape[1:]:
+        raise ValueError(f"index_add: src of shape {src.shape} and index of shape {index.shape} "
+                         f"do not match out of shape {out.shape}")
+    if index.size and bool(((index < -rows) | (index >= rows)).any()):
+        raise ValueError(f"index_add: index out of range for {rows} rows")
+    native.index_add(index.data.ptr, index.shape[0], src.data.ptr, out.data.ptr, rows,
+                     out.size // max(rows, 1), dtype_code(out), backend.current_stream_ptr())
+    return out

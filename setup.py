@@ -1,0 +1,118 @@
+"""Build minidl's compiled kernels: minidl._C (g++, OpenMP) and, when nvcc is found, minidl._C_cuda.
+
+Everything else about the package lives in pyproject.toml. Environment switches:
+  MINIDL_NATIVE=1       add -march=native (faster, but the build only runs on this CPU family)
+  MINIDL_NO_CUDA=1      do not build _C_cuda even when nvcc is present
+  MINIDL_CUDA_STRICT=1  nvcc warnings are errors and register spills are reported (CI's setting)
+  MINIDL_CUDA_ARCHS     e.g. "75;80;90" (default), PTX of the last one is embedded for newer GPUs
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rel(pattern):
+    return sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, pattern)))
+
+
+def has_openmp(compiler="g++"):
+    """Probe: does the C++ compiler accept -fopenmp and link a tiny OpenMP program?"""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp.cpp")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+        cmd = [os.environ.get("CXX", compiler), "-fopenmp", src, "-o", os.path.join(tmp, "omp")]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def find_nvcc():
+    if os.environ.get("MINIDL_NO_CUDA"):
+        return None
+    nvcc = shutil.which("nvcc")
+    if nvcc is None and os.path.exists("/usr/local/cuda/bin/nvcc"):
+        nvcc = "/usr/local/cuda/bin/nvcc"
+    return nvcc
+
+
+CXX_FLAGS = ["-O3", "-std=c++17", "-fvisibility=hidden"]
+if os.environ.get("MINIDL_NATIVE"):
+    CXX_FLAGS.append("-march=native")
+OPENMP = has_openmp()
+if OPENMP:
+    CXX_FLAGS.append("-fopenmp")
+else:
+    print("minidl: the compiler has no OpenMP; the C++ kernels will run on one thread", file=sys.stderr)
+
+extensions = [
+    Pybind11Extension("minidl._C", ["csrc/bind_cpu.cpp"] + rel("csrc/*/*_cpu.cpp"),
+                      include_dirs=["csrc"], extra_compile_args=CXX_FLAGS,
+                      extra_link_args=["-fopenmp"] if OPENMP else [], cxx_std=17),
+]
+
+def find_cuda_home(nvcc):
+    """The toolkit folder holding include/ and libcudart_static.a (nvcc may be a wrapper script)."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                  os.path.dirname(os.path.dirname(os.path.realpath(nvcc))), "/usr/local/cuda"]
+    for home in filter(None, candidates):
+        if os.path.exists(os.path.join(home, "lib64", "libcudart_static.a")):
+            return home
+    return None
+
+
+NVCC = find_nvcc()
+CUDA_HOME = find_cuda_home(NVCC) if NVCC else None
+if NVCC and not CUDA_HOME:
+    print("minidl: nvcc found but not libcudart_static.a (set CUDA_HOME) — skipping minidl._C_cuda",
+          file=sys.stderr)
+    NVCC = None
+if NVCC:
+    extensions.append(Pybind11Extension(
+        "minidl._C_cuda", ["csrc/bind_cuda.cpp"] + rel("csrc/*/*_cuda.cu"),
+        include_dirs=["csrc", os.path.join(CUDA_HOME, "include")],
+        extra_compile_args=["-O3", "-fvisibility=hidden"], cxx_std=17,
+        # Static cudart: the module imports on machines without libcudart (or without a GPU).
+        extra_link_args=[os.path.join(CUDA_HOME, "lib64", "libcudart_static.a"), "-lrt", "-ldl",
+                         "-lpthread"]))
+else:
+    print("minidl: nvcc not found — skipping the CUDA extension minidl._C_cuda "
+          "(the CPU and NumPy paths are complete without it)", file=sys.stderr)
+
+
+def nvcc_flags():
+    archs = os.environ.get("MINIDL_CUDA_ARCHS", "75;80;90").split(";")
+    flags = ["-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-Icsrc"]
+    for a in archs:
+        flags += ["-gencode", f"arch=compute_{a},code=sm_{a}"]
+    flags += ["-gencode", f"arch=compute_{archs[-1]},code=compute_{archs[-1]}"]  # PTX: newer GPUs
+    if os.environ.get("MINIDL_CUDA_STRICT"):
+        flags += ["-Werror", "all-warnings", "-Xptxas", "-warn-spills,-Werror"]
+    return flags
+
+
+class BuildExt(build_ext):
+    """Compile .cu sources with nvcc into objects, then let setuptools link them with g++."""
+
+    def build_extension(self, ext):
+        cu_files = [s for s in ext.sources if s.endswith(".cu")]
+        if cu_files:
+            ext.sources = [s for s in ext.sources if not s.endswith(".cu")]
+            os.makedirs(self.build_temp, exist_ok=True)
+            for src in cu_files:
+                obj = os.path.join(self.build_temp, os.path.basename(src) + ".o")
+                cmd = [NVCC, "-c", src, "-o", obj] + nvcc_flags()
+                print(" ".join(cmd))
+                subprocess.check_call(cmd, cwd=HERE)
+                ext.extra_objects.append(obj)
+        super().build_extension(ext)
+
+
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})
