@@ -5,7 +5,7 @@ Start with ``minidl/tensor.py`` (the autograd engine), then ``minidl/functional`
 small models and writes an HTML report.
 """
 from . import functional  # noqa: F401  (attaches the Tensor operators)
-from . import kernels, nn  # noqa: F401
+from . import kernels, nn, optim, train  # noqa: F401
 from .backend import cuda_available, manual_seed
 from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 

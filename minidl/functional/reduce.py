@@ -17,6 +17,8 @@ def normalize_axis(axis, ndim, name="axis"):
     """Return a sorted tuple of non-negative axes (all axes for ``None``); check the range."""
     if axis is None:
         return tuple(range(ndim))
+    if not isinstance(axis, (int, tuple, list)):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:

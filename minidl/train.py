@@ -1,0 +1,109 @@
+"""A small training loop: ``fit`` (epochs of forward / backward / step with a progress bar).
+
+Lecture idea: every model in the course trains the same way —
+
+    for each batch:  loss = loss_fn(model(x), y);  optimizer.zero_grad();  loss.backward();
+                     optimizer.step()
+
+``fit`` is exactly that loop plus what one would otherwise rewrite every time: moving batches
+to the model's device, a tqdm progress bar, an evaluation callback after each epoch, a
+learning-rate schedule, seeding, and a history of the losses for plotting.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, no_grad
+
+
+def to_tensor(batch, device="cpu"):
+    """Turn arrays inside a batch (arrays, tuples, lists, dicts) into Tensors on ``device``.
+
+    Floating arrays become float32 unless already float64; integer arrays stay integer.
+    """
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, (np.ndarray,)) or backend.is_cupy_array(batch):
+        return Tensor(backend.to_device(batch, device))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_tensor(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_tensor(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _progress(iterable, total, desc, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=None,
+        eval_fn=None, progress=True, seed=None, max_seconds=None):
+    """Train ``model`` and return a history dict.
+
+    loader: an iterable of ``(inputs, targets)`` batches (NumPy arrays or Tensors); it is
+        iterated once per epoch (a DataLoader reshuffles itself each time).
+    loss_fn: ``loss_fn(model(inputs), targets) -> scalar Tensor``; for models with several
+        outputs or targets, pass a function ``loss_fn(model, inputs, targets)`` with
+        ``loss_fn.takes_model = True``.
+    eval_fn: called as ``eval_fn(model)`` after each epoch, in eval mode and without a graph;
+        its return value (a number or dict) is stored in ``history["eval"]``.
+    device: where to run (default: where the model's first parameter lives).
+    seed: seeds minidl's default generator (dropout, initializers that use it) first.
+    max_seconds: stop after the epoch in which this wall-clock budget is exceeded.
+
+    Returns ``{"loss": per-step losses, "epoch_loss": mean per epoch, "eval": [...], "seconds": s}``.
+    """
+    if seed is not None:
+        backend.manual_seed(seed)
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else "cpu"
+    history = {"loss": [], "epoch_loss": [], "eval": [], "seconds": 0.0}
+    start = time.perf_counter()
+    takes_model = getattr(loss_fn, "takes_model", False)
+    for epoch in range(epochs):
+        model.train()
+        total = len(loader) if hasattr(loader, "__len__") else None
+        losses = []
+        bar = _progress(loader, total, f"epoch {epoch + 1}/{epochs}", progress)
+        for inputs, targets in bar:
+            inputs, targets = to_tensor(inputs, device), to_tensor(targets, device)
+            loss = loss_fn(model, inputs, targets) if takes_model else loss_fn(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.item()))
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        history["loss"].extend(losses)
+        history["epoch_loss"].append(float(np.mean(losses)) if losses else float("nan"))
+        if scheduler is not None:
+            scheduler.step()
+        if eval_fn is not None:
+            model.eval()
+            with no_grad():
+                history["eval"].append(eval_fn(model))
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+    model.eval()
+    history["seconds"] = time.perf_counter() - start
+    return history
+
+
+def predict(model, inputs, batch_size=256, device=None):
+    """Run ``model`` in eval mode without a graph over ``inputs`` in batches; NumPy output."""
+    model.eval()
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else "cpu"
+    outs = []
+    with no_grad():
+        for i in range(0, len(inputs), batch_size):
+            outs.append(model(to_tensor(inputs[i:i + batch_size], device)).numpy())
+    return np.concatenate(outs) if outs else np.zeros((0,))

@@ -1,0 +1,146 @@
+"""The autograd engine: graph building, accumulation, topological order, API shape, errors."""
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Function, Tensor, no_grad, tensor
+
+
+def test_tensor_factory_dtypes_and_copy():
+    a = np.arange(6.0).reshape(2, 3)
+    t = tensor(a)
+    assert t.dtype == np.float64 and t.shape == (2, 3) and t.device == "cpu"
+    a[0, 0] = 100.0
+    assert t.data[0, 0] == 0.0                       # tensor() copies
+    assert tensor([1.0, 2.0]).dtype == np.float32    # Python floats default to float32
+    assert tensor([1, 2]).dtype.kind == "i"
+    assert tensor([1.0], dtype=np.float64).dtype == np.float64
+    assert np.array_equal(np.asarray(tensor([[1, 2]])), [[1, 2]])
+
+
+def test_requires_grad_only_for_floats():
+    with pytest.raises(TypeError, match="floating"):
+        tensor([1, 2], requires_grad=True)
+
+
+def test_gradient_accumulates_when_a_tensor_is_used_twice():
+    x = tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
+    y = x * x + x          # dy/dx = 2x + 1
+    y.sum().backward()
+    assert np.allclose(x.grad.numpy(), [5.0, 7.0])
+    (x * 3).sum().backward()  # a second backward adds to .grad
+    assert np.allclose(x.grad.numpy(), [8.0, 10.0])
+
+
+def test_shared_subexpression_diamond():
+    x = tensor([1.5], requires_grad=True, dtype=np.float64)
+    h = x.exp()
+    y = h * h + h.log()    # = e^{2x} + x  -> dy/dx = 2 e^{2x} + 1
+    y.backward()
+    assert np.allclose(x.grad.numpy(), 2 * np.exp(3.0) + 1)
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = tensor([1.0], requires_grad=True, dtype=np.float64)
+    y = x
+    for _ in range(20000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad.numpy()[0] == 1.0
+
+
+def test_backward_on_nonscalar_needs_grad_argument():
+    x = tensor(np.ones(3), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="scalar"):
+        y.backward()
+    y.backward(np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(x.grad.numpy(), [2, 4, 6])
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2).backward(np.ones(4))
+
+
+def test_backward_without_requires_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tensor([1.0]).sum().backward()
+
+
+def test_no_grad_and_detach():
+    x = tensor([1.0], requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+    z = x.detach()
+    assert not z.requires_grad and z.data is x.data
+    assert minidl.is_grad_enabled()
+
+
+def test_retain_grad_on_intermediate():
+    x = tensor([1.0, -2.0], requires_grad=True, dtype=np.float64)
+    h = (x * 3).retain_grad()
+    (h * h).sum().backward()
+    assert np.allclose(h.grad.numpy(), 2 * h.data)
+    assert np.allclose(x.grad.numpy(), 6 * h.data)
+
+
+def test_multi_output_function_unused_output_gets_zero_gradient():
+    class SplitHalves(Function):
+        @staticmethod
+        def forward(ctx, a):
+            n = a.shape[0] // 2
+            return a[:n] * 2, a[n:] * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return np.concatenate([g1 * 2, g2 * 3])
+
+    x = tensor(np.ones(4), requires_grad=True)
+    first, _ = SplitHalves.apply(x)
+    first.sum().backward()
+    assert np.allclose(x.grad.numpy(), [2, 2, 0, 0])
+
+
+def test_backward_shape_mismatch_names_the_function():
+    class Broken(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.ones(7)
+
+    x = tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="Broken.backward"):
+        Broken.apply(x).backward()
+
+
+def test_api_shape_and_conversions():
+    x = tensor(np.arange(12.0).reshape(3, 4))
+    assert x.numpy().shape == (3, 4) and x.ndim == 2 and x.size == 12 and len(x) == 3
+    assert x.T.shape == (4, 3)
+    assert x.max(1).shape == (3,) and x.max(axis=1, keepdims=True).shape == (3, 1)
+    assert x.sum(dim=0, keepdim=True).shape == (1, 4)
+    assert x.argmax(1).numpy().tolist() == [3, 3, 3]
+    assert x.to(dtype=np.float32).dtype == np.float32
+    assert x.cpu() is x and x.to("cpu") is x
+    assert (x > 5).dtype == np.bool_
+    assert x[1, 2].item() == 6.0
+    assert "tensor(" in repr(x)
+
+
+def test_to_cuda_without_gpu_raises_clearly():
+    if minidl.cuda_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no usable GPU"):
+        tensor([1.0]).to("cuda")
+    with pytest.raises(ValueError, match="device"):
+        tensor([1.0]).to("tpu")
+
+
+def test_ndarray_on_the_left_calls_tensor_operator():
+    x = tensor(np.ones(3), requires_grad=True)
+    y = np.full(3, 2.0) * x
+    assert isinstance(y, Tensor)
+    y.sum().backward()
+    assert np.allclose(x.grad.numpy(), 2.0)
