@@ -35,11 +35,23 @@ def to_tensor(batch, device="cpu"):
     return batch
 
 
-def _progress(iterable, total, desc, enabled):
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total, enabled):
+    """One bar for the whole run (steps over all epochs), refreshed at most once a second."""
     if not enabled:
-        return iterable
+        return _NoBar()
     from tqdm.auto import tqdm
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc="training", unit="step", mininterval=1.0, leave=False)
 
 
 def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=None,
@@ -67,20 +79,19 @@ def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=N
     history = {"loss": [], "epoch_loss": [], "eval": [], "seconds": 0.0}
     start = time.perf_counter()
     takes_model = getattr(loss_fn, "takes_model", False)
+    bar = _progress_bar(epochs * len(loader) if hasattr(loader, "__len__") else None, progress)
     for epoch in range(epochs):
         model.train()
-        total = len(loader) if hasattr(loader, "__len__") else None
         losses = []
-        bar = _progress(loader, total, f"epoch {epoch + 1}/{epochs}", progress)
-        for inputs, targets in bar:
+        for inputs, targets in loader:
             inputs, targets = to_tensor(inputs, device), to_tensor(targets, device)
             loss = loss_fn(model, inputs, targets) if takes_model else loss_fn(model(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.item()))
-            if progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.update()
+        bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.4f}" if losses else "n/a", refresh=False)
         history["loss"].extend(losses)
         history["epoch_loss"].append(float(np.mean(losses)) if losses else float("nan"))
         if scheduler is not None:
@@ -91,6 +102,7 @@ def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=N
                 history["eval"].append(eval_fn(model))
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
+    bar.close()
     model.eval()
     history["seconds"] = time.perf_counter() - start
     return history
