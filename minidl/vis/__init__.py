@@ -1,0 +1,6 @@
+"""minidl.vis — visualizing and understanding CNNs (CS231n lecture 12).
+
+One technique per file; this file only lists the public names.
+"""
+from .embedding import (PCAResult, TSNEResult, conditional_probabilities, joint_probabilities,
+                        kl_divergence_and_gradient, nearest_neighbors, pairwise_squared_distances, pca, tsne)
