@@ -7,9 +7,9 @@ small models and writes an HTML report.
 from . import functional  # noqa: F401  (attaches the Tensor operators)
 from . import kernels, nn, optim, train  # noqa: F401
 from .backend import cuda_available, manual_seed
-from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, override_backward, tensor
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
-           "manual_seed", "cuda_available", "functional", "__version__"]
+           "override_backward", "manual_seed", "cuda_available", "functional", "__version__"]

@@ -146,3 +146,25 @@ def test_module_to_keeps_parameter_identity():
     if not minidl.cuda_available():
         with pytest.raises(RuntimeError, match="no usable GPU"):
             m.to("cuda")
+
+
+def test_capture_activations_and_forward_until():
+    calls = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return x
+
+    m = nn.Sequential(nn.Linear(4, 6, rng=0), nn.ReLU(), Spy(), nn.Linear(6, 2, rng=1))
+    x = tensor(np.ones((3, 4), dtype=np.float32))
+    with nn.capture_activations(m, ["1", "3"]) as acts:
+        out = m(x)
+    assert acts["1"].shape == (3, 6) and np.allclose(acts["3"].numpy(), out.numpy())
+    assert len(m[1]._forward_hooks) == 0                 # hooks removed on exit
+    calls.clear()
+    h = nn.forward_until(m, x, "1")
+    assert h.shape == (3, 6) and calls == []             # later layers never ran
+    assert np.all(h.numpy() >= 0)
+    with pytest.raises(KeyError, match="no submodule"):
+        nn.forward_until(m, x, "9")

@@ -144,3 +144,23 @@ def test_ndarray_on_the_left_calls_tensor_operator():
     assert isinstance(y, Tensor)
     y.sum().backward()
     assert np.allclose(x.grad.numpy(), 2.0)
+
+
+def test_override_backward_applies_to_every_call_site_and_restores():
+    import minidl.functional as F
+    from minidl import nn, override_backward
+    from minidl.functional.activation import ReLU
+
+    def guided(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (out > 0) * (g > 0)
+
+    x = tensor(np.array([1.0, 2.0, -1.0]), requires_grad=True)
+    upstream = np.array([-3.0, 4.0, 5.0])
+    with override_backward(ReLU, guided):
+        nn.ReLU()(x).backward(upstream)        # module call
+        F.relu(x).backward(upstream)           # functional call
+    assert np.allclose(x.grad.numpy(), [0.0, 8.0, 0.0])
+    x.grad = None
+    F.relu(x).backward(upstream)               # restored: plain ReLU rule
+    assert np.allclose(x.grad.numpy(), [-3.0, 4.0, 0.0])
