@@ -7,6 +7,8 @@ gradients), concat splits it, pad crops it.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 
 import numpy as np
@@ -30,7 +32,7 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, a, axes):
-        ctx.inverse = tuple(np.argsort(axes))
+        ctx.inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))  # inverse permutation
         return a.transpose(axes)
 
     @staticmethod
@@ -86,7 +88,7 @@ class Concat(Function):
     @staticmethod
     def forward(ctx, axis, *arrays):
         ctx.axis = axis
-        ctx.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        ctx.splits = list(itertools.accumulate(a.shape[axis] for a in arrays))[:-1]
         return backend.get_array_module(*arrays).concatenate(arrays, axis=axis)
 
     @staticmethod
@@ -109,12 +111,23 @@ class Pad(Function):
 # ---- the functional API ------------------------------------------------------------------
 def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    try:
-        target = np.empty(x.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1, checks sizes
-    except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
-                         f"into shape {tuple(shape)}") from None
+    target = _resolve_shape(x.shape, tuple(int(n) for n in shape))
     return x if target == x.shape else Reshape.apply(x, target)
+
+
+def _resolve_shape(old, new):
+    """Fill in one -1 of ``new`` and check that the element counts agree."""
+    size, known = math.prod(old), math.prod(n for n in new if n != -1)
+    error = ValueError(f"cannot reshape a tensor of shape {old} ({size} elements) into shape {new}")
+    if new.count(-1) > 1 or any(n < -1 for n in new):
+        raise error
+    if -1 in new:
+        if known == 0 or size % known:
+            raise error
+        new = tuple(size // known if n == -1 else n for n in new)
+    if math.prod(new) != size:
+        raise error
+    return new
 
 
 def permute(x, *axes):
@@ -169,17 +182,19 @@ def _raw_index(index):
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        return tuple(index) if any(isinstance(i, (slice, type(None), type(Ellipsis))) for i in index) \
+            else index                       # a list of integers: xp.asarray below
     return index
 
 
 def getitem(x, index):
     """``x[index]`` with slices, integers, integer arrays and boolean masks."""
-    index = _raw_index(index)
     xp = backend.get_array_module(x.data)
-    if xp is not np:  # a NumPy index array must live on the GPU with the data
-        index = tuple(xp.asarray(i) if isinstance(i, np.ndarray) else i for i in index) \
-            if isinstance(index, tuple) else (xp.asarray(index) if isinstance(index, np.ndarray) else index)
+
+    def on_device(i):  # integer lists/arrays become index arrays of the data's module (GPU/CPU)
+        return xp.asarray(i) if isinstance(i, (list, np.ndarray)) or backend.is_cupy_array(i) else i
+    index = _raw_index(index)
+    index = tuple(on_device(i) for i in index) if isinstance(index, tuple) else on_device(index)
     return GetItem.apply(x, index)
 
 
