@@ -46,12 +46,13 @@ def test_cross_entropy_weights_and_ignore_index():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_gradcheck_4d_segmentation(reduction):
+def test_cross_entropy_gradcheck_4d_segmentation(reduction, device):
     s = R.standard_normal((2, 3, 4, 5))
     y = R.integers(0, 3, (2, 4, 5))
     y[0, 0, 0] = 255
     w = np.array([1.0, 2.0, 0.5])
-    gradcheck(lambda a: F.cross_entropy(a, y, weight=w, ignore_index=255, reduction=reduction), [s])
+    gradcheck(lambda a: F.cross_entropy(a, y, weight=w, ignore_index=255, reduction=reduction), [s],
+              device=device)
 
 
 def test_cross_entropy_4d_equals_flattened_2d():
