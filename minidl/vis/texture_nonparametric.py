@@ -37,6 +37,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
+from ..tensor import Tensor
 
 
 def _progress(total, enabled, desc):
@@ -48,7 +49,7 @@ def _progress(total, enabled, desc):
 
 def _check_inputs(sample, size, window, window_name):
     """Return ``(sample (C, H, W), was_2d, (out_h, out_w))`` after checking the arguments."""
-    sample = backend.to_numpy(getattr(sample, "data", sample) if not isinstance(sample, np.ndarray) else sample)
+    sample = backend.to_numpy(sample.data if isinstance(sample, Tensor) else sample)
     if sample.ndim not in (2, 3):
         raise ValueError(f"sample must have shape (C, H, W) or (H, W), got {sample.shape}")
     was_2d = sample.ndim == 2
