@@ -185,7 +185,8 @@ SKLEARN_KL_RTOL = 0.10
 
 @pytest.mark.parametrize("n, n_iter", [(150, 600), (200, 750)])
 def test_tsne_final_kl_is_close_to_scikit_learns(n, n_iter):
-    manifold = pytest.importorskip("sklearn.manifold", reason="scikit-learn is only a reference for this test")
+    manifold = pytest.importorskip("sklearn.manifold",
+                                   reason="scikit-learn is only the reference of this comparison")
     x, _ = gaussian_clusters(n=n, k=3, seed=n)
     init = pca_init(x)
     ours = tsne(x, perplexity=20.0, n_iter=n_iter, init=init, learning_rate="auto", progress=False)

@@ -295,8 +295,8 @@ def tsne(features, n_components=2, perplexity=30.0, n_iter=1000, learning_rate="
     the device of ``features`` and the final KL(P || Q) as a float (a named tuple, so both
     ``result.kl_divergence`` and ``embedding, kl = tsne(...)`` work).
 
-    The update is van der Maaten's: per-coordinate gains grow by 0.2 while the gradient keeps
-    its direction and shrink by x0.8 when it flips (never below ``min_gain``), then
+    The update is van der Maaten's: per-coordinate gains grow by 0.2 while the previous step
+    still goes downhill and shrink by x0.8 once it overshoots (never below ``min_gain``), then
     ``update = momentum * update - learning_rate * gains * grad``; the embedding is re-centred
     every step (the loss does not depend on a translation). The gains and the momentum buffer
     carry over from the early-exaggeration phase to the rest, as in his reference code.
@@ -326,10 +326,10 @@ def tsne(features, n_components=2, perplexity=30.0, n_iter=1000, learning_rate="
     for it in steps:
         early = it < EARLY_EXAGGERATION_ITERS
         _, grad = kl_divergence_and_gradient(p_exaggerated if early else p, y, compute_kl=False)
-        # Gains: speed up a coordinate while its gradient keeps the sign of the last step's
-        # direction of descent, slow it down when it overshoots (sign flip).
-        same_direction = (update * grad) < 0
-        gains = xp.maximum(xp.where(same_direction, gains + 0.2, gains * 0.8), min_gain)
+        # Gains: speed a coordinate up while the last step still points downhill in it (step
+        # and gradient of opposite signs), slow it down once it has overshot (same signs).
+        still_downhill = (update * grad) < 0
+        gains = xp.maximum(xp.where(still_downhill, gains + 0.2, gains * 0.8), min_gain)
         momentum = 0.5 if early else 0.8
         update = momentum * update - learning_rate * gains * grad
         y = y + update

@@ -72,7 +72,8 @@ def image_grid(images, nrow=8, padding=2, normalize=False, value_range=None, sca
     n, _, h, w = images.shape
     columns = min(nrow, n)
     rows = math.ceil(n / columns)
-    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), pad_value, dtype=np.float64)
+    grid_shape = (rows * (h + padding) + padding, columns * (w + padding) + padding, 3)
+    grid = np.full(grid_shape, pad_value, dtype=np.float64)
     for i, image in enumerate(images):
         top = padding + (i // columns) * (h + padding)
         left = padding + (i % columns) * (w + padding)
@@ -152,10 +153,11 @@ def plot_embedding(points, labels=None, images=None, class_names=None, max_thumb
     ax = fig.add_subplot()
     classes = np.unique(labels)
     palette = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    for i, c in enumerate(classes):
+    colour_of = {c: palette(i % palette.N) for i, c in enumerate(classes)}
+    for c in classes:
         chosen = labels == c
         name = class_names[int(c)] if class_names is not None else str(c)
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=12, color=palette(i % palette.N), label=name)
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=12, color=colour_of[c], label=name)
     if len(classes) > 1 or class_names is not None:
         ax.legend(loc="best", fontsize="small", markerscale=1.5)
 
@@ -173,9 +175,8 @@ def plot_embedding(points, labels=None, images=None, class_names=None, max_thumb
                 continue
             placed.append(i)
             thumb = np.clip(_rescale(images[i], images[i].min(), images[i].max()), 0, 1).transpose(1, 2, 0)
-            box = AnnotationBbox(OffsetImage(thumb, zoom=thumbnail_zoom, cmap="gray"), points[i],
-                                 frameon=True, pad=0.1,
-                                 bboxprops=dict(edgecolor=palette(int(np.searchsorted(classes, labels[i])) % palette.N)))
+            box = AnnotationBbox(OffsetImage(thumb, zoom=thumbnail_zoom), points[i], frameon=True,
+                                 pad=0.1, bboxprops=dict(edgecolor=colour_of[labels[i]]))
             ax.add_artist(box)
     ax.set_xticks([])
     ax.set_yticks([])

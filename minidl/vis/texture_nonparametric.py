@@ -29,7 +29,9 @@ SSD as three FFT correlations (Σ w·T² - 2 (w·T) ⋆ S + w ⋆ S²), costs O(
 whatever the mask, and only pays off for samples of several hundred pixels a side.
 
 Images are ``(C, H, W)`` (minidl's layout) or ``(H, W)``; the output has the same layout and
-dtype as the sample. Randomness comes only from ``rng``: a seed gives the same texture.
+dtype as the sample. Randomness comes only from ``rng``: a seed gives the same texture. Both
+run on the CPU with NumPy (a CuPy sample is copied to the host): the work is a long chain of
+small dependent searches, which a GPU would not speed up.
 """
 from __future__ import annotations
 
@@ -71,6 +73,12 @@ def gaussian_window(window_size, sigma=None):
     return np.outer(g, g)
 
 
+def _pixel_coordinates(top, left, height, width):
+    """``(height, width, 2)``: the (row, column) of each pixel of a block starting at (top, left)."""
+    rows, columns = np.meshgrid(np.arange(top, top + height), np.arange(left, left + width), indexing="ij")
+    return np.stack([rows, columns], axis=-1)
+
+
 def _filled_neighbour_count(known):
     """How many of the 8 neighbours of each pixel are known (a 3x3 box sum, by slicing)."""
     padded = np.pad(known.astype(np.int32), 1)
@@ -91,6 +99,11 @@ def synthesize_texture(sample, size, window_size=11, epsilon=0.1, rng=None, prog
     Order of growth: repeatedly take all unfilled pixels that touch the filled region, those
     with the most filled neighbours first (ties in random order), as in the paper — so each
     pixel is chosen with as much context as possible.
+
+    The candidates are the windows lying fully inside the sample, so the pixels within half a
+    window of the sample's border are never copied (the paper also matches windows hanging
+    over the border; leaving them out keeps the search one array expression). Unlike the
+    paper, there is no maximum-error threshold: the best candidates are always accepted.
     """
     sample, was_2d, (out_h, out_w) = _check_inputs(sample, size, window_size, "window_size")
     if window_size % 2 == 0:
@@ -107,8 +120,7 @@ def synthesize_texture(sample, size, window_size=11, epsilon=0.1, rng=None, prog
     # copies the view once: rows must be contiguous for the fast matrix-vector product below.)
     windows = sliding_window_view(values, (window_size, window_size), axis=(1, 2))   # (C, h', w', w, w)
     candidates = windows.transpose(1, 2, 0, 3, 4).reshape(-1, channels * window_size * window_size)
-    centre_yx = np.stack(np.meshgrid(np.arange(windows.shape[1]), np.arange(windows.shape[2]),
-                                     indexing="ij"), axis=-1).reshape(-1, 2) + half
+    centre_yx = _pixel_coordinates(half, half, windows.shape[1], windows.shape[2]).reshape(-1, 2)
     gaussian = gaussian_window(window_size).ravel()
 
     # The output lives inside a canvas padded by half a window: windows never leave the canvas,
@@ -119,11 +131,11 @@ def synthesize_texture(sample, size, window_size=11, epsilon=0.1, rng=None, prog
     seed = min(seed_size, out_h, out_w)
     sy = rng.integers(0, sample.shape[1] - seed + 1)
     sx = rng.integers(0, sample.shape[2] - seed + 1)
-    oy, ox = (out_h - seed) // 2, (out_w - seed) // 2
-    canvas[:, half + oy:half + oy + seed, half + ox:half + ox + seed] = values[:, sy:sy + seed, sx:sx + seed]
-    known[half + oy:half + oy + seed, half + ox:half + ox + seed] = True
-    source[oy:oy + seed, ox:ox + seed] = np.stack(np.meshgrid(np.arange(sy, sy + seed), np.arange(sx, sx + seed),
-                                                              indexing="ij"), axis=-1)
+    oy, ox = (out_h - seed) // 2, (out_w - seed) // 2             # at the centre of the output
+    on_canvas = (slice(half + oy, half + oy + seed), slice(half + ox, half + ox + seed))
+    canvas[(slice(None), *on_canvas)] = values[:, sy:sy + seed, sx:sx + seed]
+    known[on_canvas] = True
+    source[oy:oy + seed, ox:ox + seed] = _pixel_coordinates(sy, sx, seed, seed)
 
     bar = _progress(out_h * out_w - seed * seed, progress, "texture (Efros-Leung)")
     core = (slice(half, half + out_h), slice(half, half + out_w))
