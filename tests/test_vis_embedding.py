@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from minidl import backend
 from minidl.vis.embedding import (conditional_probabilities, joint_probabilities,
                                   kl_divergence_and_gradient, nearest_neighbors, pairwise_squared_distances,
                                   pca, tsne)
@@ -194,3 +195,30 @@ def test_tsne_final_kl_is_close_to_scikit_learns(n, n_iter):
                               init=init.copy(), learning_rate="auto", early_exaggeration=12.0).fit(x)
     assert abs(ours.kl_divergence - reference.kl_divergence_) <= SKLEARN_KL_RTOL * reference.kl_divergence_, \
         (ours.kl_divergence, reference.kl_divergence_)
+
+
+# ---- the same code on a GPU ----------------------------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.cuda_available(), reason="no CUDA GPU (CuPy + device) on this machine")
+def test_embedding_tools_run_on_cupy_arrays_like_on_numpy():
+    x, labels = gaussian_clusters(n=120, k=3, seed=11)
+    gx = backend.to_device(x, "cuda")
+    projected, components, ratio = pca(gx, 2)
+    assert backend.is_cupy_array(projected)
+    np.testing.assert_allclose(backend.to_numpy(components), pca(x, 2).components, atol=1e-8)
+    dist, idx = nearest_neighbors(gx[:5], gx, 3)
+    np.testing.assert_array_equal(backend.to_numpy(idx), nearest_neighbors(x[:5], x, 3)[1])
+    p_gpu, _ = conditional_probabilities(pairwise_squared_distances(gx), 15.0)
+    p_cpu, _ = conditional_probabilities(pairwise_squared_distances(x), 15.0)
+    np.testing.assert_allclose(backend.to_numpy(p_gpu), p_cpu, atol=1e-8)
+    y = np.random.default_rng(0).normal(size=(120, 2))
+    p = joint_probabilities(x, 15.0)
+    kl_gpu, grad_gpu = kl_divergence_and_gradient(backend.to_device(p, "cuda"), backend.to_device(y, "cuda"))
+    kl_cpu, grad_cpu = kl_divergence_and_gradient(p, y)
+    np.testing.assert_allclose(kl_gpu, kl_cpu, rtol=1e-10)
+    np.testing.assert_allclose(backend.to_numpy(grad_gpu), grad_cpu, atol=1e-12)
+    embedding, kl = tsne(gx, perplexity=15.0, n_iter=400, progress=False)
+    assert backend.is_cupy_array(embedding)
+    assert knn_label_agreement(backend.to_numpy(embedding), labels) >= 0.95
+    assert abs(kl - tsne(x, perplexity=15.0, n_iter=400, progress=False).kl_divergence) < 0.05 * kl
