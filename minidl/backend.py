@@ -44,19 +44,23 @@ def cuda_available() -> bool:
 
 
 def is_cupy_array(a) -> bool:
-    """True for a CuPy ndarray (without importing CuPy when it was never used)."""
-    cp = _cupy or None
-    return cp is not None and isinstance(a, cp.ndarray)
+    """True for a CuPy ndarray — also when the caller, not minidl, imported CuPy first."""
+    if _cupy:
+        return isinstance(a, _cupy.ndarray)
+    if type(a).__module__.startswith("cupy"):
+        cp = _import_cupy()
+        return cp is not None and isinstance(a, cp.ndarray)
+    return False
 
 
 def get_array_module(*arrays):
     """Return ``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's idiom).
 
-    Tensors are accepted too (their ``.data`` is looked at).
+    Tensors are accepted too (their ``.data`` is looked at). A CuPy array is tested *before*
+    looking at ``.data``: on a CuPy array ``.data`` is its memory pointer, not an array.
     """
     for a in arrays:
-        a = getattr(a, "data", a) if not isinstance(a, np.ndarray) else a
-        if is_cupy_array(a):
+        if is_cupy_array(a) or (not isinstance(a, np.ndarray) and is_cupy_array(getattr(a, "data", None))):
             return _cupy
     return np
 

@@ -164,3 +164,26 @@ def test_override_backward_applies_to_every_call_site_and_restores():
     x.grad = None
     F.relu(x).backward(upstream)               # restored: plain ReLU rule
     assert np.allclose(x.grad.numpy(), [-3.0, 4.0, 0.0])
+
+
+def test_get_array_module_on_cupy_like_arrays():
+    """A raw CuPy array must be recognised directly (its .data is a memory pointer, not an array)."""
+    from minidl import backend
+
+    assert backend.get_array_module(np.ones(2), tensor([1.0])) is np
+    assert backend.get_array_module(3.0, None) is np
+
+    class FakeCupyArray:            # what the check sees of a cupy.ndarray: its module name
+        __module__ = "cupy._core.core"
+        data = object()             # like cupy's MemoryPointer
+
+    if backend._import_cupy() is None:
+        assert backend.is_cupy_array(FakeCupyArray()) is False   # no CuPy installed: never a GPU array
+    else:
+        import cupy
+        try:
+            a = cupy.zeros(2)
+        except Exception:
+            pytest.skip("CuPy is installed but cannot allocate without a GPU")
+        assert backend.get_array_module(a) is cupy
+        assert backend.get_array_module(Tensor._wrap(a)) is cupy
