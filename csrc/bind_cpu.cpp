@@ -3,11 +3,17 @@
 // Each binding checks dtype, contiguity, shapes and index ranges *before* it touches memory
 // (a bad call raises ValueError/TypeError, never crashes), then releases the GIL and runs the
 // OpenMP launcher. float32 and float64 overloads: a float64 gradcheck is never downcast.
+#include <algorithm>
+#include <cmath>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "common/checks.h"
 #include "index_add/index_add_cpu.h"
+#include "nms/nms_cpu.h"
+#include "roi_align/roi_align_cpu.h"
+#include "roi_pool/roi_pool_cpu.h"
 
 namespace py = pybind11;
 using minidl::index_t;
@@ -41,6 +47,162 @@ void index_add(py::array out, py::array index, py::array src) {
   minidl::index_add_cpu<T>(idx, n, src_ptr, out_ptr, rows, inner);
 }
 
+// ---- detection: nms, roi_pool, roi_align (csrc/nms/, csrc/roi_pool/, csrc/roi_align/) ------
+// These bindings check dtypes, shapes and parameters. They do *not* check the values of boxes,
+// RoIs or argmax switches (NaN, inf, batch indices out of range): the op layer
+// (minidl/ops/) rejects those with a ValueError, and the kernel bodies are written so that any
+// value gives a defined result and never an out-of-range access (tests call these directly).
+template <typename T>
+void check_rois(const py::array& rois, index_t count, const char* op) {
+  minidl::check_array<T>(rois, "rois");
+  minidl::check(rois.ndim() == 2 && rois.shape(1) == 5,
+                std::string(op) + ": rois must have shape (K, 5) = (batch index, x1, y1, x2, y2), got " +
+                    minidl::shape_str(rois));
+  if (count >= 0)
+    minidl::check(rois.shape(0) == count, std::string(op) + ": rois has " +
+                                              std::to_string(rois.shape(0)) + " rows, expected " +
+                                              std::to_string(count));
+}
+
+void check_roi_params(double spatial_scale, index_t pooled_h, index_t pooled_w, const char* op) {
+  minidl::check(std::isfinite(spatial_scale) && spatial_scale >= 0,
+                std::string(op) + ": spatial_scale must be finite and >= 0");
+  minidl::check(pooled_h >= 1 && pooled_w >= 1, std::string(op) + ": output size must be >= 1");
+}
+
+template <typename T>
+py::array_t<T> zeros_like_plane(index_t batch, index_t channels, index_t height, index_t width) {
+  minidl::check(batch >= 0 && height >= 0 && width >= 0,
+                "batch_size, height and width must be >= 0");
+  py::array_t<T> out({batch, channels, height, width});
+  std::fill_n(out.mutable_data(), out.size(), T(0));
+  return out;
+}
+
+template <typename T>
+py::array nms_binding(py::array boxes, py::array scores, double iou_threshold, py::object labels) {
+  minidl::check_array<T>(boxes, "boxes");
+  minidl::check(boxes.ndim() == 2 && boxes.shape(1) == 4,
+                "nms: boxes must have shape (N, 4), got " + minidl::shape_str(boxes));
+  const index_t n = boxes.shape(0);
+  minidl::check_array<T>(scores, "scores");
+  minidl::check(scores.ndim() == 1 && scores.shape(0) == n,
+                "nms: scores must have shape (" + std::to_string(n) + ",), got " +
+                    minidl::shape_str(scores));
+  minidl::check(!std::isnan(iou_threshold), "nms: iou_threshold must be a number, got NaN");
+  const index_t* label_ptr = nullptr;
+  py::array label_array;
+  if (!labels.is_none()) {
+    if (!py::isinstance<py::array>(labels)) throw py::type_error("nms: labels must be None or an int64 array");
+    label_array = py::reinterpret_borrow<py::array>(labels);
+    minidl::check_array<index_t>(label_array, "labels");
+    minidl::check(label_array.ndim() == 1 && label_array.shape(0) == n,
+                  "nms: labels must have shape (" + std::to_string(n) + ",), got " +
+                      minidl::shape_str(label_array));
+    label_ptr = static_cast<const index_t*>(label_array.data());
+  }
+  std::vector<index_t> keep(n);
+  index_t kept = 0;
+  {
+    py::gil_scoped_release release;
+    kept = minidl::nms_cpu<T>(static_cast<const T*>(boxes.data()),
+                              static_cast<const T*>(scores.data()), label_ptr, n, iou_threshold,
+                              keep.data());
+  }
+  py::array_t<index_t> result(kept);
+  std::copy_n(keep.data(), kept, result.mutable_data());
+  return result;
+}
+
+template <typename T>
+py::tuple roi_pool_forward(py::array input, py::array rois, double spatial_scale, index_t pooled_h,
+                           index_t pooled_w) {
+  minidl::check_array<T>(input, "input");
+  minidl::check_ndim(input, 4, "input");
+  check_rois<T>(rois, -1, "roi_pool");
+  check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_pool");
+  const index_t k = rois.shape(0), c = input.shape(1);
+  py::array_t<T> output({k, c, pooled_h, pooled_w});
+  py::array_t<index_t> argmax({k, c, pooled_h, pooled_w});
+  auto in = static_cast<const T*>(input.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* out = output.mutable_data();
+  index_t* am = argmax.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_pool_forward_cpu<T>(in, input.shape(0), c, input.shape(2), input.shape(3), r, k,
+                                    spatial_scale, pooled_h, pooled_w, out, am);
+  }
+  return py::make_tuple(output, argmax);
+}
+
+template <typename T>
+py::array roi_pool_backward(py::array grad_output, py::array argmax, py::array rois,
+                            index_t batch_size, index_t height, index_t width) {
+  minidl::check_array<T>(grad_output, "grad_output");
+  minidl::check_ndim(grad_output, 4, "grad_output");
+  minidl::check_array<index_t>(argmax, "argmax");
+  minidl::check(argmax.ndim() == 4 && std::equal(argmax.shape(), argmax.shape() + 4, grad_output.shape()),
+                "roi_pool backward: argmax shape " + minidl::shape_str(argmax) +
+                    " differs from grad_output shape " + minidl::shape_str(grad_output));
+  check_rois<T>(rois, grad_output.shape(0), "roi_pool backward");
+  const index_t c = grad_output.shape(1);
+  py::array_t<T> grad_input = zeros_like_plane<T>(batch_size, c, height, width);
+  auto go = static_cast<const T*>(grad_output.data());
+  auto am = static_cast<const index_t*>(argmax.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* gi = grad_input.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_pool_backward_cpu<T>(go, am, r, grad_output.shape(0), batch_size, c, height, width,
+                                     grad_output.shape(2), grad_output.shape(3), gi);
+  }
+  return grad_input;
+}
+
+template <typename T>
+py::array roi_align_forward(py::array input, py::array rois, double spatial_scale, index_t pooled_h,
+                            index_t pooled_w, index_t sampling_ratio, bool aligned) {
+  minidl::check_array<T>(input, "input");
+  minidl::check_ndim(input, 4, "input");
+  check_rois<T>(rois, -1, "roi_align");
+  check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align");
+  const index_t k = rois.shape(0), c = input.shape(1);
+  py::array_t<T> output({k, c, pooled_h, pooled_w});
+  auto in = static_cast<const T*>(input.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* out = output.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_align_forward_cpu<T>(in, input.shape(0), c, input.shape(2), input.shape(3), r, k,
+                                     spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
+                                     out);
+  }
+  return output;
+}
+
+template <typename T>
+py::array roi_align_backward(py::array grad_output, py::array rois, double spatial_scale,
+                             index_t batch_size, index_t height, index_t width,
+                             index_t sampling_ratio, bool aligned) {
+  minidl::check_array<T>(grad_output, "grad_output");
+  minidl::check_ndim(grad_output, 4, "grad_output");
+  check_rois<T>(rois, grad_output.shape(0), "roi_align backward");
+  check_roi_params(spatial_scale, grad_output.shape(2), grad_output.shape(3), "roi_align backward");
+  const index_t c = grad_output.shape(1);
+  py::array_t<T> grad_input = zeros_like_plane<T>(batch_size, c, height, width);
+  auto go = static_cast<const T*>(grad_output.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* gi = grad_input.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_align_backward_cpu<T>(go, r, grad_output.shape(0), batch_size, c, height, width,
+                                      spatial_scale, grad_output.shape(2), grad_output.shape(3),
+                                      sampling_ratio, aligned, gi);
+  }
+  return grad_input;
+}
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl's C++ (OpenMP) kernels; see csrc/<kernel>/ and minidl/kernels/.";
 #ifdef _OPENMP
@@ -55,4 +217,69 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("out"), py::arg("index"), py::arg("src"),
       "out[index[i]] += src[i] (in place), deterministic; float32 or float64.");
+  // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); see minidl/ops/ for the conventions
+  m.def(
+      "nms",
+      [](py::array boxes, py::array scores, double iou_threshold, py::object labels) {
+        py::array keep;
+        minidl::dispatch_float(boxes, "boxes", [&](auto t) {
+          keep = nms_binding<decltype(t)>(boxes, scores, iou_threshold, labels);
+        });
+        return keep;
+      },
+      py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("labels") = py::none(),
+      "Greedy NMS: int64 indices of the kept boxes by decreasing score (stable). labels (N,) "
+      "int64: boxes of different labels never suppress each other.");
+  m.def(
+      "roi_pool_forward",
+      [](py::array input, py::array rois, double spatial_scale, index_t pooled_h, index_t pooled_w) {
+        py::tuple result;
+        minidl::dispatch_float(input, "input", [&](auto t) {
+          result = roi_pool_forward<decltype(t)>(input, rois, spatial_scale, pooled_h, pooled_w);
+        });
+        return result;
+      },
+      py::arg("input"), py::arg("rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
+      py::arg("pooled_w"), "(output, argmax), both (K, C, pooled_h, pooled_w); argmax int64.");
+  m.def(
+      "roi_pool_backward",
+      [](py::array grad_output, py::array argmax, py::array rois, index_t batch_size,
+         index_t height, index_t width) {
+        py::array result;
+        minidl::dispatch_float(grad_output, "grad_output", [&](auto t) {
+          result = roi_pool_backward<decltype(t)>(grad_output, argmax, rois, batch_size, height,
+                                                  width);
+        });
+        return result;
+      },
+      py::arg("grad_output"), py::arg("argmax"), py::arg("rois"), py::arg("batch_size"),
+      py::arg("height"), py::arg("width"), "grad_input (N, C, H, W); deterministic.");
+  m.def(
+      "roi_align_forward",
+      [](py::array input, py::array rois, double spatial_scale, index_t pooled_h, index_t pooled_w,
+         index_t sampling_ratio, bool aligned) {
+        py::array result;
+        minidl::dispatch_float(input, "input", [&](auto t) {
+          result = roi_align_forward<decltype(t)>(input, rois, spatial_scale, pooled_h, pooled_w,
+                                                  sampling_ratio, aligned);
+        });
+        return result;
+      },
+      py::arg("input"), py::arg("rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
+      py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
+      "output (K, C, pooled_h, pooled_w).");
+  m.def(
+      "roi_align_backward",
+      [](py::array grad_output, py::array rois, double spatial_scale, index_t batch_size,
+         index_t height, index_t width, index_t sampling_ratio, bool aligned) {
+        py::array result;
+        minidl::dispatch_float(grad_output, "grad_output", [&](auto t) {
+          result = roi_align_backward<decltype(t)>(grad_output, rois, spatial_scale, batch_size,
+                                                   height, width, sampling_ratio, aligned);
+        });
+        return result;
+      },
+      py::arg("grad_output"), py::arg("rois"), py::arg("spatial_scale"), py::arg("batch_size"),
+      py::arg("height"), py::arg("width"), py::arg("sampling_ratio"), py::arg("aligned"),
+      "grad_input (N, C, H, W); deterministic.");
 }

@@ -9,6 +9,9 @@
 #include <cstdint>
 
 #include "index_add/index_add_cuda.h"
+#include "nms/nms_cuda.h"
+#include "roi_align/roi_align_cuda.h"
+#include "roi_pool/roi_pool_cuda.h"
 
 namespace py = pybind11;
 
@@ -17,4 +20,32 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.def("index_add", &minidl::index_add_cuda, py::arg("index"), py::arg("n"), py::arg("src"),
         py::arg("out"), py::arg("rows"), py::arg("inner"), py::arg("dtype_code"),
         py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); minidl/kernels/{nms,roi_pool,roi_align}.py
+  m.def("nms_mask", &minidl::nms_mask_cuda, py::arg("x1"), py::arg("y1"), py::arg("x2"),
+        py::arg("y2"), py::arg("area"), py::arg("label"), py::arg("n"), py::arg("iou_threshold"),
+        py::arg("dtype_code"), py::arg("mask"), py::arg("stream"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("nms_keep", &minidl::nms_keep_cuda, py::arg("mask"), py::arg("n"), py::arg("removed"),
+        py::arg("keep"), py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("roi_pool_forward", &minidl::roi_pool_forward_cuda, py::arg("input"), py::arg("batch"),
+        py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("rois"),
+        py::arg("num_rois"), py::arg("spatial_scale"), py::arg("pooled_h"), py::arg("pooled_w"),
+        py::arg("output"), py::arg("argmax"), py::arg("dtype_code"), py::arg("stream"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("roi_pool_backward", &minidl::roi_pool_backward_cuda, py::arg("grad_output"),
+        py::arg("argmax"), py::arg("rois"), py::arg("num_rois"), py::arg("batch"),
+        py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("pooled_h"),
+        py::arg("pooled_w"), py::arg("grad_input"), py::arg("deterministic"),
+        py::arg("dtype_code"), py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("roi_align_forward", &minidl::roi_align_forward_cuda, py::arg("input"), py::arg("batch"),
+        py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("rois"),
+        py::arg("num_rois"), py::arg("spatial_scale"), py::arg("pooled_h"), py::arg("pooled_w"),
+        py::arg("sampling_ratio"), py::arg("aligned"), py::arg("output"), py::arg("dtype_code"),
+        py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("roi_align_backward", &minidl::roi_align_backward_cuda, py::arg("grad_output"),
+        py::arg("rois"), py::arg("num_rois"), py::arg("batch"), py::arg("channels"),
+        py::arg("height"), py::arg("width"), py::arg("spatial_scale"), py::arg("pooled_h"),
+        py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
+        py::arg("grad_input"), py::arg("deterministic"), py::arg("dtype_code"), py::arg("stream"),
+        py::call_guard<py::gil_scoped_release>());
 }

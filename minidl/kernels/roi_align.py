@@ -1,0 +1,166 @@
+"""roi_align: Mask R-CNN's RoIAlign — the NumPy reference and the dispatch to C++/CUDA.
+
+Each output cell averages the feature map *bilinearly interpolated* at grid_h × grid_w sample
+points of its bin (no rounding of the RoI, unlike roi_pool). The sample positions and the
+boundary rules are torchvision's: see csrc/roi_align/roi_align.h, which the C++ and CUDA
+kernels share, and minidl/ops/roi_align.py for the whole convention.
+
+The reference uses one fact worth knowing: bilinear interpolation is *separable*. The weight
+of input pixel (y, x) for a sample is (row weight of y) × (column weight of x), and a sample
+outside the map along either axis has all its row (or column) weights 0. Summing the samples
+of a bin therefore gives, for one RoI and one channel X (H, W),
+
+    output = R_y @ X @ R_x.T / count,   R_y (pooled_h, H), R_x (pooled_w, W),
+
+where R_y[ph, y] adds up the row weights of the bin's samples. So RoIAlign is a linear map of
+each channel, and its backward is the transposed map: dX += R_y.T @ dOutput @ R_x / count.
+
+Shapes: input (N, C, H, W); rois (K, 5) = (batch index, x1, y1, x2, y2) in image pixels, of
+the input's dtype; output (K, C, pooled_h, pooled_w). Inputs are validated by
+minidl.ops.roi_align; these functions trust them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from . import dtype_code, native_for
+from .roi_pool import roi_batch_index
+
+MAX_SAMPLING_GRID = 256   # adaptive grid cap per axis, as kMaxSamplingGrid in roi_align.h
+_LIMIT = 2.0 ** 40
+
+
+def sampling_grid(bin_size, sampling_ratio):
+    """Sample points per bin along one axis: sampling_ratio, or ceil(bin size) when it is <= 0."""
+    if sampling_ratio > 0:
+        return int(sampling_ratio)
+    return min(max(math.ceil(bin_size), 0), MAX_SAMPLING_GRID)
+
+
+def interpolation_matrix(start, bin_size, grid, pooled, size, xp, T):
+    """R (pooled, size): R[p, i] = sum over the bin's samples of the linear weight of pixel i.
+
+    Along one axis the samples of bin p sit at start + p·bin + (g + 0.5)·bin / grid (computed
+    in the dtype T, in the kernels' order of operations). A sample below -1 or above `size`
+    contributes nothing; otherwise it is clamped to [0, size - 1] and split between its two
+    neighbouring pixels.
+    """
+    r = xp.zeros((pooled, size), dtype=T)
+    if grid == 0 or size == 0:
+        return r
+    p = xp.arange(pooled, dtype=T)[:, None]
+    g = xp.arange(grid, dtype=T)[None, :]
+    pos = start + p * bin_size + (g + T(0.5)) * bin_size / T(grid)        # (pooled, grid)
+    inside = (pos >= -1) & (pos <= size)
+    pos = xp.where(inside, xp.maximum(pos, T(0)), T(0))
+    low = pos.astype(xp.int64)                                             # floor (pos >= 0)
+    last = low >= size - 1
+    low = xp.where(last, size - 1, low)
+    high = xp.where(last, size - 1, low + 1)
+    pos = xp.where(last, low.astype(T), pos)
+    frac = pos - low.astype(T)                                             # weight of `high`
+    rows = xp.broadcast_to(xp.arange(pooled)[:, None], low.shape)
+    xp.add.at(r, (rows, low), xp.where(inside, T(1) - frac, T(0)))
+    xp.add.at(r, (rows, high), xp.where(inside, frac, T(0)))
+    return r
+
+
+def _roi_geometry(rois, input_shape, output_size, spatial_scale, sampling_ratio, aligned, xp, T):
+    """For each RoI: None (contributes nothing) or (batch index, R_y, R_x, count)."""
+    n, _, h, w = input_shape
+    ph, pw = output_size
+    offset = T(0.5) if aligned else T(0)
+    corners = rois[:, 1:] * T(spatial_scale) - offset                     # in the dtype
+    batch = roi_batch_index(rois, n, xp)
+    valid = (batch >= 0) & xp.all(xp.abs(corners) <= _LIMIT, axis=1)   # False for NaN/inf too
+    corners, batch, valid = backend.to_numpy(corners), backend.to_numpy(batch), backend.to_numpy(valid)
+    result = []
+    for k in range(rois.shape[0]):
+        if not valid[k]:
+            result.append(None)
+            continue
+        x1, y1, x2, y2 = corners[k]
+        roi_w, roi_h = x2 - x1, y2 - y1
+        if not aligned:                      # legacy: malformed RoIs are forced to 1×1
+            roi_w, roi_h = max(roi_w, T(1)), max(roi_h, T(1))
+        bin_h, bin_w = roi_h / T(ph), roi_w / T(pw)
+        gh, gw = sampling_grid(bin_h, sampling_ratio), sampling_grid(bin_w, sampling_ratio)
+        r_y = interpolation_matrix(y1, bin_h, gh, ph, h, xp, T)
+        r_x = interpolation_matrix(x1, bin_w, gw, pw, w, xp, T)
+        result.append((int(batch[k]), r_y, r_x, T(max(gh * gw, 1))))
+    return result
+
+
+def roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """The definition: per RoI, output = R_y @ X @ R_x.T / count for every channel at once."""
+    xp = backend.get_array_module(input)
+    T = input.dtype.type
+    output = xp.zeros((rois.shape[0], input.shape[1]) + tuple(output_size), dtype=input.dtype)
+    geometry = _roi_geometry(rois, input.shape, output_size, spatial_scale, sampling_ratio,
+                             aligned, xp, T)
+    for k, g in enumerate(geometry):
+        if g is not None:
+            b, r_y, r_x, count = g
+            output[k] = r_y @ input[b] @ r_x.T / count        # (ph, H)(C, H, W)(W, pw)
+    return output
+
+
+def roi_align_backward_reference(grad_output, rois, input_shape, spatial_scale, sampling_ratio,
+                                 aligned):
+    """The transposed map: dX[b] += R_y.T @ dOutput[k] @ R_x / count, RoI after RoI."""
+    xp = backend.get_array_module(grad_output)
+    T = grad_output.dtype.type
+    grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
+    geometry = _roi_geometry(rois, input_shape, grad_output.shape[2:], spatial_scale,
+                             sampling_ratio, aligned, xp, T)
+    for k, g in enumerate(geometry):
+        if g is not None:
+            b, r_y, r_x, count = g
+            grad_input[b] += r_y.T @ (grad_output[k] / count) @ r_x
+    return grad_input
+
+
+def roi_align_forward(input, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """output (K, C, pooled_h, pooled_w): C++ / CUDA when built, else the reference."""
+    xp = backend.get_array_module(input)
+    native = native_for(input)
+    if native is None:
+        return roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    input = xp.ascontiguousarray(input)
+    rois = xp.ascontiguousarray(rois, dtype=input.dtype)
+    ph, pw = output_size
+    if xp is np:
+        return native.roi_align_forward(input, rois, float(spatial_scale), ph, pw,
+                                        int(sampling_ratio), bool(aligned))
+    n, c, h, w = input.shape
+    output = xp.empty((rois.shape[0], c, ph, pw), dtype=input.dtype)
+    native.roi_align_forward(input.data.ptr, n, c, h, w, rois.data.ptr, rois.shape[0],
+                             float(spatial_scale), ph, pw, int(sampling_ratio), bool(aligned),
+                             output.data.ptr, dtype_code(input), backend.current_stream_ptr())
+    return output
+
+
+def roi_align_backward(grad_output, rois, input_shape, spatial_scale, sampling_ratio, aligned,
+                       deterministic=False):
+    """grad_input: C++ (always deterministic) / CUDA (atomicAdd unless deterministic) / reference."""
+    xp = backend.get_array_module(grad_output)
+    native = native_for(grad_output)
+    if native is None:
+        return roi_align_backward_reference(grad_output, rois, input_shape, spatial_scale,
+                                            sampling_ratio, aligned)
+    grad_output = xp.ascontiguousarray(grad_output)
+    rois = xp.ascontiguousarray(rois, dtype=grad_output.dtype)
+    n, c, h, w = input_shape
+    if xp is np:
+        return native.roi_align_backward(grad_output, rois, float(spatial_scale), n, h, w,
+                                         int(sampling_ratio), bool(aligned))
+    grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
+    k, _, ph, pw = grad_output.shape
+    native.roi_align_backward(grad_output.data.ptr, rois.data.ptr, k, n, c, h, w,
+                              float(spatial_scale), ph, pw, int(sampling_ratio), bool(aligned),
+                              grad_input.data.ptr, bool(deterministic), dtype_code(grad_output),
+                              backend.current_stream_ptr())
+    return grad_input
