@@ -6,6 +6,7 @@ small models and writes an HTML report.
 """
 from . import functional  # noqa: F401  (attaches the Tensor operators)
 from . import kernels, nn, optim, train  # noqa: F401
+from . import ops  # noqa: F401  (detection ops: boxes, nms, roi_pool, roi_align)
 from .backend import cuda_available, manual_seed
 from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, override_backward, tensor
 

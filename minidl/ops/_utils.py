@@ -1,0 +1,110 @@
+"""Argument handling shared by the detection ops: Tensor-or-array in, same kind out, and the
+checks that turn bad boxes into a ValueError naming the argument (never a crash in a kernel).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+def unwrap(x, name):
+    """(array, was_tensor) for a Tensor, a NumPy/CuPy array or Python data."""
+    if isinstance(x, Tensor):
+        return x.data, True
+    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
+        return x, False
+    try:
+        return backend.as_array(x), False
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name}: expected a Tensor or an array, got {type(x).__name__}") from error
+
+
+def like(array, was_tensor):
+    """Return the result as a Tensor when the input was one (not differentiable), else the array."""
+    return Tensor._wrap(array) if was_tensor else array
+
+
+def boxes_array(boxes, name, float_only=True):
+    """boxes as an (N, 4) array; a TypeError for non-numeric data, ValueError for other shapes."""
+    array, was_tensor = unwrap(boxes, name)
+    if float_only and array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected floating-point boxes, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"{name}: expected shape (N, 4) = (x1, y1, x2, y2) per box, "
+                         f"got {tuple(array.shape)}")
+    return array, was_tensor
+
+
+def check_finite(array, name):
+    """ValueError when the array holds NaN or ±inf (they would make every comparison lie)."""
+    xp = backend.get_array_module(array)
+    if array.size and not bool(xp.isfinite(array).all()):
+        raise ValueError(f"{name} contains NaN or inf; boxes and scores must be finite")
+
+
+def check_number(value, name, minimum=None):
+    """A finite real number (optionally >= minimum), returned as a float."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def pair(value, name):
+    """An int or a pair of ints >= 1 (like torchvision's output_size) -> (h, w)."""
+    h, w = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+               for v in (h, w)):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(h), int(w)
+
+
+def convert_boxes_to_roi_format(boxes, dtype, xp):
+    """A list of per-image (Ki, 4) boxes -> one (K, 5) array whose column 0 is the image index."""
+    parts = []
+    for i, b in enumerate(boxes):
+        b, _ = boxes_array(b, f"boxes[{i}]", float_only=False)
+        b = backend.to_device(b, "cuda" if xp is not np else "cpu").astype(dtype, copy=False)
+        parts.append(xp.concatenate([xp.full((b.shape[0], 1), i, dtype=dtype), b], axis=1))
+    return xp.concatenate(parts, axis=0) if parts else xp.zeros((0, 5), dtype=dtype)
+
+
+def roi_inputs(input, boxes, output_size, spatial_scale, op):
+    """Validate the arguments of roi_pool / roi_align -> (input array, rois (K, 5), (ph, pw), scale).
+
+    rois are cast to the input's dtype and moved to its device; batch indices must be integers
+    in [0, N) and every coordinate finite.
+    """
+    x, _ = unwrap(input, "input")
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be floating point, got dtype {x.dtype}")
+    xp = backend.get_array_module(x)
+    if isinstance(boxes, (list, tuple)):
+        rois = convert_boxes_to_roi_format(boxes, x.dtype, xp)
+    else:
+        rois, _ = unwrap(boxes, "boxes")
+        if rois.ndim != 2 or rois.shape[1] != 5:
+            raise ValueError(f"{op}: boxes must be a (K, 5) array of (batch index, x1, y1, x2, y2) "
+                             f"or a list of (Ki, 4) boxes, got shape {tuple(rois.shape)}")
+        if rois.dtype.kind not in "fiu":
+            raise TypeError(f"{op}: boxes must be numeric, got dtype {rois.dtype}")
+        rois = backend.to_device(rois, "cuda" if xp is not np else "cpu").astype(x.dtype, copy=False)
+    check_finite(rois, f"{op}: boxes")
+    batch = rois[:, 0]
+    if rois.shape[0] and not bool(((batch >= 0) & (batch < x.shape[0]) & (batch == xp.floor(batch))).all()):
+        raise ValueError(f"{op}: boxes[:, 0] must be integer batch indices in [0, {x.shape[0]}) "
+                         f"for an input batch of {x.shape[0]}")
+    size = pair(output_size, f"{op}: output_size")
+    scale = check_number(spatial_scale, f"{op}: spatial_scale", minimum=0.0)
+    return x, rois, size, scale
