@@ -10,13 +10,15 @@
 Every function accepts minidl ``Tensor`` s or arrays (NumPy or CuPy) and computes on the CPU.
 
 Boxes are ``(x1, y1, x2, y2)`` in continuous pixel coordinates, area ``(x2 - x1) * (y2 - y1)``
-(torchvision's and COCO's convention; the old VOC devkit added 1 pixel to widths, we do not).
+(torchvision's and COCO's convention; the old VOC devkit added 1 pixel to widths, we do not) —
+the convention of ``minidl.ops.box_iou``, which the detection metrics use.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .backend import to_numpy
+from .ops.boxes import box_iou      # pairwise (N, M) IoU; 0 for two empty boxes
 from .tensor import Tensor
 
 
@@ -118,17 +120,6 @@ def _check_boxes(boxes, name):
 
 def _box_area(boxes):
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
-def _box_iou(boxes1, boxes2):
-    """Pairwise IoU (N, M) of (N, 4) and (M, 4) boxes (private twin of ``minidl.ops.box_iou``)."""
-    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = _box_area(boxes1)[:, None] + _box_area(boxes2)[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, 0.0)     # two empty boxes: IoU 0, not NaN
 
 
 def mean_box_iou(pred_boxes, target_boxes) -> float:
@@ -280,7 +271,7 @@ def voc_map(preds, targets, num_classes=None, iou_threshold=0.5):
         per_image = []
         for i, (p_boxes, p_scores, p_labels, t_boxes, t_labels) in enumerate(images):
             det, gt = p_labels == c, t_labels == c
-            ious = _box_iou(p_boxes[det], t_boxes[gt])                     # (D_c, G_c) for this image
+            ious = box_iou(p_boxes[det], t_boxes[gt])                     # (D_c, G_c) for this image
             per_image.append(ious)
             n_truth += int(gt.sum())
             ranked.extend((s, i, j) for j, s in enumerate(p_scores[det]))
@@ -340,7 +331,7 @@ def coco_map(preds, targets, num_classes=None, iou_thresholds=COCO_IOU_THRESHOLD
             det = det[np.argsort(-p_scores[det], kind="mergesort")][:max_detections]
             gt = t_labels == c
             n_truth += int(gt.sum())
-            ious = _box_iou(p_boxes[det], t_boxes[gt])
+            ious = box_iou(p_boxes[det], t_boxes[gt])
             all_scores.append(p_scores[det])
             all_tp.append(_coco_match(ious, thresholds))                     # (T, D_c)
         if n_truth == 0:

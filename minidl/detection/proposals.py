@@ -31,7 +31,8 @@ import numbers
 import numpy as np
 
 from ..backend import get_rng, to_numpy
-from ..metrics import _box_iou as _iou_matrix   # one IoU formula for the package (see metrics)
+from ..ops.boxes import box_iou
+from ..tensor import Tensor
 
 # ---- the brute-force baseline ---------------------------------------------------------------------
 
@@ -330,7 +331,7 @@ def selective_search(image, mode="fast", max_proposals=2000, strategies=None, si
     few of, thus tend to come first while the random factor still mixes in small ones.
     """
     skimage, _ = _require_skimage()
-    image = to_numpy(getattr(image, "data", image) if not isinstance(image, np.ndarray) else image)
+    image = to_numpy(image.data if isinstance(image, Tensor) else image)
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"image must be (3, H, W) RGB or (1, H, W) grey, got shape {image.shape}")
     if not isinstance(max_proposals, numbers.Integral) or max_proposals < 1:
@@ -373,7 +374,7 @@ def best_overlaps(proposals, gt_boxes):
         return np.zeros(0)
     if len(proposals) == 0:
         return np.zeros(len(gt_boxes))
-    return _iou_matrix(gt_boxes, proposals).max(axis=1)
+    return box_iou(gt_boxes, proposals).max(axis=1)
 
 
 def proposal_recall(proposals, gt_boxes, iou_threshold=0.5) -> float:
