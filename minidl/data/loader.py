@@ -80,7 +80,8 @@ class DataLoader:
         drop_last: drop the last batch when it is shorter than ``batch_size``.
         collate_fn: list of samples → batch (default: ``default_collate``).
         rng: ``numpy.random.Generator`` or int seed for the shuffling; ``None`` uses minidl's
-            default generator (reset by ``minidl.manual_seed``).
+            default generator as it is when the loader is made (so call ``minidl.manual_seed``
+            before creating the loader).
 
     ``len(loader)`` is the number of batches per epoch.
     """
