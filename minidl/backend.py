@@ -162,3 +162,9 @@ def random_uniform(shape, xp, dtype, rng=None):
 def current_stream_ptr() -> int:
     """The raw pointer of CuPy's current CUDA stream (what minidl's CUDA launchers take)."""
     return _cupy.cuda.get_current_stream().ptr if _cupy else 0
+
+
+def synchronize():
+    """Wait for the GPU to finish queued work (a no-op on the CPU): for timing GPU code."""
+    if _cupy and cuda_available():
+        _cupy.cuda.Device().synchronize()
