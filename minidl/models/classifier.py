@@ -1,0 +1,67 @@
+"""A small CNN classifier for lecture 12's class-based techniques (saliency, occlusion, class
+visualization, fooling images, guided backprop, the randomization check).
+
+No pretrained ImageNet network can be downloaded here, so minidl trains its own: a VGG-like
+stack of 3×3 convolutions and 2×2 max pools on the shapes world (``minidl.data.ShapesDataset``,
+single-object mode, 64×64 RGB, 5 classes: circle, square, triangle, ellipse, star)::
+
+    input (N, 3, 64, 64), pixels in [0, 1] (centred inside the model: x − 0.5)
+    features.0  conv 3→16   3×3 pad 1   → (N, 16, 64, 64)   features.1 ReLU   features.2 maxpool 2 → 32×32
+    features.3  conv 16→32  3×3 pad 1   → (N, 32, 32, 32)   features.4 ReLU   features.5 maxpool 2 → 16×16
+    features.6  conv 32→64  3×3 pad 1   → (N, 64, 16, 16)   features.7 ReLU   features.8 maxpool 2 → 8×8
+    features.9  conv 64→64  3×3 pad 1   → (N, 64, 8, 8)     features.10 ReLU  features.11 maxpool 2 → 4×4
+    classifier.0 Flatten → classifier.1 Linear 1024→64 → classifier.2 ReLU ("last-layer features")
+    classifier.3 Linear 64→5 (class scores)
+
+The committed weights (``minidl/weights/shapes_classifier.npz``, ~0.5 MB) are reproduced by
+``benchmarks/train_vis_classifier.py``; ``load_shapes_classifier()`` builds the model and
+loads them (``allow_pickle=False``).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import nn
+from ..data.shapes import SHAPE_CLASSES
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+SHAPES_CLASSIFIER_WEIGHTS = os.path.join(WEIGHTS_DIR, "shapes_classifier.npz")
+
+#: the name of the 64-d penultimate layer (input to the last Linear): "last-layer features"
+FEATURE_LAYER = "classifier.2"
+
+
+class ShapesClassifier(nn.Module):
+    """``features`` (conv/ReLU/pool blocks) then ``classifier`` (Flatten, Linear, ReLU, Linear)."""
+
+    def __init__(self, num_classes=len(SHAPE_CLASSES), in_channels=3, image_size=64,
+                 widths=(16, 32, 64, 64), hidden=64, rng=None):
+        super().__init__()
+        if image_size % 2 ** len(widths):
+            raise ValueError(f"image_size must be divisible by 2**len(widths) = {2 ** len(widths)}, got {image_size}")
+        layers, channels = [], in_channels
+        for width in widths:
+            layers += [nn.Conv2d(channels, width, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        side = image_size // 2 ** len(widths)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(channels * side * side, hidden, rng=rng),
+                                        nn.ReLU(), nn.Linear(hidden, num_classes, rng=rng))
+        self.num_classes, self.image_size, self.in_channels = num_classes, image_size, in_channels
+
+    def forward(self, x):
+        # Centre the [0, 1] pixels so the first layer sees zero-mean inputs (faster training);
+        # visualizations can then stay in image space, [0, 1], with 0.5 as the neutral grey.
+        return self.classifier(self.features(x - 0.5))
+
+
+def load_shapes_classifier(path=SHAPES_CLASSIFIER_WEIGHTS):
+    """The trained ``ShapesClassifier`` (eval mode) from the committed ``.npz`` weights."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_vis_classifier.py` to train it")
+    model = ShapesClassifier()
+    with np.load(path, allow_pickle=False) as f:
+        model.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")})
+    return model.eval()
