@@ -20,7 +20,7 @@ def gram_matrix(features, normalize=True):
         raise ValueError(f"features must have shape (N, C, H, W), got {features.shape}")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
-    gram = flat @ flat.transpose(0, 2, 1)
+    gram = flat @ flat.permute(0, 2, 1)                      # (N, C, L) @ (N, L, C)
     return gram / (c * h * w) if normalize else gram
 
 

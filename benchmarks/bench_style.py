@@ -1,0 +1,222 @@
+"""Style-transfer timings: minidl vs the same computation in PyTorch (CPU, 2 threads).
+
+1. Gatys style transfer of a 256×256 image (content: scikit-image's ``chelsea``, style:
+   ``immunohistochemistry``) for 200 Adam steps on the image, through ``VGGFeatures`` (random
+   weights, widths 32/64/128/128) with style layers relu1_1..relu4_1 and content relu3_1.
+2. One training epoch of the fast-style ``TransformNet`` (instance norm, channels 16/32/64, 3
+   residual blocks): 64 content crops of 128×128, batch 4 (16 steps), same loss network.
+
+The PyTorch side builds the same modules, copies minidl's weights into them and runs the same
+loss and optimizer, so the two do identical arithmetic (the final losses are printed to show
+it). Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from minidl import vis  # noqa: E402
+from minidl.data import load_skimage  # noqa: E402
+from minidl.models import STYLE_LAYERS, TransformNet, VGGFeatures  # noqa: E402
+from minidl.tour.visualize import _content_crops, _resize_square  # noqa: E402
+
+CONTENT_LAYER = "relu3_1"
+STYLE_WEIGHTS = [1e3] * 4
+TV_WEIGHT = 1e-3
+
+
+def torch_vgg(torch, vgg):
+    """The same VGGFeatures in torch (a Sequential with the same layer names and weights)."""
+    from collections import OrderedDict
+    layers = OrderedDict()
+    for name, m in vgg.named_children():
+        kind = type(m).__name__
+        if kind == "Conv2d":
+            conv = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding)
+            conv.weight.data = torch.from_numpy(m.weight.data.copy())
+            conv.bias.data = torch.from_numpy(m.bias.data.copy())
+            layers[name] = conv
+        elif kind == "ReLU":
+            layers[name] = torch.nn.ReLU()
+        else:
+            layers[name] = torch.nn.AvgPool2d(2)
+    return torch.nn.Sequential(layers)
+
+
+def torch_features(torch, net, x, names):
+    out, h = {}, x - 0.5
+    for name, layer in net.named_children():
+        h = layer(h)
+        if name in names:
+            out[name] = h
+            if len(out) == len(names):
+                break
+    return out
+
+
+def torch_gram(f):
+    n, c, h, w = f.shape
+    flat = f.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def torch_style_loss(torch, net, style_grams, x, content_target):
+    feats = torch_features(torch, net, x, list(STYLE_LAYERS) + [CONTENT_LAYER])
+    loss = sum(w * ((torch_gram(feats[k]) - style_grams[k]) ** 2).sum() for k, w in zip(STYLE_LAYERS, STYLE_WEIGHTS))
+    loss = loss + ((feats[CONTENT_LAYER] - content_target) ** 2).mean()
+    dy = x[:, :, 1:, :] - x[:, :, :-1, :]
+    dx = x[:, :, :, 1:] - x[:, :, :, :-1]
+    return loss + TV_WEIGHT * ((dy * dy).sum() + (dx * dx).sum())
+
+
+def bench_gatys(torch, steps, size):
+    vgg = VGGFeatures(rng=0)
+    content = _resize_square(load_skimage("chelsea"), size)
+    style = _resize_square(load_skimage("immunohistochemistry"), size)
+    start = time.perf_counter()
+    result = vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+                                num_steps=steps, lr=0.02, value_range=(0, 1), progress_bar=False)
+    ours = time.perf_counter() - start
+    line = f"Gatys style transfer {size}x{size}, {steps} Adam steps: minidl {ours:.2f} s (final loss {result.losses[-1]:.5g})"
+    if torch is None:
+        return print(line + "; PyTorch not installed", flush=True) or (ours, None)
+    time.sleep(0.5)
+    net = torch_vgg(torch, vgg)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        grams = {k: torch_gram(v) for k, v in torch_features(torch, net, torch.from_numpy(style[None]), STYLE_LAYERS).items()}
+        target = torch_features(torch, net, torch.from_numpy(content[None]), [CONTENT_LAYER])[CONTENT_LAYER]
+    x = torch.from_numpy(content[None].copy()).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.02)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = torch_style_loss(torch, net, grams, x, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    theirs = time.perf_counter() - start
+    print(f"{line}; PyTorch {theirs:.2f} s (final loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
+    return ours, theirs
+
+
+
+
+def torch_transform_net(torch, net):
+    """The same TransformNet (instance norm) in torch, weights copied from minidl's."""
+    nn = torch.nn
+
+    class NormAct(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            c = m.conv
+            self.upsample = nn.Upsample(scale_factor=2, mode="nearest") if m.upsample is not None else None
+            self.conv = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, stride=c.stride, padding=c.padding)
+            self.norm = nn.InstanceNorm2d(c.out_channels, affine=True)
+            self.activation = m.activation
+
+        def forward(self, x):
+            if self.upsample is not None:
+                x = self.upsample(x)
+            x = self.norm(self.conv(x))
+            return torch.relu(x) if self.activation else x
+
+    class Residual(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.first, self.second = NormAct(m.first), NormAct(m.second)
+
+        def forward(self, x):
+            return x + self.second(self.first(x))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.ModuleList([NormAct(m) for m in net.encoder])
+            self.residual = nn.ModuleList([Residual(m) for m in net.residual])
+            self.decoder = nn.ModuleList([NormAct(m) for m in net.decoder])
+            o = net.output
+            self.output = nn.Conv2d(o.in_channels, o.out_channels, o.kernel_size, padding=o.padding)
+
+        def forward(self, x):
+            h = x - 0.5
+            for m in list(self.encoder) + list(self.residual) + list(self.decoder):
+                h = m(h)
+            return torch.sigmoid(self.output(h))
+
+    tnet = Net()
+    state = {k: torch.from_numpy(v.copy()) for k, v in net.state_dict().items()}
+    missing, unexpected = tnet.load_state_dict(state, strict=False)
+    if missing:
+        raise RuntimeError(f"weights not copied into the torch twin: {missing}")
+    return tnet
+
+
+def bench_fast(torch, images, size, batch_size):
+    vgg = VGGFeatures(rng=0)
+    contents = _content_crops(images, size)
+    style = _resize_square(load_skimage("immunohistochemistry"), size)
+    net = TransformNet(norm="instance", rng=np.random.default_rng(0))
+    initial = {k: v.copy() for k, v in net.state_dict().items()}
+    hist = vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+                                epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False)
+    ours = hist["seconds"]
+    line = (f"fast style, one epoch = {images} crops {size}x{size}, batch {batch_size} "
+            f"({-(-images // batch_size)} steps): minidl {ours:.2f} s (last loss {hist['loss'][-1]:.5g})")
+    if torch is None:
+        return print(line + "; PyTorch not installed", flush=True) or (ours, None)
+    time.sleep(0.5)
+    net.load_state_dict(initial)
+    tnet = torch_transform_net(torch, net)
+    tvgg = torch_vgg(torch, vgg)
+    for p in tvgg.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        grams = {k: torch_gram(v) for k, v in torch_features(torch, tvgg, torch.from_numpy(style[None]), STYLE_LAYERS).items()}
+    opt = torch.optim.Adam(tnet.parameters(), lr=1e-3)
+    order = np.random.default_rng(0).permutation(images)
+    start = time.perf_counter()
+    for i in range(0, images, batch_size):
+        x = torch.from_numpy(contents[order[i:i + batch_size]])
+        with torch.no_grad():
+            target = torch_features(torch, tvgg, x, [CONTENT_LAYER])[CONTENT_LAYER]
+        loss = torch_style_loss(torch, tvgg, grams, tnet(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    theirs = time.perf_counter() - start
+    print(f"{line}; PyTorch {theirs:.2f} s (last loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
+    return ours, theirs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--fast-images", type=int, default=64)
+    parser.add_argument("--fast-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--skip-gatys", action="store_true")
+    parser.add_argument("--skip-fast", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+    if not args.skip_gatys:
+        bench_gatys(torch, args.steps, args.size)
+    if not args.skip_fast:
+        bench_fast(torch, args.fast_images, args.fast_size, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
