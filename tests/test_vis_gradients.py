@@ -204,3 +204,39 @@ def test_randomize_weights_copies(rng):
     only_top = randomize_weights(model, rng=1, layers=["5"])
     np.testing.assert_array_equal(only_top[1].weight.data, model[1].weight.data)
     assert not np.array_equal(only_top[5].weight.data, model[5].weight.data)
+
+
+def test_image_operations():
+    from minidl.vis._common import gaussian_blur, jitter, resize
+    r = np.random.default_rng(0)
+    x = r.random((2, 3, 9, 11))
+    np.testing.assert_allclose(gaussian_blur(np.full((1, 1, 5, 6), 0.3), 1.0), 0.3, rtol=1e-12)
+    blurred = gaussian_blur(x, 1.0)
+    assert blurred.shape == x.shape and blurred.std() < x.std()
+    assert abs(blurred.mean() - x.mean()) < 0.02
+    np.testing.assert_array_equal(jitter(jitter(x, 2, -3), -2, 3), x)
+    np.testing.assert_allclose(resize(x, (9, 11)), x, rtol=1e-12)
+    up = resize(x, (18, 22))
+    np.testing.assert_allclose(resize(np.full((1, 1, 4, 4), 0.7), (7, 3)), 0.7)
+    torch = pytest.importorskip("torch", reason="PyTorch's bilinear interpolate is the reference for resize")
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x), size=(18, 22), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(up, ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_deepdream_with_octaves_on_a_conv_model(rng):
+    w = rng.standard_normal((6, 3, 3, 3)) * 0.3
+
+    class Trunk(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(w)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(F.conv2d(x, self.w, None, 1, 1))
+
+    image = rng.random((3, 20, 20))
+    result = deepdream(Trunk(), image, "act", num_octaves=3, octave_scale=1.5, steps_per_octave=4, lr=0.02,
+                       max_jitter=2, rng=0, progress_bar=False)
+    assert result.image.shape == (3, 20, 20) and len(result.objective) == 12
+    assert result.objective[-1] > result.objective[-4]       # the last octave (full size) still climbs

@@ -88,6 +88,23 @@ def progress(iterable, enabled, desc):
     return tqdm(iterable, desc=desc, leave=False, mininterval=0.5)
 
 
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_counter(total, enabled, desc):
+    """A tqdm bar to ``update()`` by hand (for loops that are not one flat iterable), or a
+    do-nothing stand-in when disabled."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False, mininterval=0.5)
+
+
 def check_positive_int(value, name):
     if not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 from .. import backend
 from ..tensor import Tensor
-from ._common import (as_batch, check_positive_int, frozen_eval_copy, jitter, layer_output, progress,
-                      resize)
+from ._common import (as_batch, check_positive_int, frozen_eval_copy, jitter, layer_output,
+                      progress_counter, resize)
 
 
 class DeepDreamResult(NamedTuple):
@@ -59,22 +59,22 @@ def deepdream(model, image, layer, num_octaves=3, octave_scale=1.4, steps_per_oc
                                             max(int(round(w / octave_scale)), 1))))
     detail = xp.zeros_like(octaves[-1])
     objectives = []
+    bar = progress_counter(num_octaves * steps_per_octave, progress_bar, "deepdream")
     restore = frozen_eval_copy(model)
     try:
-        steps = progress(range(num_octaves * steps_per_octave), progress_bar, "deepdream")
-        steps = iter(steps)
         for base in reversed(octaves):                 # smallest first
             if detail.shape != base.shape:
                 detail = resize(detail, base.shape[2:])
             dreamed = base + detail
             for _ in range(steps_per_octave):
-                next(steps, None)
                 dy, dx = rng.integers(-max_jitter, max_jitter + 1, size=2) if max_jitter else (0, 0)
                 dreamed, objective = dream_step(model, dreamed, layer, lr, dy, dx)
                 objectives.append(objective)
+                bar.update()
                 if value_range is not None:
                     dreamed = xp.clip(dreamed, *value_range)
             detail = dreamed - base
     finally:
+        bar.close()
         restore()
     return DeepDreamResult(dreamed[0], objectives)
