@@ -192,6 +192,11 @@ def test_spearman_rank_correlation():
     r = np.random.default_rng(0)
     x, y = r.random(50), r.random(50)
     assert spearman_rank_correlation(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
+    # ties (exact zeros, as in guided-backprop maps) get average ranks, like scipy
+    x[:20], y[:20] = 0, 0
+    y[30:] = 0
+    assert spearman_rank_correlation(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
+    assert spearman_rank_correlation(x, np.zeros(50)) == 0.0
 
 
 def test_randomize_weights_copies(rng):

@@ -51,18 +51,34 @@ def randomize_weights(model, rng=None, layers=None):
     return copy
 
 
+def average_ranks(values):
+    """Ranks 0..n-1 of a 1-D array, ties sharing the mean of their ranks (``scipy.stats.rankdata``
+    minus 1). Ties matter here: guided-backprop maps hold many exact zeros, and ranking tied
+    zeros by position would invent a correlation between any two maps with zeros in the same
+    places."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # start of each run of equal values, and its length
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    lengths = np.diff(np.r_[starts, len(values)])
+    mean_rank = starts + (lengths - 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, lengths)
+    return ranks
+
+
 def spearman_rank_correlation(a, b):
-    """Spearman's ρ between two arrays of the same size (ranks of the flattened values;
-    ties broken by order — fine for continuous maps)."""
+    """Spearman's ρ between two arrays of the same size: the Pearson correlation of their
+    (tie-averaged) ranks. 0 when either array is constant."""
     a = np.asarray(backend.to_numpy(a), dtype=np.float64).ravel()
     b = np.asarray(backend.to_numpy(b), dtype=np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same size, got {a.size} and {b.size}")
-    ra = np.argsort(np.argsort(a)).astype(np.float64)
-    rb = np.argsort(np.argsort(b)).astype(np.float64)
+    ra, rb = average_ranks(a), average_ranks(b)
     ra -= ra.mean()
     rb -= rb.mean()
-    return float((ra * rb).sum() / (np.sqrt((ra * ra).sum() * (rb * rb).sum()) + 1e-300))
+    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denominator) if denominator > 0 else 0.0
 
 
 class RandomizationCheck(NamedTuple):
