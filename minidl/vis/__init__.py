@@ -20,3 +20,4 @@ from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .feature_inversion import InversionResult, invert_features
 from .texture_gram import TextureResult, style_targets, synthesize_texture_gram
 from .style_transfer import StyleLoss, StyleTransferResult, style_transfer
+from .fast_style import style_weights, stylize, train_fast_style
