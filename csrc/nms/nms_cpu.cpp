@@ -1,13 +1,22 @@
-// nms_cpu.cpp — greedy NMS on the CPU: sort, then suppression words (nms.h) in parallel.
+// nms_cpu.cpp — greedy NMS on the CPU: sort, then suppression words (nms.h) computed lazily.
 //
 // The GPU computes every (row, column-block) word first and walks the rows afterwards. On a
-// CPU that wastes work: only the words of *kept* rows matter. So this launcher walks the
-// sorted boxes a few blocks of 64 rows at a time (a "step"):
-//   1. serially, inside the step: a row is kept unless its bit in `removed` is set; a kept
-//      row ORs its words for the step's blocks into `removed` (it suppresses rows after it);
-//   2. in parallel (OpenMP over the later column blocks): each later block ORs the words of
-//      the step's kept rows into its `removed` word — one thread owns one word, no atomics.
-// Memory: the sorted boxes plus ceil(n/64) 64-bit words — never an n×n matrix.
+// CPU that wastes work: only the words of *kept* rows matter. So one thread, the walker, goes
+// through the sorted boxes a step of 8 blocks (512 rows) at a time:
+//   * it first brings the `removed` words of the step's blocks up to date with the rows kept in
+//     earlier steps (ORing their suppression words in);
+//   * then it decides the rows in order — keep a row unless its `removed` bit is set — and ORs
+//     each kept row's words for the rest of the step into `removed`.
+// Done alone, that is the serial algorithm: IoUs only for (kept row, later block) pairs.
+//
+// Helper threads (OpenMP, when the input is large) do the same ORs ahead of the walker: after
+// each step they apply its kept rows to the far blocks, farthest first, and record per block
+// how many steps they have applied. The walker never waits for a helper: for every block it
+// needs, it applies itself whatever steps the helpers have not recorded yet. ORing a word twice
+// changes nothing, so a late or descheduled helper costs time, never correctness, and the
+// result is the same whatever the timing. (A parallel-for with a barrier per step would stall
+// for a whole scheduler time slice whenever another process holds one of the cores.)
+// Memory: the sorted boxes plus a few arrays of ceil(n/64) words — never an n×n matrix.
 //
 // With labels (batched_nms) the boxes are sorted by (label, decreasing score), so every class
 // is a contiguous run, and each run is an independent plain NMS (in parallel over classes):
@@ -15,66 +24,131 @@
 #include "nms_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <thread>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "nms.h"
 
 namespace minidl {
 
-// Rows decided serially between two parallel steps: 8 blocks of 64. Fewer, larger parallel
-// steps keep the cost of the thread synchronisation low, also when another process competes
-// for the cores (a thread descheduled at a barrier stalls the others).
-constexpr index_t kBlocksPerStep = 8;
+constexpr index_t kBlocksPerStep = 8;  // blocks of 64 rows the walker decides per step
+constexpr index_t kParallelBoxes = 8192;  // below this, helper threads do not pay for themselves
 
-// Greedy NMS over sorted boxes [begin, end): appends the kept sorted positions to `kept`.
+// One greedy pass over the sorted boxes [begin, begin + n), shared by the walker and helpers.
+template <typename T>
+class GreedyPass {
+ public:
+  GreedyPass(const std::vector<T>* soa, index_t begin, index_t n, T threshold)
+      : soa_(soa), begin_(begin), n_(n), threshold_(threshold),
+        words_((n + kNmsWord - 1) / kNmsWord), steps_((words_ + kBlocksPerStep - 1) / kBlocksPerStep),
+        removed_(words_), applied_(words_), kept_(n), step_end_(steps_) {
+    for (index_t c = 0; c < words_; ++c) removed_[c].store(0), applied_[c].store(0);
+  }
+
+  // The walker: decides every row, in order. Returns the number of kept rows (kept(k) each).
+  index_t walk() {
+    index_t count = 0;
+    for (index_t s = 0; s < steps_; ++s) {
+      const index_t w0 = s * kBlocksPerStep, w1 = std::min(words_, w0 + kBlocksPerStep);
+      walker_word_.store(w0, std::memory_order_relaxed);
+      for (index_t c = w0; c < w1; ++c)  // the earlier steps no helper has applied to block c
+        for (index_t t = applied_[c].load(std::memory_order_acquire); t < s; ++t) apply(t, c);
+      for (index_t b = w0; b < w1; ++b)
+        for (int k = 0; k < block_size(b); ++k) {
+          if (removed_[b].load(std::memory_order_relaxed) >> k & 1) continue;
+          const index_t i = b * kNmsWord + k;
+          kept_[count++] = i;
+          for (index_t c = b; c < w1; ++c) removed_[c].fetch_or(word(i, c), std::memory_order_relaxed);
+        }
+      step_end_[s] = count;
+      published_.store(s + 1, std::memory_order_release);  // helpers may now apply step s
+    }
+    finished_.store(true, std::memory_order_release);
+    return count;
+  }
+
+  // Helper `h` of `helpers`: owns blocks c with c % helpers == h and applies each published
+  // step to them, farthest block first, stopping where the walker will soon be (it does those).
+  void help(index_t h, index_t helpers) {
+    for (index_t s = 0; s < steps_; ++s) {
+      while (published_.load(std::memory_order_acquire) <= s) {
+        if (finished_.load(std::memory_order_acquire)) return;
+        std::this_thread::yield();
+      }
+      const index_t nearest = (s + 1) * kBlocksPerStep;  // the first block after step s
+      index_t c = words_ - 1 - ((words_ - 1 - h) % helpers + helpers) % helpers;
+      for (; c >= nearest && c >= 0; c -= helpers) {
+        if (finished_.load(std::memory_order_relaxed)) return;
+        if (c < walker_word_.load(std::memory_order_relaxed) + 2 * kBlocksPerStep) break;
+        if (applied_[c].load(std::memory_order_relaxed) != s) break;  // only in-order steps
+        apply(s, c);
+        applied_[c].store(s + 1, std::memory_order_release);
+      }
+    }
+  }
+
+  index_t kept(index_t k) const { return begin_ + kept_[k]; }
+
+ private:
+  NmsBoxes<T> block(index_t c) const {  // the boxes of column block c
+    const index_t o = begin_ + c * kNmsWord;
+    return NmsBoxes<T>{soa_[0].data() + o, soa_[1].data() + o, soa_[2].data() + o,
+                       soa_[3].data() + o, soa_[4].data() + o, nullptr};
+  }
+  int block_size(index_t c) const {
+    return static_cast<int>(std::min<index_t>(kNmsWord, n_ - c * kNmsWord));
+  }
+  std::uint64_t word(index_t i, index_t c) const {  // which boxes of block c row i suppresses
+    return nms_suppression_word(block(0), i, block(c), c * kNmsWord, block_size(c), threshold_);
+  }
+  // OR the words of step t's kept rows into removed[c] (idempotent: may run twice).
+  void apply(index_t t, index_t c) {
+    const int size = block_size(c);
+    const std::uint64_t full = size == kNmsWord ? ~std::uint64_t(0) : (std::uint64_t(1) << size) - 1;
+    std::uint64_t bits = removed_[c].load(std::memory_order_relaxed);
+    for (index_t k = t ? step_end_[t - 1] : 0; k < step_end_[t] && bits != full; ++k)
+      bits |= word(kept_[k], c);  // (stops early once every box of the block is gone)
+    removed_[c].fetch_or(bits, std::memory_order_relaxed);
+  }
+
+  const std::vector<T>* soa_;
+  const index_t begin_, n_;
+  const T threshold_;
+  const index_t words_, steps_;
+  std::vector<std::atomic<std::uint64_t>> removed_;  // bit k of word c: box 64c + k is suppressed
+  std::vector<std::atomic<index_t>> applied_;        // steps a helper has ORed into word c
+  std::vector<index_t> kept_;                        // kept rows (positions in the run), in order
+  std::vector<index_t> step_end_;                    // kept rows of step s end at step_end_[s]
+  std::atomic<index_t> published_{0}, walker_word_{0};
+  std::atomic<bool> finished_{false};
+};
+
 template <typename T>
 static void greedy_run(const std::vector<T>* soa, index_t begin, index_t end, T threshold,
                        bool parallel, std::vector<index_t>& kept) {
-  const index_t n = end - begin;
-  auto block = [&](index_t c) {  // the boxes of column block c of this run
-    const index_t o = begin + c * kNmsWord;
-    return NmsBoxes<T>{soa[0].data() + o, soa[1].data() + o, soa[2].data() + o,
-                       soa[3].data() + o, soa[4].data() + o, nullptr};
-  };
-  auto block_size = [&](index_t c) {
-    return static_cast<int>(std::min<index_t>(kNmsWord, n - c * kNmsWord));
-  };
-  auto word = [&](index_t i, index_t c) {  // does row i suppress boxes of column block c?
-    return nms_suppression_word(block(0), i, block(c), c * kNmsWord, block_size(c), threshold);
-  };
-  const index_t words = (n + kNmsWord - 1) / kNmsWord;
-  std::vector<std::uint64_t> removed(words, 0);
-  std::vector<index_t> step_kept;
-
-  for (index_t w0 = 0; w0 < words; w0 += kBlocksPerStep) {
-    const index_t w1 = std::min(words, w0 + kBlocksPerStep);
-    // 1. serially, rows of blocks [w0, w1) in order; a kept row updates the words of this step
-    step_kept.clear();
-    for (index_t b = w0; b < w1; ++b)
-      for (int k = 0; k < block_size(b); ++k) {
-        if (removed[b] >> k & 1) continue;
-        const index_t i = b * kNmsWord + k;
-        step_kept.push_back(i);
-        kept.push_back(begin + i);
-        for (index_t c = b; c < w1; ++c) removed[c] |= word(i, c);
-      }
-    // 2. in parallel, the step's kept rows suppress boxes of the later blocks
-    const index_t pairs = (words - w1) * static_cast<index_t>(step_kept.size()) * kNmsWord;
-#pragma omp parallel for schedule(dynamic, 4) if (parallel && pairs > 65536)
-    for (index_t c = w1; c < words; ++c) {
-      const int size = block_size(c);
-      const std::uint64_t full = size == kNmsWord ? ~std::uint64_t(0) : (std::uint64_t(1) << size) - 1;
-      std::uint64_t bits = removed[c];
-      for (index_t i : step_kept) {
-        if (bits == full) break;  // every box of this block is already gone
-        bits |= word(i, c);
-      }
-      removed[c] = bits;
-    }
+  GreedyPass<T> pass(soa, begin, end - begin, threshold);
+  index_t count = 0;
+#pragma omp parallel if (parallel)
+  {
+#ifdef _OPENMP
+    const index_t id = omp_get_thread_num(), threads = omp_get_num_threads();
+#else
+    const index_t id = 0, threads = 1;
+#endif
+    if (id == 0)
+      count = pass.walk();
+    else
+      pass.help(id - 1, threads - 1);
   }
+  for (index_t k = 0; k < count; ++k) kept.push_back(pass.kept(k));
 }
 
 template <typename T>
@@ -115,10 +189,11 @@ index_t nms_cpu(const T* boxes, const T* scores, const index_t* labels, index_t 
 
   const T threshold = threshold_in<T>(iou_threshold);
   std::vector<std::vector<index_t>> kept(runs);
-  // One run: parallel inside it. Several: one run per thread, each run serial.
-#pragma omp parallel for schedule(dynamic, 1) if (runs > 1 && n > 2048)
+  // One run: helper threads inside it. Several: one run per thread, each run serial.
+#pragma omp parallel for schedule(dynamic, 1) if (runs > 1 && n >= kParallelBoxes)
   for (index_t r = 0; r < runs; ++r)
-    greedy_run(soa, run_start[r], run_start[r + 1], threshold, runs == 1, kept[r]);
+    greedy_run(soa, run_start[r], run_start[r + 1], threshold, runs == 1 && n >= kParallelBoxes,
+               kept[r]);
 
   index_t num_kept = 0;
   for (const auto& run : kept)
