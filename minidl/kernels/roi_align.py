@@ -31,6 +31,7 @@ from .roi_pool import roi_batch_index
 
 MAX_SAMPLING_GRID = 256   # adaptive grid cap per axis, as kMaxSamplingGrid in roi_align.h
 _LIMIT = 2.0 ** 40
+_NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 
 
 def sampling_grid(bin_size, sampling_ratio):
@@ -75,7 +76,7 @@ def _roi_geometry(rois, input_shape, output_size, spatial_scale, sampling_ratio,
     offset = T(0.5) if aligned else T(0)
     corners = rois[:, 1:] * T(spatial_scale) - offset                     # in the dtype
     batch = roi_batch_index(rois, n, xp)
-    valid = (batch >= 0) & xp.all(xp.abs(corners) <= _LIMIT, axis=1)   # False for NaN/inf too
+    valid = (batch >= 0) & xp.all(xp.abs(corners.astype(xp.float64)) <= _LIMIT, axis=1)  # False for NaN/inf
     corners, batch, valid = backend.to_numpy(corners), backend.to_numpy(batch), backend.to_numpy(valid)
     result = []
     for k in range(rois.shape[0]):
@@ -127,7 +128,7 @@ def roi_align_forward(input, rois, output_size, spatial_scale, sampling_ratio, a
     """output (K, C, pooled_h, pooled_w): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
     native = native_for(input)
-    if native is None:
+    if native is None or input.dtype.name not in _NATIVE_DTYPES:
         return roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
     input = xp.ascontiguousarray(input)
     rois = xp.ascontiguousarray(rois, dtype=input.dtype)
@@ -148,7 +149,7 @@ def roi_align_backward(grad_output, rois, input_shape, spatial_scale, sampling_r
     """grad_input: C++ (always deterministic) / CUDA (atomicAdd unless deterministic) / reference."""
     xp = backend.get_array_module(grad_output)
     native = native_for(grad_output)
-    if native is None:
+    if native is None or grad_output.dtype.name not in _NATIVE_DTYPES:
         return roi_align_backward_reference(grad_output, rois, input_shape, spatial_scale,
                                             sampling_ratio, aligned)
     grad_output = xp.ascontiguousarray(grad_output)

@@ -19,6 +19,7 @@ import numpy as np
 from .. import backend
 from . import dtype_code, native_for
 
+_NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 _LIMIT = 2.0 ** 40  # scaled corners beyond this (or NaN/inf) make a RoI pool nothing, as in C++
 
 
@@ -44,10 +45,10 @@ def roi_pool_reference(input, rois, output_size, spatial_scale):
     k_n = rois.shape[0]
     output = xp.zeros((k_n, c, ph_n, pw_n), dtype=input.dtype)
     argmax = xp.full((k_n, c, ph_n, pw_n), -1, dtype=xp.int64)
-    lowest = T(np.finfo(np.float32).max) * T(-1)   # the running max starts at -FLT_MAX
+    lowest = T(max(-float(np.finfo(np.float32).max), float(np.finfo(T).min)))  # -FLT_MAX, as in C++
     scaled = rois[:, 1:] * T(spatial_scale)          # in the dtype, like the kernels
     batch = roi_batch_index(rois, n, xp)
-    valid = (batch >= 0) & xp.all(xp.abs(scaled) <= _LIMIT, axis=1)   # False for NaN/inf too
+    valid = (batch >= 0) & xp.all(xp.abs(scaled.astype(xp.float64)) <= _LIMIT, axis=1)  # False for NaN/inf
     for k in range(k_n):
         if not bool(valid[k]):
             continue                                  # pools nothing: zeros, argmax -1
@@ -90,7 +91,7 @@ def roi_pool_forward(input, rois, output_size, spatial_scale):
     """(output, argmax): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
     native = native_for(input)
-    if native is None:
+    if native is None or input.dtype.name not in _NATIVE_DTYPES:
         return roi_pool_reference(input, rois, output_size, spatial_scale)
     input = xp.ascontiguousarray(input)
     rois = xp.ascontiguousarray(rois, dtype=input.dtype)
@@ -110,7 +111,7 @@ def roi_pool_backward(grad_output, argmax, rois, input_shape, deterministic=Fals
     """grad_input: C++ (always deterministic) / CUDA (atomicAdd unless deterministic) / reference."""
     xp = backend.get_array_module(grad_output)
     native = native_for(grad_output)
-    if native is None:
+    if native is None or grad_output.dtype.name not in _NATIVE_DTYPES:
         return roi_pool_backward_reference(grad_output, argmax, rois, input_shape)
     grad_output = xp.ascontiguousarray(grad_output)
     argmax = xp.ascontiguousarray(argmax, dtype=xp.int64)
