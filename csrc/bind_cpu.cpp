@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common/checks.h"
+#include "im2col/im2col_cpu.h"
 #include "index_add/index_add_cpu.h"
 #include "nms/nms_cpu.h"
 #include "roi_align/roi_align_cpu.h"
@@ -45,6 +46,56 @@ void index_add(py::array out, py::array index, py::array src) {
   auto out_ptr = static_cast<T*>(out.mutable_data());
   py::gil_scoped_release release;
   minidl::index_add_cpu<T>(idx, n, src_ptr, out_ptr, rows, inner);
+}
+
+// ---- im2col / col2im: the image <-> column-matrix copies of a 2-D convolution --------------
+// Checks that x is (N, C, H, W), cols is (C*kh*kw, N*out_h*out_w), both of dtype T, and that
+// the kernel fits in the padded input; returns the geometry (see im2col/im2col.h).
+template <typename T>
+minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, index_t kernel_h,
+                                   index_t kernel_w, index_t stride_h, index_t stride_w,
+                                   index_t pad_h, index_t pad_w, index_t dilation_h,
+                                   index_t dilation_w) {
+  minidl::check_array<T>(x, "x");
+  minidl::check_array<T>(cols, "cols");
+  minidl::check_ndim(x, 4, "x");
+  minidl::check_ndim(cols, 2, "cols");
+  minidl::check(kernel_h >= 1 && kernel_w >= 1, "im2col: kernel_size must be >= 1");
+  minidl::check(stride_h >= 1 && stride_w >= 1, "im2col: stride must be >= 1");
+  minidl::check(pad_h >= 0 && pad_w >= 0, "im2col: padding must be >= 0");
+  minidl::check(dilation_h >= 1 && dilation_w >= 1, "im2col: dilation must be >= 1");
+  const auto g = minidl::make_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
+                                            kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                            dilation_h, dilation_w);
+  minidl::check(x.shape(2) + 2 * pad_h >= dilation_h * (kernel_h - 1) + 1 &&
+                    x.shape(3) + 2 * pad_w >= dilation_w * (kernel_w - 1) + 1,
+                "im2col: the (dilated) kernel is larger than the padded input " +
+                    minidl::shape_str(x));
+  const index_t rows = g.channels * kernel_h * kernel_w, columns = g.batch * g.out_h * g.out_w;
+  minidl::check(cols.shape(0) == rows && cols.shape(1) == columns,
+                "im2col: cols has shape " + minidl::shape_str(cols) + ", expected (" +
+                    std::to_string(rows) + ", " + std::to_string(columns) + ")");
+  return g;
+}
+
+template <typename T>
+void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, index_t sw,
+            index_t ph, index_t pw, index_t dh, index_t dw) {
+  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
+  auto x_ptr = static_cast<const T*>(x.data());
+  auto cols_ptr = static_cast<T*>(cols.mutable_data());
+  py::gil_scoped_release release;
+  minidl::im2col_cpu<T>(x_ptr, g, cols_ptr);
+}
+
+template <typename T>
+void col2im(py::array cols, py::array x, index_t kh, index_t kw, index_t sh, index_t sw,
+            index_t ph, index_t pw, index_t dh, index_t dw) {
+  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
+  auto cols_ptr = static_cast<const T*>(cols.data());
+  auto x_ptr = static_cast<T*>(x.mutable_data());
+  py::gil_scoped_release release;
+  minidl::col2im_cpu<T>(cols_ptr, g, x_ptr);
 }
 
 // ---- detection: nms, roi_pool, roi_align (csrc/nms/, csrc/roi_pool/, csrc/roi_align/) ------
@@ -217,6 +268,34 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("out"), py::arg("index"), py::arg("src"),
       "out[index[i]] += src[i] (in place), deterministic; float32 or float64.");
+  m.def(
+      "im2col",
+      [](py::array x, py::array cols, index_t kernel_h, index_t kernel_w, index_t stride_h,
+         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w) {
+        minidl::dispatch_float(x, "x", [&](auto t) {
+          im2col<decltype(t)>(x, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              dilation_h, dilation_w);
+        });
+      },
+      py::arg("x"), py::arg("cols"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
+      py::arg("dilation_w"),
+      "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] (0 outside); "
+      "x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place.");
+  m.def(
+      "col2im",
+      [](py::array cols, py::array x, index_t kernel_h, index_t kernel_w, index_t stride_h,
+         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w) {
+        minidl::dispatch_float(cols, "cols", [&](auto t) {
+          col2im<decltype(t)>(cols, x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              dilation_h, dilation_w);
+        });
+      },
+      py::arg("cols"), py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
+      py::arg("dilation_w"),
+      "The transpose of im2col as a gather: x[n, c, y, x] = sum of the column entries copied "
+      "from that pixel (deterministic); x (N, C, H, W) overwritten.");
   // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); see minidl/ops/ for the conventions
   m.def(
       "nms",

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "im2col/im2col_cuda.h"
 #include "index_add/index_add_cuda.h"
 #include "nms/nms_cuda.h"
 #include "roi_align/roi_align_cuda.h"
@@ -19,6 +20,16 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.doc() = "minidl's CUDA kernels (static cudart; import works without a GPU).";
   m.def("index_add", &minidl::index_add_cuda, py::arg("index"), py::arg("n"), py::arg("src"),
         py::arg("out"), py::arg("rows"), py::arg("inner"), py::arg("dtype_code"),
+        py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("im2col", &minidl::im2col_cuda, py::arg("x"), py::arg("cols"), py::arg("batch"),
+        py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("kernel_h"),
+        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"),
+        py::arg("pad_w"), py::arg("dilation_h"), py::arg("dilation_w"), py::arg("dtype_code"),
+        py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("col2im", &minidl::col2im_cuda, py::arg("cols"), py::arg("x"), py::arg("batch"),
+        py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("kernel_h"),
+        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"),
+        py::arg("pad_w"), py::arg("dilation_h"), py::arg("dilation_w"), py::arg("dtype_code"),
         py::arg("stream"), py::call_guard<py::gil_scoped_release>());
   // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); minidl/kernels/{nms,roi_pool,roi_align}.py
   m.def("nms_mask", &minidl::nms_mask_cuda, py::arg("x1"), py::arg("y1"), py::arg("x2"),

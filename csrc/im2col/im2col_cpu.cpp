@@ -1,0 +1,77 @@
+// im2col_cpu.cpp — OpenMP loops calling the shared bodies of im2col.h.
+//
+// The loops enumerate elements in the order they are written (no index divisions per element):
+// im2col gives each thread whole rows of the column matrix, col2im whole image planes, so every
+// thread writes its own contiguous memory and no two threads touch the same address.
+#include "im2col_cpu.h"
+
+#include <algorithm>
+
+namespace minidl {
+
+// First and one-past-last output coordinate o whose input coordinate o * stride + offset lies
+// in [0, size): the interior of a row, where the bounds test can be skipped.
+static void inside_range(index_t offset, index_t stride, index_t size, index_t out_size,
+                         index_t* first, index_t* last) {
+  const index_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const index_t hi = size - offset <= 0 ? 0 : (size - offset + stride - 1) / stride;
+  *first = std::min(lo, out_size);
+  *last = std::max(*first, std::min(hi, out_size));
+}
+
+template <typename T>
+void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
+  const index_t taps = g.kernel_h * g.kernel_w;
+  const index_t plane = g.out_h * g.out_w;
+  const index_t rows = g.channels * taps;
+  // One task = one (row, image) pair: a contiguous run of out_h * out_w column entries.
+#pragma omp parallel for schedule(static) if (rows * g.batch * plane > 32768)
+  for (index_t task = 0; task < rows * g.batch; ++task) {
+    const index_t row = task / g.batch, n = task % g.batch;
+    const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
+    index_t first, last;  // the output columns whose pixel is inside the image width
+    inside_range(j * g.dilation_w - g.pad_w, g.stride_w, g.width, g.out_w, &first, &last);
+    T* out = cols + (row * g.batch + n) * plane;
+    for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
+      const index_t iy = oy * g.stride_h - g.pad_h + i * g.dilation_h;
+      if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
+        for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+        continue;
+      }
+      for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+      for (index_t ox = first; ox < last; ++ox)
+        out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
+      for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+    }
+  }
+}
+
+template <typename T, int kStride>
+static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
+  const index_t planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static) if (planes * g.height * g.width > 32768)
+  for (index_t p = 0; p < planes; ++p) {
+    const index_t n = p / g.channels, c = p % g.channels;
+    T* out = x + p * g.height * g.width;
+    for (index_t y = 0; y < g.height; ++y)
+      for (index_t xx = 0; xx < g.width; ++xx)
+        out[y * g.width + xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+  }
+}
+
+template <typename T>
+void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
+  // The common strides get a compiled-in stride (see source_of in im2col.h).
+  if (g.stride_h == 1 && g.stride_w == 1)
+    col2im_planes<T, 1>(cols, g, x);
+  else if (g.stride_h == 2 && g.stride_w == 2)
+    col2im_planes<T, 2>(cols, g, x);
+  else
+    col2im_planes<T, 0>(cols, g, x);
+}
+
+template void im2col_cpu<float>(const float*, const ConvGeometry&, float*);
+template void im2col_cpu<double>(const double*, const ConvGeometry&, double*);
+template void col2im_cpu<float>(const float*, const ConvGeometry&, float*);
+template void col2im_cpu<double>(const double*, const ConvGeometry&, double*);
+}  // namespace minidl

@@ -1,0 +1,236 @@
+"""im2col / col2im: turn a convolution into one matrix multiplication (lecture 8).
+
+im2col copies every receptive field of the input into one column of a matrix; the
+convolution is then ``W @ cols`` (one GEMM on BLAS/cuBLAS). col2im is the *transpose* of
+im2col: it sums every column entry back into the pixel it was copied from — which is exactly
+what the backward pass of a convolution (and the forward pass of a transpose convolution)
+needs.
+
+Column layout (shared with csrc/im2col/im2col.h)::
+
+    x     (N, C, H, W)
+    cols  (C*kh*kw, N*out_h*out_w)      row = (c, i, j): which weight of a filter
+                                        col = (n, oy, ox): which output pixel of which image
+    cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw]   (0 in the padding)
+    out_h = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1          (and the same for out_w)
+
+The batch axis lives *inside* the columns, so a chunk of images is one GEMM
+``(F, C*kh*kw) @ (C*kh*kw, n*out_h*out_w)`` rather than n small ones.
+
+Memory: the column matrix is kh*kw times larger than the image (a 3×3 conv of 32×64×32×32
+float32 images needs 75 MB), so minidl/functional/conv.py never builds it for the whole batch
+when that would exceed ``MAX_COLUMN_BYTES``: ``batch_chunks`` cuts the batch into chunks whose
+columns fit, and each chunk is im2col'ed into the same reused buffer (``workspace``).
+
+Implementations: ``im2col_reference``/``col2im_reference`` (NumPy or CuPy: a loop over the
+kh×kw window only, each step one strided slice — Chainer's formulation), and the C++/CUDA
+kernels of csrc/im2col/ picked by ``im2col``/``col2im`` from the array's type. The kernels and
+the reference agree bit for bit (col2im sums the taps of a pixel in the same order).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import backend
+from . import dtype_code, native_for
+
+#: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
+#: 8 MiB keeps a chunk's columns inside this machine's 32 MiB L3 cache while the GEMM that
+#: reads them is still large (see docs/conv.md for the measurement). A single image whose
+#: columns exceed the bound is processed alone (the bound never splits an image).
+MAX_COLUMN_BYTES = 8 * 2**20
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: ``(size + 2*padding - dilation*(kernel-1) - 1) // stride + 1``."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def column_shape(input_shape, kernel_size, stride, padding, dilation):
+    """Shape ``(C*kh*kw, N*out_h*out_w)`` of the columns of an (N, C, H, W) input."""
+    n, c, h, w = input_shape
+    oh, ow = (conv_output_size(s, k, st, p, d) for s, k, st, p, d in
+              zip((h, w), kernel_size, stride, padding, dilation))
+    return c * kernel_size[0] * kernel_size[1], n * oh * ow
+
+
+def batch_chunks(batch, bytes_per_image, limit=None):
+    """Slices cutting ``range(batch)`` into chunks of at most ``limit`` bytes of columns
+    (default ``MAX_COLUMN_BYTES``); each chunk holds at least one image."""
+    limit = MAX_COLUMN_BYTES if limit is None else limit
+    step = max(1, int(limit // max(bytes_per_image, 1)))
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
+# ---- reused buffers -----------------------------------------------------------------------------
+# A fresh multi-megabyte NumPy array costs a page fault per 4 KiB on its first write (measured:
+# more than half the time of an im2col into a new 72 MB buffer). The column buffers are
+# scratch space that never leaves a call, so they are kept and reused; one set per thread.
+_scratch = threading.local()
+
+
+def workspace(name, shape, dtype, xp=np):
+    """A scratch array of ``shape`` (contents undefined), reused across calls under ``name``.
+
+    Only for temporaries that die within a call: the next call with the same name overwrites
+    it. On the GPU CuPy's memory pool already recycles blocks, so a plain ``empty`` is returned.
+    """
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    size = int(np.prod(shape))
+    key = (name, np.dtype(dtype).str)
+    buf = buffers.get(key)
+    if buf is None or buf.size < size:
+        buf = buffers[key] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def release_workspace():
+    """Free the scratch buffers of this thread (they are re-created on the next call)."""
+    _scratch.__dict__.pop("buffers", None)
+
+
+# ---- the NumPy reference ------------------------------------------------------------------------
+def _padded_slices(i, j, out_h, out_w, stride, dilation):
+    """The strided slices of the padded image that kernel tap (i, j) sees for every output pixel."""
+    y0, x0 = i * dilation[0], j * dilation[1]
+    return (slice(y0, y0 + stride[0] * (out_h - 1) + 1, stride[0]),
+            slice(x0, x0 + stride[1] * (out_w - 1) + 1, stride[1]))
+
+
+def im2col_reference(x, kernel_size, stride, padding, dilation, out=None):
+    """im2col in NumPy/CuPy: pad once, then one strided slice per kernel tap (i, j).
+
+    x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w), written into ``out`` when given.
+    """
+    xp = backend.get_array_module(x)
+    (kh, kw), (ph, pw) = kernel_size, padding
+    n, c, h, w = x.shape
+    rows, columns = column_shape(x.shape, kernel_size, stride, padding, dilation)
+    oh, ow = (conv_output_size(h, kh, stride[0], ph, dilation[0]),
+              conv_output_size(w, kw, stride[1], pw, dilation[1]))
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    cols = xp.empty((rows, columns), dtype=x.dtype) if out is None else out
+    # (C, kh, kw, N, out_h, out_w) view of the column matrix: fill one (i, j) tap at a time.
+    view = cols.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            window = x_pad[(slice(None), slice(None)) + _padded_slices(i, j, oh, ow, stride, dilation)]
+            view[:, i, j] = window.transpose(1, 0, 2, 3)          # (N, C, ..) -> (C, N, ..)
+    return cols
+
+
+def col2im_reference(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
+    """col2im in NumPy/CuPy: add each tap's slice of the columns back into a padded image.
+
+    cols (C*kh*kw, N*out_h*out_w) -> (N, C, H, W). A pixel seen by several taps receives the
+    sum of their entries, added in (i, j) order starting from 0 (the C++ gather does the same).
+    """
+    xp = backend.get_array_module(cols)
+    (kh, kw), (ph, pw) = kernel_size, padding
+    n, c, h, w = input_shape
+    oh = conv_output_size(h, kh, stride[0], ph, dilation[0])
+    ow = conv_output_size(w, kw, stride[1], pw, dilation[1])
+    image = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    view = cols.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            image[(slice(None), slice(None)) + _padded_slices(i, j, oh, ow, stride, dilation)] += \
+                view[:, i, j].transpose(1, 0, 2, 3)
+    image = image[:, :, ph:ph + h, pw:pw + w]
+    if out is None:
+        return xp.ascontiguousarray(image)
+    out[...] = image
+    return out
+
+
+# ---- dispatch -----------------------------------------------------------------------------------
+def _pair(value, name):
+    """An int or a pair of ints -> a tuple of two Python ints."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
+    """Validate the convolution hyper-parameters; return them as pairs of ints."""
+    k, s, p, d = (_pair(v, name) for v, name in ((kernel_size, "kernel_size"), (stride, "stride"),
+                                                  (padding, "padding"), (dilation, "dilation")))
+    for values, name, low in ((k, "kernel_size", 1), (s, "stride", 1), (p, "padding", 0),
+                              (d, "dilation", 1)):
+        if min(values) < low:
+            raise ValueError(f"{name} must be >= {low}, got {values}")
+    if len(input_shape) != 4:
+        raise ValueError(f"im2col: x must have shape (N, C, H, W), got {tuple(input_shape)}")
+    h, w = input_shape[2:]
+    for axis, size, kk, pp, dd in (("height", h, k[0], p[0], d[0]), ("width", w, k[1], p[1], d[1])):
+        if size + 2 * pp < dd * (kk - 1) + 1:
+            raise ValueError(f"kernel_size: the (dilated) kernel {dd * (kk - 1) + 1} is larger than "
+                             f"the padded input {axis} {size + 2 * pp}")
+    return k, s, p, d
+
+
+def _check_array(a, name):
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w) (layout in the module docstring).
+
+    ``out``: an optional C-contiguous buffer of that shape and x's dtype to write into.
+    Runs the C++ kernel for NumPy arrays, the CUDA kernel for CuPy arrays, the reference
+    otherwise (or under ``minidl.kernels.use("reference")``).
+    """
+    xp = backend.get_array_module(x)
+    k, s, p, d = _check_geometry(x.shape, kernel_size, stride, padding, dilation)
+    _check_array(x, "x")
+    shape = column_shape(x.shape, k, s, p, d)
+    if out is None:
+        out = xp.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"im2col: out must be a C-contiguous {x.dtype} array of shape {shape}, "
+                         f"got {out.dtype} {out.shape}")
+    native = native_for(x)
+    if native is None:
+        return im2col_reference(x, k, s, p, d, out=out)
+    x = xp.ascontiguousarray(x)
+    if xp is np:
+        native.im2col(x, out, *k, *s, *p, *d)
+    else:
+        native.im2col(x.data.ptr, out.data.ptr, *x.shape, *k, *s, *p, *d, dtype_code(x),
+                      backend.current_stream_ptr())
+    return out
+
+
+def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=None):
+    """cols (C*kh*kw, N*out_h*out_w) -> image (N, C, H, W) = ``input_shape``: each pixel gets
+    the sum of the column entries im2col copied from it (the transpose of im2col)."""
+    xp = backend.get_array_module(cols)
+    input_shape = tuple(int(v) for v in input_shape)
+    k, s, p, d = _check_geometry(input_shape, kernel_size, stride, padding, dilation)
+    _check_array(cols, "cols")
+    shape = column_shape(input_shape, k, s, p, d)
+    if cols.shape != shape:
+        raise ValueError(f"col2im: cols has shape {cols.shape}, expected {shape} for an input "
+                         f"of shape {input_shape}")
+    if out is None:
+        out = xp.empty(input_shape, dtype=cols.dtype)
+    elif out.shape != input_shape or out.dtype != cols.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"col2im: out must be a C-contiguous {cols.dtype} array of shape "
+                         f"{input_shape}, got {out.dtype} {out.shape}")
+    native = native_for(cols)
+    if native is None:
+        return col2im_reference(cols, input_shape, k, s, p, d, out=out)
+    cols = xp.ascontiguousarray(cols)
+    if xp is np:
+        native.col2im(cols, out, *k, *s, *p, *d)
+    else:
+        native.col2im(cols.data.ptr, out.data.ptr, *input_shape, *k, *s, *p, *d,
+                      dtype_code(cols), backend.current_stream_ptr())
+    return out
