@@ -1,6 +1,9 @@
 """minidl.nn — layers as Modules (PyTorch's names, arguments and weight layouts)."""
 from . import init
+from .conv import Conv2d, ConvTranspose2d
 from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential,
                      Sigmoid, Tanh)
 from .inspect import capture_activations, forward_until
 from .module import Module, Parameter
+from .norm import BatchNorm2d, ConditionalInstanceNorm2d, InstanceNorm2d
+from .pool import AvgPool2d, MaxPool2d, MaxUnpool2d, Upsample

@@ -1,0 +1,339 @@
+"""Convolution as matrix multiplication: conv2d and conv_transpose2d (lecture 8).
+
+Lecture idea: a convolution is a linear map, so it *is* a matrix X: ``conv(a) = X a``. We never
+build X (it is mostly zeros); we build the column matrix instead (``kernels.im2col``: one column
+per output pixel, holding the receptive field it sees) and the convolution becomes one GEMM,
+
+    out (F, N*oh*ow) = W (F, C*kh*kw) @ cols (C*kh*kw, N*oh*ow)       (per group)
+
+A *transpose convolution* multiplies by Xᵀ — the same matrix used the other way round:
+
+    conv_transpose(a) = Xᵀ a = col2im(Wᵀ @ a)
+
+and so the two are each other's backward pass:
+
+    conv2d:            forward  W @ im2col(x)       backward dx = col2im(Wᵀ @ dy)   <- transpose conv
+    conv_transpose2d:  forward  col2im(Wᵀ @ x)      backward dx = W @ im2col(dy)    <- conv
+    both:              dW = Σ_batch (conv's output side) @ im2col(conv's input side)ᵀ
+
+The three chunked helpers below (``_conv_gemm``, ``_conv_gemm_transposed``, ``_conv_weight_grad``)
+are all the arithmetic there is; the two Functions only choose which one plays which role.
+
+Memory and speed: the batch is processed in chunks whose columns stay under
+``kernels.im2col.MAX_COLUMN_BYTES`` (cache-sized, written into reused buffers), so the column
+matrix of the whole batch is never built. ``conv2d_naive`` is the textbook loop version, kept to
+check against and to show what the GEMM formulation saves.
+"""
+from __future__ import annotations
+
+import numbers
+from collections import namedtuple
+
+from .. import backend
+from ..kernels.im2col import batch_chunks, col2im, conv_output_size, im2col, workspace
+from ..tensor import Function, Tensor
+from .shape import pad as _pad_tensor
+
+# The hyper-parameters of one convolution, each (height, width) pairs of ints.
+Geometry = namedtuple("Geometry", "kernel stride padding dilation groups")
+
+
+def as_pair(value, name, minimum):
+    """An int or a pair of ints (>= minimum) -> a tuple of two ints; anything else is an error
+    that names the argument."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                   for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+# ---- the chunked GEMMs ----------------------------------------------------------------------
+def _rows_of(a, name):
+    """(n, F, oh, ow) -> (F, n*oh*ow): the layout of a GEMM result (a view when n == 1)."""
+    n, f = a.shape[:2]
+    if n == 1:
+        return a.reshape(f, -1)
+    rows = workspace(name, (f, n, a[0, 0].size), a.dtype, backend.get_array_module(a))
+    rows[...] = a.reshape(n, f, -1).transpose(1, 0, 2)
+    return rows.reshape(f, -1)
+
+
+def _conv_gemm(image, weight, geom, bias=None):
+    """out = W @ im2col(image), chunk by chunk.   image (N, C, H, W) -> out (N, F, oh, ow).
+
+    The forward of conv2d, and the input gradient of conv_transpose2d.
+    """
+    xp = backend.get_array_module(image)
+    n, c, h, w = image.shape
+    f, g = weight.shape[0], geom.groups
+    oh, ow = (conv_output_size(s, k, st, p, d) for s, k, st, p, d in
+              zip((h, w), geom.kernel, geom.stride, geom.padding, geom.dilation))
+    rows, pixels = weight[0].size * g, oh * ow                 # C*kh*kw, oh*ow
+    w3 = weight.reshape(g, f // g, rows // g)
+    out = xp.empty((n, f, oh, ow), dtype=image.dtype)
+    for chunk in batch_chunks(n, rows * pixels * image.itemsize):
+        m = chunk.stop - chunk.start
+        cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
+                                                             image.dtype, xp))
+        target = out[chunk]
+        if m == 1:   # the GEMM result (F, oh*ow) already is the (1, F, oh, ow) output
+            xp.matmul(w3, cols.reshape(g, rows // g, pixels), out=target.reshape(g, f // g, pixels))
+            if bias is not None:
+                target += bias.reshape(1, f, 1, 1)
+            continue
+        result = xp.matmul(w3, cols.reshape(g, rows // g, m * pixels),
+                           out=workspace("rows", (g, f // g, m * pixels), image.dtype, xp))
+        result = result.reshape(f, m, pixels).transpose(1, 0, 2)  # -> (m, F, oh*ow)
+        if bias is None:
+            target.reshape(m, f, pixels)[...] = result
+        else:
+            xp.add(result, bias.reshape(1, f, 1), out=target.reshape(m, f, pixels))
+    return out
+
+
+def _conv_gemm_transposed(grad_out, weight, geom, image_shape):
+    """image = col2im(Wᵀ @ grad_out), chunk by chunk.   (N, F, oh, ow) -> (N, C, H, W).
+
+    The input gradient of conv2d, and the forward of conv_transpose2d.
+    """
+    xp = backend.get_array_module(grad_out)
+    n, f, oh, ow = grad_out.shape
+    g = geom.groups
+    rows, pixels = weight[0].size * g, oh * ow
+    w3t = weight.reshape(g, f // g, rows // g).transpose(0, 2, 1)  # (G, C/G*kh*kw, F/G)
+    image = xp.empty(image_shape, dtype=grad_out.dtype)
+    for chunk in batch_chunks(n, rows * pixels * grad_out.itemsize):
+        m = chunk.stop - chunk.start
+        g_rows = _rows_of(grad_out[chunk], "rows").reshape(g, f // g, m * pixels)
+        cols = xp.matmul(w3t, g_rows, out=workspace("columns", (g, rows // g, m * pixels),
+                                                     grad_out.dtype, xp))
+        col2im(cols.reshape(rows, m * pixels), (m,) + tuple(image_shape[1:]), *geom[:4],
+               out=image[chunk])
+    return image
+
+
+def _conv_weight_grad(image, grad_out, geom, weight_shape):
+    """dW = Σ over the batch of grad_out @ im2col(image)ᵀ, chunk by chunk -> (F, C/G, kh, kw)."""
+    xp = backend.get_array_module(image)
+    n, f = grad_out.shape[:2]
+    g = geom.groups
+    pixels = grad_out[0, 0].size
+    rows = weight_shape[1] * weight_shape[2] * weight_shape[3] * g
+    grad_w = xp.zeros((g, f // g, rows // g), dtype=image.dtype)
+    partial = workspace("weight_partial", grad_w.shape, image.dtype, xp)
+    for chunk in batch_chunks(n, rows * pixels * image.itemsize):
+        m = chunk.stop - chunk.start
+        cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
+                                                             image.dtype, xp))
+        g_rows = _rows_of(grad_out[chunk], "rows").reshape(g, f // g, m * pixels)
+        xp.matmul(g_rows, cols.reshape(g, rows // g, m * pixels).transpose(0, 2, 1), out=partial)
+        grad_w += partial
+    return grad_w.reshape(weight_shape)
+
+
+# ---- the two Functions: the same three GEMMs in two roles -----------------------------------
+class Conv2d(Function):
+    """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geom):
+        xp = backend.get_array_module(x)
+        x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
+        ctx.save_for_backward(x, weight)
+        ctx.geom = geom
+        return _conv_gemm(x, weight, geom, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
+        dx = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape) \
+            if ctx.needs_input_grad[0] else None
+        dw = _conv_weight_grad(x, grad_out, ctx.geom, weight.shape) if ctx.needs_input_grad[1] else None
+        db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+class ConvTranspose2d(Function):
+    """y = Wᵀ * x + b.  forward: col2im(Wᵀ @ x); backward: dx = W @ im2col(dy) (a convolution).
+
+    weight (C_in, C_out/G, kh, kw) is the weight of the convolution that maps y back to x.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geom, out_shape):
+        xp = backend.get_array_module(x)
+        ctx.in_size = x.shape[2:]
+        # The convolution of the output has floor(output_padding / stride) more rows (columns)
+        # than x when output_padding >= stride (allowed when dilation > stride): those extra
+        # outputs of the conv are simply not there — zeros in x, as in PyTorch.
+        conv_size = [conv_output_size(n, k, s, p, d) for n, k, s, p, d in
+                     zip(out_shape[2:], geom.kernel, geom.stride, geom.padding, geom.dilation)]
+        if tuple(conv_size) != x.shape[2:]:
+            x = xp.pad(x, ((0, 0), (0, 0), (0, conv_size[0] - x.shape[2]),
+                           (0, conv_size[1] - x.shape[3])))
+        x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
+        ctx.save_for_backward(x, weight)
+        ctx.geom = geom
+        out = _conv_gemm_transposed(x, weight, geom, out_shape)
+        if bias is not None:
+            out += bias.reshape(1, -1, 1, 1)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            h, w = ctx.in_size
+            dx = _conv_gemm(grad_out, weight, ctx.geom)[:, :, :h, :w]
+        dw = _conv_weight_grad(grad_out, x, ctx.geom, weight.shape) if ctx.needs_input_grad[1] else None
+        db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+# ---- the public ops -------------------------------------------------------------------------
+def _check_operands(name, x, weight, bias, groups, in_channels_axis):
+    """Shared checks of conv2d / conv_transpose2d: types, ranks, dtypes, channels, groups."""
+    for value, arg in ((x, "input"), (weight, "weight")):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name}: {arg} must be a Tensor, got {type(value).__name__}")
+    if weight.ndim != 4:
+        raise ValueError(f"{name}: weight must have 4 dimensions, got shape {weight.shape}")
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must have shape (N, C, H, W), got {x.shape}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    if x.dtype != weight.dtype or x.dtype.kind != "f":
+        raise TypeError(f"{name}: input ({x.dtype}) and weight ({weight.dtype}) must have the "
+                        "same floating dtype")
+    if x.device != weight.device:
+        raise ValueError(f"{name}: input is on {x.device} but weight on {weight.device}")
+    expected = weight.shape[1] * groups if in_channels_axis == 1 else weight.shape[0]
+    if x.shape[1] != expected:
+        layout = "(F, C/groups, kh, kw)" if in_channels_axis == 1 else "(C_in, C_out/groups, kh, kw)"
+        raise ValueError(f"{name}: input has {x.shape[1]} channels but weight of shape "
+                         f"{weight.shape} {layout} with groups={groups} expects {expected}")
+    out_channels = weight.shape[0] if in_channels_axis == 1 else weight.shape[1] * groups
+    if weight.shape[0] % groups:
+        raise ValueError(f"{name}: weight.shape[0] = {weight.shape[0]} is not divisible by "
+                         f"groups={groups}")
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (out_channels,)):
+        raise ValueError(f"{name}: bias must be a Tensor of shape ({out_channels},), got "
+                         f"{getattr(bias, 'shape', type(bias).__name__)}")
+    return out_channels
+
+
+def _check_fits(name, size, padding, dilation, kernel):
+    for axis in (0, 1):
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        if size[axis] + 2 * padding[axis] < span:
+            raise ValueError(f"{name}: kernel_size {kernel} (dilated extent {span}) is larger than "
+                             f"the padded input ({size[0] + 2 * padding[0]}, "
+                             f"{size[1] + 2 * padding[1]}); use more padding or a smaller kernel")
+
+
+def _same_padding(x, kernel, stride, dilation):
+    """padding='same' (stride 1): pad (d*(k-1))//2 on each side, the odd pixel on the right/bottom
+    (as PyTorch does). Returns (x, symmetric padding)."""
+    if stride != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
+    total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    if total[0] % 2 or total[1] % 2:
+        x = _pad_tensor(x, (0, total[1] % 2, 0, total[0] % 2))
+    return x, (total[0] // 2, total[1] // 2)
+
+
+def _unbatched(x):
+    """PyTorch accepts a single (C, H, W) image: give it a batch axis (undone by the caller)."""
+    return (x.reshape(1, *x.shape), True) if isinstance(x, Tensor) and x.ndim == 3 else (x, False)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as in every DL framework), PyTorch's semantics.
+
+    x (N, C, H, W) or (C, H, W); weight (F, C/groups, kh, kw); bias (F,) or None.
+    stride, padding, dilation: int or (h, w); padding may also be "valid" (0) or "same" (stride 1).
+    Returns (N, F, oh, ow) with ``oh = (H + 2*padding - dilation*(kh-1) - 1) // stride + 1``.
+    """
+    x, unbatched = _unbatched(x)
+    _check_operands("conv2d", x, weight, bias, groups, in_channels_axis=1)
+    kernel = weight.shape[2:]
+    stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
+    if padding == "valid":
+        padding = 0
+    if padding == "same":
+        x, padding = _same_padding(x, kernel, stride, dilation)
+    elif isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    padding = as_pair(padding, "padding", 0)
+    _check_fits("conv2d", x.shape[2:], padding, dilation, kernel)
+    out = Conv2d.apply(x, weight, bias, geom=Geometry(kernel, stride, padding, dilation, groups))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transpose ("fractionally strided", "deconvolution") convolution, PyTorch's semantics.
+
+    The adjoint of conv2d with the same weight: it maps a conv's output shape back to its input
+    shape, upsampling by ``stride``. x (N, C_in, H, W); weight (C_in, C_out/groups, kh, kw).
+    Output (N, C_out, H_out, W_out) with
+    ``H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1``;
+    output_padding (< stride or < dilation) adds rows/columns at the bottom/right that the
+    convolution would have ignored (they only receive the bias).
+    """
+    x, unbatched = _unbatched(x)
+    out_channels = _check_operands("conv_transpose2d", x, weight, bias, groups, in_channels_axis=0)
+    kernel = weight.shape[2:]
+    stride, dilation = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
+    padding = as_pair(padding, "padding", 0)
+    output_padding = as_pair(output_padding, "output_padding", 0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be smaller "
+                             f"than either stride {stride} or dilation {dilation}")
+    size = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
+            zip(x.shape[2:], stride, padding, dilation, kernel, output_padding)]
+    if min(size) < 1:
+        raise ValueError(f"conv_transpose2d: the output size {tuple(size)} is not positive "
+                         f"(input {x.shape[2:]}, padding {padding} too large)")
+    geom = Geometry(kernel, stride, padding, dilation, groups)
+    out = ConvTranspose2d.apply(x, weight, bias, geom=geom,
+                                out_shape=(x.shape[0], out_channels, *size))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """The definition, one output value at a time (no gradient; for checking and timing):
+
+        out[n, f, y, x] = b[f] + Σ_{c, i, j} W[f, c, i, j] · x_pad[n, g*C/G + c, y*s + i*d, x*s + j*d]
+
+    with g = f // (F/G) the group of filter f. Four Python loops: compare its time with conv2d.
+    """
+    xs, ws = (v.data if isinstance(v, Tensor) else v for v in (x, weight))
+    bs = bias.data if isinstance(bias, Tensor) else bias
+    xp = backend.get_array_module(xs)
+    (sh, sw), (ph, pw), (dh, dw) = (as_pair(stride, "stride", 1), as_pair(padding, "padding", 0),
+                                    as_pair(dilation, "dilation", 1))
+    n_img, _, h, w = xs.shape
+    f_all, c_per_group, kh, kw = ws.shape
+    _check_fits("conv2d_naive", (h, w), (ph, pw), (dh, dw), (kh, kw))
+    oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
+    x_pad = xp.pad(xs, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = xp.zeros((n_img, f_all, oh, ow), dtype=xs.dtype)
+    filters_per_group = f_all // groups
+    for n in range(n_img):
+        for f in range(f_all):
+            c0 = (f // filters_per_group) * c_per_group
+            for y in range(oh):
+                for x_ in range(ow):
+                    field = x_pad[n, c0:c0 + c_per_group,
+                                  y * sh:y * sh + dh * (kh - 1) + 1:dh,
+                                  x_ * sw:x_ * sw + dw * (kw - 1) + 1:dw]
+                    out[n, f, y, x_] = (field * ws[f]).sum() + (bs[f] if bs is not None else 0)
+    return Tensor._wrap(out)

@@ -1,0 +1,384 @@
+"""Downsampling and upsampling without weights: pooling, unpooling, interpolation (lecture 8).
+
+A segmentation network shrinks its feature maps and must grow them back. Shrinking: max
+pooling (keep the largest value of each window and *remember where it was*) and average
+pooling. Growing (the "unpooling" slide):
+
+    nearest neighbour   unpool_nearest       each value fills its whole k×k block
+    "bed of nails"      unpool_bed_of_nails  the value in the block's top-left corner, zeros elsewhere
+    max unpooling       max_unpool2d         the value goes back where max_pool2d found it
+    interpolation       interpolate          nearest or bilinear resampling to any size
+
+Pooling windows are handled like im2col's reference: one strided slice of the padded input per
+kernel tap (i, j), so every op is a handful of whole-array operations on NumPy or CuPy.
+``interpolate`` is a linear map along each axis, ``y = A_h x A_wᵀ`` — its backward is
+``dx = A_hᵀ dy A_w`` — with A's rows holding PyTorch's exact source indices and weights.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Function, Tensor
+from .conv import as_pair
+
+
+def _check_input(x, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must have shape (N, C, H, W), got {x.shape}")
+
+
+def _pool_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length (with ceil_mode: the last window must start inside the
+    input or the left padding)."""
+    span = d * (k - 1) + 1
+    out = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_geometry(name, x, kernel_size, stride, padding, dilation, ceil_mode):
+    k = as_pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else as_pair(stride, "stride", 1)
+    p, d = as_pair(padding, "padding", 0), as_pair(dilation, "dilation", 1)
+    for axis in (0, 1):
+        if p[axis] > k[axis] // 2:      # PyTorch's rule (the dilation does not enter)
+            raise ValueError(f"{name}: padding {p} should be at most half of kernel_size {k}")
+    out = tuple(_pool_size(x.shape[2 + a], k[a], s[a], p[a], d[a], ceil_mode) for a in (0, 1))
+    if min(out) < 1:
+        raise ValueError(f"{name}: kernel_size {k} is larger than the padded input "
+                         f"{(x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1])} (output size {out})")
+    return k, s, p, d, out
+
+
+def _padded(x, p, k, s, d, out, value):
+    """x padded with ``value``: p on the top/left, and on the bottom/right as much as the last
+    window needs (more than p with ceil_mode)."""
+    xp = backend.get_array_module(x)
+    extra = [max(p[a], (out[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 - x.shape[2 + a] - p[a])
+             for a in (0, 1)]
+    return xp.pad(x, ((0, 0), (0, 0), (p[0], extra[0]), (p[1], extra[1])), constant_values=value)
+
+
+def _tap(i, j, s, d, out):
+    """The strided slices of the padded input that kernel tap (i, j) sees for every output."""
+    return (slice(None), slice(None),
+            slice(i * d[0], i * d[0] + s[0] * (out[0] - 1) + 1, s[0]),
+            slice(j * d[1], j * d[1] + s[1] * (out[1] - 1) + 1, s[1]))
+
+
+def _first_inside(out, s, p, d):
+    """For each output position along one axis, the first input coordinate of its window that
+    is inside the input (the window's start, stepped past the padding by the dilation)."""
+    start = np.arange(out) * s - p
+    return np.where(start < 0, start + (-start + d - 1) // d * d, start)
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, out):
+        xp = backend.get_array_module(x)
+        h, w = x.shape[2:]
+        x_pad = _padded(x, p, k, s, d, out, -np.inf)
+        best = xp.full(x.shape[:2] + out, -np.inf, dtype=x.dtype)
+        winner = xp.full(best.shape, -1, dtype=np.int32)       # which tap (i*kw + j) won
+        for i in range(k[0]):
+            for j in range(k[1]):
+                v = x_pad[_tap(i, j, s, d, out)]
+                # PyTorch's rule: a later value wins only if strictly larger (ties keep the
+                # first) or NaN. Padding is -inf, so it never wins.
+                take = (v > best) | xp.isnan(v)
+                best = xp.where(take, v, best)
+                winner = xp.where(take, i * k[1] + j, winner)
+        # Flat index into the H*W plane of each winner; a window holding only -inf keeps its
+        # first position inside the input (PyTorch's initial index).
+        taps_i, taps_j = winner // k[1], winner % k[1]
+        rows = xp.asarray(np.arange(out[0]) * s[0] - p[0])[:, None] + taps_i * d[0]
+        cols = xp.asarray(np.arange(out[1]) * s[1] - p[1])[None, :] + taps_j * d[1]
+        first = xp.asarray(_first_inside(out[0], s[0], p[0], d[0])[:, None] * w
+                           + _first_inside(out[1], s[1], p[1], d[1])[None, :])
+        index = xp.where(winner >= 0, rows * w + cols, first).astype(np.int64)
+        ctx.geometry, ctx.shape, ctx.winner = (k, s, p, d, out), x.shape, winner
+        return best, index
+
+    @staticmethod
+    def backward(ctx, grad, _grad_index):
+        k, s, p, d, out = ctx.geometry
+        xp = backend.get_array_module(grad)
+        x_pad = _padded(xp.zeros(ctx.shape, dtype=grad.dtype), p, k, s, d, out, 0)
+        for i in range(k[0]):         # each tap sends back the gradient of the windows it won
+            for j in range(k[1]):
+                x_pad[_tap(i, j, s, d, out)] += xp.where(ctx.winner == i * k[1] + j, grad, 0)
+        h, w = ctx.shape[2:]
+        dx = xp.ascontiguousarray(x_pad[:, :, p[0]:p[0] + h, p[1]:p[1] + w])
+        return dx, None, None, None, None, None
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over each window; x (N, C, H, W) -> (N, C, oh, ow), PyTorch's semantics
+    (``oh = (H + 2*padding - dilation*(k-1) - 1) // stride + 1``, stride defaults to
+    kernel_size, padding counts as -inf). With ``return_indices`` also the position of each
+    maximum as a flat index into its H*W plane (for ``max_unpool2d``); ties keep the first."""
+    _check_input(x, "max_pool2d")
+    k, s, p, d, out = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    values, indices = MaxPool2d.apply(x, k, s, p, d, out)
+    return (values, indices.detach()) if return_indices else values
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, out, divisor):
+        total = 0
+        x_pad = _padded(x, p, k, s, (1, 1), out, 0)
+        for i in range(k[0]):
+            for j in range(k[1]):
+                total = total + x_pad[_tap(i, j, s, (1, 1), out)]
+        ctx.geometry, ctx.shape, ctx.divisor = (k, s, p, out), x.shape, divisor
+        return (total / divisor).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        k, s, p, out = ctx.geometry
+        xp = backend.get_array_module(grad)
+        share = (grad / ctx.divisor).astype(grad.dtype, copy=False)   # each input gets 1/divisor
+        x_pad = _padded(xp.zeros(ctx.shape, dtype=grad.dtype), p, k, s, (1, 1), out, 0)
+        for i in range(k[0]):
+            for j in range(k[1]):
+                x_pad[_tap(i, j, s, (1, 1), out)] += share
+        h, w = ctx.shape[2:]
+        return xp.ascontiguousarray(x_pad[:, :, p[0]:p[0] + h, p[1]:p[1] + w]), None, None, None, None, None
+
+
+def _window_counts(size, k, s, p, out, count_include_pad, xp):
+    """How many positions each window divides by, along one axis (PyTorch's rule: the window
+    clipped to the padded input, or to the input itself when padding is not counted)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    if not count_include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return xp.asarray(end - start)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each window; x (N, C, H, W) -> (N, C, oh, ow), PyTorch's semantics: padding
+    counts as zeros and is included in the divisor by default (``count_include_pad=True``)."""
+    _check_input(x, "avg_pool2d")
+    k, s, p, _, out = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    xp = backend.get_array_module(x)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, numbers.Integral) or divisor_override <= 0:
+            raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
+        divisor = divisor_override
+    else:
+        rows = _window_counts(x.shape[2], k[0], s[0], p[0], out[0], count_include_pad, xp)
+        cols = _window_counts(x.shape[3], k[1], s[1], p[1], out[1], count_include_pad, xp)
+        divisor = (rows[:, None] * cols[None, :]).astype(x.dtype)
+    return AvgPool2d.apply(x, k, s, p, out, divisor)
+
+
+# ---- unpooling --------------------------------------------------------------------------------
+class MaxUnpool2d(Function):
+    @staticmethod
+    def forward(ctx, x, indices, out_hw):
+        xp = backend.get_array_module(x)
+        n, c = x.shape[:2]
+        planes = xp.arange(n * c).reshape(n, c, 1, 1) * (out_hw[0] * out_hw[1])
+        ctx.positions = (planes + indices).reshape(-1)     # flat positions in the output
+        out = xp.zeros(n * c * out_hw[0] * out_hw[1], dtype=x.dtype)
+        out[ctx.positions] = x.reshape(-1)
+        return out.reshape(n, c, *out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(-1)[ctx.positions].reshape(ctx.positions.shape), None, None
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Put every value of x back at the position ``indices`` says (from
+    ``max_pool2d(..., return_indices=True)``), zeros elsewhere. Output (N, C, Ho, Wo) with
+    ``Ho = (H - 1)*stride - 2*padding + kernel_size`` unless ``output_size`` is given."""
+    _check_input(x, "max_unpool2d")
+    indices_data = indices.data if isinstance(indices, Tensor) else indices
+    if indices_data is None or tuple(indices_data.shape) != x.shape:
+        raise ValueError(f"max_unpool2d: indices must have the input's shape {x.shape}, got "
+                         f"{getattr(indices_data, 'shape', None)}")
+    if indices_data.dtype.kind not in "iu":
+        raise TypeError(f"max_unpool2d: indices must be integers, got {indices_data.dtype}")
+    k = as_pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else as_pair(stride, "stride", 1)
+    p = as_pair(padding, "padding", 0)
+    default = [(x.shape[2 + a] - 1) * s[a] - 2 * p[a] + k[a] for a in (0, 1)]
+    if output_size is None:
+        out_hw = tuple(default)
+    else:
+        out_hw = tuple(int(v) for v in tuple(output_size)[-2:])
+        if len(tuple(output_size)) not in (2, 4):
+            raise ValueError(f"max_unpool2d: output_size must be (H, W) or (N, C, H, W), got {output_size}")
+        for a in (0, 1):
+            if not default[a] - s[a] < out_hw[a] < default[a] + s[a]:
+                raise ValueError(f"max_unpool2d: output_size {out_hw} must be within one stride of "
+                                 f"the default {tuple(default)}")
+    if min(out_hw) < 1:
+        raise ValueError(f"max_unpool2d: the output size {out_hw} is not positive")
+    xp = backend.get_array_module(x)
+    indices_data = xp.asarray(indices_data, dtype=np.int64)
+    if indices_data.size and bool(((indices_data < 0) | (indices_data >= out_hw[0] * out_hw[1])).any()):
+        raise ValueError(f"max_unpool2d: indices must lie in [0, {out_hw[0] * out_hw[1]}) for an "
+                         f"output of size {out_hw}")
+    return MaxUnpool2d.apply(x, indices_data, out_hw)
+
+
+class UnpoolNearest(Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.repeat(scale[0], axis=2).repeat(scale[1], axis=3)
+
+    @staticmethod
+    def backward(ctx, grad):
+        n, c, h, w = grad.shape
+        (sh, sw) = ctx.scale          # every input fed an sh×sw block: sum the block's gradient
+        return grad.reshape(n, c, h // sh, sh, w // sw, sw).sum(axis=(3, 5)), None
+
+
+def unpool_nearest(x, scale_factor=2):
+    """Nearest-neighbour unpooling: each value fills a scale×scale block, (N, C, H, W) ->
+    (N, C, H*sh, W*sw)."""
+    _check_input(x, "unpool_nearest")
+    return UnpoolNearest.apply(x, as_pair(scale_factor, "scale_factor", 1))
+
+
+class UnpoolBedOfNails(Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        xp = backend.get_array_module(x)
+        n, c, h, w = x.shape
+        ctx.scale = scale
+        out = xp.zeros((n, c, h * scale[0], w * scale[1]), dtype=x.dtype)
+        out[:, :, ::scale[0], ::scale[1]] = x
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[:, :, ::ctx.scale[0], ::ctx.scale[1]].copy(), None
+
+
+def unpool_bed_of_nails(x, scale_factor=2):
+    """"Bed of nails" unpooling: each value in the top-left corner of its scale×scale block,
+    zeros elsewhere; (N, C, H, W) -> (N, C, H*sh, W*sw)."""
+    _check_input(x, "unpool_bed_of_nails")
+    return UnpoolBedOfNails.apply(x, as_pair(scale_factor, "scale_factor", 1))
+
+
+# ---- interpolation ---------------------------------------------------------------------------
+def _nearest_sources(in_size, out_size, scale):
+    """PyTorch's nearest rule: src = min(floor(dst * s), in - 1) computed in float32, with
+    s = 1/scale_factor when one was given, else in/out."""
+    if out_size == in_size:
+        return np.arange(out_size)
+    if out_size == 2 * in_size:
+        return np.arange(out_size) >> 1
+    s = np.float32(1.0 / scale) if scale else np.float32(in_size) / np.float32(out_size)
+    return np.minimum(np.floor(np.arange(out_size, dtype=np.float32) * s).astype(np.int64), in_size - 1)
+
+
+def _linear_sources(in_size, out_size, scale, align_corners, dtype):
+    """PyTorch's bilinear rule along one axis: (i0, i1, w0, w1) with x = w0*x[i0] + w1*x[i1].
+
+    align_corners=True maps the corner pixels' centres onto each other: src = dst*(in-1)/(out-1).
+    align_corners=False maps pixel *areas*: src = (dst + 0.5)*in/out - 0.5, clamped at 0.
+    """
+    t = np.dtype(dtype).type
+    if align_corners:
+        s = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
+        src = s * np.arange(out_size, dtype=dtype)
+    else:
+        s = t(1.0 / scale) if scale else t(in_size) / t(out_size)
+        src = np.maximum(s * (np.arange(out_size, dtype=dtype) + t(0.5)) - t(0.5), t(0))
+    i0 = src.astype(np.int64)
+    i1 = i0 + (i0 < in_size - 1)
+    w1 = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
+    return i0, i1, (t(1) - w1).astype(dtype), w1
+
+
+def _interpolation_matrix(in_size, out_size, taps):
+    """The (out, in) matrix A of the 1-D resampling: y = A @ x along this axis."""
+    a = np.zeros((out_size, in_size))
+    for index, weight in taps:
+        np.add.at(a, (np.arange(out_size), index), weight)
+    return a
+
+
+def _resample(a, axis, taps, xp):
+    """Σ_t a[..., index_t, ...] * weight_t along ``axis`` (value × weight, taps in order)."""
+    def term(index, weight):
+        picked = xp.take(a, xp.asarray(index), axis=axis)
+        if weight is None:                                   # nearest: a pure gather
+            return picked
+        shape = [1] * a.ndim
+        shape[axis] = -1
+        return picked * xp.asarray(weight.astype(a.dtype)).reshape(shape)
+    out = term(*taps[0])
+    for tap in taps[1:]:
+        out = out + term(*tap)
+    return out
+
+
+class Interpolate(Function):
+    @staticmethod
+    def forward(ctx, x, taps, matrices):
+        xp = backend.get_array_module(x)
+        ctx.matrices = tuple(xp.asarray(a.astype(x.dtype)) for a in matrices)
+        h_taps, w_taps = taps
+        return _resample(_resample(x, 3, w_taps, xp), 2, h_taps, xp)   # along W, then H
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = backend.get_array_module(grad)
+        a_h, a_w = ctx.matrices              # y = A_h x A_wᵀ  =>  dx = A_hᵀ dy A_w
+        return xp.matmul(xp.matmul(a_h.T, grad), a_w), None, None
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Resize (N, C, H, W) to ``size`` or by ``scale_factor`` (PyTorch's semantics exactly).
+
+    mode "nearest": src = floor(dst * in/out) (or dst / scale_factor); "bilinear": weighted mean
+    of the 4 nearest pixels, with ``align_corners`` (default False) choosing the coordinate map.
+    """
+    _check_input(x, "interpolate")
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"interpolate: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners can only be set with mode='bilinear'")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    in_hw = x.shape[2:]
+    if size is not None:
+        out_hw, scales = as_pair(size, "size", 1), (None, None)
+    else:
+        scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
+        if len(scales) != 2 or not all(isinstance(v, numbers.Real) and v > 0 for v in scales):
+            raise ValueError(f"interpolate: scale_factor must be a positive number or pair, got {scale_factor!r}")
+        out_hw = tuple(int(math.floor(float(n) * float(sf))) for n, sf in zip(in_hw, scales))
+        if min(out_hw) < 1:
+            raise ValueError(f"interpolate: scale_factor {scale_factor} gives an empty output {out_hw}")
+    taps, matrices = [], []
+    for n_in, n_out, sf in zip(in_hw, out_hw, scales):
+        if mode == "nearest":
+            axis_taps = [(_nearest_sources(n_in, n_out, sf), None)]
+        else:
+            i0, i1, w0, w1 = _linear_sources(n_in, n_out, sf, bool(align_corners), x.dtype)
+            axis_taps = [(i0, w0), (i1, w1)]
+        taps.append(axis_taps)
+        matrices.append(_interpolation_matrix(n_in, n_out, [(i, 1.0 if wt is None else wt)
+                                                            for i, wt in axis_taps]))
+    return Interpolate.apply(x, tuple(taps), tuple(matrices))
