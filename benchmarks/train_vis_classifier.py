@@ -1,8 +1,8 @@
 """Train the small CNN used by lecture 12's class-based visualizations and save its weights.
 
-    python benchmarks/train_vis_classifier.py [--train 6000] [--epochs 6] [--out minidl/weights/shapes_classifier.npz]
+    python benchmarks/train_vis_classifier.py [--train 6000] [--epochs 10] [--out minidl/weights/shapes_classifier.npz]
 
-Data: ``ShapesDataset(mode="single")`` 64×64 RGB images of one shape each (5 classes), train
+Data: ``ShapesDataset(mode="single")`` 32×32 RGB images of one shape each (5 classes), train
 seed 0, test seed 1 (disjoint generators, so the test images are new). Model:
 ``minidl.models.ShapesClassifier``. Adam, cross-entropy, fixed seeds: rerunning reproduces the
 committed ``.npz`` (up to BLAS rounding). The test accuracy is printed and stored in the file
@@ -25,7 +25,7 @@ from minidl.data import ShapesDataset  # noqa: E402
 from minidl.models.classifier import SHAPES_CLASSIFIER_WEIGHTS, ShapesClassifier  # noqa: E402
 
 
-def shapes_arrays(n, seed, size=64):
+def shapes_arrays(n, seed, size=32):
     """``(images (n, 3, size, size) float32, labels (n,) int64)`` of single-shape images."""
     data = ShapesDataset(n, size=size, mode="single", seed=seed, target_keys="labels")
     images, labels = zip(*(data[i] for i in range(n)))
@@ -36,7 +36,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=int, default=6000)
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", default=SHAPES_CLASSIFIER_WEIGHTS)

@@ -73,3 +73,40 @@ def test_extract_features_matches_forward_and_feeds_neighbours():
     np.testing.assert_allclose(extract_features(model, images), model(Tensor(images)).data, rtol=1e-6)
     _, idx = nearest_neighbors(feats, feats, 1)
     assert (idx[:, 0] == np.arange(7)).all()
+
+
+def test_max_activating_patches_are_the_top_units_and_their_receptive_fields():
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 5, 3, padding=1, rng=rng), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 16, 2, rng=rng))
+    images = rng.random((6, 3, 8, 8)).astype(np.float32)
+    patches = max_activating_patches(model, images, "4", channel=2, k=5, batch_size=4)
+    acts = model[:5](Tensor(images)).data[:, 2]                     # (6, 4, 4)
+    assert [p.activation for p in patches] == pytest.approx(sorted(acts.ravel(), reverse=True)[:5])
+    rf = vis_rf(model, "4")
+    assert rf.size == (8, 8) and rf.jump == (2, 2)
+    for p in patches:
+        assert acts[p.image_index, p.y, p.x] == pytest.approx(p.activation)
+        x1, y1, x2, y2 = p.box
+        np.testing.assert_array_equal(p.pixels, images[p.image_index, :, y1:y2, x1:x2])
+        # the defining property of a receptive field: pixels outside the box cannot change the unit
+        changed = images[p.image_index].copy()
+        outside = np.ones(changed.shape[1:], bool)
+        outside[y1:y2, x1:x2] = False
+        changed[:, outside] = rng.random((3, outside.sum()))
+        after = model[:5](Tensor(changed[None])).data[0, 2, p.y, p.x]
+        assert after == pytest.approx(p.activation, rel=1e-5)
+
+
+def vis_rf(model, layer):
+    from minidl.vis import receptive_field_of
+    return receptive_field_of(model, layer)
+
+
+def test_max_activating_patches_checks():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    images = np.zeros((2, 3, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="channel"):
+        max_activating_patches(model, images, "1", channel=9)
+    with pytest.raises(ValueError, match="not a leaf layer"):
+        max_activating_patches(model, images, "7", channel=0)
