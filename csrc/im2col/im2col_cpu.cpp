@@ -1,13 +1,23 @@
-// im2col_cpu.cpp — OpenMP loops calling the shared bodies of im2col.h.
+// im2col_cpu.cpp — loops calling the shared bodies of im2col.h (OpenMP for large inputs).
 //
 // The loops enumerate elements in the order they are written (no index divisions per element):
-// im2col gives each thread whole rows of the column matrix, col2im whole image planes, so every
+// im2col gives each task whole rows of the column matrix, col2im whole image planes, so every
 // thread writes its own contiguous memory and no two threads touch the same address.
+//
+// Threads only from kParallelElements on. conv2d calls these kernels chunk by chunk between
+// OpenBLAS GEMMs (see minidl/kernels/im2col.py); a chunk is kept below this size on purpose so
+// that they run on the calling thread: handing both cores back and forth between the OpenMP
+// and the OpenBLAS thread pools at every chunk costs more than it gains — a worker woken onto
+// a core where the other pool's thread is still spinning waits for a whole scheduler time slice
+// (measured: 0.15 ms calls taking 8 ms).
 #include "im2col_cpu.h"
 
 #include <algorithm>
 
 namespace minidl {
+
+constexpr index_t kParallelElements = index_t(1) << 22;  // 4M elements: 16 MB of float32
+constexpr int kLanes = 8;                                // pixels summed side by side (SIMD)
 
 // First and one-past-last output coordinate o whose input coordinate o * stride + offset lies
 // in [0, size): the interior of a row, where the bounds test can be skipped.
@@ -25,7 +35,7 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
   const index_t plane = g.out_h * g.out_w;
   const index_t rows = g.channels * taps;
   // One task = one (row, image) pair: a contiguous run of out_h * out_w column entries.
-#pragma omp parallel for schedule(static) if (rows * g.batch * plane > 32768)
+#pragma omp parallel for schedule(static) if (rows * g.batch * plane >= kParallelElements)
   for (index_t task = 0; task < rows * g.batch; ++task) {
     const index_t row = task / g.batch, n = task % g.batch;
     const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
@@ -39,23 +49,43 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
         continue;
       }
       for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
-      for (index_t ox = first; ox < last; ++ox)
+      for (index_t ox = first; ox < last; ++ox)  // inside: a plain (strided) copy
         out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
       for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
     }
   }
 }
 
+// The pixels [first, last) of one axis whose every tap lands inside the output (stride 1):
+// p + pad - k * dilation in [0, out_size) for all k.
+static void interior_range(const index_t pad, const index_t kernel, const index_t dilation,
+                           const index_t size, const index_t out_size, index_t* first,
+                           index_t* last) {
+  *first = std::min(size, std::max<index_t>(0, (kernel - 1) * dilation - pad));
+  *last = std::max(*first, std::min(size, out_size - pad));
+}
+
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels;
-#pragma omp parallel for schedule(static) if (planes * g.height * g.width > 32768)
+  index_t y_first = 0, y_last = 0, x_first = 0, x_last = 0;
+  if (kStride == 1) {
+    interior_range(g.pad_h, g.kernel_h, g.dilation_h, g.height, g.out_h, &y_first, &y_last);
+    interior_range(g.pad_w, g.kernel_w, g.dilation_w, g.width, g.out_w, &x_first, &x_last);
+  }
+#pragma omp parallel for schedule(static) if (planes * g.height * g.width >= kParallelElements)
   for (index_t p = 0; p < planes; ++p) {
     const index_t n = p / g.channels, c = p % g.channels;
     T* out = x + p * g.height * g.width;
-    for (index_t y = 0; y < g.height; ++y)
-      for (index_t xx = 0; xx < g.width; ++xx)
-        out[y * g.width + xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+    for (index_t y = 0; y < g.height; ++y, out += g.width) {
+      index_t xx = 0;
+      if (y >= y_first && y < y_last) {  // interior row (stride 1): SIMD runs in the middle
+        for (; xx < x_first; ++xx) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+        for (; xx + kLanes <= x_last; xx += kLanes)
+          col2im_interior_run<T, kLanes>(cols, g, n, c, y, xx, out + xx);
+      }
+      for (; xx < g.width; ++xx) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+    }
   }
 }
 

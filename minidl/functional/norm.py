@@ -16,9 +16,8 @@ batch-norm gradient, which accounts for μ and σ² depending on x when they are
 """
 from __future__ import annotations
 
-import numbers
+import math
 
-import numpy as np
 
 from .. import backend
 from ..tensor import Function, Tensor
@@ -140,7 +139,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         mean, var = xp.asarray(rm, dtype=x.dtype).reshape(channel), xp.asarray(rv, dtype=x.dtype).reshape(channel)
         return _Normalize.apply(x, weight, bias, mean, var, axes=None, eps=eps)
     axes = tuple(range(2, x.ndim))
-    count = int(np.prod(x.shape[2:]))
+    count = math.prod(x.shape[2:])
     if count <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, got "
                          f"input of shape {x.shape}")
@@ -173,9 +172,7 @@ def conditional_instance_norm(x, style, weight, bias, eps=1e-5):
                          f"must both be (num_styles, {x.shape[1]}) for an input of {x.shape}")
     n = x.shape[0]
     xp = backend.get_array_module(x.data)
-    s = _data(style) if not isinstance(style, numbers.Integral) else None
-    if s is None or not hasattr(s, "dtype"):
-        s = xp.asarray(style if s is None else s)
+    s = xp.asarray(_data(style))                    # indices or weights, on x's device
     if s.dtype.kind in "iu":
         if s.shape != (n,):
             raise ValueError(f"conditional_instance_norm: integer style must have shape ({n},), got {s.shape}")

@@ -74,11 +74,11 @@ def _tap(i, j, s, d, out):
             slice(j * d[1], j * d[1] + s[1] * (out[1] - 1) + 1, s[1]))
 
 
-def _first_inside(out, s, p, d):
+def _first_inside(out, s, p, d, xp):
     """For each output position along one axis, the first input coordinate of its window that
     is inside the input (the window's start, stepped past the padding by the dilation)."""
-    start = np.arange(out) * s - p
-    return np.where(start < 0, start + (-start + d - 1) // d * d, start)
+    start = xp.arange(out) * s - p
+    return xp.where(start < 0, start + (-start + d - 1) // d * d, start)
 
 
 class MaxPool2d(Function):
@@ -100,10 +100,10 @@ class MaxPool2d(Function):
         # Flat index into the H*W plane of each winner; a window holding only -inf keeps its
         # first position inside the input (PyTorch's initial index).
         taps_i, taps_j = winner // k[1], winner % k[1]
-        rows = xp.asarray(np.arange(out[0]) * s[0] - p[0])[:, None] + taps_i * d[0]
-        cols = xp.asarray(np.arange(out[1]) * s[1] - p[1])[None, :] + taps_j * d[1]
-        first = xp.asarray(_first_inside(out[0], s[0], p[0], d[0])[:, None] * w
-                           + _first_inside(out[1], s[1], p[1], d[1])[None, :])
+        rows = (xp.arange(out[0]) * s[0] - p[0])[:, None] + taps_i * d[0]
+        cols = (xp.arange(out[1]) * s[1] - p[1])[None, :] + taps_j * d[1]
+        first = (_first_inside(out[0], s[0], p[0], d[0], xp)[:, None] * w
+                 + _first_inside(out[1], s[1], p[1], d[1], xp)[None, :])
         index = xp.where(winner >= 0, rows * w + cols, first).astype(np.int64)
         ctx.geometry, ctx.shape, ctx.winner = (k, s, p, d, out), x.shape, winner
         return best, index
@@ -160,11 +160,11 @@ class AvgPool2d(Function):
 def _window_counts(size, k, s, p, out, count_include_pad, xp):
     """How many positions each window divides by, along one axis (PyTorch's rule: the window
     clipped to the padded input, or to the input itself when padding is not counted)."""
-    start = np.arange(out) * s - p
-    end = np.minimum(start + k, size + p)
+    start = xp.arange(out) * s - p
+    end = xp.minimum(start + k, size + p)
     if not count_include_pad:
-        start, end = np.maximum(start, 0), np.minimum(end, size)
-    return xp.asarray(end - start)
+        start, end = xp.maximum(start, 0), xp.minimum(end, size)
+    return end - start
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -193,13 +193,14 @@ class MaxUnpool2d(Function):
         n, c = x.shape[:2]
         planes = xp.arange(n * c).reshape(n, c, 1, 1) * (out_hw[0] * out_hw[1])
         ctx.positions = (planes + indices).reshape(-1)     # flat positions in the output
+        ctx.shape = x.shape
         out = xp.zeros(n * c * out_hw[0] * out_hw[1], dtype=x.dtype)
         out[ctx.positions] = x.reshape(-1)
         return out.reshape(n, c, *out_hw)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.reshape(-1)[ctx.positions].reshape(ctx.positions.shape), None, None
+        return grad.reshape(-1)[ctx.positions].reshape(ctx.shape), None, None   # a gather
 
 
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -280,53 +281,56 @@ def unpool_bed_of_nails(x, scale_factor=2):
 
 
 # ---- interpolation ---------------------------------------------------------------------------
-def _nearest_sources(in_size, out_size, scale):
+def _nearest_sources(in_size, out_size, scale, xp):
     """PyTorch's nearest rule: src = min(floor(dst * s), in - 1) computed in float32, with
     s = 1/scale_factor when one was given, else in/out."""
     if out_size == in_size:
-        return np.arange(out_size)
+        return xp.arange(out_size)
     if out_size == 2 * in_size:
-        return np.arange(out_size) >> 1
+        return xp.arange(out_size) >> 1
     s = np.float32(1.0 / scale) if scale else np.float32(in_size) / np.float32(out_size)
-    return np.minimum(np.floor(np.arange(out_size, dtype=np.float32) * s).astype(np.int64), in_size - 1)
+    src = xp.floor(xp.arange(out_size, dtype=np.float32) * s).astype(np.int64)
+    return xp.minimum(src, in_size - 1)
 
 
-def _linear_sources(in_size, out_size, scale, align_corners, dtype):
+def _linear_sources(in_size, out_size, scale, align_corners, dtype, xp):
     """PyTorch's bilinear rule along one axis: (i0, i1, w0, w1) with x = w0*x[i0] + w1*x[i1].
 
     align_corners=True maps the corner pixels' centres onto each other: src = dst*(in-1)/(out-1).
     align_corners=False maps pixel *areas*: src = (dst + 0.5)*in/out - 0.5, clamped at 0.
+    Computed in the data's dtype, as PyTorch does.
     """
     t = np.dtype(dtype).type
+    dst = xp.arange(out_size, dtype=dtype)
     if align_corners:
         s = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
-        src = s * np.arange(out_size, dtype=dtype)
+        src = s * dst
     else:
         s = t(1.0 / scale) if scale else t(in_size) / t(out_size)
-        src = np.maximum(s * (np.arange(out_size, dtype=dtype) + t(0.5)) - t(0.5), t(0))
+        src = xp.maximum(s * (dst + t(0.5)) - t(0.5), t(0))
     i0 = src.astype(np.int64)
     i1 = i0 + (i0 < in_size - 1)
-    w1 = np.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
+    w1 = xp.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
     return i0, i1, (t(1) - w1).astype(dtype), w1
 
 
-def _interpolation_matrix(in_size, out_size, taps):
+def _interpolation_matrix(in_size, out_size, taps, dtype, xp):
     """The (out, in) matrix A of the 1-D resampling: y = A @ x along this axis."""
-    a = np.zeros((out_size, in_size))
-    for index, weight in taps:
-        np.add.at(a, (np.arange(out_size), index), weight)
+    a = xp.zeros((out_size, in_size), dtype=dtype)
+    for index, weight in taps:                  # each row appears once per tap: += is safe
+        a[xp.arange(out_size), index] += 1 if weight is None else weight
     return a
 
 
 def _resample(a, axis, taps, xp):
     """Σ_t a[..., index_t, ...] * weight_t along ``axis`` (value × weight, taps in order)."""
     def term(index, weight):
-        picked = xp.take(a, xp.asarray(index), axis=axis)
+        picked = xp.take(a, index, axis=axis)
         if weight is None:                                   # nearest: a pure gather
             return picked
         shape = [1] * a.ndim
         shape[axis] = -1
-        return picked * xp.asarray(weight.astype(a.dtype)).reshape(shape)
+        return picked * weight.reshape(shape)
     out = term(*taps[0])
     for tap in taps[1:]:
         out = out + term(*tap)
@@ -337,7 +341,7 @@ class Interpolate(Function):
     @staticmethod
     def forward(ctx, x, taps, matrices):
         xp = backend.get_array_module(x)
-        ctx.matrices = tuple(xp.asarray(a.astype(x.dtype)) for a in matrices)
+        ctx.matrices = matrices
         h_taps, w_taps = taps
         return _resample(_resample(x, 3, w_taps, xp), 2, h_taps, xp)   # along W, then H
 
@@ -371,14 +375,14 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
         out_hw = tuple(int(math.floor(float(n) * float(sf))) for n, sf in zip(in_hw, scales))
         if min(out_hw) < 1:
             raise ValueError(f"interpolate: scale_factor {scale_factor} gives an empty output {out_hw}")
+    xp = backend.get_array_module(x.data)
     taps, matrices = [], []
     for n_in, n_out, sf in zip(in_hw, out_hw, scales):
         if mode == "nearest":
-            axis_taps = [(_nearest_sources(n_in, n_out, sf), None)]
+            axis_taps = [(_nearest_sources(n_in, n_out, sf, xp), None)]
         else:
-            i0, i1, w0, w1 = _linear_sources(n_in, n_out, sf, bool(align_corners), x.dtype)
+            i0, i1, w0, w1 = _linear_sources(n_in, n_out, sf, bool(align_corners), x.dtype, xp)
             axis_taps = [(i0, w0), (i1, w1)]
         taps.append(axis_taps)
-        matrices.append(_interpolation_matrix(n_in, n_out, [(i, 1.0 if wt is None else wt)
-                                                            for i, wt in axis_taps]))
+        matrices.append(_interpolation_matrix(n_in, n_out, axis_taps, x.dtype, xp))
     return Interpolate.apply(x, tuple(taps), tuple(matrices))

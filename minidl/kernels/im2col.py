@@ -29,6 +29,7 @@ the reference agree bit for bit (col2im sums the taps of a pixel in the same ord
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -80,11 +81,11 @@ def workspace(name, shape, dtype, xp=np):
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
     buffers = _scratch.__dict__.setdefault("buffers", {})
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     key = (name, np.dtype(dtype).str)
     buf = buffers.get(key)
     if buf is None or buf.size < size:
-        buf = buffers[key] = np.empty(size, dtype=dtype)
+        buf = buffers[key] = xp.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
 
 

@@ -1,0 +1,244 @@
+"""conv2d and conv_transpose2d: PyTorch's values and gradients, gradient checks over a grid of
+stride/padding/dilation/groups, the explicit matrix X (conv = X a, transpose conv = Xᵀ a),
+the naive loop version, the layers, and argument errors."""
+import itertools
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Tensor, kernels, nn
+from minidl import functional as F
+from minidl.gradcheck import gradcheck
+
+MODES = ["reference", "native"]
+
+
+def torch_or_skip():
+    return pytest.importorskip("torch", reason="PyTorch is the reference for conv semantics")
+
+
+def random_config(rng, transpose):
+    groups = int(rng.choice([1, 2, 3]))
+    c, f = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    k = tuple(int(v) for v in rng.integers(1, 4, 2))
+    s = tuple(int(v) for v in rng.integers(1, 4, 2))
+    p = tuple(int(v) for v in rng.integers(0, 3, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    size = [int(max(rng.integers(1, 9), dd * (kk - 1) + 1 - 2 * pp + 1)) for kk, pp, dd in zip(k, p, d)]
+    op = tuple(int(rng.integers(0, max(ss, dd))) for ss, dd in zip(s, d)) if transpose else None
+    return groups, c, f, k, s, p, d, size, op
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d_matches_torch(mode):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        g, c, f, k, s, p, d, (h, w), _ = random_config(rng, transpose=False)
+        x, wt, b = (rng.standard_normal(shape) for shape in ((2, c, h, w), (f, c // g, *k), (f,)))
+        xs, ws, bs = (Tensor(a, requires_grad=True) for a in (x, wt, b))
+        with kernels.using(mode):
+            y = F.conv2d(xs, ws, bs, s, p, d, g)
+            grad = rng.standard_normal(y.shape)
+            y.backward(grad)
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+        ty = torch.nn.functional.conv2d(tx, tw, tb, s, p, d, g)
+        ty.backward(torch.tensor(grad))
+        assert y.shape == tuple(ty.shape)
+        for mine, theirs in ((y, ty), (xs.grad, tx.grad), (ws.grad, tw.grad), (bs.grad, tb.grad)):
+            np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv_transpose2d_matches_torch(mode):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        g, c, f, k, s, p, d, (h, w), op = random_config(rng, transpose=True)
+        out_size = [(n - 1) * ss - 2 * pp + dd * (kk - 1) + o + 1
+                    for n, ss, pp, dd, kk, o in zip((h, w), s, p, d, k, op)]
+        if min(out_size) < 1:
+            continue
+        x, wt, b = (rng.standard_normal(shape) for shape in ((2, c, h, w), (c, f // g, *k), (f,)))
+        xs, ws, bs = (Tensor(a, requires_grad=True) for a in (x, wt, b))
+        with kernels.using(mode):
+            y = F.conv_transpose2d(xs, ws, bs, s, p, op, g, d)
+            grad = rng.standard_normal(y.shape)
+            y.backward(grad)
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+        ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, s, p, op, g, d)
+        ty.backward(torch.tensor(grad))
+        assert y.shape == tuple(ty.shape)
+        for mine, theirs in ((y, ty), (xs.grad, tx.grad), (ws.grad, tw.grad), (bs.grad, tb.grad)):
+            np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+GRID = list(itertools.product([1, 2], [0, 1], [1, 2], [1, 2]))   # stride, padding, dilation, groups
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", GRID)
+def test_conv2d_gradcheck(stride, padding, dilation, groups):
+    rng = np.random.default_rng(stride * 100 + padding * 10 + dilation + groups)
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((2 * groups, 4 // groups, 3, 2))
+    b = rng.standard_normal(2 * groups)
+    gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, stride, padding, dilation, groups), [x, w, b])
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", GRID)
+def test_conv_transpose2d_gradcheck(stride, padding, dilation, groups):
+    rng = np.random.default_rng(stride * 100 + padding * 10 + dilation + groups)
+    x = rng.standard_normal((2, 4, 3, 4))
+    w = rng.standard_normal((4, 4 // groups, 3, 2))
+    b = rng.standard_normal(4)
+    output_padding = stride - 1
+    gradcheck(lambda x_, w_, b_: F.conv_transpose2d(x_, w_, b_, stride, padding, output_padding,
+                                                    groups, dilation), [x, w, b])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 0, 1, 1), (2, 1, 1, 1), (2, 1, 2, 2),
+                                                            (3, 2, 1, 1)])
+def test_conv_is_a_matrix_and_transpose_conv_its_transpose(mode, stride, padding, dilation, groups):
+    """Lecture 8: build the matrix X of a small conv column by column (X e_i = conv(e_i)), then
+    conv2d(a) == X a and conv_transpose2d(b) == Xᵀ b for random a, b."""
+    rng = np.random.default_rng(4)
+    c, f, h, w = 2 * groups, 2 * groups, 5, 6
+    weight = Tensor(rng.standard_normal((f, c // groups, 3, 3)))
+
+    def conv(a):
+        return F.conv2d(Tensor(a.reshape(1, c, h, w)), weight, None, stride, padding, dilation, groups).numpy()
+
+    with kernels.using(mode), minidl.no_grad():
+        out_shape = conv(np.zeros(c * h * w)).shape
+        basis = np.eye(c * h * w)
+        X = np.stack([conv(e).reshape(-1) for e in basis], axis=1)          # (outputs, inputs)
+        a = rng.standard_normal(c * h * w)
+        np.testing.assert_allclose(conv(a).reshape(-1), X @ a, rtol=1e-12, atol=1e-12)
+        b = rng.standard_normal(X.shape[0])
+        # The output_padding that maps the conv's output size back onto (h, w).
+        op = [n - ((o - 1) * stride - 2 * padding + dilation * 2 + 1) for n, o in zip((h, w), out_shape[2:])]
+        back = F.conv_transpose2d(Tensor(b.reshape(out_shape)), weight, None, stride, padding, tuple(op),
+                                  groups, dilation).numpy()
+        assert back.shape == (1, c, h, w)
+        np.testing.assert_allclose(back.reshape(-1), X.T @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_naive_matches_conv2d():
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((2, 4, 7, 6)))
+    w = Tensor(rng.standard_normal((6, 2, 3, 2)))
+    b = Tensor(rng.standard_normal(6))
+    for stride, padding, dilation in ((1, 0, 1), (2, 1, 1), ((1, 2), (2, 1), (2, 1))):
+        expected = F.conv2d(x, w, b, stride, padding, dilation, groups=2).numpy()
+        np.testing.assert_allclose(F.conv2d_naive(x, w, b, stride, padding, dilation, groups=2).numpy(),
+                                   expected, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_stays_float32_and_no_bias():
+    rng = np.random.default_rng(6)
+    x = Tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, stride=2, padding=1)
+    assert y.dtype == np.float32 and y.shape == (2, 4, 4, 4)
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+    z = F.conv_transpose2d(y, Tensor(w.numpy()), stride=2, padding=1, output_padding=1)
+    assert z.dtype == np.float32 and z.shape == (2, 3, 8, 8)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_padding_strings_and_unbatched_input():
+    torch = torch_or_skip()
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((3, 7, 6)), rng.standard_normal((2, 3, 4, 3))   # unbatched, even kernel
+    for padding, dilation in (("same", 1), ("same", 2), ("valid", 1)):
+        mine = F.conv2d(Tensor(x), Tensor(w), padding=padding, dilation=dilation).numpy()
+        theirs = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=padding,
+                                            dilation=dilation).numpy()
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="stride 1"):
+        F.conv2d(Tensor(x), Tensor(w), stride=2, padding="same")
+
+
+def test_bad_inputs_raise_errors_that_name_the_argument():
+    x = Tensor(np.zeros((1, 3, 5, 5)))
+    w = Tensor(np.zeros((4, 3, 3, 3)))
+    with pytest.raises(ValueError, match="channels"):
+        F.conv2d(Tensor(np.zeros((1, 2, 5, 5))), w)
+    with pytest.raises(ValueError, match="kernel_size"):
+        F.conv2d(x, Tensor(np.zeros((4, 3, 7, 3))), padding=0)          # 7 > 5
+    with pytest.raises(TypeError, match="stride"):
+        F.conv2d(x, w, stride=1.5)
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d(x, w, stride=-1)
+    with pytest.raises(ValueError, match="padding"):
+        F.conv2d(x, w, padding=-2)
+    with pytest.raises(ValueError, match="dilation"):
+        F.conv2d(x, w, dilation=0)
+    with pytest.raises(ValueError, match="bias"):
+        F.conv2d(x, w, Tensor(np.zeros(3)))
+    with pytest.raises(ValueError, match="groups"):
+        F.conv2d(x, w, groups=0)
+    with pytest.raises(ValueError, match="channels"):
+        F.conv2d(x, w, groups=3)                                         # needs weight (4, 1, ...)
+    with pytest.raises(TypeError, match="dtype"):
+        F.conv2d(Tensor(np.zeros((1, 3, 5, 5), dtype=np.float32)), w)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        F.conv2d(Tensor(np.zeros((5, 5))), w)
+    wt = Tensor(np.zeros((3, 2, 3, 3)))
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose2d(x, wt, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="channels"):
+        F.conv_transpose2d(Tensor(np.zeros((1, 4, 5, 5))), wt)
+    with pytest.raises(TypeError, match="stride"):
+        F.conv_transpose2d(x, wt, stride=(1, 2.0))
+
+
+def test_conv_layers_follow_pytorch():
+    torch = torch_or_skip()
+    conv = nn.Conv2d(4, 6, (3, 2), stride=2, padding=1, groups=2, rng=0)
+    assert conv.weight.shape == (6, 2, 3, 2) and conv.bias.shape == (6,)
+    assert conv.weight.dtype == np.float32
+    bound = 1 / np.sqrt(2 * 3 * 2)                      # PyTorch's default: U(±1/sqrt(fan_in))
+    assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
+    assert np.array_equal(nn.Conv2d(4, 6, (3, 2), groups=2, rng=0).weight.numpy(), conv.weight.numpy())
+    up = nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2, bias=False, rng=1)
+    assert up.weight.shape == (6, 2, 4, 4) and up.bias is None
+    x = np.random.default_rng(8).standard_normal((2, 4, 9, 8)).astype(np.float32)
+    t_conv = torch.nn.Conv2d(4, 6, (3, 2), stride=2, padding=1, groups=2)
+    t_up = torch.nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2, bias=False)
+    with torch.no_grad():
+        t_conv.weight.copy_(torch.tensor(conv.weight.numpy()))
+        t_conv.bias.copy_(torch.tensor(conv.bias.numpy()))
+        t_up.weight.copy_(torch.tensor(up.weight.numpy()))
+        expected = t_up(t_conv(torch.tensor(x)), output_size=(11, 10)).numpy()
+    got = up(conv(Tensor(x)), output_size=(11, 10)).numpy()
+    assert got.shape == expected.shape == (2, 4, 11, 10)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="output_size"):
+        up(conv(Tensor(x)), output_size=(20, 20))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 6, 3, groups=2)
+    assert "stride=(2, 2)" in repr(conv)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not minidl.cuda_available(), reason="needs a CUDA GPU")])])
+def test_conv_runs_on_every_device(device):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 4, 7, 6))
+    w, wt = rng.standard_normal((6, 2, 3, 3)), rng.standard_normal((6, 2, 3, 3))
+    xs, ws, wts = (Tensor(a, requires_grad=True, device=device) for a in (x, w, wt))
+    y = F.conv2d(xs, ws, None, 2, 1, 1, 2)
+    z = F.conv_transpose2d(y, wts, None, 2, 1, 0, 2)
+    (z * z).sum().backward()
+    assert y.device == device and xs.grad.device == device
+    cpu = [Tensor(a, requires_grad=True) for a in (x, w, wt)]
+    z_cpu = F.conv_transpose2d(F.conv2d(cpu[0], cpu[1], None, 2, 1, 1, 2), cpu[2], None, 2, 1, 0, 2)
+    (z_cpu * z_cpu).sum().backward()
+    np.testing.assert_allclose(z.numpy(), z_cpu.numpy(), rtol=1e-10, atol=1e-10)
+    for a, b in zip((xs, ws, wts), cpu):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-10)
