@@ -6,4 +6,5 @@ tour stays under ~15 minutes on 2 CPU cores.
 """
 CHAPTERS = [
     ("mlp", "minidl.tour.mlp"),
+    ("visualize", "minidl.tour.visualize"),
 ]

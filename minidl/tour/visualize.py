@@ -72,7 +72,7 @@ def run(report, quick=False):
                 f"accuracy on {len(images)} new images: {accuracy:.3f}.")
 
     # ---- activations: filters, neighbours, embeddings, patches --------------------------------
-    report.figure(vis.show_filter_grid(model.features[0].weight, title="conv1 filters (3×3×3)", scale=4),
+    report.figure(vis.show_filter_grid(model.features[0].weight, title="conv1 filters (3×3×3)", scale=8),
                   "First-layer filters of the classifier (each min-max normalized).")
     feats = vis.extract_features(model, images, FEATURE_LAYER)
     queries = np.arange(4)
@@ -124,10 +124,10 @@ def run(report, quick=False):
     check = vis.model_randomization_check(model, images[show], labels[show], rng=0)
     grid = []
     for i in range(len(show)):
-        grid += [images[show[i]], sal[i], vis.guided_backprop_image(gb[i]),
+        grid += [images[show[i]], sal[i], vis.guided_backprop_image(gb[i]), check.trained["guided_backprop"][i],
                  check.randomized["saliency"][i], check.randomized["guided_backprop"][i]]
-    fig = _row(grid, ["image", "saliency", "guided bp", "saliency (random W)", "guided bp (random W)"] * len(show),
-               cmap="gray", size=1.6, ncols=5)
+    fig = _row(grid, ["image", "saliency", "guided bp", "|guided bp|", "saliency, random W",
+                      "|guided bp|, random W"] * len(show), cmap="gray", size=1.6, ncols=6)
     report.figure(fig, "Saliency maps and guided backprop on the trained model, and the same on a copy "
                        "with random weights (Adebayo et al.'s sanity check).")
     results["sanity_spearman_saliency"] = check.mean_similarity["saliency"]
