@@ -1,0 +1,237 @@
+"""Train every lecture-8 model on the shapes world, print its metric and time, save its weights.
+
+    flock /tmp/minidl-bench.lock python benchmarks/train_lecture8.py --task all
+    python benchmarks/train_lecture8.py --task fcn_shapes [--steps N] [--no-save]
+
+Tasks (``minidl.models.pretrained.CONFIGS``): fcn_shapes, fcn_unpool_shapes, patch_classifier_shapes
+(the sliding-window baseline), localizer_shapes, pose_shapes, fast_rcnn_shapes, rcnn_shapes,
+ssd_shapes. Each trains with seed 0 for a fixed number of steps (so the saved ``.npz`` is
+reproduced up to BLAS rounding), evaluates on held-out images (dataset seed 1) and prints one
+``RESULT {...}`` JSON line with the metric, the training seconds and the inference time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from minidl import functional as F, optim                           # noqa: E402
+from minidl.data import ShapesDataset                                 # noqa: E402
+from minidl.metrics import accuracy, mean_box_iou, mean_iou, pck, voc_map   # noqa: E402
+from minidl.models import pretrained                                  # noqa: E402
+from minidl.tensor import Tensor                                      # noqa: E402
+
+SIZE = 64
+
+
+def scenes(n, seed):
+    """Images (n, 3, 64, 64) and target dicts of ``n`` scene images."""
+    ds = ShapesDataset(n, SIZE, "scene", seed=seed)
+    items = [ds[i] for i in range(n)]
+    return np.stack([im for im, _ in items]), [t for _, t in items]
+
+
+def singles(n, seed, mode="single"):
+    ds = ShapesDataset(n, SIZE, mode, seed=seed)
+    items = [ds[i] for i in range(n)]
+    images = np.stack([im for im, _ in items])
+    return (images, np.array([t["labels"][0] for _, t in items]), np.stack([t["boxes"][0] for _, t in items]),
+            np.stack([t["keypoints"][0] for _, t in items]))
+
+
+def batches(n, batch_size, steps, seed=0):
+    """``steps`` index batches: reshuffled passes over range(n), from a fixed generator."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < steps:
+        order = rng.permutation(n)
+        out.extend(order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size))
+    return out[:steps]
+
+
+def train_steps(model, step_fn, steps, lr, log_every=100):
+    """Adam with a cosine learning-rate decay over ``steps``; ``step_fn(step) -> loss Tensor``."""
+    opt = optim.Adam(model.parameters(), lr=lr)
+    start, losses = time.perf_counter(), []
+    model.train()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+        loss = step_fn(step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+        if (step + 1) % log_every == 0:
+            print(f"  step {step + 1}/{steps}  loss {np.mean(losses[-log_every:]):.4f}  "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    model.eval()
+    return time.perf_counter() - start, losses
+
+
+def per_image_seconds(fn, images, repeats=1):
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for i in range(len(images)):
+            fn(images[i:i + 1])
+    return (time.perf_counter() - start) / (repeats * len(images))
+
+
+# ---- tasks ----------------------------------------------------------------------------------------
+
+def task_fcn(name, steps, n_train=3000, batch_size=16, lr=3e-3):
+    from minidl.models.segmentation import segment
+    model = pretrained.build(name)
+    x, t = scenes(n_train, 0)
+    y = np.stack([d["semantic_mask"] for d in t])
+    xt, tt = scenes(200, 1)
+    yt = np.stack([d["semantic_mask"] for d in tt])
+    plan = batches(n_train, batch_size, steps)
+    seconds, _ = train_steps(model, lambda s: F.cross_entropy(model(Tensor(x[plan[s]])), y[plan[s]]), steps, lr)
+    miou, per_class = mean_iou(segment(model, xt), yt, 6)
+    return model, {"mIoU": miou, "iou_per_class": np.round(per_class, 3).tolist(), "train_seconds": seconds,
+                   "seconds_per_image": per_image_seconds(lambda im: segment(model, im), xt[:50])}
+
+
+def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3):
+    from minidl.models.segmentation import extract_patches, sliding_window_segment
+    model = pretrained.build(name)
+    x, t = scenes(n_train, 0)
+    y = np.stack([d["semantic_mask"] for d in t])
+    rng = np.random.default_rng(0)
+    # Half the patches centred on object pixels: backgrounds would otherwise dominate.
+    def sample(step):
+        objects = np.argwhere(y > 0)
+        pick_obj = objects[rng.integers(len(objects), size=batch_size // 2)]
+        pick_any = np.stack([rng.integers(n_train, size=batch_size - batch_size // 2),
+                             rng.integers(SIZE, size=batch_size - batch_size // 2),
+                             rng.integers(SIZE, size=batch_size - batch_size // 2)], 1)
+        centres = np.concatenate([pick_obj, pick_any])
+        patches = extract_patches(x, model.patch_size, centres)
+        return F.cross_entropy(model(Tensor(patches)), y[centres[:, 0], centres[:, 1], centres[:, 2]])
+    seconds, _ = train_steps(model, sample, steps, lr)
+    xt, tt = scenes(20, 1)
+    yt = np.stack([d["semantic_mask"] for d in tt])
+    start = time.perf_counter()
+    pred = sliding_window_segment(model, xt)
+    per_image = (time.perf_counter() - start) / len(xt)
+    return model, {"mIoU": mean_iou(pred, yt, 6)[0], "train_seconds": seconds, "seconds_per_image": per_image,
+                   "eval_images": len(xt)}
+
+
+def task_localizer(name, steps, n_train=4000, batch_size=32, lr=3e-3):
+    from minidl.models.localization import LocalizationLoss, localize
+    model = pretrained.build(name)
+    x, labels, boxes, _ = singles(n_train, 0)
+    xt, lt, bt, _ = singles(500, 1)
+    loss_fn = LocalizationLoss(box_weight=1.0, box_loss="smooth_l1")
+    plan = batches(n_train, batch_size, steps)
+    seconds, _ = train_steps(model, lambda s: loss_fn(model, Tensor(x[plan[s]]),
+                                                      (labels[plan[s]], Tensor(boxes[plan[s]]))), steps, lr)
+    pl, pb = localize(model, xt)
+    return model, {"accuracy": accuracy(pl, lt), "mean_box_iou": mean_box_iou(pb, bt), "train_seconds": seconds,
+                   "seconds_per_image": per_image_seconds(lambda im: localize(model, im), xt[:100])}
+
+
+def task_pose(name, steps, n_train=4000, batch_size=32, lr=3e-3):
+    from minidl.models.pose import KeypointLoss, predict_keypoints
+    model = pretrained.build(name)
+    x, _, boxes, keypoints = singles(n_train, 0, "pose")
+    xt, _, bt, kt = singles(500, 1, "pose")
+    loss_fn = KeypointLoss(SIZE)
+    plan = batches(n_train, batch_size, steps)
+    seconds, _ = train_steps(model, lambda s: loss_fn(model(Tensor(x[plan[s]])), Tensor(keypoints[plan[s]])),
+                             steps, lr)
+    pk = predict_keypoints(model, xt)
+    return model, {"PCK@0.1": pck(pk, kt, bt, alpha=0.1), "PCK@0.2": pck(pk, kt, bt, alpha=0.2),
+                   "train_seconds": seconds,
+                   "seconds_per_image": per_image_seconds(lambda im: predict_keypoints(model, im), xt[:100])}
+
+
+def test_proposals(images):
+    """Selective search ("fast" mode, small superpixels for 64-px scenes) per image, and its time."""
+    from minidl.detection.proposals import selective_search
+    start = time.perf_counter()
+    proposals = [selective_search(im, mode="fast", min_size=20) for im in images]
+    return proposals, (time.perf_counter() - start) / len(images)
+
+
+def task_region_detector(name, steps, n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+    from minidl.detection.roi_sampling import jitter_proposals
+    model = pretrained.build(name)
+    x, t = scenes(n_train, 0)
+    plan = batches(n_train, batch_size, steps)
+    rng = np.random.default_rng(0)
+
+    def step(s):
+        idx = plan[s]
+        proposals = [jitter_proposals(t[i]["boxes"], (SIZE, SIZE), 64, rng) for i in idx]
+        return model.loss(x[idx], proposals, [t[i] for i in idx], rois_per_image=rois_per_image, rng=rng)[0]
+    seconds, _ = train_steps(model, step, steps, lr)
+    xt, tt = scenes(200, 1)
+    proposals, proposal_seconds = test_proposals(xt)
+    detections = model.detect(xt, proposals)
+    start = time.perf_counter()
+    for i in range(50):
+        model.detect(xt[i:i + 1], proposals[i:i + 1])
+    model_seconds = (time.perf_counter() - start) / 50
+    return model, {"mAP@0.5": voc_map(detections, tt, 5)["map"], "train_seconds": seconds,
+                   "network_seconds_per_image": model_seconds, "proposal_seconds_per_image": proposal_seconds,
+                   "seconds_per_image": model_seconds + proposal_seconds,
+                   "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
+
+
+def task_ssd(name, steps, n_train=3000, batch_size=16, lr=3e-3):
+    model = pretrained.build(name)
+    x, t = scenes(n_train, 0)
+    plan = batches(n_train, batch_size, steps)
+    seconds, _ = train_steps(model, lambda s: model.loss(x[plan[s]], [t[i] for i in plan[s]])[0], steps, lr)
+    xt, tt = scenes(200, 1)
+    detections = model.detect(xt)
+    return model, {"mAP@0.5": voc_map(detections, tt, 5)["map"], "train_seconds": seconds,
+                   "seconds_per_image": per_image_seconds(model.detect, xt[:50])}
+
+
+TASKS = {   # name: (function, default steps)
+    "fcn_shapes": (task_fcn, 1200),
+    "fcn_unpool_shapes": (task_fcn, 1200),
+    "patch_classifier_shapes": (task_patch, 600),
+    "localizer_shapes": (task_localizer, 800),
+    "pose_shapes": (task_pose, 800),
+    "fast_rcnn_shapes": (task_region_detector, 1200),
+    "rcnn_shapes": (task_region_detector, 600),
+    "ssd_shapes": (task_ssd, 1200),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", nargs="+", default=["all"], help=f"one or more of {list(TASKS)} or all")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    parser.add_argument("--no-save", action="store_true", help="do not write minidl/weights/<task>.npz")
+    args = parser.parse_args(argv)
+    names = list(TASKS) if args.task == ["all"] else args.task
+    for name in names:
+        if name not in TASKS:
+            parser.error(f"unknown task {name!r}; choose from {list(TASKS)}")
+        fn, steps = TASKS[name]
+        steps = args.steps or steps
+        print(f"[{name}] training {steps} steps ...", flush=True)
+        model, result = fn(name, steps)
+        result = {"task": name, "steps": steps, **result}
+        if not args.no_save:
+            path = pretrained.weights_path(name)
+            model.save(path)
+            result["weights_kib"] = round(os.path.getsize(path) / 1024, 1)
+        print("RESULT " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The lecture-8 models with committed weights: configurations and ``load_pretrained(name)``.
+
+``benchmarks/train_lecture8.py`` trains each model below with a fixed seed and saves its state
+dict as ``minidl/weights/<name>.npz`` (plain arrays, loaded with ``allow_pickle=False``); the tour
+and the notebooks rebuild the same architecture from ``CONFIGS`` and load the weights, so they can
+show trained models without training them first.
+
+All are trained on 64×64 ``ShapesDataset`` images: segmentation and detection on scenes (5 shape
+classes), localization on single shapes, pose on stick figures (14 keypoints).
+"""
+from __future__ import annotations
+
+import os
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+
+#: name -> (module path, class name, keyword arguments of the constructor)
+CONFIGS = {
+    "fcn_shapes": ("minidl.models.segmentation", "FCN",
+                   dict(num_classes=6, widths=(16, 32, 64, 64), upsampling="transpose", first_stride=2)),
+    "fcn_unpool_shapes": ("minidl.models.segmentation", "FCN",
+                          dict(num_classes=6, widths=(16, 32, 64, 64), upsampling="unpool", first_stride=2)),
+    "patch_classifier_shapes": ("minidl.models.segmentation", "PatchClassifier",
+                                dict(num_classes=6, patch_size=21)),
+    "localizer_shapes": ("minidl.models.localization", "Localizer", dict(num_classes=5, image_size=64)),
+    "pose_shapes": ("minidl.models.pose", "PoseRegressor", dict(num_keypoints=14, image_size=64)),
+    "fast_rcnn_shapes": ("minidl.detection.fast_rcnn", "FastRCNN", dict(num_classes=5)),
+    "rcnn_shapes": ("minidl.detection.rcnn", "RCNN", dict(num_classes=5)),
+    "ssd_shapes": ("minidl.detection.single_shot", "SingleShotDetector", dict(num_classes=5, image_size=64)),
+}
+
+
+def weights_path(name):
+    """Where the weights of model ``name`` live (``minidl/weights/<name>.npz``)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(CONFIGS)}")
+    return os.path.join(WEIGHTS_DIR, f"{name}.npz")
+
+
+def build(name, rng=0):
+    """A freshly initialised model with the architecture of ``name``."""
+    import importlib
+    module, cls, kwargs = CONFIGS[name] if name in CONFIGS else (None, None, None)
+    if module is None:
+        raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(CONFIGS)}")
+    return getattr(importlib.import_module(module), cls)(**kwargs, rng=rng)
+
+
+def load_pretrained(name):
+    """The model ``name`` with its committed weights, in eval mode."""
+    path = weights_path(name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_lecture8.py --task {name}`")
+    return build(name).load(path).eval()

@@ -1,0 +1,198 @@
+"""Semantic segmentation (CS231n lecture 8): label every pixel, two ways.
+
+1. **Sliding window** (the naive idea of the lecture): cut a patch around every pixel, classify
+   the patch with a small CNN, give the pixel the patch's class. ``PatchClassifier`` +
+   ``sliding_window_segment``. It works, but neighbouring patches overlap almost entirely, so the
+   same convolutions are recomputed for every one of the H·W patches — very slow.
+
+2. **Fully convolutional network** (``FCN``): convolutions only, so the whole image goes through
+   the network once and every pixel gets its scores (N, num_classes, H, W) together — the shared
+   computation the sliding window repeats. Full resolution everywhere would be expensive, so the
+   network is an *encoder–decoder*: it downsamples (stride-2 convolutions, or max pooling) to a
+   coarse grid where each cell sees a large receptive field, then upsamples back to H×W:
+
+   * ``upsampling="transpose"``: strided-conv encoder, learned **transpose convolutions** (4×4,
+     stride 2) in the decoder;
+   * ``upsampling="unpool"``: max-pool encoder that remembers *where* each maximum was, and
+     **max-unpooling** in the decoder that puts each value back at that position (zeros
+     elsewhere), followed by a 3×3 conv that fills the gaps (SegNet's decoder).
+
+   ``skips=True`` adds each encoder stage's features to the decoder stage of the same size (FCN's
+   "skip" connections): the coarse grid knows *what*, the early layers know *where* exactly.
+   ``first_stride=2`` starts with a stride-2 convolution and ends with a transpose convolution
+   that outputs the class scores at full resolution: no 3×3 convolution runs at H×W, which
+   makes the network about twice as fast at a small cost in boundary accuracy.
+
+Training is per-pixel cross-entropy: ``F.cross_entropy(scores (N, C, H, W), mask (N, H, W))``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from .. import nn
+from ..tensor import Tensor, no_grad
+from .blocks import conv_relu, downsampling_backbone
+
+UPSAMPLING_MODES = ("transpose", "unpool")
+
+
+class FCN(nn.Module):
+    """Encoder–decoder segmenter: (N, 3, H, W) -> per-pixel class scores (N, num_classes, H, W).
+
+    Args:
+        num_classes: output classes per pixel (for shapes scenes: 1 background + 5 shapes = 6).
+        widths: channels of each encoder stage; stage i has stride 2**i, so H and W must be
+            divisible by ``2**(len(widths) - 1)``.
+        upsampling: ``"transpose"`` or ``"unpool"`` (see the module docstring).
+        skips: add encoder features to the decoder at each resolution.
+        first_stride: 1 (stage 0 at full resolution) or 2 (stage 0 at half resolution; a final
+            transpose convolution predicts the scores at full resolution).
+        rng: seed or Generator for the weight initialisation.
+    """
+
+    def __init__(self, num_classes, widths=(16, 32, 64, 64), upsampling="transpose", skips=True,
+                 first_stride=1, batch_norm=True, in_channels=3, rng=None):
+        super().__init__()
+        if upsampling not in UPSAMPLING_MODES:
+            raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
+        if first_stride not in (1, 2):
+            raise ValueError(f"first_stride must be 1 or 2, got {first_stride!r}")
+        rng = np.random.default_rng(rng)
+        self.num_classes, self.widths = int(num_classes), tuple(widths)
+        self.upsampling, self.skips, self.first_stride = upsampling, bool(skips), int(first_stride)
+        if upsampling == "transpose":
+            self.encoder = downsampling_backbone(self.widths, in_channels, first_stride, batch_norm, rng=rng)
+        else:
+            # Max-pool encoder: pool (remembering the argmax), then two 3×3 convs per stage.
+            stages, previous = [], in_channels
+            for i, width in enumerate(self.widths):
+                stride = first_stride if i == 0 else 1
+                stages.append(nn.Sequential(conv_relu(previous, width, stride, batch_norm, rng=rng),
+                                            conv_relu(width, width, batch_norm=batch_norm, rng=rng)))
+                previous = width
+            self.encoder = nn.ModuleList(stages)
+            self.pool = nn.MaxPool2d(2, stride=2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2, stride=2)
+        # Decoder step i (deepest first) goes from stage i's resolution/width to stage i-1's.
+        self.up = nn.ModuleList()
+        self.refine = nn.ModuleList()
+        for i in range(len(self.widths) - 1, 0, -1):
+            wide, narrow = self.widths[i], self.widths[i - 1]
+            if upsampling == "transpose":
+                self.up.append(nn.Sequential(nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, rng=rng),
+                                             nn.ReLU()))
+            else:
+                self.up.append(conv_relu(wide, narrow, batch_norm=batch_norm, rng=rng))   # then unpool
+            self.refine.append(conv_relu(narrow, narrow, batch_norm=batch_norm, rng=rng))
+        if first_stride == 1:
+            self.classifier = nn.Conv2d(self.widths[0], self.num_classes, 1, rng=rng)
+        else:   # scores straight at full resolution from the half-resolution features
+            self.classifier = nn.ConvTranspose2d(self.widths[0], self.num_classes, 4, stride=2, padding=1, rng=rng)
+
+    def forward(self, x):
+        """x (N, C_in, H, W) -> scores (N, num_classes, H, W)."""
+        factor = self.first_stride * 2 ** (len(self.widths) - 1)
+        if x.ndim != 4 or x.shape[2] % factor or x.shape[3] % factor:
+            raise ValueError(f"FCN: input must be (N, C, H, W) with H and W divisible by {factor}, "
+                             f"got shape {tuple(x.shape)}")
+        x = x - 0.5                                 # centre the [0, 1] pixels
+        features, indices = [], []
+        for i, stage in enumerate(self.encoder):
+            if self.upsampling == "unpool" and i > 0:
+                x, where = self.pool(x)            # where: flat argmax positions, (N, C, H/2, W/2)
+                indices.append((where, features[-1].shape))
+            x = stage(x)
+            features.append(x)
+        for step, (up, refine) in enumerate(zip(self.up, self.refine)):
+            level = len(self.widths) - 2 - step     # the encoder stage we come back to
+            if self.upsampling == "transpose":
+                x = up(x)
+            else:
+                where, size = indices[level]
+                x = self.unpool(up(x), where, output_size=size)
+            if self.skips:
+                x = x + features[level]
+            x = refine(x)
+        return self.classifier(x)
+
+
+# ---- the sliding-window baseline --------------------------------------------------------------
+
+class PatchClassifier(nn.Module):
+    """Classify the centre pixel of a (N, 3, P, P) patch -> scores (N, num_classes).
+
+    Three 3×3 conv stages (the last two with stride 2) and two linear layers. The patch size P
+    is fixed at construction because the first linear layer's input size depends on it.
+    """
+
+    def __init__(self, num_classes, patch_size=21, widths=(16, 32, 32), hidden=64, in_channels=3,
+                 batch_norm=True, rng=None):
+        super().__init__()
+        if patch_size % 2 != 1:
+            raise ValueError(f"patch_size must be odd (the pixel sits at the centre), got {patch_size}")
+        rng = np.random.default_rng(rng)
+        self.patch_size, self.num_classes = int(patch_size), int(num_classes)
+        layers, previous, size = [], in_channels, patch_size
+        for i, width in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers.append(conv_relu(previous, width, stride, batch_norm, rng=rng))
+            size = (size - 1) // stride + 1                  # 3×3, padding 1: ceil(size / stride)
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(previous * size * size, hidden, rng=rng), nn.ReLU(),
+                                  nn.Linear(hidden, self.num_classes, rng=rng))
+
+    def forward(self, patches):
+        return self.head(self.features(patches - 0.5))
+
+
+def extract_patches(images, patch_size, centres=None):
+    """Patches around pixels: images (N, C, H, W) -> (M, C, P, P) (edges padded with zeros).
+
+    ``centres``: (M, 3) integer rows (image index, row i, column j); ``None`` takes every pixel
+    of every image in order (M = N·H·W), the sliding window.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
+    half = patch_size // 2
+    padded = np.pad(images, ((0, 0), (0, 0), (half, half), (half, half)))
+    # windows[n, c, i, j] is the (P, P) window whose top-left corner is padded pixel (i, j), i.e.
+    # the window centred on image pixel (i, j): a strided view, no copy yet.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (patch_size, patch_size), axis=(2, 3))
+    if centres is None:
+        n, c, h, w = images.shape
+        return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(n * h * w, c, patch_size, patch_size)
+    centres = np.asarray(centres)
+    return np.ascontiguousarray(windows[centres[:, 0], :, centres[:, 1], centres[:, 2]])
+
+
+def sliding_window_segment(model, images, batch_size=2048):
+    """Segment ``images`` (N, C, H, W) by classifying the patch around every pixel -> (N, H, W) labels.
+
+    N·H·W forward passes of ``model`` (a ``PatchClassifier``), in batches: this is the
+    "repeated work" the fully convolutional network avoids.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n, _, h, w = images.shape
+    labels = np.empty(n * h * w, dtype=np.int64)
+    model.eval()
+    with no_grad():
+        for k in range(n):                        # one image at a time keeps the patch array small
+            patches = extract_patches(images[k:k + 1], model.patch_size)
+            for start in range(0, len(patches), batch_size):
+                scores = model(Tensor(patches[start:start + batch_size])).numpy()
+                labels[k * h * w + start: k * h * w + start + len(scores)] = scores.argmax(1)
+    return labels.reshape(n, h, w)
+
+
+def segment(model, images, batch_size=32):
+    """Per-pixel labels of a segmentation network: images (N, C, H, W) -> (N, H, W) int64."""
+    images = np.asarray(images, dtype=np.float32)
+    model.eval()
+    out = []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            out.append(model(Tensor(images[start:start + batch_size])).numpy().argmax(1))
+    return np.concatenate(out) if out else np.zeros((0,) + images.shape[2:], np.int64)
