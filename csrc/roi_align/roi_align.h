@@ -66,7 +66,34 @@ MINIDL_HD RoiAlignGeometry<T> roi_align_geometry(const T* roi, T spatial_scale, 
   return g;
 }
 
-// Bilinear interpolation at (y, x) of a height×width plane: four positions and weights.
+// Linear interpolation at `pos` along one axis of `size` pixels: RoIAlign's boundary rules.
+// A point below -1 or above `size` is outside (contributes 0); otherwise it is clamped into
+// [0, size - 1] and split between pixels low and high = low + 1 (both the last pixel at the end).
+template <typename T>
+struct LinearTap {
+  bool valid;
+  index_t low, high;
+  T w_low, w_high;
+};
+
+template <typename T>
+MINIDL_HD LinearTap<T> linear_tap(T pos, index_t size) {
+  // Written as !(inside) so that NaN, for which every comparison is false, lands here.
+  if (!(pos >= T(-1) && pos <= static_cast<T>(size)) || size <= 0)
+    return LinearTap<T>{false, 0, 0, T(0), T(0)};
+  if (pos <= T(0)) pos = T(0);
+  index_t low = static_cast<index_t>(pos), high;
+  if (low >= size - 1) {  // on or past the last pixel: interpolate it with itself
+    high = low = size - 1;
+    pos = static_cast<T>(low);
+  } else {
+    high = low + 1;
+  }
+  const T frac = pos - static_cast<T>(low);
+  return LinearTap<T>{true, low, high, T(1) - frac, frac};
+}
+
+// Bilinear interpolation at (y, x) of a height×width plane = the product of two linear taps.
 template <typename T>
 struct BilinearTap {
   bool valid;                  // false: the point is outside the map, it contributes 0
@@ -76,44 +103,30 @@ struct BilinearTap {
 
 template <typename T>
 MINIDL_HD BilinearTap<T> bilinear_tap(T y, T x, index_t height, index_t width) {
+  const LinearTap<T> ty = linear_tap(y, height), tx = linear_tap(x, width);
   BilinearTap<T> t{false, 0, 0, 0, 0, T(0), T(0), T(0), T(0)};
-  // Written as !(inside) so that NaN, for which every comparison is false, lands here.
-  if (!(y >= T(-1) && y <= static_cast<T>(height) && x >= T(-1) && x <= static_cast<T>(width)) ||
-      height <= 0 || width <= 0)
-    return t;
-  if (y <= T(0)) y = T(0);
-  if (x <= T(0)) x = T(0);
-  index_t y_low = static_cast<index_t>(y), x_low = static_cast<index_t>(x), y_high, x_high;
-  if (y_low >= height - 1) {  // on or past the last row: interpolate the last row with itself
-    y_high = y_low = height - 1;
-    y = static_cast<T>(y_low);
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = static_cast<T>(x_low);
-  } else {
-    x_high = x_low + 1;
-  }
-  const T ly = y - static_cast<T>(y_low), lx = x - static_cast<T>(x_low);
-  const T hy = T(1) - ly, hx = T(1) - lx;
+  if (!ty.valid || !tx.valid) return t;
   t.valid = true;
-  t.i00 = y_low * width + x_low, t.i01 = y_low * width + x_high;
-  t.i10 = y_high * width + x_low, t.i11 = y_high * width + x_high;
-  t.w00 = hy * hx, t.w01 = hy * lx, t.w10 = ly * hx, t.w11 = ly * lx;
+  t.i00 = ty.low * width + tx.low, t.i01 = ty.low * width + tx.high;
+  t.i10 = ty.high * width + tx.low, t.i11 = ty.high * width + tx.high;
+  t.w00 = ty.w_low * tx.w_low, t.w01 = ty.w_low * tx.w_high;
+  t.w10 = ty.w_high * tx.w_low, t.w11 = ty.w_high * tx.w_high;
   return t;
+}
+
+// Position of sample i (of `grid`) inside bin p, along one axis: start + p·bin + (i + 0.5)·bin / grid
+// (torchvision's order of operations, in the dtype).
+template <typename T>
+MINIDL_HD T sample_position(T start, T bin, index_t grid, index_t p, index_t i) {
+  return start + static_cast<T>(p) * bin + (static_cast<T>(i) + T(0.5)) * bin / static_cast<T>(grid);
 }
 
 // The tap of sample (iy, ix) of bin (ph, pw).
 template <typename T>
 MINIDL_HD BilinearTap<T> roi_align_tap(const RoiAlignGeometry<T>& g, index_t ph, index_t pw,
                                        index_t iy, index_t ix, index_t height, index_t width) {
-  const T y = g.start_h + static_cast<T>(ph) * g.bin_h +
-              (static_cast<T>(iy) + T(0.5)) * g.bin_h / static_cast<T>(g.grid_h);
-  const T x = g.start_w + static_cast<T>(pw) * g.bin_w +
-              (static_cast<T>(ix) + T(0.5)) * g.bin_w / static_cast<T>(g.grid_w);
-  return bilinear_tap(y, x, height, width);
+  return bilinear_tap(sample_position(g.start_h, g.bin_h, g.grid_h, ph, iy),
+                      sample_position(g.start_w, g.bin_w, g.grid_w, pw, ix), height, width);
 }
 
 // The interpolated value of `plane` at a tap (0 for an invalid tap).

@@ -2,6 +2,8 @@
 // shared body (roi_pool.h).
 #include "roi_pool_cpu.h"
 
+#include <vector>
+
 #include "roi_pool.h"
 
 namespace minidl {
@@ -12,19 +14,23 @@ void roi_pool_forward_cpu(const T* input, index_t batch, index_t channels, index
                           index_t pooled_h, index_t pooled_w, T* output, index_t* argmax) {
   const T scale = static_cast<T>(spatial_scale);  // torchvision scales in the dtype too
   const index_t plane = height * width, cells = pooled_h * pooled_w;
-  // One RoI per iteration: its bins are computed once and reused for every channel.
-#pragma omp parallel for schedule(dynamic, 4) if (num_rois * channels * cells > 16384)
-  for (index_t k = 0; k < num_rois; ++k) {
-    const RoiPoolGeometry<T> g = roi_pool_geometry(rois + 5 * k, scale, batch, pooled_h, pooled_w);
-    const T* image = input + (g.valid ? g.batch : 0) * channels * plane;
-    for (index_t ph = 0; ph < pooled_h; ++ph)
-      for (index_t pw = 0; pw < pooled_w; ++pw) {
-        const PoolWindow win = roi_pool_window(g, ph, pw, height, width);
-        const index_t cell = (k * channels) * cells + ph * pooled_w + pw;
-        for (index_t c = 0; c < channels; ++c)
-          roi_pool_cell(image + c * plane, width, win, output + cell + c * cells,
-                        argmax + cell + c * cells);
+  // One RoI per iteration: its bins are computed once, then pooled channel by channel (the
+  // RoI's part of one plane stays in the L1 cache for all its bins).
+#pragma omp parallel if (num_rois * channels * cells > 16384)
+  {
+    std::vector<PoolWindow> windows(cells);
+#pragma omp for schedule(dynamic, 1)
+    for (index_t k = 0; k < num_rois; ++k) {
+      const RoiPoolGeometry<T> g = roi_pool_geometry(rois + 5 * k, scale, batch, pooled_h, pooled_w);
+      for (index_t p = 0; p < cells; ++p)
+        windows[p] = roi_pool_window(g, p / pooled_w, p % pooled_w, height, width);
+      const T* image = input + (g.valid ? g.batch : 0) * channels * plane;
+      for (index_t c = 0; c < channels; ++c) {
+        const index_t first = (k * channels + c) * cells;
+        for (index_t p = 0; p < cells; ++p)
+          roi_pool_cell(image + c * plane, width, windows[p], output + first + p, argmax + first + p);
       }
+    }
   }
 }
 

@@ -19,12 +19,13 @@ Conventions — torchvision's, where implementations disagree:
   per axis, torchvision has no cap), at the centres of a regular subdivision of the bin;
 * a sample with y < -1 or y > H (or x < -1 or x > W) contributes 0 but still counts in the
   average; other samples are clamped into [0, H - 1] × [0, W - 1] and interpolated;
-* output = sum of the samples / number of samples.
+* output = sum of the samples / number of samples (values equal torchvision's within float
+  rounding: the C++ forward sums in the separable order, rows then columns).
 Backward: the gradient of a cell is spread over its samples' four bilinear neighbours. The CPU
-is deterministic (each thread owns whole channels; about 2× torchvision's single-threaded
-speed per core — see docs/detection_ops.md). On CUDA the default adds with atomicAdd (the last
-bits of a sum can change between runs); ``deterministic=True`` selects the ordered kernel,
-bit-identical to the CPU but with one thread per (image, channel) plane, so much slower.
+is deterministic (each thread owns whole channels and adds RoI after RoI; see
+docs/detection_ops.md for speed). On CUDA the default adds with atomicAdd (the last bits of a
+sum can change between runs); ``deterministic=True`` selects the ordered kernel — reproducible,
+in the CPU's order of additions, but with one thread per (image, channel) plane, so slower.
 """
 from __future__ import annotations
 
