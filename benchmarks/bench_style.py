@@ -8,7 +8,7 @@
 
 The PyTorch side builds the same modules, copies minidl's weights into them and runs the same
 loss and optimizer, so the two do identical arithmetic (the final losses are printed to show
-it). Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
+it); each side gets a short untimed warm-up first. Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
 """
 from __future__ import annotations
 
@@ -79,6 +79,9 @@ def bench_gatys(torch, steps, size):
     vgg = VGGFeatures(rng=0)
     content = _resize_square(load_skimage("chelsea"), size)
     style = _resize_square(load_skimage("immunohistochemistry"), size)
+    # warm-up (first-touch allocations, BLAS thread start), then the timed run
+    vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+                       num_steps=2, lr=0.02, value_range=(0, 1), progress_bar=False)
     start = time.perf_counter()
     result = vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
                                 num_steps=steps, lr=0.02, value_range=(0, 1), progress_bar=False)
@@ -93,21 +96,25 @@ def bench_gatys(torch, steps, size):
     with torch.no_grad():
         grams = {k: torch_gram(v) for k, v in torch_features(torch, net, torch.from_numpy(style[None]), STYLE_LAYERS).items()}
         target = torch_features(torch, net, torch.from_numpy(content[None]), [CONTENT_LAYER])[CONTENT_LAYER]
-    x = torch.from_numpy(content[None].copy()).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=0.02)
+
+    def run(n):
+        x = torch.from_numpy(content[None].copy()).requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=0.02)
+        for _ in range(n):
+            loss = torch_style_loss(torch, net, grams, x, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        return loss
+
+    run(2)                                                    # warm-up
     start = time.perf_counter()
-    for _ in range(steps):
-        loss = torch_style_loss(torch, net, grams, x, target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
+    loss = run(steps)
     theirs = time.perf_counter() - start
     print(f"{line}; PyTorch {theirs:.2f} s (final loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
     return ours, theirs
-
-
 
 
 def torch_transform_net(torch, net):
@@ -166,6 +173,9 @@ def bench_fast(torch, images, size, batch_size):
     style = _resize_square(load_skimage("immunohistochemistry"), size)
     net = TransformNet(norm="instance", rng=np.random.default_rng(0))
     initial = {k: v.copy() for k, v in net.state_dict().items()}
+    vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+                         epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False, max_steps=1)  # warm-up
+    net.load_state_dict(initial)
     hist = vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
                                 epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False)
     ours = hist["seconds"]
@@ -181,17 +191,25 @@ def bench_fast(torch, images, size, batch_size):
         p.requires_grad_(False)
     with torch.no_grad():
         grams = {k: torch_gram(v) for k, v in torch_features(torch, tvgg, torch.from_numpy(style[None]), STYLE_LAYERS).items()}
-    opt = torch.optim.Adam(tnet.parameters(), lr=1e-3)
-    order = np.random.default_rng(0).permutation(images)
+    def epoch(limit=None):
+        opt = torch.optim.Adam(tnet.parameters(), lr=1e-3)
+        order = np.random.default_rng(0).permutation(images)   # the order minidl's rng=0 draws
+        for step, i in enumerate(range(0, images, batch_size)):
+            if limit is not None and step >= limit:
+                break
+            x = torch.from_numpy(contents[order[i:i + batch_size]])
+            with torch.no_grad():
+                target = torch_features(torch, tvgg, x, [CONTENT_LAYER])[CONTENT_LAYER]
+            loss = torch_style_loss(torch, tvgg, grams, tnet(x), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return loss
+
+    epoch(limit=1)                                            # warm-up
+    tnet.load_state_dict(torch_transform_net(torch, net).state_dict())
     start = time.perf_counter()
-    for i in range(0, images, batch_size):
-        x = torch.from_numpy(contents[order[i:i + batch_size]])
-        with torch.no_grad():
-            target = torch_features(torch, tvgg, x, [CONTENT_LAYER])[CONTENT_LAYER]
-        loss = torch_style_loss(torch, tvgg, grams, tnet(x), target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    loss = epoch()
     theirs = time.perf_counter() - start
     print(f"{line}; PyTorch {theirs:.2f} s (last loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
     return ours, theirs

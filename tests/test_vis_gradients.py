@@ -6,8 +6,7 @@ from minidl import Tensor, nn
 from minidl import functional as F
 from minidl.gradcheck import numerical_grad
 from minidl.vis import (class_visualization, deepdream, fooling_image, guided_backprop, input_gradient,
-                        model_randomization_check, randomize_weights, saliency_map, spearman_rank_correlation,
-                        unit_objective)
+                        randomize_weights, saliency_map, spearman_rank_correlation, unit_objective)
 
 
 def mlp(rng, dtype=np.float32, sizes=(3 * 6 * 6, 24, 16, 5)):

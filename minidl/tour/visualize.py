@@ -13,7 +13,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import Tensor, train, vis
+from .. import train, vis
 from ..data import SHAPE_CLASSES, ShapesDataset
 from ..models import STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
 from ..models.classifier import FEATURE_LAYER
