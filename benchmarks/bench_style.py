@@ -27,8 +27,8 @@ from minidl.models import STYLE_LAYERS, TransformNet, VGGFeatures  # noqa: E402
 from minidl.tour.visualize import _content_crops, _resize_square  # noqa: E402
 
 CONTENT_LAYER = "relu3_1"
-STYLE_WEIGHTS = [1e3] * 4
-TV_WEIGHT = 1e-3
+STYLE_WEIGHTS = [1e5] * 4      # the tour's weights (minidl/tour/visualize.py)
+TV_WEIGHT = 1e-4
 
 
 def torch_vgg(torch, vgg):

@@ -18,9 +18,14 @@ from ..data import SHAPE_CLASSES, ShapesDataset
 from ..models import STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
 from ..models.classifier import FEATURE_LAYER
 
+#: style-loss weights per layer and the TV weight (Gram matrices are normalized by C·H·W, so the
+#: style terms are small numbers; TV is a sum over pixels and grows with the image)
+STYLE_WEIGHTS = [1e5] * 4
+TV_WEIGHT = 1e-4
+
 FULL = dict(n_images=300, tsne_iter=500, thumbnails=40, occlusion_stride=2, class_vis_steps=150, fooling_steps=200,
-            dream_size=96, deepdream_steps=10, inversion_steps=150, texture_size=64, texture_steps=150,
-            style_size=96, style_steps=150, fast_images=64, fast_steps=120, fast_size=64)
+            dream_size=96, deepdream_steps=10, inversion_steps=150, texture_size=64, texture_steps=100,
+            style_size=96, style_steps=100, fast_images=64, fast_steps=60, fast_size=48)
 QUICK = dict(n_images=40, tsne_iter=30, thumbnails=8, occlusion_stride=8, class_vis_steps=3, fooling_steps=5,
              dream_size=32, deepdream_steps=1, inversion_steps=3, texture_size=32, texture_steps=3,
              style_size=32, style_steps=2, fast_images=4, fast_steps=1, fast_size=16)
@@ -176,7 +181,7 @@ def run(report, quick=False):
     texture = _texture_image(cfg["texture_size"])
     start = time.time()
     textures, names = [], []
-    for depth in range(1, 5):
+    for depth in (1, 2, 4):
         r = vis.synthesize_texture_gram(vgg, texture, STYLE_LAYERS[:depth], num_steps=cfg["texture_steps"],
                                         lr=0.05, value_range=(0, 1), rng=0, progress_bar=False)
         textures.append(r.image)
@@ -189,18 +194,18 @@ def run(report, quick=False):
     style = _resize_square(load_skimage("immunohistochemistry"), cfg["style_size"])
     start = time.time()
     st = vis.style_transfer(vgg, content, style, "relu3_1", STYLE_LAYERS, content_weight=1.0,
-                            style_weights=[1e3] * 4, tv_weight=1e-3, num_steps=cfg["style_steps"], lr=0.02,
+                            style_weights=STYLE_WEIGHTS, tv_weight=TV_WEIGHT, num_steps=cfg["style_steps"], lr=0.02,
                             rng=0, progress_bar=False)
     report.figure(_row([content, style, st.image], ["content", "style", "Gatys style transfer"], size=2.5),
                   f"Style transfer (Adam on the image, {cfg['style_steps']} steps, {time.time() - start:.0f} s).")
 
     # ---- fast style: instance vs batch norm; conditional instance norm --------------------------
     contents = _content_crops(cfg["fast_images"], cfg["fast_size"])
-    styles = [_resize_square(load_skimage(n), cfg["fast_size"]) for n in ("immunohistochemistry", "coffee")]
+    styles = [_resize_square(load_skimage(n), cfg["fast_size"]) for n in ("immunohistochemistry", "colorwheel")]
     outs, titles = [contents[0]], ["content"]
     for norm in ("batch", "instance"):
         net = TransformNet(norm=norm, rng=np.random.default_rng(0))
-        hist = vis.train_fast_style(net, vgg, contents, styles[0], "relu3_1", STYLE_LAYERS, 1.0, [1e3] * 4, 1e-3,
+        hist = vis.train_fast_style(net, vgg, contents, styles[0], "relu3_1", STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
                                     epochs=100, batch_size=4, lr=3e-3, rng=0, progress_bar=False,
                                     max_steps=cfg["fast_steps"])
         outs.append(vis.stylize(net, contents[:1])[0])
@@ -210,7 +215,7 @@ def run(report, quick=False):
                   f"Fast style transfer: the transform network after {cfg['fast_steps']} steps of batch 4 with batch "
                   f"norm vs instance norm.")
     net = TransformNet(norm="conditional", num_styles=2, rng=np.random.default_rng(0))
-    vis.train_fast_style(net, vgg, contents, styles, "relu3_1", STYLE_LAYERS, 1.0, [1e3] * 4, 1e-3, epochs=100,
+    vis.train_fast_style(net, vgg, contents, styles, "relu3_1", STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT, epochs=100,
                          batch_size=4, lr=3e-3, rng=0, progress_bar=False, max_steps=2 * cfg["fast_steps"])
     mix = [vis.stylize(net, contents[0], style=[1 - a, a]) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
     report.figure(_row(styles[:1] + mix + styles[1:], ["style 0"] + [f"w = ({1 - a:.2f}, {a:.2f})"
