@@ -6,5 +6,8 @@ tour stays under ~15 minutes on 2 CPU cores.
 """
 CHAPTERS = [
     ("mlp", "minidl.tour.mlp"),
+    ("segmentation", "minidl.tour.segmentation"),
+    ("localization", "minidl.tour.localization"),
+    ("detection", "minidl.tour.detection"),
     ("visualize", "minidl.tour.visualize"),
 ]

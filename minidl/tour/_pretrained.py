@@ -1,0 +1,15 @@
+"""Tour helper: the committed lecture-8 weights, or an untrained model with a note when missing."""
+from __future__ import annotations
+
+import os
+
+from ..models import pretrained
+
+
+def load(name, report):
+    """``(model, trained)``: the pretrained model, or a fresh one (and a note in the report)."""
+    if os.path.exists(pretrained.weights_path(name)):
+        return pretrained.load_pretrained(name), True
+    report.text(f"Weights {name}.npz are missing (run `python benchmarks/train_lecture8.py --task {name}`): "
+                "showing an untrained model.")
+    return pretrained.build(name).eval(), False

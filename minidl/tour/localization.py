@@ -1,0 +1,73 @@
+"""Tour chapter (lecture 8): classification + localization, and pose estimation as regression.
+
+Both reuse the committed weights: the localizer (class head + box head, multi-task loss) on
+single shapes, and the pose regressor (14 keypoints, L2 on coordinates) on stick figures.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import ShapesDataset
+from ..data.shapes import POSE_SKELETON, SHAPE_CLASSES
+from ..metrics import accuracy, mean_box_iou, pck
+from ..models.localization import localize
+from ..models.pose import predict_keypoints
+from . import _pretrained
+
+
+def _data(n, mode):
+    ds = ShapesDataset(n, 64, mode, seed=1)
+    items = [ds[i] for i in range(n)]
+    return (np.stack([a for a, _ in items]), np.array([t["labels"][0] for _, t in items]),
+            np.stack([t["boxes"][0] for _, t in items]), np.stack([t["keypoints"][0] for _, t in items]))
+
+
+def _draw_box(ax, box, colour):
+    import matplotlib.patches as patches
+    x1, y1, x2, y2 = box
+    ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.5))
+
+
+def run(report, quick=False):
+    import matplotlib.pyplot as plt
+
+    n = 16 if quick else 500
+    report.section("Lecture 8 — classification + localization")
+    images, labels, boxes, _ = _data(n, "single")
+    model, _ = _pretrained.load("localizer_shapes", report)
+    predicted_labels, predicted_boxes = localize(model, images)
+    acc, iou = accuracy(predicted_labels, labels), mean_box_iou(predicted_boxes, boxes)
+    report.text(f"One backbone, two heads: class scores (softmax cross-entropy) and the box (x1, y1, x2, y2) "
+                f"regressed with smooth L1, trained with the sum of the two losses. On {n} held-out images: "
+                f"accuracy {acc:.3f}, mean box IoU {iou:.3f}.")
+    fig, axes = plt.subplots(2, 4, figsize=(9, 4.8))
+    for ax, k in zip(axes.ravel(), range(8)):
+        ax.imshow(images[k].transpose(1, 2, 0))
+        _draw_box(ax, boxes[k], "lime")
+        _draw_box(ax, predicted_boxes[k], "red")
+        ok = predicted_labels[k] == labels[k]
+        ax.set_title(f"{SHAPE_CLASSES[predicted_labels[k]]}" + ("" if ok else f" (is {SHAPE_CLASSES[labels[k]]})"),
+                     fontsize=8, color="black" if ok else "red")
+        ax.axis("off")
+    report.figure(fig, "Classification + localization: predicted box (red) vs ground truth (green), "
+                       "predicted class as the title.")
+
+    report.section("Lecture 8 — human pose estimation as regression")
+    images, _, boxes, keypoints = _data(n, "pose")
+    model, _ = _pretrained.load("pose_shapes", report)
+    predicted = predict_keypoints(model, images)
+    pck_01, pck_02 = pck(predicted, keypoints, boxes, alpha=0.1), pck(predicted, keypoints, boxes, alpha=0.2)
+    report.text(f"14 keypoints regressed with an L2 loss on their (x, y) (soft-argmax head). On {n} held-out "
+                f"stick figures: PCK@0.1 {pck_01:.3f}, PCK@0.2 {pck_02:.3f} (a keypoint is correct within "
+                "0.1 / 0.2 × the larger side of the person's box).")
+    fig, axes = plt.subplots(2, 4, figsize=(9, 4.8))
+    for ax, k in zip(axes.ravel(), range(8)):
+        ax.imshow(images[k].transpose(1, 2, 0))
+        for points, colour in ((keypoints[k], "lime"), (predicted[k], "red")):
+            for a, b in POSE_SKELETON:
+                ax.plot([points[a, 0] - 0.5, points[b, 0] - 0.5], [points[a, 1] - 0.5, points[b, 1] - 0.5],
+                        color=colour, lw=1)
+            ax.scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=6, color=colour)
+        ax.axis("off")
+    report.figure(fig, "Pose: predicted skeleton (red) vs ground truth (green).")
+    return {"loc_accuracy": acc, "loc_mean_box_iou": iou, "pose_pck_0.1": pck_01, "pose_pck_0.2": pck_02}
