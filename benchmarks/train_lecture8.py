@@ -105,9 +105,10 @@ def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3):
     x, t = scenes(n_train, 0)
     y = np.stack([d["semantic_mask"] for d in t])
     rng = np.random.default_rng(0)
+    objects = np.argwhere(y > 0)          # (image, row, column) of every object pixel
+
     # Half the patches centred on object pixels: backgrounds would otherwise dominate.
     def sample(step):
-        objects = np.argwhere(y > 0)
         pick_obj = objects[rng.integers(len(objects), size=batch_size // 2)]
         pick_any = np.stack([rng.integers(n_train, size=batch_size - batch_size // 2),
                              rng.integers(SIZE, size=batch_size - batch_size // 2),
