@@ -1,6 +1,6 @@
 """Train the small CNN used by lecture 12's class-based visualizations and save its weights.
 
-    python benchmarks/train_vis_classifier.py [--train 6000] [--epochs 10] [--out minidl/weights/shapes_classifier.npz]
+    python benchmarks/train_vis_classifier.py [--train 8000] [--epochs 16] [--out minidl/weights/shapes_classifier.npz]
 
 Data: ``ShapesDataset(mode="single")`` 32×32 RGB images of one shape each (5 classes), train
 seed 0, test seed 1 (disjoint generators, so the test images are new). Model:
@@ -34,9 +34,9 @@ def shapes_arrays(n, seed, size=32):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=6000)
+    parser.add_argument("--train", type=int, default=8000)
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", default=SHAPES_CLASSIFIER_WEIGHTS)
