@@ -159,7 +159,7 @@ def test_region_detectors_overfit_two_scenes(kind):
     from minidl.detection.rcnn import RCNN
     images, targets = _scene_batch()
     model = (FastRCNN(5, widths=(8, 16), hidden=32, rng=0) if kind == "fast_rcnn"
-             else RCNN(5, crop_size=8, widths=(8, 16), hidden=32, rng=0))
+             else RCNN(5, crop_size=16, widths=(8, 16), hidden=32, rng=0))
     opt = optim.Adam(model.parameters(), lr=5e-3)
     rng = np.random.default_rng(0)
     proposals = [jitter_proposals(t["boxes"], (64, 64), 48, rng) for t in targets]

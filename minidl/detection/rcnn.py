@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..models.blocks import downsampling_backbone
-from ..ops import roi_align
+from ..models.blocks import conv_relu, downsampling_backbone
+from ..ops import roi_align, roi_pool
 from ..tensor import Tensor, no_grad
 from .box_head import BoxHead, detection_loss
 from .fast_rcnn import rois_with_batch_index
@@ -40,20 +40,32 @@ def warp_regions(images, rois, crop_size):
 
 
 class RCNN(nn.Module):
-    """A small CNN on warped regions: crops (K, 3, S, S) -> ``(class_logits (K, C+1), box_deltas (K, 4C))``."""
+    """A CNN on warped regions: crops (K, 3, S, S) -> ``(class_logits (K, C+1), box_deltas (K, 4C))``.
 
-    def __init__(self, num_classes, crop_size=16, widths=(16, 32, 64), hidden=128, batch_norm=True, rng=None):
+    For a fair comparison with ``FastRCNN`` the network is the same: the same backbone (stride-2
+    stem, ``widths`` stages, one more 3×3 conv), the same P×P max pooling (``roi_pool`` over the
+    whole crop) and the same ``BoxHead``. The only difference is *where* the backbone runs: on
+    every warped proposal here, once per image there.
+    """
+
+    def __init__(self, num_classes, crop_size=32, widths=(16, 64), roi_size=4, hidden=256, batch_norm=True,
+                 rng=None):
         super().__init__()
         rng = np.random.default_rng(rng)
-        self.num_classes, self.crop_size = int(num_classes), int(crop_size)
-        cells = self.crop_size // 2 ** len(widths)
-        if cells < 1 or self.crop_size % 2 ** len(widths):
-            raise ValueError(f"crop_size {crop_size} must be a multiple of 2**len(widths) = {2 ** len(widths)}")
-        self.cnn = nn.Sequential(*downsampling_backbone(widths, first_stride=2, batch_norm=batch_norm, rng=rng))
-        self.head = BoxHead(widths[-1] * cells * cells, num_classes, hidden, rng=rng)
+        self.num_classes, self.crop_size, self.roi_size = int(num_classes), int(crop_size), int(roi_size)
+        self.feature_stride = 2 ** len(widths)
+        if self.crop_size % self.feature_stride:
+            raise ValueError(f"crop_size {crop_size} must be a multiple of the feature stride {self.feature_stride}")
+        self.cnn = nn.Sequential(*downsampling_backbone(widths, first_stride=2, batch_norm=batch_norm, rng=rng),
+                                 conv_relu(widths[-1], widths[-1], batch_norm=batch_norm, rng=rng))
+        self.head = BoxHead(widths[-1] * roi_size * roi_size, num_classes, hidden, rng=rng)
 
     def forward(self, crops):
-        return self.head(self.cnn(crops - 0.5))       # centred pixels
+        features = self.cnn(crops - 0.5)                           # centred pixels
+        whole = np.zeros((crops.shape[0], 5), np.float32)          # one RoI = the whole crop
+        whole[:, 0] = np.arange(crops.shape[0])
+        whole[:, 3:] = self.crop_size
+        return self.head(roi_pool(features, whole, self.roi_size, spatial_scale=1.0 / self.feature_stride))
 
     @property
     def box_coder_weights(self):
