@@ -2,3 +2,7 @@
 from .classifier import FEATURE_LAYER, ShapesClassifier, load_shapes_classifier
 from .vgg import CONTENT_LAYER, STYLE_LAYERS, VGGFeatures
 from .transform_net import TransformNet
+from .segmentation import FCN, PatchClassifier, segment, sliding_window_segment
+from .localization import LocalizationLoss, Localizer, localize
+from .pose import KeypointLoss, PoseRegressor, predict_keypoints, soft_argmax
+from .pretrained import load_pretrained
