@@ -69,6 +69,7 @@ class VGGFeatures(nn.Sequential):
         return super().forward(x - 0.5)
 
 
-#: the layers Gatys et al. use, mapped onto VGGFeatures' names
+#: the style layers Gatys et al. use, mapped onto VGGFeatures' names; the content layer is one
+#: block lower than their conv4_2 because this network is shallower (relu4_1 already sees 1/8 scale)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-CONTENT_LAYER = "relu3_2"
+CONTENT_LAYER = "relu3_1"

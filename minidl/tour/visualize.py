@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .. import train, vis
 from ..data import SHAPE_CLASSES, ShapesDataset
-from ..models import STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
+from ..models import CONTENT_LAYER, STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
 from ..models.classifier import FEATURE_LAYER
 
 #: style-loss weights per layer and the TV weight (Gram matrices are normalized by C·H·W, so the
@@ -193,7 +193,7 @@ def run(report, quick=False):
     content = _resize_square(load_skimage("chelsea"), cfg["style_size"])
     style = _resize_square(load_skimage("immunohistochemistry"), cfg["style_size"])
     start = time.time()
-    st = vis.style_transfer(vgg, content, style, "relu3_1", STYLE_LAYERS, content_weight=1.0,
+    st = vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, content_weight=1.0,
                             style_weights=STYLE_WEIGHTS, tv_weight=TV_WEIGHT, num_steps=cfg["style_steps"], lr=0.02,
                             rng=0, progress_bar=False)
     report.figure(_row([content, style, st.image], ["content", "style", "Gatys style transfer"], size=2.5),
@@ -205,7 +205,7 @@ def run(report, quick=False):
     outs, titles = [contents[0]], ["content"]
     for norm in ("batch", "instance"):
         net = TransformNet(norm=norm, rng=np.random.default_rng(0))
-        hist = vis.train_fast_style(net, vgg, contents, styles[0], "relu3_1", STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+        hist = vis.train_fast_style(net, vgg, contents, styles[0], CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
                                     epochs=100, batch_size=4, lr=3e-3, rng=0, progress_bar=False,
                                     max_steps=cfg["fast_steps"])
         outs.append(vis.stylize(net, contents[:1])[0])
@@ -215,7 +215,7 @@ def run(report, quick=False):
                   f"Fast style transfer: the transform network after {cfg['fast_steps']} steps of batch 4 with batch "
                   f"norm vs instance norm.")
     net = TransformNet(norm="conditional", num_styles=2, rng=np.random.default_rng(0))
-    vis.train_fast_style(net, vgg, contents, styles, "relu3_1", STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT, epochs=100,
+    vis.train_fast_style(net, vgg, contents, styles, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT, epochs=100,
                          batch_size=4, lr=3e-3, rng=0, progress_bar=False, max_steps=2 * cfg["fast_steps"])
     mix = [vis.stylize(net, contents[0], style=[1 - a, a]) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
     report.figure(_row(styles[:1] + mix + styles[1:], ["style 0"] + [f"w = ({1 - a:.2f}, {a:.2f})"
