@@ -112,8 +112,8 @@ def test_postprocess_class_agnostic_deltas_and_clipping():
 
 # ---- the detectors -----------------------------------------------------------------------------
 
-def _scene_batch(n=2, size=64):
-    ds = ShapesDataset(n, size, "scene", seed=3)
+def _scene_batch(n=2, size=32):
+    ds = ShapesDataset(n, size, "scene", seed=3, max_objects=3)
     items = [ds[i] for i in range(n)]
     return np.stack([a for a, _ in items]), [t for _, t in items]
 
@@ -139,7 +139,7 @@ def test_ssd_anchor_targets_by_hand():
 def test_ssd_overfits_two_scenes():
     from minidl.detection.single_shot import SingleShotDetector
     images, targets = _scene_batch()
-    model = SingleShotDetector(5, image_size=64, widths=(8, 16, 16), rng=0)
+    model = SingleShotDetector(5, image_size=32, widths=(8, 16, 16), anchor_sizes=((6, 10), (14, 20)), rng=0)
     opt = optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(40):
@@ -162,7 +162,7 @@ def test_region_detectors_overfit_two_scenes(kind):
              else RCNN(5, crop_size=16, widths=(8, 16), hidden=32, rng=0))
     opt = optim.Adam(model.parameters(), lr=5e-3)
     rng = np.random.default_rng(0)
-    proposals = [jitter_proposals(t["boxes"], (64, 64), 48, rng) for t in targets]
+    proposals = [jitter_proposals(t["boxes"], (32, 32), 48, rng) for t in targets]
     losses = []
     for _ in range(60):
         loss = model.loss(images, proposals, targets, rois_per_image=32, rng=0)[0]
