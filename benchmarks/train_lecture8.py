@@ -199,15 +199,15 @@ def task_ssd(name, steps, n_train=3000, batch_size=16, lr=3e-3):
                    "seconds_per_image": per_image_seconds(model.detect, xt[:50])}
 
 
-TASKS = {   # name: (function, default steps)
+TASKS = {   # name: (function, default steps = the steps of the committed weights)
     "fcn_shapes": (task_fcn, 1200),
-    "fcn_unpool_shapes": (task_fcn, 1200),
-    "patch_classifier_shapes": (task_patch, 600),
-    "localizer_shapes": (task_localizer, 800),
-    "pose_shapes": (task_pose, 800),
-    "fast_rcnn_shapes": (task_region_detector, 1200),
-    "rcnn_shapes": (task_region_detector, 600),
-    "ssd_shapes": (task_ssd, 1200),
+    "fcn_unpool_shapes": (task_fcn, 1200),          # no committed weights yet
+    "patch_classifier_shapes": (task_patch, 250),
+    "localizer_shapes": (task_localizer, 1200),
+    "pose_shapes": (task_pose, 500),
+    "fast_rcnn_shapes": (task_region_detector, 2000),
+    "rcnn_shapes": (task_region_detector, 300),
+    "ssd_shapes": (task_ssd, 3000),
 }
 
 
