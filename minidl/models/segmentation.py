@@ -42,12 +42,13 @@ class FCN(nn.Module):
 
     Args:
         num_classes: output classes per pixel (for shapes scenes: 1 background + 5 shapes = 6).
-        widths: channels of each encoder stage; stage i has stride 2**i, so H and W must be
-            divisible by ``2**(len(widths) - 1)``.
+        widths: channels of each encoder stage; stage i has stride ``first_stride * 2**i``, so H
+            and W must be divisible by ``first_stride * 2**(len(widths) - 1)``.
         upsampling: ``"transpose"`` or ``"unpool"`` (see the module docstring).
         skips: add encoder features to the decoder at each resolution.
         first_stride: 1 (stage 0 at full resolution) or 2 (stage 0 at half resolution; a final
             transpose convolution predicts the scores at full resolution).
+        batch_norm: BatchNorm2d after every 3×3 convolution (``blocks.conv_relu``).
         rng: seed or Generator for the weight initialisation.
     """
 
