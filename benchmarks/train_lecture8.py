@@ -201,7 +201,7 @@ def task_ssd(name, steps, n_train=3000, batch_size=16, lr=3e-3):
 
 TASKS = {   # name: (function, default steps = the steps of the committed weights)
     "fcn_shapes": (task_fcn, 2000),
-    "fcn_unpool_shapes": (task_fcn, 1200),          # no committed weights yet
+    "fcn_unpool_shapes": (task_fcn, 1200),
     "patch_classifier_shapes": (task_patch, 250),
     "localizer_shapes": (task_localizer, 1200),
     "pose_shapes": (task_pose, 500),
