@@ -20,7 +20,7 @@ from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_pool
 from ..tensor import Tensor, no_grad
 from .box_head import BoxHead, detection_loss
-from .postprocess import postprocess_detections
+from .postprocess import postprocess_per_image
 from .roi_sampling import BOX_CODER_WEIGHTS, sample_rois
 
 
@@ -86,11 +86,5 @@ class FastRCNN(nn.Module):
         with no_grad():
             logits, deltas = self(Tensor(images), rois_with_batch_index(proposals))
         logits, deltas = logits.numpy(), deltas.numpy()
-        out, start = [], 0
-        for p in proposals:
-            stop = start + len(p)
-            out.append(postprocess_detections(logits[start:stop], deltas[start:stop], p, images.shape[2:],
-                                              self.box_coder_weights, score_threshold, nms_threshold,
-                                              max_detections))
-            start = stop
-        return out
+        return postprocess_per_image(logits, deltas, proposals, images.shape[2:], self.box_coder_weights,
+                                     score_threshold, nms_threshold, max_detections)

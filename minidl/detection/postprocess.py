@@ -53,3 +53,19 @@ def postprocess_detections(class_logits, box_deltas, boxes, image_size, weights=
     keep = keep[batched_nms(decoded[keep], scores[keep], labels[keep], nms_threshold)][:max_detections]
     return {"boxes": decoded[keep].astype(np.float32), "scores": scores[keep].astype(np.float32),
             "labels": labels[keep].astype(np.int64)}
+
+
+def postprocess_per_image(class_logits, box_deltas, proposals, image_size, weights, score_threshold,
+                          nms_threshold, max_detections):
+    """``postprocess_detections`` on each image's slice of the stacked RoI outputs.
+
+    The region-based detectors (R-CNN, Fast R-CNN) score the proposals of all images in one
+    batch: rows ``[start, start + len(proposals[i]))`` belong to image i.
+    """
+    out, start = [], 0
+    for p in proposals:
+        stop = start + len(p)
+        out.append(postprocess_detections(class_logits[start:stop], box_deltas[start:stop], p, image_size,
+                                          weights, score_threshold, nms_threshold, max_detections))
+        start = stop
+    return out

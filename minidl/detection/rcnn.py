@@ -22,7 +22,7 @@ from ..ops import roi_align, roi_pool
 from ..tensor import Tensor, no_grad
 from .box_head import BoxHead, detection_loss
 from .fast_rcnn import rois_with_batch_index
-from .postprocess import postprocess_detections
+from .postprocess import postprocess_per_image
 from .roi_sampling import BOX_CODER_WEIGHTS, sample_rois
 
 
@@ -95,11 +95,5 @@ class RCNN(nn.Module):
                 deltas.append(de.numpy())
         logits = np.concatenate(logits) if logits else np.zeros((0, self.num_classes + 1), np.float32)
         deltas = np.concatenate(deltas) if deltas else np.zeros((0, 4 * self.num_classes), np.float32)
-        out, start = [], 0
-        for p in proposals:
-            stop = start + len(p)
-            out.append(postprocess_detections(logits[start:stop], deltas[start:stop], p, images.shape[2:],
-                                              self.box_coder_weights, score_threshold, nms_threshold,
-                                              max_detections))
-            start = stop
-        return out
+        return postprocess_per_image(logits, deltas, proposals, images.shape[2:], self.box_coder_weights,
+                                     score_threshold, nms_threshold, max_detections)
