@@ -51,47 +51,59 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
       for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
       for (index_t ox = first; ox < last; ++ox)  // inside: a plain (strided) copy
         out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
-      for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+      for (index_t ox = last; ox < g.out_w; ++ox)
+        out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
     }
   }
 }
 
-// The pixels [first, last) of one axis whose every tap lands inside the output (stride 1):
-// p + pad - k * dilation in [0, out_size) for all k.
-static void interior_range(const index_t pad, const index_t kernel, const index_t dilation,
-                           const index_t size, const index_t out_size, index_t* first,
-                           index_t* last) {
+// The pixels [first, last) of one axis all of whose taps land inside the output:
+// p + pad - k * dilation in [0, out_size * stride) for every tap k.
+static void interior_range(const index_t pad, const index_t kernel, const index_t stride,
+                           const index_t dilation, const index_t size, const index_t out_size,
+                           index_t* first, index_t* last) {
   *first = std::min(size, std::max<index_t>(0, (kernel - 1) * dilation - pad));
-  *last = std::max(*first, std::min(size, out_size - pad));
+  *last = std::max(*first, std::min(size, out_size * stride - pad));
 }
 
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels;
-  index_t y_first = 0, y_last = 0, x_first = 0, x_last = 0;
-  if (kStride == 1) {
-    interior_range(g.pad_h, g.kernel_h, g.dilation_h, g.height, g.out_h, &y_first, &y_last);
-    interior_range(g.pad_w, g.kernel_w, g.dilation_w, g.width, g.out_w, &x_first, &x_last);
-  }
+  const index_t sw = kStride ? kStride : g.stride_w;
+  index_t y_first, y_last, x_first, x_last;
+  interior_range(g.pad_h, g.kernel_h, g.stride_h, g.dilation_h, g.height, g.out_h, &y_first,
+                 &y_last);
+  interior_range(g.pad_w, g.kernel_w, sw, g.dilation_w, g.width, g.out_w, &x_first, &x_last);
 #pragma omp parallel for schedule(static) if (planes * g.height * g.width >= kParallelElements)
   for (index_t p = 0; p < planes; ++p) {
     const index_t n = p / g.channels, c = p % g.channels;
     T* out = x + p * g.height * g.width;
     for (index_t y = 0; y < g.height; ++y, out += g.width) {
-      index_t xx = 0;
-      if (y >= y_first && y < y_last) {  // interior row (stride 1): SIMD runs in the middle
-        for (; xx < x_first; ++xx) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-        for (; xx + kLanes <= x_last; xx += kLanes)
-          col2im_interior_run<T, kLanes>(cols, g, n, c, y, xx, out + xx);
+      if (y < y_first || y >= y_last) {  // a border row: pixel by pixel
+        for (index_t xx = 0; xx < g.width; ++xx)
+          out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+        continue;
       }
-      for (; xx < g.width; ++xx) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+      for (index_t xx = 0; xx < x_first; ++xx)
+        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+      // The interior, one class of pixels a stride apart at a time, kLanes pixels per run.
+      for (index_t r = x_first; r < std::min(x_last, x_first + sw); ++r) {
+        index_t xx = r;
+        for (; xx + (kLanes - 1) * sw < x_last; xx += kLanes * sw)
+          col2im_interior_run<T, kStride, kLanes>(cols, g, n, c, y, xx, out + xx);
+        for (; xx + (kLanes / 2 - 1) * sw < x_last; xx += kLanes / 2 * sw)  // a shorter run
+          col2im_interior_run<T, kStride, kLanes / 2>(cols, g, n, c, y, xx, out + xx);
+        for (; xx < x_last; xx += sw) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+      }
+      for (index_t xx = x_last; xx < g.width; ++xx)
+        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
     }
   }
 }
 
 template <typename T>
 void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
-  // The common strides get a compiled-in stride (see source_of in im2col.h).
+  // The common strides get a compiled-in stride (see first_tap in im2col.h).
   if (g.stride_h == 1 && g.stride_w == 1)
     col2im_planes<T, 1>(cols, g, x);
   else if (g.stride_h == 2 && g.stride_w == 2)

@@ -32,7 +32,7 @@ __global__ void col2im_kernel(const T* cols, ConvGeometry g, T* x, index_t total
   x[e] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
 }
 
-// Launch col2im_kernel with the stride compiled in when it is 1 or 2 (see source_of).
+// Launch col2im_kernel with the stride compiled in when it is 1 or 2 (see first_tap).
 template <typename T>
 static void launch_col2im(const T* cols, const ConvGeometry& g, T* x, index_t total,
                           cudaStream_t s) {

@@ -7,16 +7,13 @@ pooling. Growing (the "unpooling" slide):
     nearest neighbour   unpool_nearest       each value fills its whole k×k block
     "bed of nails"      unpool_bed_of_nails  the value in the block's top-left corner, zeros elsewhere
     max unpooling       max_unpool2d         the value goes back where max_pool2d found it
-    interpolation       interpolate          nearest or bilinear resampling to any size
+    interpolation       interpolate          nearest or bilinear resampling (interpolate.py)
 
 Pooling windows are handled like im2col's reference: one strided slice of the padded input per
 kernel tap (i, j), so every op is a handful of whole-array operations on NumPy or CuPy.
-``interpolate`` is a linear map along each axis, ``y = A_h x A_wᵀ`` — its backward is
-``dx = A_hᵀ dy A_w`` — with A's rows holding PyTorch's exact source indices and weights.
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -26,7 +23,8 @@ from ..tensor import Function, Tensor
 from .conv import as_pair
 
 
-def _check_input(x, name):
+def check_input(x, name):
+    """x must be a Tensor of shape (N, C, H, W); the error names the op."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
     if x.ndim != 4:
@@ -127,7 +125,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     (``oh = (H + 2*padding - dilation*(k-1) - 1) // stride + 1``, stride defaults to
     kernel_size, padding counts as -inf). With ``return_indices`` also the position of each
     maximum as a flat index into its H*W plane (for ``max_unpool2d``); ties keep the first."""
-    _check_input(x, "max_pool2d")
+    check_input(x, "max_pool2d")
     k, s, p, d, out = _pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     values, indices = MaxPool2d.apply(x, k, s, p, d, out)
     return (values, indices.detach()) if return_indices else values
@@ -171,7 +169,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                divisor_override=None):
     """Mean over each window; x (N, C, H, W) -> (N, C, oh, ow), PyTorch's semantics: padding
     counts as zeros and is included in the divisor by default (``count_include_pad=True``)."""
-    _check_input(x, "avg_pool2d")
+    check_input(x, "avg_pool2d")
     k, s, p, _, out = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     xp = backend.get_array_module(x)
     if divisor_override is not None:
@@ -207,7 +205,7 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     """Put every value of x back at the position ``indices`` says (from
     ``max_pool2d(..., return_indices=True)``), zeros elsewhere. Output (N, C, Ho, Wo) with
     ``Ho = (H - 1)*stride - 2*padding + kernel_size`` unless ``output_size`` is given."""
-    _check_input(x, "max_unpool2d")
+    check_input(x, "max_unpool2d")
     indices_data = indices.data if isinstance(indices, Tensor) else indices
     if indices_data is None or tuple(indices_data.shape) != x.shape:
         raise ValueError(f"max_unpool2d: indices must have the input's shape {x.shape}, got "
@@ -254,7 +252,7 @@ class UnpoolNearest(Function):
 def unpool_nearest(x, scale_factor=2):
     """Nearest-neighbour unpooling: each value fills a scale×scale block, (N, C, H, W) ->
     (N, C, H*sh, W*sw)."""
-    _check_input(x, "unpool_nearest")
+    check_input(x, "unpool_nearest")
     return UnpoolNearest.apply(x, as_pair(scale_factor, "scale_factor", 1))
 
 
@@ -276,113 +274,5 @@ class UnpoolBedOfNails(Function):
 def unpool_bed_of_nails(x, scale_factor=2):
     """"Bed of nails" unpooling: each value in the top-left corner of its scale×scale block,
     zeros elsewhere; (N, C, H, W) -> (N, C, H*sh, W*sw)."""
-    _check_input(x, "unpool_bed_of_nails")
+    check_input(x, "unpool_bed_of_nails")
     return UnpoolBedOfNails.apply(x, as_pair(scale_factor, "scale_factor", 1))
-
-
-# ---- interpolation ---------------------------------------------------------------------------
-def _nearest_sources(in_size, out_size, scale, xp):
-    """PyTorch's nearest rule: src = min(floor(dst * s), in - 1) computed in float32, with
-    s = 1/scale_factor when one was given, else in/out."""
-    if out_size == in_size:
-        return xp.arange(out_size)
-    if out_size == 2 * in_size:
-        return xp.arange(out_size) >> 1
-    s = np.float32(1.0 / scale) if scale else np.float32(in_size) / np.float32(out_size)
-    src = xp.floor(xp.arange(out_size, dtype=np.float32) * s).astype(np.int64)
-    return xp.minimum(src, in_size - 1)
-
-
-def _linear_sources(in_size, out_size, scale, align_corners, dtype, xp):
-    """PyTorch's bilinear rule along one axis: (i0, i1, w0, w1) with x = w0*x[i0] + w1*x[i1].
-
-    align_corners=True maps the corner pixels' centres onto each other: src = dst*(in-1)/(out-1).
-    align_corners=False maps pixel *areas*: src = (dst + 0.5)*in/out - 0.5, clamped at 0.
-    Computed in the data's dtype, as PyTorch does.
-    """
-    t = np.dtype(dtype).type
-    dst = xp.arange(out_size, dtype=dtype)
-    if align_corners:
-        s = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
-        src = s * dst
-    else:
-        s = t(1.0 / scale) if scale else t(in_size) / t(out_size)
-        src = xp.maximum(s * (dst + t(0.5)) - t(0.5), t(0))
-    i0 = src.astype(np.int64)
-    i1 = i0 + (i0 < in_size - 1)
-    w1 = xp.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
-    return i0, i1, (t(1) - w1).astype(dtype), w1
-
-
-def _interpolation_matrix(in_size, out_size, taps, dtype, xp):
-    """The (out, in) matrix A of the 1-D resampling: y = A @ x along this axis."""
-    a = xp.zeros((out_size, in_size), dtype=dtype)
-    for index, weight in taps:                  # each row appears once per tap: += is safe
-        a[xp.arange(out_size), index] += 1 if weight is None else weight
-    return a
-
-
-def _resample(a, axis, taps, xp):
-    """Σ_t a[..., index_t, ...] * weight_t along ``axis`` (value × weight, taps in order)."""
-    def term(index, weight):
-        picked = xp.take(a, index, axis=axis)
-        if weight is None:                                   # nearest: a pure gather
-            return picked
-        shape = [1] * a.ndim
-        shape[axis] = -1
-        return picked * weight.reshape(shape)
-    out = term(*taps[0])
-    for tap in taps[1:]:
-        out = out + term(*tap)
-    return out
-
-
-class Interpolate(Function):
-    @staticmethod
-    def forward(ctx, x, taps, matrices):
-        xp = backend.get_array_module(x)
-        ctx.matrices = matrices
-        h_taps, w_taps = taps
-        return _resample(_resample(x, 3, w_taps, xp), 2, h_taps, xp)   # along W, then H
-
-    @staticmethod
-    def backward(ctx, grad):
-        xp = backend.get_array_module(grad)
-        a_h, a_w = ctx.matrices              # y = A_h x A_wᵀ  =>  dx = A_hᵀ dy A_w
-        return xp.matmul(xp.matmul(a_h.T, grad), a_w), None, None
-
-
-def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Resize (N, C, H, W) to ``size`` or by ``scale_factor`` (PyTorch's semantics exactly).
-
-    mode "nearest": src = floor(dst * in/out) (or dst / scale_factor); "bilinear": weighted mean
-    of the 4 nearest pixels, with ``align_corners`` (default False) choosing the coordinate map.
-    """
-    _check_input(x, "interpolate")
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"interpolate: mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("interpolate: align_corners can only be set with mode='bilinear'")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("interpolate: give exactly one of size and scale_factor")
-    in_hw = x.shape[2:]
-    if size is not None:
-        out_hw, scales = as_pair(size, "size", 1), (None, None)
-    else:
-        scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
-        if len(scales) != 2 or not all(isinstance(v, numbers.Real) and v > 0 for v in scales):
-            raise ValueError(f"interpolate: scale_factor must be a positive number or pair, got {scale_factor!r}")
-        out_hw = tuple(int(math.floor(float(n) * float(sf))) for n, sf in zip(in_hw, scales))
-        if min(out_hw) < 1:
-            raise ValueError(f"interpolate: scale_factor {scale_factor} gives an empty output {out_hw}")
-    xp = backend.get_array_module(x.data)
-    taps, matrices = [], []
-    for n_in, n_out, sf in zip(in_hw, out_hw, scales):
-        if mode == "nearest":
-            axis_taps = [(_nearest_sources(n_in, n_out, sf, xp), None)]
-        else:
-            i0, i1, w0, w1 = _linear_sources(n_in, n_out, sf, bool(align_corners), x.dtype, xp)
-            axis_taps = [(i0, w0), (i1, w1)]
-        taps.append(axis_taps)
-        matrices.append(_interpolation_matrix(n_in, n_out, axis_taps, x.dtype, xp))
-    return Interpolate.apply(x, tuple(taps), tuple(matrices))
