@@ -29,6 +29,27 @@ static void inside_range(index_t offset, index_t stride, index_t size, index_t o
   *last = std::max(*first, std::min(hi, out_size));
 }
 
+// One contiguous run of the column matrix: row (c, i, j) for image n, all out_h * out_w
+// output pixels — zeros in the padding, a plain (strided) copy inside.
+template <typename T>
+static void im2col_run(const T* x, const ConvGeometry& g, index_t n, index_t c, index_t i,
+                       index_t j, T* out) {
+  index_t first, last;  // the output columns whose pixel is inside the image width
+  inside_range(j * g.dilation_w - g.pad_w, g.stride_w, g.width, g.out_w, &first, &last);
+  for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
+    const index_t iy = oy * g.stride_h - g.pad_h + i * g.dilation_h;
+    if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
+      for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+      continue;
+    }
+    for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+    for (index_t ox = first; ox < last; ++ox)  // inside: no bounds test
+      out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
+    for (index_t ox = last; ox < g.out_w; ++ox)
+      out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+  }
+}
+
 template <typename T>
 void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
   const index_t taps = g.kernel_h * g.kernel_w;
@@ -38,22 +59,8 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
 #pragma omp parallel for schedule(static) if (rows * g.batch * plane >= kParallelElements)
   for (index_t task = 0; task < rows * g.batch; ++task) {
     const index_t row = task / g.batch, n = task % g.batch;
-    const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
-    index_t first, last;  // the output columns whose pixel is inside the image width
-    inside_range(j * g.dilation_w - g.pad_w, g.stride_w, g.width, g.out_w, &first, &last);
-    T* out = cols + (row * g.batch + n) * plane;
-    for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
-      const index_t iy = oy * g.stride_h - g.pad_h + i * g.dilation_h;
-      if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
-        for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
-        continue;
-      }
-      for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
-      for (index_t ox = first; ox < last; ++ox)  // inside: a plain (strided) copy
-        out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
-      for (index_t ox = last; ox < g.out_w; ++ox)
-        out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
-    }
+    im2col_run(x, g, n, row / taps, (row % taps) / g.kernel_w, row % g.kernel_w,
+               cols + (row * g.batch + n) * plane);
   }
 }
 
@@ -66,39 +73,47 @@ static void interior_range(const index_t pad, const index_t kernel, const index_
   *last = std::max(*first, std::min(size, out_size * stride - pad));
 }
 
+// One image plane (n, c) of col2im: border pixels one by one, interior pixels in SIMD runs.
+// (A plain function, so that the compiler optimizes it as such rather than as the body of an
+// OpenMP region.)
+template <typename T, int kStride>
+static void col2im_plane(const T* cols, const ConvGeometry& g, index_t n, index_t c,
+                         const index_t (&rows)[2], const index_t (&columns)[2], T* out) {
+  const index_t sw = kStride ? kStride : g.stride_w;
+  for (index_t y = 0; y < g.height; ++y, out += g.width) {
+    if (y < rows[0] || y >= rows[1]) {  // a border row: pixel by pixel
+      for (index_t xx = 0; xx < g.width; ++xx)
+        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+      continue;
+    }
+    for (index_t xx = 0; xx < columns[0]; ++xx)
+      out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+    // The interior, one class of pixels a stride apart at a time, kLanes pixels per run.
+    for (index_t r = columns[0]; r < std::min(columns[1], columns[0] + sw); ++r) {
+      index_t xx = r;
+      for (; xx + (kLanes - 1) * sw < columns[1]; xx += kLanes * sw)
+        col2im_interior_run<T, kStride, kLanes>(cols, g, n, c, y, xx, out + xx);
+      for (; xx + (kLanes / 2 - 1) * sw < columns[1]; xx += kLanes / 2 * sw)  // a shorter run
+        col2im_interior_run<T, kStride, kLanes / 2>(cols, g, n, c, y, xx, out + xx);
+      for (; xx < columns[1]; xx += sw) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+    }
+    for (index_t xx = columns[1]; xx < g.width; ++xx)
+      out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
+  }
+}
+
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels;
-  const index_t sw = kStride ? kStride : g.stride_w;
-  index_t y_first, y_last, x_first, x_last;
-  interior_range(g.pad_h, g.kernel_h, g.stride_h, g.dilation_h, g.height, g.out_h, &y_first,
-                 &y_last);
-  interior_range(g.pad_w, g.kernel_w, sw, g.dilation_w, g.width, g.out_w, &x_first, &x_last);
+  index_t rows[2], columns[2];  // the interior: [first, last) along each axis
+  interior_range(g.pad_h, g.kernel_h, g.stride_h, g.dilation_h, g.height, g.out_h, &rows[0],
+                 &rows[1]);
+  interior_range(g.pad_w, g.kernel_w, g.stride_w, g.dilation_w, g.width, g.out_w, &columns[0],
+                 &columns[1]);
 #pragma omp parallel for schedule(static) if (planes * g.height * g.width >= kParallelElements)
-  for (index_t p = 0; p < planes; ++p) {
-    const index_t n = p / g.channels, c = p % g.channels;
-    T* out = x + p * g.height * g.width;
-    for (index_t y = 0; y < g.height; ++y, out += g.width) {
-      if (y < y_first || y >= y_last) {  // a border row: pixel by pixel
-        for (index_t xx = 0; xx < g.width; ++xx)
-          out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-        continue;
-      }
-      for (index_t xx = 0; xx < x_first; ++xx)
-        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-      // The interior, one class of pixels a stride apart at a time, kLanes pixels per run.
-      for (index_t r = x_first; r < std::min(x_last, x_first + sw); ++r) {
-        index_t xx = r;
-        for (; xx + (kLanes - 1) * sw < x_last; xx += kLanes * sw)
-          col2im_interior_run<T, kStride, kLanes>(cols, g, n, c, y, xx, out + xx);
-        for (; xx + (kLanes / 2 - 1) * sw < x_last; xx += kLanes / 2 * sw)  // a shorter run
-          col2im_interior_run<T, kStride, kLanes / 2>(cols, g, n, c, y, xx, out + xx);
-        for (; xx < x_last; xx += sw) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-      }
-      for (index_t xx = x_last; xx < g.width; ++xx)
-        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-    }
-  }
+  for (index_t p = 0; p < planes; ++p)
+    col2im_plane<T, kStride>(cols, g, p / g.channels, p % g.channels, rows, columns,
+                             x + p * g.height * g.width);
 }
 
 template <typename T>
