@@ -1,0 +1,192 @@
+"""Benchmark: conv2d / conv_transpose2d forward and forward+backward, minidl vs PyTorch CPU.
+
+    flock /tmp/minidl-bench.lock python benchmarks/bench_conv.py [--repeats 7] [--quick]
+
+For every shape it times three paths, interleaved (A B C A B C ...) so that machine noise hits
+them alike, and reports medians:
+
+    reference   minidl with the NumPy im2col/col2im (``minidl.kernels.use("reference")``)
+    native      minidl with the C++ im2col/col2im (minidl._C)
+    torch       torch.nn.functional on the CPU (only when PyTorch is installed)
+
+GEMMs are NumPy's matmul (OpenBLAS) in both minidl paths. GFLOP/s counts 2 flops per
+multiply-add of the convolution (forward), three times that for forward+backward (dx and dW).
+The ceiling is NumPy's float32 matmul on 2048×2048 matrices. A pause follows every timed
+block: OpenBLAS threads keep spinning after a call and would slow whatever runs next.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minidl  # noqa: E402
+from minidl import functional as F  # noqa: E402
+from minidl import kernels  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as TF
+except ImportError:  # PyTorch is only a point of comparison, never a dependency
+    torch = None
+
+PAUSE = 0.2
+
+# (name, N, C, H, W, F, k, stride, pad, output_padding or None for a plain conv)
+SHAPES = [
+    ("conv 64x3x32x32 -> 32, k3 s1 p1", 64, 3, 32, 32, 32, 3, 1, 1, None),
+    ("conv 32x64x32x32 -> 64, k3 s1 p1", 32, 64, 32, 32, 64, 3, 1, 1, None),
+    ("conv 16x128x16x16 -> 128, k3 s1 p1", 16, 128, 16, 16, 128, 3, 1, 1, None),
+    ("conv 8x64x64x64 -> 64, k3 s2 p1", 8, 64, 64, 64, 64, 3, 2, 1, None),
+    ("tconv 16x64x16x16 -> 32, k3 s2 p1 op1", 16, 64, 16, 16, 32, 3, 2, 1, 1),
+]
+
+
+def timed(fn):
+    time.sleep(PAUSE)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def flops_of(shape):
+    """Multiply-adds × 2 of the forward pass."""
+    _, n, c, h, w, f, k, s, p, op = shape
+    if op is None:  # conv: every output pixel of every filter sees C*k*k inputs
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        return 2.0 * n * f * c * k * k * oh * ow
+    return 2.0 * n * c * f * k * k * h * w  # tconv: every input pixel feeds F*k*k outputs
+
+
+def make_cases(shape, rng):
+    """For each path: (forward, forward_backward) closures on the same data."""
+    _, n, c, h, w, f, k, s, p, op = shape
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wshape = (f, c, k, k) if op is None else (c, f, k, k)
+    weight = (rng.standard_normal(wshape, dtype=np.float32) * 0.1).astype(np.float32)
+    bias = rng.standard_normal(f, dtype=np.float32)
+
+    def minidl_case(mode):
+        xt = minidl.Tensor(x, requires_grad=True)
+        wt = minidl.Tensor(weight, requires_grad=True)
+        bt = minidl.Tensor(bias, requires_grad=True)
+
+        def run():
+            if op is None:
+                return F.conv2d(xt, wt, bt, stride=s, padding=p)
+            return F.conv_transpose2d(xt, wt, bt, stride=s, padding=p, output_padding=op)
+
+        with minidl.no_grad():
+            grad = np.ones(run().shape, dtype=np.float32)
+
+        def forward():
+            with kernels.using(mode), minidl.no_grad():
+                run()
+
+        def forward_backward():
+            with kernels.using(mode):
+                xt.grad = wt.grad = bt.grad = None
+                run().backward(grad)
+        return forward, forward_backward
+
+    cases = {"reference": minidl_case("reference"), "native": minidl_case("native")}
+    if torch is not None:
+        tx = torch.tensor(x, requires_grad=True)
+        tw = torch.tensor(weight, requires_grad=True)
+        tb = torch.tensor(bias, requires_grad=True)
+
+        def trun():
+            if op is None:
+                return TF.conv2d(tx, tw, tb, stride=s, padding=p)
+            return TF.conv_transpose2d(tx, tw, tb, stride=s, padding=p, output_padding=op)
+
+        with torch.no_grad():
+            tgrad = torch.ones_like(trun())
+
+        def tforward():
+            with torch.no_grad():
+                trun()
+
+        def tforward_backward():
+            tx.grad = tw.grad = tb.grad = None
+            trun().backward(tgrad)
+        cases["torch"] = (tforward, tforward_backward)
+    return cases
+
+
+def matmul_ceiling(repeats):
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    a @ a
+    best = statistics.median(timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def naive_cost():
+    """conv2d_naive vs conv2d on one small batch: what the loops cost."""
+    rng = np.random.default_rng(1)
+    x = minidl.Tensor(rng.standard_normal((2, 3, 32, 32), dtype=np.float32))
+    w = minidl.Tensor(rng.standard_normal((32, 3, 3, 3), dtype=np.float32))
+    naive = timed(lambda: F.conv2d_naive(x, w, None, 1, 1))
+    with minidl.no_grad():
+        fast = statistics.median(timed(lambda: F.conv2d(x, w, None, 1, 1)) for _ in range(5))
+    return naive, fast
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 repeats, for a smoke test")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+    rng = np.random.default_rng(0)
+    print(f"minidl kernels available: {kernels.available()}; torch: "
+          f"{torch.__version__ if torch is not None else 'not installed'}; "
+          f"threads: {os.cpu_count()}; repeats: {repeats} (medians)")
+    ceiling = matmul_ceiling(repeats)
+    print(f"NumPy float32 matmul 2048^3: {ceiling:.0f} GFLOP/s (the ceiling)\n")
+    paths = ["reference", "native"] + (["torch"] if torch is not None else [])
+    header = "| shape | " + " | ".join(f"{p} fwd ms (GF/s) | {p} fwd+bwd ms (GF/s)" for p in paths)
+    rows = []
+    for shape in SHAPES:
+        cases = make_cases(shape, rng)
+        for fwd, fb in cases.values():  # warm-up: buffers, thread pools, page faults
+            fwd()
+            fb()
+        times = {p: ([], []) for p in paths}
+        for _ in range(repeats):
+            for p in paths:  # interleaved A/B/C
+                times[p][0].append(timed(cases[p][0]))
+                times[p][1].append(timed(cases[p][1]))
+        flops = flops_of(shape)
+        cells, medians = [], {}
+        for p in paths:
+            tf, tb = statistics.median(times[p][0]), statistics.median(times[p][1])
+            medians[p] = (tf, tb)
+            cells.append(f"{tf * 1e3:.2f} ({flops / tf / 1e9:.0f}) | {tb * 1e3:.2f} ({3 * flops / tb / 1e9:.0f})")
+        rows.append((shape[0], cells, medians))
+        print(f"{shape[0]}: " + "; ".join(
+            f"{p} fwd {m[0] * 1e3:.2f} ms, fwd+bwd {m[1] * 1e3:.2f} ms" for p, m in medians.items()),
+            flush=True)
+    print("\n" + header)
+    print("|---" * (1 + 2 * len(paths)) + "|")
+    for name, cells, _ in rows:
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if torch is not None:
+        print("\nnative fwd+bwd time / torch fwd+bwd time (target <= 1.5); native fwd+bwd rate / ceiling:")
+        for (name, _, m), shape in zip(rows, SHAPES):
+            ratio = m["native"][1] / m["torch"][1]
+            rate = 3 * flops_of(shape) / m["native"][1] / 1e9
+            print(f"  {name}: {ratio:.2f}x torch, {rate:.0f} GFLOP/s = {100 * rate / ceiling:.0f}% of ceiling")
+    naive, fast = naive_cost()
+    print(f"\nconv2d_naive (Python loops) on 2x3x32x32 -> 32, k3: {naive * 1e3:.0f} ms vs conv2d "
+          f"{fast * 1e3:.2f} ms ({naive / fast:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
