@@ -168,3 +168,11 @@ def test_capture_activations_and_forward_until():
     assert np.all(h.numpy() >= 0)
     with pytest.raises(KeyError, match="no submodule"):
         nn.forward_until(m, x, "9")
+
+
+def test_assigning_a_new_array_to_a_buffer_keeps_it_registered():
+    m = TwoLayer()
+    m.steps = np.full(1, 5.0)              # replaced, not updated in place
+    assert m.state_dict()["steps"][0] == 5.0
+    m.steps = nn.Parameter(np.zeros(1))    # a Parameter takes the name over
+    assert "steps" in dict(m.named_parameters()) and "steps" not in m._buffers

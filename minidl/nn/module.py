@@ -44,12 +44,15 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                "before assigning attributes")
+        is_buffer = name in self._buffers and not isinstance(value, (Parameter, Module))
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+        elif is_buffer:
+            self._buffers[name] = True       # assigning a new array to a buffer keeps it a buffer
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
