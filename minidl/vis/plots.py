@@ -88,7 +88,12 @@ def show_image_grid(images, nrow=8, padding=2, normalize=False, value_range=None
     scale: inches per 32 pixels of the grid.
     """
     grid = np.clip(image_grid(images, nrow, padding, normalize, value_range, scale_each, pad_value), 0.0, 1.0)
-    fig = Figure(figsize=(max(grid.shape[1] / 32 * scale, 2.0), max(grid.shape[0] / 32 * scale, 2.0)))
+    return _grid_figure(grid, scale / 32, title)
+
+
+def _grid_figure(grid, inches_per_pixel, title):
+    """A Figure showing an (H, W[, 3]) grid without axes, at least 2 inches on each side."""
+    fig = Figure(figsize=(max(grid.shape[1] * inches_per_pixel, 2.0), max(grid.shape[0] * inches_per_pixel, 2.0)))
     ax = fig.add_subplot()
     ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
@@ -119,13 +124,7 @@ def show_filter_grid(weights, nrow=None, max_filters=64, max_channels=16, title=
         tiles = weights[:, :channels].reshape(-1, 1, *weights.shape[2:])   # filter-major
         per_row = channels
     grid = image_grid(tiles, nrow=per_row, padding=1, normalize=True, scale_each=True, pad_value=1.0)
-    fig = Figure(figsize=(max(grid.shape[1] / 16 * scale, 2.0), max(grid.shape[0] / 16 * scale, 2.0)))
-    ax = fig.add_subplot()
-    ax.imshow(grid, interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    return fig
+    return _grid_figure(grid, scale / 16, title)
 
 
 def plot_embedding(points, labels=None, images=None, class_names=None, max_thumbnails=60,
