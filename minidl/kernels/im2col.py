@@ -192,11 +192,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     k, s, p, d = _check_geometry(x.shape, kernel_size, stride, padding, dilation)
     _check_array(x, "x")
     shape = column_shape(x.shape, k, s, p, d)
-    if out is None:
-        out = xp.empty(shape, dtype=x.dtype)
-    elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"im2col: out must be a C-contiguous {x.dtype} array of shape {shape}, "
-                         f"got {out.dtype} {out.shape}")
+    out = _output_buffer(out, shape, x.dtype, xp, "im2col")
     native = native_for(x)
     if native is None:
         return im2col_reference(x, k, s, p, d, out=out)
@@ -206,6 +202,16 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     else:
         native.im2col(x.data.ptr, out.data.ptr, *x.shape, *k, *s, *p, *d, dtype_code(x),
                       backend.current_stream_ptr())
+    return out
+
+
+def _output_buffer(out, shape, dtype, xp, op):
+    """``out`` checked to be a C-contiguous ``dtype`` array of ``shape``, or a new one when None."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"{op}: out must be a C-contiguous {dtype} array of shape {shape}, "
+                         f"got {out.dtype} {out.shape}")
     return out
 
 
@@ -220,11 +226,7 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     if cols.shape != shape:
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected {shape} for an input "
                          f"of shape {input_shape}")
-    if out is None:
-        out = xp.empty(input_shape, dtype=cols.dtype)
-    elif out.shape != input_shape or out.dtype != cols.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"col2im: out must be a C-contiguous {cols.dtype} array of shape "
-                         f"{input_shape}, got {out.dtype} {out.shape}")
+    out = _output_buffer(out, input_shape, cols.dtype, xp, "col2im")
     native = native_for(cols)
     if native is None:
         return col2im_reference(cols, input_shape, k, s, p, d, out=out)
