@@ -88,14 +88,18 @@ void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, ind
   minidl::im2col_cpu<T>(x_ptr, g, cols_ptr);
 }
 
+// gather = false: the fast CPU form (a scatter per plane); true: the GPU's per-pixel gather.
 template <typename T>
 void col2im(py::array cols, py::array x, index_t kh, index_t kw, index_t sh, index_t sw,
-            index_t ph, index_t pw, index_t dh, index_t dw) {
+            index_t ph, index_t pw, index_t dh, index_t dw, bool gather) {
   const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
   auto cols_ptr = static_cast<const T*>(cols.data());
   auto x_ptr = static_cast<T*>(x.mutable_data());
   py::gil_scoped_release release;
-  minidl::col2im_cpu<T>(cols_ptr, g, x_ptr);
+  if (gather)
+    minidl::col2im_gather_cpu<T>(cols_ptr, g, x_ptr);
+  else
+    minidl::col2im_cpu<T>(cols_ptr, g, x_ptr);
 }
 
 // ---- detection: nms, roi_pool, roi_align (csrc/nms/, csrc/roi_pool/, csrc/roi_align/) ------
@@ -282,20 +286,26 @@ PYBIND11_MODULE(_C, m) {
       py::arg("dilation_w"),
       "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] (0 outside); "
       "x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place.");
-  m.def(
-      "col2im",
-      [](py::array cols, py::array x, index_t kernel_h, index_t kernel_w, index_t stride_h,
-         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w) {
-        minidl::dispatch_float(cols, "cols", [&](auto t) {
-          col2im<decltype(t)>(cols, x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              dilation_h, dilation_w);
-        });
-      },
-      py::arg("cols"), py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
-      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
-      py::arg("dilation_w"),
-      "The transpose of im2col as a gather: x[n, c, y, x] = sum of the column entries copied "
-      "from that pixel (deterministic); x (N, C, H, W) overwritten.");
+  for (const bool gather : {false, true}) {
+    m.def(
+        gather ? "col2im_gather" : "col2im",
+        [gather](py::array cols, py::array x, index_t kernel_h, index_t kernel_w,
+                 index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                 index_t dilation_h, index_t dilation_w) {
+          minidl::dispatch_float(cols, "cols", [&](auto t) {
+            col2im<decltype(t)>(cols, x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                dilation_h, dilation_w, gather);
+          });
+        },
+        py::arg("cols"), py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
+        py::arg("dilation_h"), py::arg("dilation_w"),
+        gather ? "col2im as the CUDA kernel computes it (a gather per pixel, col2im_pixel), for "
+                 "tests: the same result as col2im, bit for bit."
+               : "The transpose of im2col: x[n, c, y, x] = sum of the column entries copied from "
+                 "that pixel, taps in row-major order (deterministic); x (N, C, H, W) "
+                 "overwritten. A scatter per image plane on the CPU.");
+  }
   // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); see minidl/ops/ for the conventions
   m.def(
       "nms",

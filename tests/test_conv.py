@@ -242,3 +242,37 @@ def test_conv_runs_on_every_device(device):
     np.testing.assert_allclose(z.numpy(), z_cpu.numpy(), rtol=1e-10, atol=1e-10)
     for a, b in zip((xs, ws, wts), cpu):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("padding, dilation, kernel", [(1, 1, (3, 3)), (4, 1, (9, 9)), (2, 2, (3, 2)),
+                                                        (0, 1, (3, 3))])
+def test_stride_one_conv_with_few_filters_runs_as_its_dual(padding, dilation, kernel, monkeypatch):
+    """F < C, stride 1: conv2d runs as the transpose conv of the flipped weights (smaller
+    columns). Values and all three gradients equal those of the plain im2col path, and only
+    the dual's kernels run (no im2col of the 5-channel input)."""
+    from minidl.functional import conv as conv_module
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 9, 8))
+    w = rng.standard_normal((2, 5) + kernel)
+    b = rng.standard_normal(2)
+    g = rng.standard_normal(F.conv2d(minidl.Tensor(x), minidl.Tensor(w), None, 1, padding,
+                                     dilation).shape)
+
+    def run():
+        xt, wt, bt = (minidl.Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(xt, wt, bt, stride=1, padding=padding, dilation=dilation)
+        y.backward(g)
+        return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+    im2col_inputs = []
+    real_im2col = conv_module.im2col
+    monkeypatch.setattr(conv_module, "im2col",
+                        lambda a, *args, **kw: im2col_inputs.append(a.shape[1]) or real_im2col(a, *args, **kw))
+    dual = run()
+    assert im2col_inputs and set(im2col_inputs) == {2}      # only dy (2 channels) is im2col'ed
+    monkeypatch.setattr(conv_module, "_cheaper_as_dual", lambda weight, geom: False)
+    plain = run()
+    for a, b_ in zip(dual, plain):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+    monkeypatch.undo()
+    gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])

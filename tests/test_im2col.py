@@ -33,7 +33,9 @@ EXAMPLES = [
     ((2, 3, 5, 5), (1, 1), (1, 1), (0, 0), (1, 1), np.float32),   # 1×1 kernel
     ((1, 2, 3, 3), (5, 5), (1, 1), (1, 1), (1, 1), np.float64),   # kernel = padded input
     ((2, 1, 7, 4), (3, 2), (2, 3), (1, 0), (2, 1), np.float32),   # odd, non-square, strided
-    ((1, 2, 9, 9), (3, 3), (1, 1), (1, 1), (1, 1), np.float64),   # stride 1: interior SIMD runs
+    ((1, 2, 9, 9), (3, 3), (1, 1), (1, 1), (1, 1), np.float64),   # stride 1, same width: block copy
+    ((2, 2, 9, 8), (4, 4), (2, 2), (1, 1), (1, 1), np.float32),   # transpose-conv geometry, stride 2
+    ((1, 2, 6, 6), (3, 3), (1, 1), (2, 2), (2, 2), np.float64),   # dilated "same" conv
     ((1, 1, 1, 1), (3, 3), (2, 2), (1, 1), (1, 1), np.float32),   # a single pixel
 ]
 
@@ -46,6 +48,8 @@ EXAMPLES = [
 @example(EXAMPLES[2])
 @example(EXAMPLES[3])
 @example(EXAMPLES[4])
+@example(EXAMPLES[5])
+@example(EXAMPLES[6])
 def test_kernels_equal_the_reference_exactly(case):
     shape, k, s, p, d, dtype = case
     rng = np.random.default_rng(0)
@@ -55,8 +59,12 @@ def test_kernels_equal_the_reference_exactly(case):
     assert native.dtype == dtype and native.shape == K.column_shape(shape, k, s, p, d)
     np.testing.assert_array_equal(native, reference)
     cols = rng.standard_normal(reference.shape).astype(dtype)
-    np.testing.assert_array_equal(K.col2im(cols, shape, k, s, p, d),
-                                  K.col2im_reference(cols, shape, k, s, p, d))
+    expected = K.col2im_reference(cols, shape, k, s, p, d)
+    np.testing.assert_array_equal(K.col2im(cols, shape, k, s, p, d), expected)
+    # The CUDA kernel's per-pixel gather (col2im_pixel), run on the CPU: the GPU's body.
+    gathered = np.full(shape, np.nan, dtype=dtype)
+    kernels._load("_C").col2im_gather(cols, gathered, *k, *s, *p, *d)
+    np.testing.assert_array_equal(gathered, expected)
 
 
 def test_im2col_of_a_small_image_by_hand():
@@ -138,7 +146,7 @@ def test_conv_never_builds_columns_above_the_bound(monkeypatch):
     monkeypatch.setattr(conv_module, "im2col", spy)
     monkeypatch.setattr(K, "MAX_COLUMN_BYTES", 3 * 9 * 36 * 8 * 2)   # exactly two images
     x = minidl.Tensor(np.ones((7, 3, 6, 6)), requires_grad=True)
-    w = minidl.Tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)   # F >= C: the im2col(x) side
     minidl.functional.conv2d(x, w, padding=1).sum().backward()
     assert sizes and max(sizes) <= K.MAX_COLUMN_BYTES
     assert len(sizes) == 2 * 4       # forward + weight gradient, 4 chunks of 2, 2, 2, 1 images

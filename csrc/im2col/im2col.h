@@ -58,12 +58,14 @@ inline ConvGeometry make_conv_geometry(index_t batch, index_t channels, index_t 
 // Value of one column entry: the pixel that kernel tap (i, j) sees for output pixel (oy, ox)
 // of image n, channel c — or 0 in the zero padding. A launcher that already knows the pixel is
 // inside the image (the interior of a row) asks for kCheckBounds = false: the same index math,
-// without the test, so the compiler can turn a run of calls into a plain (strided) copy.
-template <typename T, bool kCheckBounds = true>
+// without the test. kStride = 1 or 2 fixes the stride at compile time (0 reads it from g): with
+// both, the compiler turns a run of calls along a row into a plain (strided) vector copy.
+template <typename T, bool kCheckBounds = true, int kStride = 0>
 MINIDL_HD T im2col_element(const T* x, const ConvGeometry& g, index_t n, index_t c, index_t i,
                            index_t j, index_t oy, index_t ox) {
-  const index_t iy = oy * g.stride_h - g.pad_h + i * g.dilation_h;
-  const index_t ix = ox * g.stride_w - g.pad_w + j * g.dilation_w;
+  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
+  const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
+  const index_t ix = ox * sw - g.pad_w + j * g.dilation_w;
   if (kCheckBounds && !(iy >= 0 && iy < g.height && ix >= 0 && ix < g.width)) return T(0);
   return x[((n * g.channels + c) * g.height + iy) * g.width + ix];
 }
@@ -111,34 +113,6 @@ MINIDL_HD T col2im_pixel(const T* cols, const ConvGeometry& g, index_t n, index_
     }
   }
   return sum;
-}
-
-// The same sums as col2im_pixel for kLanes pixels of one row spaced a stride apart,
-// (y, x0), (y, x0 + stride_w), ... — interior pixels, whose taps all fall inside the column
-// matrix. Pixels a stride apart share their taps, and their column entries are neighbours
-// (ox, ox + 1, ...): no tests, taps in the same order, the lanes side by side — which the
-// compiler turns into SIMD adds. (The CPU launcher uses it inside each row; the GPU does not.)
-template <typename T, int kStride, int kLanes>
-MINIDL_HD void col2im_interior_run(const T* cols, const ConvGeometry& g, index_t n, index_t c,
-                                   index_t y, index_t x0, T* out) {
-  const index_t row_length = g.batch * g.out_h * g.out_w;
-  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
-  const index_t step_i = kStride == 1 ? 1 : g.tap_step_h;
-  const index_t step_j = kStride == 1 ? 1 : g.tap_step_w;
-  const index_t i0 = first_tap<kStride>(y, sh, g.pad_h, g.dilation_h, g.kernel_h, step_i);
-  const index_t j0 = first_tap<kStride>(x0, sw, g.pad_w, g.dilation_w, g.kernel_w, step_j);
-  T sum[kLanes];
-  for (int l = 0; l < kLanes; ++l) sum[l] = T(0);
-  for (index_t i = i0; i < g.kernel_h; i += step_i) {
-    const index_t oy = (y + g.pad_h - i * g.dilation_h) / sh;
-    const T* taps_of_row = cols + (c * g.kernel_h + i) * g.kernel_w * row_length +
-                           (n * g.out_h + oy) * g.out_w;
-    for (index_t j = j0; j < g.kernel_w; j += step_j) {
-      const T* src = taps_of_row + j * row_length + (x0 + g.pad_w - j * g.dilation_w) / sw;
-      for (int l = 0; l < kLanes; ++l) sum[l] += src[l];
-    }
-  }
-  for (int l = 0; l < kLanes; ++l) out[l * sw] = sum[l];
 }
 
 }  // namespace minidl

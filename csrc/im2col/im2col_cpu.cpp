@@ -17,7 +17,6 @@
 namespace minidl {
 
 constexpr index_t kParallelElements = index_t(1) << 22;  // 4M elements: 16 MB of float32
-constexpr int kLanes = 8;                                // pixels summed side by side (SIMD)
 
 // First and one-past-last output coordinate o whose input coordinate o * stride + offset lies
 // in [0, size): the interior of a row, where the bounds test can be skipped.
@@ -31,27 +30,63 @@ static void inside_range(index_t offset, index_t stride, index_t size, index_t o
 
 // One contiguous run of the column matrix: row (c, i, j) for image n, all out_h * out_w
 // output pixels — zeros in the padding, a plain (strided) copy inside.
-template <typename T>
+template <typename T, int kStride>
 static void im2col_run(const T* x, const ConvGeometry& g, index_t n, index_t c, index_t i,
                        index_t j, T* out) {
+  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
   index_t first, last;  // the output columns whose pixel is inside the image width
-  inside_range(j * g.dilation_w - g.pad_w, g.stride_w, g.width, g.out_w, &first, &last);
+  inside_range(j * g.dilation_w - g.pad_w, sw, g.width, g.out_w, &first, &last);
   for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
-    const index_t iy = oy * g.stride_h - g.pad_h + i * g.dilation_h;
+    const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
     if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
-      for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+      for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = T(0);
       continue;
     }
-    for (index_t ox = 0; ox < first; ++ox) out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
-    for (index_t ox = first; ox < last; ++ox)  // inside: no bounds test
-      out[ox] = im2col_element<T, false>(x, g, n, c, i, j, oy, ox);
+    for (index_t ox = 0; ox < first; ++ox)
+      out[ox] = im2col_element<T, true, kStride>(x, g, n, c, i, j, oy, ox);
+    // Inside: the pixels of input row iy that im2col_element<T, false> would read, as one
+    // strided (for stride 1: contiguous) copy, with the row's address computed once.
+    const T* src = x + ((n * g.channels + c) * g.height + iy) * g.width +
+                   (first * sw - g.pad_w + j * g.dilation_w);
+    T* dst = out + first;
+    const index_t count = last - first;
+    for (index_t k = 0; k < count; ++k) dst[k] = src[k * sw];
     for (index_t ox = last; ox < g.out_w; ++ox)
-      out[ox] = im2col_element(x, g, n, c, i, j, oy, ox);
+      out[ox] = im2col_element<T, true, kStride>(x, g, n, c, i, j, oy, ox);
   }
 }
 
+// The same run for stride 1 when the output rows are as long as the input rows (out_w == width:
+// "same" convolutions such as 3×3 with padding 1). Then consecutive output pixels read
+// consecutive input pixels *across* row ends too, so the inside of the whole block is ONE
+// contiguous copy of the input plane (shifted by the tap's offset); the pixels that wrapped
+// around a row end belong to the zero padding and are overwritten with zeros afterwards.
 template <typename T>
-void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
+static void im2col_run_same_width(const T* x, const ConvGeometry& g, index_t n, index_t c,
+                                  index_t i, index_t j, T* out) {
+  const index_t width = g.width, plane_size = g.height * g.width;
+  const index_t dy = i * g.dilation_h - g.pad_h, dx = j * g.dilation_w - g.pad_w;
+  // Output rows [oy0, oy1) look into input rows inside the image.
+  const index_t oy0 = std::min(std::max<index_t>(-dy, 0), g.out_h);
+  const index_t oy1 = std::max(oy0, std::min(g.height - dy, g.out_h));
+  // Output element q = oy * width + ox reads plane[q + shift]; keep the source inside the plane.
+  const index_t shift = dy * width + dx;
+  const index_t q0 = std::max(oy0 * width, -shift);
+  const index_t q1 = std::max(q0, std::min(oy1 * width, plane_size - shift));
+  const T* plane = x + (n * g.channels + c) * plane_size;
+  std::fill(out, out + q0, T(0));
+  std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
+  std::fill(out + q1, out + g.out_h * width, T(0));
+  index_t first, last;  // the columns of a row that are inside the image width
+  inside_range(dx, 1, width, width, &first, &last);
+  for (index_t oy = oy0; oy < oy1; ++oy) {
+    std::fill(out + oy * width, out + oy * width + first, T(0));
+    std::fill(out + oy * width + last, out + (oy + 1) * width, T(0));
+  }
+}
+
+template <typename T, int kStride>
+static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
   const index_t taps = g.kernel_h * g.kernel_w;
   const index_t plane = g.out_h * g.out_w;
   const index_t rows = g.channels * taps;
@@ -59,66 +94,69 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
 #pragma omp parallel for schedule(static) if (rows * g.batch * plane >= kParallelElements)
   for (index_t task = 0; task < rows * g.batch; ++task) {
     const index_t row = task / g.batch, n = task % g.batch;
-    im2col_run(x, g, n, row / taps, (row % taps) / g.kernel_w, row % g.kernel_w,
-               cols + (row * g.batch + n) * plane);
+    const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
+    if (kStride == 1 && g.out_w == g.width)
+      im2col_run_same_width(x, g, n, c, i, j, cols + (row * g.batch + n) * plane);
+    else
+      im2col_run<T, kStride>(x, g, n, c, i, j, cols + (row * g.batch + n) * plane);
   }
 }
 
-// The pixels [first, last) of one axis all of whose taps land inside the output:
-// p + pad - k * dilation in [0, out_size * stride) for every tap k.
-static void interior_range(const index_t pad, const index_t kernel, const index_t stride,
-                           const index_t dilation, const index_t size, const index_t out_size,
-                           index_t* first, index_t* last) {
-  *first = std::min(size, std::max<index_t>(0, (kernel - 1) * dilation - pad));
-  *last = std::max(*first, std::min(size, out_size * stride - pad));
+template <typename T>
+void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
+  // The common strides get a compiled-in stride (contiguous or stride-2 copies).
+  if (g.stride_h == 1 && g.stride_w == 1)
+    im2col_rows<T, 1>(x, g, cols);
+  else if (g.stride_h == 2 && g.stride_w == 2)
+    im2col_rows<T, 2>(x, g, cols);
+  else
+    im2col_rows<T, 0>(x, g, cols);
 }
 
-// One image plane (n, c) of col2im: border pixels one by one, interior pixels in SIMD runs.
-// (A plain function, so that the compiler optimizes it as such rather than as the body of an
-// OpenMP region.)
+// One image plane (n, c) of col2im as a *scatter*: start from zeros and, for every kernel tap
+// (i, j) in row-major order, add that tap's column entries into the pixels they were copied
+// from. Every pixel thus receives its taps in the same order as in the gather col2im_pixel
+// (and the NumPy reference), so the sums agree bit for bit. Why not the gather on the CPU: a
+// plane is small enough to stay in the L1/L2 cache while it is accumulated, and each tap's
+// entries are one contiguous run of the column matrix read front to back — one stream instead of
+// kh*kw, and plain (for stride 1: SIMD) adds. On the GPU one thread per pixel (the gather) needs
+// no atomics; on the CPU one thread per plane needs none either.
 template <typename T, int kStride>
-static void col2im_plane(const T* cols, const ConvGeometry& g, index_t n, index_t c,
-                         const index_t (&rows)[2], const index_t (&columns)[2], T* out) {
-  const index_t sw = kStride ? kStride : g.stride_w;
-  for (index_t y = 0; y < g.height; ++y, out += g.width) {
-    if (y < rows[0] || y >= rows[1]) {  // a border row: pixel by pixel
-      for (index_t xx = 0; xx < g.width; ++xx)
-        out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-      continue;
+static void col2im_plane_scatter(const T* cols, const ConvGeometry& g, index_t n, index_t c,
+                                 T* out) {
+  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
+  const index_t row_length = g.batch * g.out_h * g.out_w;
+  std::fill(out, out + g.height * g.width, T(0));
+  for (index_t i = 0; i < g.kernel_h; ++i) {
+    for (index_t j = 0; j < g.kernel_w; ++j) {
+      const T* run = cols + ((c * g.kernel_h + i) * g.kernel_w + j) * row_length +
+                     n * g.out_h * g.out_w;
+      index_t first, last;  // the output columns whose pixel is inside the image width
+      inside_range(j * g.dilation_w - g.pad_w, sw, g.width, g.out_w, &first, &last);
+      const index_t count = last - first;
+      for (index_t oy = 0; oy < g.out_h; ++oy) {
+        const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
+        if (iy < 0 || iy >= g.height) continue;  // this output row saw only zero padding
+        const T* src = run + oy * g.out_w + first;
+        T* dst = out + iy * g.width + (first * sw - g.pad_w + j * g.dilation_w);
+        for (index_t k = 0; k < count; ++k) dst[k * sw] += src[k];
+      }
     }
-    for (index_t xx = 0; xx < columns[0]; ++xx)
-      out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-    // The interior, one class of pixels a stride apart at a time, kLanes pixels per run.
-    for (index_t r = columns[0]; r < std::min(columns[1], columns[0] + sw); ++r) {
-      index_t xx = r;
-      for (; xx + (kLanes - 1) * sw < columns[1]; xx += kLanes * sw)
-        col2im_interior_run<T, kStride, kLanes>(cols, g, n, c, y, xx, out + xx);
-      for (; xx + (kLanes / 2 - 1) * sw < columns[1]; xx += kLanes / 2 * sw)  // a shorter run
-        col2im_interior_run<T, kStride, kLanes / 2>(cols, g, n, c, y, xx, out + xx);
-      for (; xx < columns[1]; xx += sw) out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
-    }
-    for (index_t xx = columns[1]; xx < g.width; ++xx)
-      out[xx] = col2im_pixel<T, kStride>(cols, g, n, c, y, xx);
   }
 }
 
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
-  const index_t planes = g.batch * g.channels;
-  index_t rows[2], columns[2];  // the interior: [first, last) along each axis
-  interior_range(g.pad_h, g.kernel_h, g.stride_h, g.dilation_h, g.height, g.out_h, &rows[0],
-                 &rows[1]);
-  interior_range(g.pad_w, g.kernel_w, g.stride_w, g.dilation_w, g.width, g.out_w, &columns[0],
-                 &columns[1]);
-#pragma omp parallel for schedule(static) if (planes * g.height * g.width >= kParallelElements)
+  const index_t planes = g.batch * g.channels, plane_size = g.height * g.width;
+#pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelElements)
   for (index_t p = 0; p < planes; ++p)
-    col2im_plane<T, kStride>(cols, g, p / g.channels, p % g.channels, rows, columns,
-                             x + p * g.height * g.width);
+    col2im_plane_scatter<T, kStride>(cols, g, p / g.channels, p % g.channels,
+                                     x + p * plane_size);
 }
 
 template <typename T>
 void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
-  // The common strides get a compiled-in stride (see first_tap in im2col.h).
+  // The common strides get a compiled-in stride (contiguous or stride-2 adds).
   if (g.stride_h == 1 && g.stride_w == 1)
     col2im_planes<T, 1>(cols, g, x);
   else if (g.stride_h == 2 && g.stride_w == 2)
@@ -127,8 +165,36 @@ void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
     col2im_planes<T, 0>(cols, g, x);
 }
 
+// The CUDA kernel's loop on the CPU: every pixel gathers its taps with col2im_pixel, the body
+// the GPU runs (one thread per pixel there). Not the fast CPU path; it exists so that the CPU
+// tests check, against the NumPy reference, exactly the per-pixel code the GPU executes.
+template <typename T, int kStride>
+static void col2im_gather_planes(const T* cols, const ConvGeometry& g, T* x) {
+  const index_t planes = g.batch * g.channels;
+#pragma omp parallel for schedule(static) if (planes * g.height * g.width >= kParallelElements)
+  for (index_t p = 0; p < planes; ++p) {
+    T* out = x + p * g.height * g.width;
+    for (index_t y = 0; y < g.height; ++y)
+      for (index_t xx = 0; xx < g.width; ++xx)
+        out[y * g.width + xx] = col2im_pixel<T, kStride>(cols, g, p / g.channels,
+                                                         p % g.channels, y, xx);
+  }
+}
+
+template <typename T>
+void col2im_gather_cpu(const T* cols, const ConvGeometry& g, T* x) {
+  if (g.stride_h == 1 && g.stride_w == 1)
+    col2im_gather_planes<T, 1>(cols, g, x);
+  else if (g.stride_h == 2 && g.stride_w == 2)
+    col2im_gather_planes<T, 2>(cols, g, x);
+  else
+    col2im_gather_planes<T, 0>(cols, g, x);
+}
+
 template void im2col_cpu<float>(const float*, const ConvGeometry&, float*);
 template void im2col_cpu<double>(const double*, const ConvGeometry&, double*);
 template void col2im_cpu<float>(const float*, const ConvGeometry&, float*);
 template void col2im_cpu<double>(const double*, const ConvGeometry&, double*);
+template void col2im_gather_cpu<float>(const float*, const ConvGeometry&, float*);
+template void col2im_gather_cpu<double>(const double*, const ConvGeometry&, double*);
 }  // namespace minidl

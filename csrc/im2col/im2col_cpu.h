@@ -7,7 +7,13 @@ namespace minidl {
 template <typename T>
 void im2col_cpu(const T* x, const ConvGeometry& g, T* cols);
 
-// cols (C*kh*kw, N*out_h*out_w) -> x (N, C, H, W), every pixel written (no zeroing needed).
+// cols (C*kh*kw, N*out_h*out_w) -> x (N, C, H, W), every pixel written (no zeroing needed):
+// a scatter per image plane, the fast CPU form.
 template <typename T>
 void col2im_cpu(const T* cols, const ConvGeometry& g, T* x);
+
+// The same result computed as the CUDA kernel does it (col2im_pixel, a gather per pixel), so
+// that the CPU tests check the GPU's per-pixel body.
+template <typename T>
+void col2im_gather_cpu(const T* cols, const ConvGeometry& g, T* x);
 }  // namespace minidl
