@@ -36,6 +36,7 @@ EXAMPLES = [
     ((1, 2, 9, 9), (3, 3), (1, 1), (1, 1), (1, 1), np.float64),   # stride 1, same width: block copy
     ((2, 2, 9, 8), (4, 4), (2, 2), (1, 1), (1, 1), np.float32),   # transpose-conv geometry, stride 2
     ((1, 2, 6, 6), (3, 3), (1, 1), (2, 2), (2, 2), np.float64),   # dilated "same" conv
+    ((1, 2, 1, 3), (3, 3), (1, 1), (1, 1), (1, 1), np.float32),   # same width, rows all padding
     ((1, 1, 1, 1), (3, 3), (2, 2), (1, 1), (1, 1), np.float32),   # a single pixel
 ]
 
@@ -50,6 +51,7 @@ EXAMPLES = [
 @example(EXAMPLES[4])
 @example(EXAMPLES[5])
 @example(EXAMPLES[6])
+@example(EXAMPLES[7])
 def test_kernels_equal_the_reference_exactly(case):
     shape, k, s, p, d, dtype = case
     rng = np.random.default_rng(0)

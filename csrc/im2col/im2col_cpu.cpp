@@ -69,9 +69,10 @@ static void im2col_run_same_width(const T* x, const ConvGeometry& g, index_t n, 
   // Output rows [oy0, oy1) look into input rows inside the image.
   const index_t oy0 = std::min(std::max<index_t>(-dy, 0), g.out_h);
   const index_t oy1 = std::max(oy0, std::min(g.height - dy, g.out_h));
-  // Output element q = oy * width + ox reads plane[q + shift]; keep the source inside the plane.
+  // Output element q = oy * width + ox reads plane[q + shift]; copy the q of rows [oy0, oy1)
+  // whose source lies inside the plane: oy0 * width <= q0 <= q1 <= oy1 * width.
   const index_t shift = dy * width + dx;
-  const index_t q0 = std::max(oy0 * width, -shift);
+  const index_t q0 = std::min(std::max(oy0 * width, -shift), oy1 * width);
   const index_t q1 = std::max(q0, std::min(oy1 * width, plane_size - shift));
   const T* plane = x + (n * g.channels + c) * plane_size;
   std::fill(out, out + q0, T(0));
