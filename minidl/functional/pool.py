@@ -62,6 +62,8 @@ def _padded(x, p, k, s, d, out, value):
     xp = backend.get_array_module(x)
     extra = [max(p[a], (out[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 - x.shape[2 + a] - p[a])
              for a in (0, 1)]
+    if p == (0, 0) and extra == [0, 0]:
+        return x                          # nothing to pad: no copy (callers only read it, or own it)
     return xp.pad(x, ((0, 0), (0, 0), (p[0], extra[0]), (p[1], extra[1])), constant_values=value)
 
 
@@ -134,13 +136,18 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, k, s, p, out, divisor):
-        total = 0
         x_pad = _padded(x, p, k, s, (1, 1), out, 0)
+        total = None
         for i in range(k[0]):
             for j in range(k[1]):
-                total = total + x_pad[_tap(i, j, s, (1, 1), out)]
+                window = x_pad[_tap(i, j, s, (1, 1), out)]
+                if total is None:
+                    total = window.copy()                 # the first tap: a copy we can add into
+                else:
+                    total += window
         ctx.geometry, ctx.shape, ctx.divisor = (k, s, p, out), x.shape, divisor
-        return (total / divisor).astype(x.dtype, copy=False)
+        total /= divisor
+        return total
 
     @staticmethod
     def backward(ctx, grad):
