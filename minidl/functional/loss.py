@@ -41,23 +41,28 @@ def _labels(target, like, name="target"):
 
 
 class CrossEntropy(Function):
-    """Softmax cross-entropy over axis 1 of (N, C) or (N, C, d1, ...) scores."""
+    """Softmax cross-entropy over axis 1 of (N, C) or (N, C, d1, ...) scores.
+
+    Worked in the (N, C, S) layout (S = d1*d2*..., 1 for plain (N, C) scores): the softmax
+    reduces over the class axis while the S positions stay contiguous, so a segmentation loss
+    over 64×64 pixels and 6 classes is a few whole-array passes, not 65,536 rows of 6.
+    """
 
     @staticmethod
     def forward(ctx, scores, target, weight, ignore_index, reduction):
         xp = backend.get_array_module(scores)
-        C = scores.shape[1]
-        rows = xp.moveaxis(scores, 1, -1).reshape(-1, C)          # (M, C), M = N*d1*...
-        t = target.reshape(-1)
+        n, c = scores.shape[:2]
+        s = scores.reshape(n, c, -1)                                # (N, C, S)
+        t = target.reshape(n, 1, -1)                                # (N, 1, S)
         valid = t != ignore_index
         t_safe = xp.where(valid, t, 0)
-        shifted = rows - rows.max(axis=1, keepdims=True)
-        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        logp = s - s.max(axis=1, keepdims=True)                     # shifted: exp cannot overflow
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))    # log softmax
         w = valid.astype(scores.dtype)
         if weight is not None:
             w = w * weight[t_safe]
-        picked = logp[xp.arange(len(t)), t_safe]                    # log p(correct class)
-        losses = -picked * w
+        picked = xp.take_along_axis(logp, t_safe, axis=1)           # log p(correct class)
+        losses = -picked * w                                        # (N, 1, S)
         ctx.save_for_backward(logp, t_safe, w)
         ctx.shape, ctx.reduction = scores.shape, reduction
         if reduction == "none":
@@ -73,17 +78,15 @@ class CrossEntropy(Function):
         logp, t, w = ctx.saved_tensors
         xp = backend.get_array_module(logp)
         d = xp.exp(logp)                                            # softmax(s)
-        d[xp.arange(len(t)), t] -= 1                                # ... - onehot(y)
+        d -= xp.arange(d.shape[1]).reshape(1, -1, 1) == t           # ... - onehot(y)
         if ctx.reduction == "none":
-            scale = w * g.reshape(-1)
+            scale = w * g.reshape(w.shape)
         elif ctx.reduction == "sum":
             scale = w * g
         else:
             scale = w * (g / ctx.total_weight)
-        d *= scale[:, None]
-        N, C = ctx.shape[0], ctx.shape[1]
-        d = d.reshape((N,) + ctx.shape[2:] + (C,))
-        return xp.moveaxis(d, -1, 1), None, None, None, None
+        d *= scale
+        return d.reshape(ctx.shape), None, None, None, None
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):

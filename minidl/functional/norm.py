@@ -35,29 +35,39 @@ class _Normalize(Function):
     def forward(ctx, x, weight, bias, mean, var, axes, eps):
         channel = (1, -1) + (1,) * (x.ndim - 2)             # (C,) -> broadcastable (1, C, 1, ...)
         inv_std = 1.0 / backend.get_array_module(x).sqrt(var + eps)
-        x_hat = (x - mean) * inv_std
+        x_hat = x - mean                                    # (in place from here: one new array)
+        x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.axes, ctx.channel = axes, channel
-        out = x_hat if weight is None else x_hat * weight.reshape(channel)
-        return out if bias is None else out + bias.reshape(channel)
+        if weight is None:
+            return x_hat if bias is None else x_hat + bias.reshape(channel)
+        out = x_hat * weight.reshape(channel)
+        if bias is not None:
+            out += bias.reshape(channel)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         x_hat, inv_std, weight = ctx.saved_tensors
         not_channel = tuple(a for a in range(grad.ndim) if a != 1)
-        d_weight = (grad * x_hat).sum(axis=not_channel) if ctx.needs_input_grad[1] else None
+        need_x_stats = ctx.needs_input_grad[0] and ctx.axes is not None
+        grad_x_hat = grad * x_hat if ctx.needs_input_grad[1] or need_x_stats else None  # dγ, dx
+        d_weight = grad_x_hat.sum(axis=not_channel) if ctx.needs_input_grad[1] else None
         d_bias = grad.sum(axis=not_channel) if ctx.needs_input_grad[2] else None
         d_x = None
         if ctx.needs_input_grad[0]:
-            d_hat = grad if weight is None else grad * weight.reshape(ctx.channel)
-            if ctx.axes is None:                             # fixed statistics: a plain affine map
-                d_x = d_hat * inv_std
+            # d_hat = γ·grad is the gradient reaching x_hat; dx = d_hat / σ for fixed statistics.
+            scale = inv_std if weight is None else inv_std * weight.reshape(ctx.channel)
+            if not need_x_stats:                             # fixed statistics: a plain affine map
+                d_x = grad * scale
             else:
                 # x_hat = (x - μ)/σ with μ, σ computed from x over `axes` (m values each):
-                # dx = (1/σ) (d_hat - mean(d_hat) - x_hat · mean(d_hat · x_hat))
-                mean_d = d_hat.mean(axis=ctx.axes, keepdims=True)
-                mean_dx = (d_hat * x_hat).mean(axis=ctx.axes, keepdims=True)
-                d_x = inv_std * (d_hat - mean_d - x_hat * mean_dx)
+                # dx = (1/σ) (d_hat - mean(d_hat) - x_hat · mean(d_hat · x_hat)), and γ factors
+                # out of the brackets: dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
+                d_x = x_hat * -grad_x_hat.mean(axis=ctx.axes, keepdims=True)
+                d_x += grad
+                d_x -= grad.mean(axis=ctx.axes, keepdims=True)
+                d_x *= scale
         return d_x, d_weight, d_bias, None, None
 
 
