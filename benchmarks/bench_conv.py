@@ -120,6 +120,25 @@ def make_cases(shape, rng):
     return cases
 
 
+def gemm_floor(shape, rng, repeats):
+    """The three GEMMs of a conv's forward+backward alone (whole batch, operands ready, no
+    im2col/col2im/transposes): what im2col + BLAS cannot go below at this shape."""
+    _, n, c, h, w, f, k, s, p, op = shape
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    cols = rng.standard_normal((c * k * k, n * oh * ow), dtype=np.float32)
+    weight = rng.standard_normal((f, c * k * k), dtype=np.float32)
+    dy = rng.standard_normal((f, n * oh * ow), dtype=np.float32)
+    outs = [np.empty((f, cols.shape[1]), np.float32), np.empty(cols.shape, np.float32),
+            np.empty((c * k * k, f), np.float32)]
+
+    def three():
+        np.matmul(weight, cols, out=outs[0])        # forward
+        np.matmul(weight.T, dy, out=outs[1])        # dx's columns
+        np.matmul(cols, dy.T, out=outs[2])          # dWᵀ
+    three()
+    return statistics.median(timed(three) for _ in range(repeats))
+
+
 def matmul_ceiling(repeats):
     a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
     a @ a
@@ -182,7 +201,12 @@ def main():
         for (name, _, m), shape in zip(rows, SHAPES):
             ratio = m["native"][1] / m["torch"][1]
             rate = 3 * flops_of(shape) / m["native"][1] / 1e9
-            print(f"  {name}: {ratio:.2f}x torch, {rate:.0f} GFLOP/s = {100 * rate / ceiling:.0f}% of ceiling")
+            line = f"  {name}: {ratio:.2f}x torch, {rate:.0f} GFLOP/s = {100 * rate / ceiling:.0f}% of ceiling"
+            if shape[-1] is None:      # plain convs: how close the GEMMs alone would come
+                floor = gemm_floor(shape, rng, repeats)
+                line += (f"; the 3 GEMMs alone {floor * 1e3:.2f} ms = {floor / m['torch'][1]:.2f}x torch, "
+                         f"{100 * 3 * flops_of(shape) / floor / 1e9 / ceiling:.0f}% of ceiling")
+            print(line)
     naive, fast = naive_cost()
     print(f"\nconv2d_naive (Python loops) on 2x3x32x32 -> 32, k3: {naive * 1e3:.0f} ms vs conv2d "
           f"{fast * 1e3:.2f} ms ({naive / fast:.0f}x)")
