@@ -13,10 +13,23 @@
 #include "im2col_cpu.h"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace minidl {
 
 constexpr index_t kParallelElements = index_t(1) << 22;  // 4M elements: 16 MB of float32
+
+// Calls body(std::integral_constant<int, kStride>{}) with the stride compiled in when it is 1
+// or 2 in both directions (kStride = 0: read from g at run time) — see first_tap in im2col.h.
+template <typename Body>
+static void with_compiled_stride(const ConvGeometry& g, Body&& body) {
+  if (g.stride_h == 1 && g.stride_w == 1)
+    body(std::integral_constant<int, 1>{});
+  else if (g.stride_h == 2 && g.stride_w == 2)
+    body(std::integral_constant<int, 2>{});
+  else
+    body(std::integral_constant<int, 0>{});
+}
 
 // First and one-past-last output coordinate o whose input coordinate o * stride + offset lies
 // in [0, size): the interior of a row, where the bounds test can be skipped.
@@ -105,13 +118,7 @@ static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
 
 template <typename T>
 void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
-  // The common strides get a compiled-in stride (contiguous or stride-2 copies).
-  if (g.stride_h == 1 && g.stride_w == 1)
-    im2col_rows<T, 1>(x, g, cols);
-  else if (g.stride_h == 2 && g.stride_w == 2)
-    im2col_rows<T, 2>(x, g, cols);
-  else
-    im2col_rows<T, 0>(x, g, cols);
+  with_compiled_stride(g, [&](auto stride) { im2col_rows<T, decltype(stride)::value>(x, g, cols); });
 }
 
 // One image plane (n, c) of col2im as a *scatter*: start from zeros and, for every kernel tap
@@ -157,13 +164,7 @@ static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
 
 template <typename T>
 void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
-  // The common strides get a compiled-in stride (contiguous or stride-2 adds).
-  if (g.stride_h == 1 && g.stride_w == 1)
-    col2im_planes<T, 1>(cols, g, x);
-  else if (g.stride_h == 2 && g.stride_w == 2)
-    col2im_planes<T, 2>(cols, g, x);
-  else
-    col2im_planes<T, 0>(cols, g, x);
+  with_compiled_stride(g, [&](auto stride) { col2im_planes<T, decltype(stride)::value>(cols, g, x); });
 }
 
 // The CUDA kernel's loop on the CPU: every pixel gathers its taps with col2im_pixel, the body
@@ -184,12 +185,9 @@ static void col2im_gather_planes(const T* cols, const ConvGeometry& g, T* x) {
 
 template <typename T>
 void col2im_gather_cpu(const T* cols, const ConvGeometry& g, T* x) {
-  if (g.stride_h == 1 && g.stride_w == 1)
-    col2im_gather_planes<T, 1>(cols, g, x);
-  else if (g.stride_h == 2 && g.stride_w == 2)
-    col2im_gather_planes<T, 2>(cols, g, x);
-  else
-    col2im_gather_planes<T, 0>(cols, g, x);
+  with_compiled_stride(g, [&](auto stride) {
+    col2im_gather_planes<T, decltype(stride)::value>(cols, g, x);
+  });
 }
 
 template void im2col_cpu<float>(const float*, const ConvGeometry&, float*);
