@@ -17,7 +17,10 @@ and so the two are each other's backward pass:
     both:              dW = Σ_batch (conv's output side) @ im2col(conv's input side)ᵀ
 
 The three chunked helpers below (``_conv_gemm``, ``_conv_gemm_transposed``, ``_conv_weight_grad``)
-are all the arithmetic there is; the two Functions only choose which one plays which role.
+are all the arithmetic there is; the two Functions only choose which one plays which role. With
+stride 1 the roles can even swap inside conv2d: a stride-1 convolution equals the transpose
+convolution of its flipped filters (``_flipped_dual``), and conv2d takes whichever side builds
+the smaller column matrix.
 
 Memory and speed: the batch is processed in chunks whose columns stay under
 ``kernels.im2col.MAX_COLUMN_BYTES`` (cache-sized, written into reused buffers), so the column
