@@ -244,3 +244,17 @@ def test_deepdream_with_octaves_on_a_conv_model(rng):
                        max_jitter=2, rng=0, progress_bar=False)
     assert result.image.shape == (3, 20, 20) and len(result.objective) == 12
     assert result.objective[-1] > result.objective[-4]       # the last octave (full size) still climbs
+
+
+def test_float64_images_are_cast_to_the_models_dtype(rng):
+    """A float64 photo (what skimage and NumPy give) works with a float32 network: the techniques
+    cast it to the parameters' dtype instead of failing inside the first layer."""
+    conv_net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(4 * 6 * 6, 5, rng=rng))
+    image = rng.random((3, 6, 6))                                   # float64
+    sal = saliency_map(conv_net, image, 2)
+    assert sal.shape == (6, 6) and sal.dtype == np.float32 and np.isfinite(sal).all()
+    guided = guided_backprop(conv_net, image, 2)
+    assert guided.dtype == np.float32
+    fooled = fooling_image(conv_net, image, 1, max_steps=5)
+    assert fooled.image.dtype == np.float32 and fooled.image.shape == image.shape

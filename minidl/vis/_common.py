@@ -20,22 +20,28 @@ from ..nn.inspect import forward_until
 from ..tensor import Tensor
 
 
-def as_batch(images, name="images", ndim_single=3):
+def as_batch(images, name="images", ndim_single=3, model=None):
     """A float array ``(N, C, H, W)`` copied from an array/Tensor ``(N, C, H, W)`` or ``(C, H, W)``.
 
+    With ``model`` the copy takes the dtype of the model's parameters (a float64 photo fed to a
+    float32 network is cast, instead of failing in the first convolution); without one, float
+    input keeps its dtype and integer input becomes the default float dtype.
     Returns ``(array, was_single)`` so a function given one image can return one map.
     """
     data = images.data if isinstance(images, Tensor) else images
     xp = backend.get_array_module(data)
     data = xp.asarray(data)
+    dtype = _float_dtype(data, model)
     if data.ndim == ndim_single:
-        return data[None].astype(_float_dtype(data), copy=True), True
+        return data[None].astype(dtype, copy=True), True
     if data.ndim != ndim_single + 1:
         raise ValueError(f"{name} must have shape (N, C, H, W) or (C, H, W), got shape {tuple(data.shape)}")
-    return data.astype(_float_dtype(data), copy=True), False
+    return data.astype(dtype, copy=True), False
 
 
-def _float_dtype(data):
+def _float_dtype(data, model=None):
+    for parameter in (model.parameters() if model is not None else ()):
+        return parameter.dtype
     return data.dtype if data.dtype.kind == "f" else backend.default_dtype
 
 

@@ -24,7 +24,7 @@ from .receptive_field import _flatten, patch_for_unit, receptive_fields
 def extract_features(model, images, layer=None, batch_size=128, progress_bar=False):
     """``(N, D)`` NumPy features of ``images (N, C, H, W)`` at ``layer`` (``None``: the model
     output), flattened per image, computed in batches without a graph in eval mode."""
-    x, _ = as_batch(images)
+    x, _ = as_batch(images, model=model)
     batch_size = check_positive_int(batch_size, "batch_size")
     was_training = getattr(model, "training", False)
     model.eval()
@@ -70,7 +70,7 @@ def max_activating_patches(model, images, layer, channel, k=9, batch_size=64, rf
     (default: ``model``; pass e.g. ``model.features`` when the model wraps its trunk).
     Returns a list of ``Patch``.
     """
-    x, _ = as_batch(images)
+    x, _ = as_batch(images, model=model)
     k = check_positive_int(k, "k")
     rf = receptive_field_of(rf_model if rf_model is not None else model, layer)
     maps = []

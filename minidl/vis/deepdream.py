@@ -45,7 +45,7 @@ def deepdream(model, image, layer, num_octaves=3, octave_scale=1.4, steps_per_oc
     ``layer``); with ``num_octaves=1`` only the original size is used.
     Returns a ``DeepDreamResult``.
     """
-    x, single = as_batch(image, "image")
+    x, single = as_batch(image, "image", model=model)
     if not single:
         raise ValueError(f"image must be one image (C, H, W), got shape {tuple(x.shape)}")
     num_octaves = check_positive_int(num_octaves, "num_octaves")

@@ -63,7 +63,7 @@ def train_fast_style(net, loss_model, content_images, style_images, content_laye
     Returns a history dict: ``loss`` (per step), ``style``/``content`` terms, ``seconds``,
     ``images_seen``.
     """
-    contents, _ = as_batch(content_images, "content_images")
+    contents, _ = as_batch(content_images, "content_images", model=net)
     styles = [style_images] if getattr(style_images, "ndim", 0) == 3 else list(style_images)
     num_styles = getattr(net, "num_styles", 1)
     if len(styles) != num_styles:
@@ -111,7 +111,7 @@ def stylize(net, images, style=None, batch_size=16):
 
     style: for a conditional network, a style index or a vector of mixing weights
     (e.g. ``[0.5, 0.5]`` halfway between styles 0 and 1)."""
-    x, single = as_batch(images)
+    x, single = as_batch(images, model=net)
     net.eval()
     outs = []
     with no_grad():

@@ -33,7 +33,7 @@ def invert_features(model, image, layer, tv_weight=1e-3, num_steps=200, lr=0.05,
     init: noise with std ``init_scale`` (drawn from ``rng``) around the image's mean pixel.
     Returns an ``InversionResult``.
     """
-    x0, single = as_batch(image, "image")
+    x0, single = as_batch(image, "image", model=model)
     if not single:
         raise ValueError(f"image must be one image (C, H, W), got shape {tuple(x0.shape)}")
     rng = backend.get_rng(rng)

@@ -43,7 +43,7 @@ def fooling_image(model, image, target, lr=1.0, max_steps=100, value_range=None,
     value_range: optional ``(low, high)`` the pixels are clamped to after every step.
     Returns a ``FoolingResult``; ``success`` is False if ``max_steps`` were not enough.
     """
-    x_data, single = as_batch(image, "image")
+    x_data, single = as_batch(image, "image", model=model)
     if not single:
         raise ValueError(f"image must be one image (C, H, W), got shape {tuple(x_data.shape)}")
     target_arr = as_targets(target, 1, "target")

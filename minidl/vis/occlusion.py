@@ -47,7 +47,7 @@ def occlusion_heatmap(model, image, target, patch_size=8, stride=4, fill_value=0
     score: ``"probability"`` (softmax of the scores, Zeiler & Fergus) or ``"logit"`` (raw score).
     Returns an ``OcclusionResult``.
     """
-    x, single = as_batch(image, "image")
+    x, single = as_batch(image, "image", model=model)
     if not single:
         raise ValueError(f"image must be one image (C, H, W), got shape {tuple(x.shape)}")
     _, c, h, w = x.shape

@@ -31,7 +31,7 @@ def input_gradient(model, images, targets=None, objective=None):
     """
     if (targets is None) == (objective is None):
         raise TypeError("pass exactly one of targets= (class indices) and objective= (a function)")
-    x_data, single = as_batch(images)
+    x_data, single = as_batch(images, model=model)
     if targets is not None:
         labels = as_targets(targets, x_data.shape[0])
         objective = lambda m, x: class_scores(m, x, labels)  # noqa: E731

@@ -74,7 +74,7 @@ def style_transfer(model, content, style, content_layer, style_layers, content_w
     optimizer: ``"adam"`` or ``"lbfgs"`` (Gatys's choice; CPU only).
     Returns a ``StyleTransferResult``.
     """
-    content_batch, single = as_batch(content, "content")
+    content_batch, single = as_batch(content, "content", model=model)
     if not single:
         raise ValueError(f"content must be one image (C, H, W), got shape {tuple(content_batch.shape)}")
     if init not in ("content", "noise"):

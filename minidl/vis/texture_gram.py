@@ -31,7 +31,7 @@ class TextureResult(NamedTuple):
 
 def style_targets(model, image, layers):
     """``{layer: (1, C, C) Gram matrix}`` of ``image (C, H, W)`` at each layer (no graph)."""
-    x, _ = as_batch(image, "image")
+    x, _ = as_batch(image, "image", model=model)
     with no_grad():
         feats = layer_outputs(model, Tensor(x), layers)
     return {name: gram_matrix(f).data.copy() for name, f in feats.items()}
@@ -58,7 +58,7 @@ def synthesize_texture_gram(model, texture, layers, layer_weights=None, size=Non
         Gram matrices do not depend on the number of positions.
     Returns a ``TextureResult``.
     """
-    sample, single = as_batch(texture, "texture")
+    sample, single = as_batch(texture, "texture", model=model)
     if not single:
         raise ValueError(f"texture must be one image (C, H, W), got shape {tuple(sample.shape)}")
     layers = list(layers)
