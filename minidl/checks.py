@@ -66,3 +66,92 @@ def check_gradients(name, fn, inputs, tol=1e-6):
         raise AssertionError(f"{name}: a gradient is wrong (relative error {max(checked):.2e}); "
                              "check your backward pass")
     return errors
+
+
+# ---- lecture 12 (assignment 4): gradients with respect to the image -------------------------
+
+def check_saliency(name, saliency_fn, model, images, targets, eps=1e-6, tol=1e-6):
+    """Compare ``saliency_fn(model, images, targets)`` with ``max_c |numerical ∂s_t/∂pixel|``.
+
+    The numerical gradient is taken by central differences of the target score of each image,
+    so ``model`` and ``images`` must be float64 (float32 has too few digits for it).
+    """
+    from .gradcheck import numerical_grad
+    from .tensor import Tensor, no_grad
+    images = np.asarray(_as_numpy(images))
+    if images.dtype != np.float64:
+        raise ValueError(f"{name}: the numerical check needs float64 images (and model), got {images.dtype}")
+    targets = np.broadcast_to(np.asarray(targets), (images.shape[0],))
+    got = _as_numpy(saliency_fn(model, images.copy(), targets))
+    expected = []
+    with no_grad():
+        for n in range(images.shape[0]):
+            num = numerical_grad(lambda a, n=n: float(model(Tensor(a)).data[0, targets[n]]),
+                                 images[n:n + 1].copy(), eps)
+            expected.append(np.abs(num[0]).max(axis=0))
+    return check_close(name, got, np.stack(expected), tol)
+
+
+def check_guided_relu_rule(name, rule, trials=3, seed=0):
+    """Install ``rule`` as ReLU's backward (``minidl.override_backward``) and compare the gradient
+    reaching a ReLU's input with the guided rule ``g · (x > 0) · (g > 0)``, exactly. Also checks
+    that the ordinary rule ``g · (x > 0)`` is back once the ``with`` block has ended."""
+    from .functional.activation import ReLU, relu
+    from .tensor import Tensor, override_backward
+    worst = 0.0
+    for t in range(trials):
+        rng = np.random.default_rng(seed + t)
+        x, g = rng.standard_normal((4, 7)), rng.standard_normal((4, 7))
+        xt = Tensor(x, requires_grad=True)
+        with override_backward(ReLU, rule):
+            relu(xt).backward(grad=g)
+        if xt.grad is None:
+            raise AssertionError(f"{name}: no gradient reached the ReLU's input (does your rule return it?)")
+        got = _as_numpy(xt.grad)
+        if got.shape != x.shape:
+            raise AssertionError(f"{name}: your rule returned shape {got.shape}, expected {x.shape}")
+        worst = max(worst, rel_error(got, g * (x > 0) * (g > 0)))
+    plain = Tensor(x, requires_grad=True)
+    relu(plain).backward(grad=g)
+    if rel_error(plain.grad.data, g * (x > 0)) != 0:
+        raise AssertionError(f"{name}: ReLU's ordinary backward did not come back after the override")
+    status = "OK" if worst == 0 else "WRONG"
+    print(f"{name}: worst relative error over {trials} random trials {worst:.2e} — {status}")
+    if worst:
+        raise AssertionError(f"{name}: the guided rule passes g only where x > 0 and g > 0")
+    return worst
+
+
+def check_fooling_image(name, model, original, fooled, target, max_relative_l2=0.1):
+    """The model predicts ``target`` for ``fooled`` (C, H, W), and the perturbation is small:
+    prints ``‖fooled − original‖₂ / ‖original‖₂`` and OK when it is at most ``max_relative_l2``."""
+    from .tensor import Tensor, no_grad
+    original, fooled = _as_numpy(original), _as_numpy(fooled)
+    if fooled.shape != original.shape:
+        raise AssertionError(f"{name}: your image has shape {fooled.shape}, expected {original.shape}")
+    with no_grad():
+        predicted = int(model(Tensor(fooled[None])).data.argmax(axis=1)[0])
+    relative = float(np.linalg.norm(fooled - original) / max(np.linalg.norm(original), 1e-12))
+    ok = predicted == int(target) and relative <= max_relative_l2
+    print(f"{name}: predicted {predicted} (target {int(target)}), relative perturbation ‖δ‖₂/‖I‖₂ "
+          f"{relative:.2e} (at most {max_relative_l2:.0e}) — {'OK' if ok else 'WRONG'}")
+    if predicted != int(target):
+        raise AssertionError(f"{name}: the model still predicts {predicted}, not {int(target)}: take more steps")
+    if relative > max_relative_l2:
+        raise AssertionError(f"{name}: the perturbation is {relative:.2e} of the image, more than "
+                             f"{max_relative_l2:.0e}: normalize the step and stop once fooled")
+    return relative
+
+
+def check_decreases(name, losses, factor):
+    """An optimization lowered its loss at least ``factor``-fold (first value vs last)."""
+    losses = [float(v) for v in losses]
+    if len(losses) < 2:
+        raise AssertionError(f"{name}: need the loss of at least two steps, got {len(losses)}")
+    first, last = losses[0], losses[-1]
+    ratio = first / last if last > 0 else float("inf")
+    status = "OK" if ratio >= factor else "WRONG"
+    print(f"{name}: loss {first:.3g} → {last:.3g}, {ratio:.1f}× lower (need ≥ {factor:g}×) — {status}")
+    if ratio < factor:
+        raise AssertionError(f"{name}: the loss fell only {ratio:.1f}×, expected ≥ {factor:g}×")
+    return ratio
