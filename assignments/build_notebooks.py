@@ -339,8 +339,412 @@ check_function("roi_pool", lambda f, b: my_roi_pool_one(f, b, (3, 3), 0.5), refe
 """),
 ]
 
+VISUALIZATION = [
+    ("md", """
+# Assignment 4 — visualizing and understanding CNNs
+
+Lecture 12 asks what a trained CNN has learned. Most of its answers use one tool, the **gradient with respect
+to the image** instead of the weights: backpropagate a class score to the pixels (saliency maps, guided
+backprop), climb it (fooling images), or descend a loss defined on the features until an image has the
+features you want (texture synthesis with Gram matrices, feature inversion with a total-variation prior).
+
+You write each technique in a few lines; every check compares your function with minidl's own implementation
+in `minidl.vis` on random inputs and tests a property that defines it (a numerical gradient, a float64
+gradient check, "the model now predicts the target", "the loss fell 10×").
+
+Models (no downloads): `minidl.models.load_shapes_classifier()` is a 3-conv + batch-norm classifier trained by
+minidl on 32×32 images of `minidl.data.ShapesDataset` (5 classes: circle, square, triangle, ellipse, star;
+weights committed in `minidl/weights/shapes_classifier.npz`). Textures use a small `VGGFeatures` network with
+**random** weights (random filters are enough for Gram statistics, see `docs/vis.md`).
+Run only this assignment's checks with `pytest -m assignment4`.
+"""),
+    ("code", """
+import numpy as np
+import matplotlib.pyplot as plt
+import minidl
+import minidl.functional as F
+from minidl import Tensor, nn, optim, vis
+from minidl.functional.activation import ReLU
+from minidl.data import SHAPE_CLASSES, ShapesDataset, load_skimage
+from minidl.models import VGGFeatures, load_shapes_classifier
+from minidl.checks import (check_close, check_decreases, check_fooling_image, check_function, check_gradients,
+                           check_guided_relu_rule, check_saliency)
+
+model = load_shapes_classifier()            # eval mode: batch norm uses its running statistics
+for p in model.parameters():                # we differentiate with respect to images, never the weights
+    p.requires_grad = False
+data = ShapesDataset(8, size=32, mode="single", seed=0, target_keys="labels")
+images = np.stack([data[i][0] for i in range(8)])          # (8, 3, 32, 32) float32, pixels in [0, 1]
+labels = np.concatenate([data[i][1] for i in range(8)])    # (8,) class indices
+with minidl.no_grad():
+    predicted = model(Tensor(images)).numpy().argmax(axis=1)
+print("labels   ", [SHAPE_CLASSES[c] for c in labels])
+print("predicted", [SHAPE_CLASSES[c] for c in predicted])
+
+# a tiny float64 conv net for the numerical checks (float32 has too few digits for finite differences)
+rng = np.random.default_rng(0)
+tiny = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=rng, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
+                     nn.Flatten(), nn.Linear(4 * 3 * 3, 5, rng=rng, dtype=np.float64)).eval()
+for p in tiny.parameters():
+    p.requires_grad = False
+
+def show(rows, titles=None, cmap="gray", size=1.6):
+    # rows: a list of rows, each a list of (C, H, W) images in [0, 1] or (H, W) maps
+    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(size * len(rows[0]), size * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            img = np.asarray(img)
+            axes[r, c].imshow(np.clip(img.transpose(1, 2, 0), 0, 1) if img.ndim == 3 else img, cmap=cmap)
+            axes[r, c].set_axis_off()
+            if titles is not None:
+                axes[r, c].set_title(titles[r][c], fontsize=8)
+    plt.show()
+"""),
+    ("md", """
+## Part 1 — saliency maps (Simonyan et al., 2014)
+
+Which pixels matter for the score `s_c` of class `c` (before the softmax)? Linearize the network around the
+image: `s_c(I + δ) ≈ s_c(I) + ∂s_c/∂I · δ`. The pixels with a large `|∂s_c/∂I|` are the ones that, changed a
+little, change the score most. The saliency map is that magnitude, maxed over the colour channels:
+
+    images (N, 3, H, W) --model--> scores (N, K)      pick s_{c_n} per image --> (N,)
+    gradient ∂s_{c_n}/∂I_n : (N, 3, H, W)            M[n, i, j] = max_k |∂s_{c_n}/∂I_n[k, i, j]| : (N, H, W)
+
+One backward pass serves the whole batch: images of a batch do not interact, so the gradient of
+`Σ_n s_{c_n}(I_n)` with respect to image `n` is the gradient of its own score.
+
+Write `my_input_gradient` (make `x = Tensor(images, requires_grad=True)`, run the model, pick each image's target
+score with `scores[np.arange(N), targets]`, sum, backward, return `x.grad.numpy()`) and `my_saliency_map` on top of
+it. `my_input_gradient` is reused in part 2.
+"""),
+    ("code", """
+def my_input_gradient(model, images, targets):
+    # images: (N, C, H, W) array; targets: (N,) ints  ->  ∂s_target/∂images, an (N, C, H, W) array
+    ### BEGIN SOLUTION
+    x = Tensor(images, requires_grad=True)
+    scores = model(x)                                         # (N, K)
+    scores[np.arange(images.shape[0]), targets].sum().backward()
+    return x.grad.numpy()
+    ### END SOLUTION
+
+
+def my_saliency_map(model, images, targets):
+    # -> (N, H, W): max over channels of |∂s_target/∂pixel|
+    ### BEGIN SOLUTION
+    return np.abs(my_input_gradient(model, images, targets)).max(axis=1)
+    ### END SOLUTION
+"""),
+    ("code", """
+# check: the trained classifier, random images and random target classes, against minidl.vis.saliency_map;
+# then the defining property on the tiny float64 net: max over channels of |numerical gradient|
+check_function("saliency vs minidl.vis.saliency_map", lambda x, t: my_saliency_map(model, x, t),
+               lambda x, t: vis.saliency_map(model, x, t),
+               lambda rng: (images[rng.choice(8, 4, replace=False)], rng.integers(0, 5, 4)), tol=1e-5)
+check_saliency("saliency vs numerical gradient (tiny float64 net)", my_saliency_map, tiny,
+               np.random.default_rng(1).standard_normal((2, 3, 6, 6)), np.array([1, 3]))
+saliency = my_saliency_map(model, images[:4], labels[:4])
+show([list(images[:4]), list(saliency)], [[SHAPE_CLASSES[c] for c in labels[:4]], ["saliency"] * 4])
+"""),
+    ("md", """
+## Part 2 — guided backpropagation (Springenberg et al., 2015)
+
+Saliency maps are noisy: positive and negative contributions cancel along the way. Guided backprop changes
+**one rule of the backward pass**. A ReLU `out = max(x, 0)` normally passes the incoming gradient `g` where its
+input was positive; the guided rule also drops negative gradients, so only paths of positive evidence reach
+the image:
+
+    normal ReLU backward:   g * (out > 0)
+    guided ReLU backward:   g * (out > 0) * (g > 0)          g, out: the ReLU's output shape, e.g. (N, 16, 32, 32)
+
+minidl swaps a Function's backward rule in the engine with `minidl.override_backward(ReLU, rule)` (a `with`
+block): every ReLU call inside it uses `rule(ctx, g)` instead of `ReLU.backward`, whether the model uses
+`nn.ReLU` modules or `F.relu` calls. ReLU's forward saved its output: `(out,) = ctx.saved_tensors`.
+When the block ends, the normal rule is back.
+
+Write the rule, then `my_guided_backprop` = your `my_input_gradient` inside the override. The result is a
+signed image `(N, 3, H, W)`; `vis.guided_backprop_image` maps it to [0, 1] for display.
+
+(Adebayo et al., 2018, warn that the crisp look is mostly the rule's doing: guided-backprop maps barely change
+when the weights are randomized. `vis.model_randomization_check` runs that sanity check.)
+"""),
+    ("code", """
+def my_guided_relu_backward(ctx, g):
+    # g: the gradient arriving at the ReLU's output; return the gradient for its input (same shape)
+    ### BEGIN SOLUTION
+    (out,) = ctx.saved_tensors
+    return g * (out > 0) * (g > 0)
+    ### END SOLUTION
+
+
+def my_guided_backprop(model, images, targets):
+    # -> (N, C, H, W): ∂s_target/∂images with every ReLU's backward replaced by the guided rule
+    ### BEGIN SOLUTION
+    with minidl.override_backward(ReLU, my_guided_relu_backward):
+        return my_input_gradient(model, images, targets)
+    ### END SOLUTION
+"""),
+    ("code", """
+check_guided_relu_rule("guided ReLU rule", my_guided_relu_backward)
+check_function("guided backprop vs minidl.vis.guided_backprop", lambda x, t: my_guided_backprop(model, x, t),
+               lambda x, t: vis.guided_backprop(model, x, t),
+               lambda rng: (images[rng.choice(8, 4, replace=False)], rng.integers(0, 5, 4)), tol=1e-5)
+check_function("guided backprop, tiny float64 net", lambda x, t: my_guided_backprop(tiny, x, t),
+               lambda x, t: vis.guided_backprop(tiny, x, t),
+               lambda rng: (rng.standard_normal((3, 3, 6, 6)), rng.integers(0, 5, 3)), tol=1e-10)
+# the override must end with the with-block: plain gradients are plain again
+check_saliency("saliency after guided backprop (override removed)", my_saliency_map, tiny,
+               np.random.default_rng(2).standard_normal((1, 3, 6, 6)), np.array([2]))
+guided = my_guided_backprop(model, images[:4], labels[:4])
+show([list(images[:4]), list(saliency), list(vis.guided_backprop_image(guided))],
+     [[SHAPE_CLASSES[c] for c in labels[:4]], ["saliency"] * 4, ["guided backprop"] * 4])
+"""),
+    ("md", """
+## Part 3 — fooling images (Szegedy et al., 2014)
+
+Gradient *ascent* on the image: starting from an image the network classifies correctly, push it towards
+another class `t` until the network predicts `t`. Each step moves the image a fixed distance `lr` (in pixel
+units, L2) along the normalized gradient, then clips the pixels to [0, 1]:
+
+    g = ∂ log softmax(s(I))_t / ∂I        (1, 3, H, W)
+    I ← clip(I + lr · g / ‖g‖₂, 0, 1)
+
+Ascend the target's **log-probability** (`F.log_softmax(scores, axis=1)[0, t]`), not the raw score `s_t`: this
+network is nearly positively homogeneous (ReLU + batch norm), so the direction that raises `s_t` also raises every
+other score (more contrast, same winner). The log-probability only rises when `s_t` gains on the others.
+
+Before each step, stop if the model already predicts `t`; take at most `max_steps` steps. The perturbation that
+suffices is a few percent of the image — the decision boundary passes close to every natural image.
+"""),
+    ("code", """
+def my_fooling_image(model, image, target, lr=0.1, max_steps=100):
+    # image: (C, H, W) in [0, 1]  ->  (C, H, W) image that the model classifies as `target`
+    x = image[None].copy()                          # (1, C, H, W): update this array step by step
+    ### BEGIN SOLUTION
+    for step in range(max_steps + 1):
+        xt = Tensor(x, requires_grad=True)
+        scores = model(xt)                                    # (1, K)
+        if int(scores.numpy().argmax(axis=1)[0]) == target or step == max_steps:
+            break
+        F.log_softmax(scores, axis=1)[0, target].backward()
+        g = xt.grad.numpy()
+        x = np.clip(x + lr * g / (np.sqrt((g * g).sum()) + 1e-12), 0, 1)
+    ### END SOLUTION
+    return x[0]
+"""),
+    ("code", """
+fooled = []
+for i in range(3):
+    with minidl.no_grad():
+        target = int(model(Tensor(images[i:i + 1])).numpy()[0].argmin())   # the class the model finds least likely
+    fooled.append(my_fooling_image(model, images[i], target))
+    name = f"image {i}: {SHAPE_CLASSES[labels[i]]} -> {SHAPE_CLASSES[target]}"
+    check_fooling_image(name, model, images[i], fooled[-1], target, max_relative_l2=0.1)
+    reference = vis.fooling_image(model, images[i], target, lr=0.1, max_steps=100, value_range=(0, 1))
+    check_close(name + ", same image as minidl.vis.fooling_image", fooled[-1], reference.image, tol=1e-4)
+show([list(images[:3]), fooled, [0.5 + 10 * (f - im) for f, im in zip(fooled, images)]],
+     [["original"] * 3, ["fooling image"] * 3, ["difference x10"] * 3])
+"""),
+    ("md", """
+## Part 4 — Gram matrices and texture synthesis (Gatys et al., 2015)
+
+The *style* of an image at one layer: which feature channels fire **together**, averaged over all positions, so
+*where* things are is thrown away and only *what kind of stuff* remains. For the features `φ` of one image,
+reshape them to `F` of shape `(C, H·W)` and take all channel inner products:
+
+    features (N, C, H, W) --reshape--> F (N, C, H·W)        G = F Fᵀ / (C·H·W)  : (N, C, C)
+
+(minidl normalizes by `C·H·W`, so layers of different sizes give comparable numbers.) Use `reshape`,
+`permute(0, 2, 1)` and `@` on the Tensor. The style loss compares Gram matrices at several layers `l`:
+
+    style_loss = Σ_l w_l ‖G(features[l]) − target_grams[l]‖²_F        (summed over the batch too; a scalar)
+
+`target_grams[l]` is an array `(1, C, C)` (the texture's Gram matrix, broadcast over the batch). Descending it
+from noise synthesizes a new sample of the texture: the same statistics, none of the same pixels.
+"""),
+    ("code", """
+def my_gram_matrix(features):
+    # (N, C, H, W) Tensor -> (N, C, C) Tensor, normalized by C*H*W
+    ### BEGIN SOLUTION
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.permute(0, 2, 1) / (c * h * w)
+    ### END SOLUTION
+
+
+def my_style_loss(features, target_grams, weights):
+    # features {layer: (N, C, H, W) Tensor}; target_grams {layer: (1, C, C) array}; weights {layer: float}
+    # -> scalar Tensor: sum over the layers in `weights` of w * ||G(features[layer]) - target_grams[layer]||_F^2
+    ### BEGIN SOLUTION
+    total = 0.0
+    for layer, w in weights.items():
+        diff = my_gram_matrix(features[layer]) - target_grams[layer]
+        total = total + w * (diff * diff).sum()
+    return total
+    ### END SOLUTION
+"""),
+    ("code", """
+check_function("gram matrix vs minidl.vis.gram_matrix", lambda f: my_gram_matrix(Tensor(f)),
+               lambda f: vis.gram_matrix(Tensor(f)), lambda rng: (rng.standard_normal((2, 4, 5, 3)),), tol=1e-10)
+check_gradients("gram matrix gradient", my_gram_matrix, [np.random.default_rng(0).standard_normal((2, 3, 4, 5))])
+# the defining property: the Gram matrix does not care where things are
+f = np.random.default_rng(1).standard_normal((1, 4, 6, 6))
+shuffled = f.reshape(1, 4, 36)[:, :, np.random.default_rng(2).permutation(36)].reshape(1, 4, 6, 6)
+check_close("gram matrix of spatially shuffled features", my_gram_matrix(Tensor(shuffled)), my_gram_matrix(Tensor(f)),
+            tol=1e-12)
+
+weights = {"a": 2.0, "b": 0.5}
+def style_inputs(rng):   # two layers of different sizes and their target Gram matrices
+    fa, fb = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 5, 2, 3))
+    return fa, fb, 0.3 * rng.standard_normal((1, 3, 3)), 0.3 * rng.standard_normal((1, 5, 5))
+check_function("style loss vs minidl.vis.style_loss",
+               lambda fa, fb, ga, gb: my_style_loss({"a": Tensor(fa), "b": Tensor(fb)}, {"a": ga, "b": gb}, weights),
+               lambda fa, fb, ga, gb: vis.style_loss({"a": Tensor(fa), "b": Tensor(fb)}, {"a": ga, "b": gb}, weights),
+               style_inputs, tol=1e-10)
+fa, fb, ga, gb = style_inputs(np.random.default_rng(3))
+check_gradients("style loss gradient", lambda fa, fb: my_style_loss({"a": fa, "b": fb}, {"a": ga, "b": gb}, weights),
+                [fa, fb])
+"""),
+    ("md", """
+Now synthesize a texture with your loss. `optimize_image` (given) runs Adam on the **pixels** — the image is
+the only parameter, the network stays fixed — and keeps them in [0, 1]. The texture is a 32×32 tinted crop of
+scikit-image's brick wall; the features come from a random-weight `VGGFeatures` with three blocks
+(`relu1_1` (16, 32, 32), `relu2_1` (32, 16, 16), `relu3_1` (64, 8, 8)). The check expects the style loss to fall
+at least 20-fold in 80 steps.
+"""),
+    ("code", """
+def optimize_image(loss_fn, start, num_steps, lr):
+    # Adam on the pixels of start (1, C, H, W), clipped to [0, 1] after every step -> (image, losses)
+    x = nn.Parameter(start.copy())
+    opt = optim.Adam([x], lr=lr)
+    losses = []
+    for _ in range(num_steps):
+        loss = loss_fn(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        x.data = np.clip(x.data, 0, 1)
+        losses.append(float(loss.item()))
+    return x.data, losses
+
+vgg = VGGFeatures(widths=(16, 32, 64), blocks=(1, 1, 1), rng=0)
+for p in vgg.parameters():
+    p.requires_grad = False
+style_layers = ["relu1_1", "relu2_1", "relu3_1"]
+
+def vgg_features(x):
+    with nn.capture_activations(vgg, style_layers) as acts:
+        vgg(x)
+    return acts
+
+brick = load_skimage("brick")[:, :128, :128].reshape(1, 32, 4, 32, 4).mean(axis=(2, 4))   # (1, 32, 32)
+texture = (brick * np.array([1.0, 0.8, 0.6], np.float32)[:, None, None])[None]            # (1, 3, 32, 32)
+with minidl.no_grad():
+    texture_grams = {layer: my_gram_matrix(f).numpy() for layer, f in vgg_features(Tensor(texture)).items()}
+style_weights = {layer: 1e5 for layer in style_layers}
+noise = texture.mean(axis=(2, 3), keepdims=True) + 0.1 * np.random.default_rng(0).standard_normal(texture.shape)
+synthesized, losses = optimize_image(lambda x: my_style_loss(vgg_features(x), texture_grams, style_weights),
+                                     noise.astype(np.float32), num_steps=80, lr=0.05)
+check_decreases("texture synthesis with your style loss", losses, 20)
+show([[texture[0], noise[0], synthesized[0]]], [["texture", "start (noise)", "synthesized"]], size=2.2)
+"""),
+    ("md", """
+## Part 5 — total variation and feature inversion (Mahendran & Vedaldi, 2015)
+
+Which image has these features? Feature inversion starts from noise and descends the feature mismatch at one
+layer `L`. Many images match, most of them full of high-frequency noise, so a **prior** picks a natural-looking
+one: the total variation, the sum of squared differences between neighbouring pixels:
+
+    TV(I) = Σ (I[:, :, i+1, j] − I[:, :, i, j])² + Σ (I[:, :, i, j+1] − I[:, :, i, j])²
+    images (N, C, H, W) -> a scalar
+
+Compute both terms with slices (`x[:, :, 1:, :] - x[:, :, :-1, :]` is the vertical one, shape (N, C, H−1, W)).
+Then the inversion loss, relative to the size of the target features `φ₀ = φ_L(I₀)`:
+
+    loss(x) = ‖φ_L(x) − φ₀‖² / ‖φ₀‖²  +  tv_weight · TV(x)
+
+with `φ_L(x) = nn.forward_until(model, x, layer)` (runs the classifier up to layer `layer`, e.g. `"features.6"`,
+the ReLU of conv2, (1, 32, 16, 16)). Low layers keep almost everything; deeper layers keep the layout and what the
+classifier cares about.
+"""),
+    ("code", """
+def my_total_variation(images):
+    # (N, C, H, W) Tensor -> scalar Tensor
+    ### BEGIN SOLUTION
+    dy = images[:, :, 1:, :] - images[:, :, :-1, :]
+    dx = images[:, :, :, 1:] - images[:, :, :, :-1]
+    return (dy * dy).sum() + (dx * dx).sum()
+    ### END SOLUTION
+
+
+def inversion_loss(x, target, layer, tv_weight):
+    # x: (1, C, H, W) Tensor; target: the original image's features at `layer` (an array) -> scalar Tensor
+    ### BEGIN SOLUTION
+    diff = nn.forward_until(model, x, layer) - target
+    return (diff * diff).sum() / float((target * target).sum()) + tv_weight * my_total_variation(x)
+    ### END SOLUTION
+"""),
+    ("code", """
+check_function("total variation vs minidl.vis.total_variation", lambda x: my_total_variation(Tensor(x)),
+               lambda x: vis.total_variation(Tensor(x)), lambda rng: (rng.standard_normal((2, 3, 5, 4)),), tol=1e-10)
+check_gradients("total variation gradient", my_total_variation,
+                [np.random.default_rng(0).standard_normal((2, 3, 5, 4))])
+# defining property: a ramp I[..., i, j] = a*j has TV = N*C*H*(W-1)*a^2 (only horizontal steps, each of size a)
+ramp = np.broadcast_to(0.1 * np.arange(7.0), (2, 3, 5, 7))
+check_close("total variation of a ramp", my_total_variation(Tensor(ramp)), np.array(2 * 3 * 5 * 6 * 0.1 ** 2),
+            tol=1e-12)
+
+def features_of(image, layer):
+    with minidl.no_grad():
+        return nn.forward_until(model, Tensor(image[None]), layer).numpy()
+
+def reference_loss(x, target, layer, tv_weight):    # the same loss from minidl's pieces
+    diff = features_of(x[0], layer) - target
+    return (diff * diff).sum() / (target * target).sum() + tv_weight * vis.total_variation(Tensor(x)).item()
+
+for layer in ("features.6", "features.10"):
+    check_function(f"inversion loss at {layer}",
+                   lambda x, t: inversion_loss(Tensor(x), t, layer, 5e-3),
+                   lambda x, t: reference_loss(x, t, layer, 5e-3),
+                   lambda rng: (rng.random((1, 3, 32, 32)).astype(np.float32),
+                                features_of(images[rng.integers(8)], layer)),
+                   tol=1e-5)
+"""),
+    ("md", """
+Invert image 0 from conv2 and conv3 (with the TV prior) and from conv3 without it. The checks: the relative feature
+error falls at least 10-fold, and the prior makes the reconstruction at least twice as smooth (lower TV).
+"""),
+    ("code", """
+original = images[0]
+start = (original.mean(axis=(1, 2), keepdims=True)
+         + 0.1 * np.random.default_rng(0).standard_normal(original.shape))[None].astype(np.float32)
+inverted = {}
+for layer, tv_weight in (("features.6", 5e-3), ("features.10", 5e-3), ("features.10", 0.0)):
+    target = features_of(original, layer)
+    result, _ = optimize_image(lambda x: inversion_loss(x, target, layer, tv_weight), start, num_steps=150, lr=0.05)
+    inverted[layer, tv_weight] = result
+    with minidl.no_grad():
+        errors = [float(inversion_loss(Tensor(x), target, layer, 0.0).item()) for x in (start, result)]
+    check_decreases(f"feature error, inverting {layer} (tv_weight {tv_weight})", errors, 10)
+with minidl.no_grad():
+    tv = [float(my_total_variation(Tensor(inverted["features.10", w])).item()) for w in (0.0, 5e-3)]
+check_decreases("total variation of the conv3 inversion, without -> with the prior", tv, 2)
+show([[original, inverted["features.6", 5e-3][0], inverted["features.10", 5e-3][0], inverted["features.10", 0.0][0]]],
+     [["original", "from conv2 + TV", "from conv3 + TV", "from conv3, no TV"]], size=2)
+"""),
+    ("md", """
+## What else lecture 12 shows, in `minidl.vis`
+
+Every technique has a reference implementation that works on any minidl model (`docs/vis.md` lists them):
+occlusion (`occlusion_heatmap`), class visualization by regularized gradient ascent (`class_visualization`),
+DeepDream (`deepdream`), the randomization sanity check (`model_randomization_check`), nearest neighbours /
+PCA / t-SNE of features, maximally activating patches, Gatys style transfer (`style_transfer`: your three losses
+together, content + style + TV) and fast style transfer (`train_fast_style`).
+`python -m minidl.tour --only visualize` runs all of them and writes the figures.
+"""),
+]
+
 NOTEBOOKS = {"01_autograd_solution.ipynb": AUTOGRAD, "02_convolution_solution.ipynb": CONVOLUTION,
-             "03_detection_solution.ipynb": DETECTION}
+             "03_detection_solution.ipynb": DETECTION, "04_visualization_solution.ipynb": VISUALIZATION}
 
 
 def main():
