@@ -17,9 +17,11 @@ HERE = pathlib.Path(__file__).resolve().parent
 def notebook(cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, text in cells:
+    for i, (kind, text) in enumerate(cells):
         text = text.strip("\n")
-        nb.cells.append(nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text))
+        cell = nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
+        cell.id = f"cell-{i:02d}"      # fixed ids: rebuilding a notebook changes only what was edited
+        nb.cells.append(cell)
     return nb
 
 
