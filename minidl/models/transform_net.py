@@ -12,7 +12,16 @@ A small fully convolutional encoder / residual trunk / decoder::
 
 Downsampling first makes the residual trunk cheap and its receptive field large; nearest
 upsampling + conv instead of a transposed conv avoids checkerboard artifacts (Odena et al.,
-2016). ``norm`` is chosen by name:
+2016).
+
+Borders: every conv zero-pads, and zeros (grey, after the ``x - 0.5`` centring) at the edge are
+a pattern the network happily paints with the style's strongest colours — dark/coloured stripes
+along the border. Johnson et al. therefore *reflection*-pad the input (by 40 px for 256×256)
+and cut the margin off the output: the zero-padding artifacts are then made in the margin and
+thrown away. ``border`` (default 8 px) does that here; reflection padding is plain indexing with
+reflected row/column indices, so it needs no new op (and no gradient: the input is data).
+
+``norm`` is chosen by name:
 
 * ``"instance"`` — InstanceNorm2d (Ulyanov et al.: much better stylization than batch norm);
 * ``"batch"``    — BatchNorm2d (Johnson's original, for the comparison);
@@ -23,6 +32,7 @@ upsampling + conv instead of a transposed conv avoids checkerboard artifacts (Od
 from __future__ import annotations
 
 from .. import nn
+from ..backend import get_array_module
 from ..functional.activation import relu, sigmoid
 
 NORMS = ("instance", "batch", "conditional")
@@ -55,14 +65,33 @@ class ResidualBlock(nn.Module):
         return x + self.second(self.first(x, style), style)
 
 
+def reflect_pad(x, p):
+    """Reflection-pad the last two axes of ``x`` by ``p`` (``p`` < H, W): row ``-k`` is row ``k``,
+    as ``numpy.pad(mode="reflect")`` / ``torch.nn.ReflectionPad2d``."""
+    if p == 0:
+        return x
+    h, w = x.shape[-2:]
+    if p >= min(h, w):
+        raise ValueError(f"reflection padding {p} must be smaller than the image ({h}x{w})")
+    xp = get_array_module(x.data)
+
+    def reflected(n):                          # p, p-1, ..., 1, 0, 1, ..., n-1, n-2, ..., n-1-p
+        i = xp.arange(-p, n + p)
+        return xp.abs(n - 1 - xp.abs(n - 1 - xp.abs(i)))
+    return x[:, :, reflected(h)][:, :, :, reflected(w)]
+
+
 class TransformNet(nn.Module):
-    def __init__(self, channels=(16, 32, 64), num_residual=3, norm="instance", num_styles=1, rng=None):
+    def __init__(self, channels=(16, 32, 64), num_residual=3, norm="instance", num_styles=1, border=8, rng=None):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if norm == "conditional" and num_styles < 1:
             raise ValueError(f"num_styles must be >= 1, got {num_styles}")
+        if border < 0 or border % 2:
+            raise ValueError(f"border must be a non-negative even number (H + 2·border stays divisible by 4), got {border}")
         self.norm_kind, self.num_styles = norm, num_styles if norm == "conditional" else 1
+        self.border = border
 
         def make_norm(c):
             if norm == "instance":
@@ -91,11 +120,13 @@ class TransformNet(nn.Module):
             raise TypeError("style_weights (N, num_styles) must be given exactly when norm='conditional'")
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(f"x must have shape (N, 3, H, W) with H, W divisible by 4, got {x.shape}")
-        h = x - 0.5
+        h = reflect_pad(x, self.border) - 0.5
         for layer in self.encoder:
             h = layer(h, style_weights)
         for block in self.residual:
             h = block(h, style_weights)
         for layer in self.decoder:
             h = layer(h, style_weights)
-        return sigmoid(self.output(h))
+        out = sigmoid(self.output(h))
+        b = self.border
+        return out[:, :, b:out.shape[2] - b, b:out.shape[3] - b] if b else out

@@ -8,6 +8,7 @@ seconds; the full chapter takes a few minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 from .. import train, vis
 from ..data import SHAPE_CLASSES, ShapesDataset
 from ..models import CONTENT_LAYER, STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
-from ..models.classifier import FEATURE_LAYER
+from ..models.classifier import FEATURE_LAYER, WEIGHTS_DIR
 
 #: style-loss weights per layer and the TV weight (Gram matrices are normalized by C·H·W, so the
 #: style terms are small numbers; TV is a sum over pixels and grows with the image)
@@ -28,7 +29,7 @@ FULL = dict(n_images=300, tsne_iter=500, thumbnails=40, occlusion_stride=2, clas
             style_size=96, style_steps=100, fast_images=64, fast_steps=60, fast_size=48)
 QUICK = dict(n_images=40, tsne_iter=30, thumbnails=8, occlusion_stride=8, class_vis_steps=3, fooling_steps=5,
              dream_size=32, deepdream_steps=1, inversion_steps=3, texture_size=32, texture_steps=3,
-             style_size=32, style_steps=2, fast_images=4, fast_steps=1, fast_size=16)
+             style_size=32, style_steps=2, fast_images=4, fast_steps=2, fast_size=16)
 
 
 def _row(images, titles, cmap=None, size=1.8, ncols=None):
@@ -200,30 +201,29 @@ def run(report, quick=False):
                   f"Style transfer (Adam on the image, {cfg['style_steps']} steps, {time.time() - start:.0f} s).")
 
     # ---- fast style: instance vs batch norm; conditional instance norm --------------------------
-    contents = _content_crops(cfg["fast_images"], cfg["fast_size"])
-    styles = [_resize_square(load_skimage(n), cfg["fast_size"]) for n in ("immunohistochemistry", "colorwheel")]
-    outs, titles = [contents[0]], ["content"]
+    contents = _content_crops(cfg["fast_images"] + 4, cfg["fast_size"])
+    tests, styles = contents[-4:], _fast_styles(cfg["fast_size"])     # the last 4 crops: never trained on
+    start = time.time()
+    nets, source = fast_style_nets(cfg["fast_size"], cfg["fast_steps"], vgg) if quick else load_fast_style_nets()
+    seconds = time.time() - start
+    outs, titles = [tests[0]], ["content (not trained on)"]
     for norm in ("batch", "instance"):
-        net = TransformNet(norm=norm, rng=np.random.default_rng(0))
-        hist = vis.train_fast_style(net, vgg, contents, styles[0], CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
-                                    epochs=100, batch_size=4, lr=3e-3, rng=0, progress_bar=False,
-                                    max_steps=cfg["fast_steps"])
-        outs.append(vis.stylize(net, contents[:1])[0])
-        titles.append(f"{norm} norm, loss {np.mean(hist['loss'][-5:]):.3g}")
-        results[f"fast_style_{norm}_final_loss"] = float(np.mean(hist["loss"][-5:]))
-    report.figure(_row(outs, titles, size=2.5),
-                  f"Fast style transfer: the transform network after only {cfg['fast_steps']} steps of batch 4 "
-                  f"(the tour's time budget; Johnson et al. train for tens of thousands) with batch norm vs "
-                  f"instance norm — the instance-norm network reaches a much lower loss; neither has learned "
-                  f"to keep the content yet.")
-    net = TransformNet(norm="conditional", num_styles=2, rng=np.random.default_rng(0))
-    vis.train_fast_style(net, vgg, contents, styles, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT, epochs=100,
-                         batch_size=4, lr=3e-3, rng=0, progress_bar=False, max_steps=2 * cfg["fast_steps"])
-    mix = [vis.stylize(net, contents[0], style=[1 - a, a]) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        outs.append(vis.stylize(nets[norm], tests[:1])[0])
+        results[f"fast_style_{norm}_test_loss"] = _fast_style_loss(nets[norm], vgg, tests, styles[0])
+        titles.append(f"{norm} norm, loss {results[f'fast_style_{norm}_test_loss']:.3g}")
+    report.figure(_row(outs + [styles[0]], titles + ["style"], size=2.5),
+                  f"Fast style transfer (Johnson et al.), one forward pass per image: transform networks {source} "
+                  f"({seconds:.0f} s) with batch norm vs instance norm, same seeds and steps; loss = the training "
+                  f"loss on 4 crops never trained on. Instance norm (Ulyanov et al.) normalizes each image's "
+                  f"contrast itself and reaches the lower loss.")
+    grid = [vis.stylize(nets["instance"], tests)]
+    report.figure(_row(list(tests) + list(grid[0]), ["content"] * 4 + ["instance norm"] * 4, size=2.0, ncols=4),
+                  "The instance-norm network on 4 crops it never saw: content kept, colours and texture of the style.")
+    mix = [vis.stylize(nets["conditional"], tests[0], style=[1 - a, a]) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
     report.figure(_row(styles[:1] + mix + styles[1:], ["style 0"] + [f"w = ({1 - a:.2f}, {a:.2f})"
                                                                     for a in (0, .25, .5, .75, 1)] + ["style 1"]),
-                  "One network, two styles (conditional instance norm): mixing the per-style scale and shift "
-                  "interpolates between the styles.")
+                  "One network, two styles (conditional instance norm, Dumoulin et al.): mixing the per-style scale "
+                  "and shift interpolates between the styles.")
     return results
 
 
@@ -249,3 +249,69 @@ def _content_crops(n, size):
         y, x = rng.integers(0, p.shape[1] - s + 1), rng.integers(0, p.shape[2] - s + 1)
         crops.append(resize(p[None, :, y:y + s, x:x + s], (size, size))[0])
     return np.stack(crops).astype(np.float32)
+
+
+# ---- fast style: the recipe shared by the tour and benchmarks/train_fast_style.py -------------
+#: Fast style needs its own balance. Gatys' optimization *starts at the content image* and stops
+#: after 100 steps, so content weight 1 vs style 1e5 (content term ≤ 0.01 against a style term of
+#: hundreds) still leaves the content in place. A feed-forward network starts at a random output
+#: and goes wherever the loss points: with those weights the content is worth nothing, and TV
+#: (1e-4 × a sum over pixels ≈ 0.1, ten times the largest possible content term) alone blurs it
+#: away. So: content weight 3e4 (both terms of the same order; 1e4 let the style win and collapse
+#: to a flat brown in a 600-step check), no TV (the net's convolutions
+#: already smooth), and Johnson's content layer relu2_2 (half resolution; relu3_1 at quarter
+#: resolution keeps too little detail for a net to learn from random filters).
+FAST_STYLE = dict(content_layer="relu2_2", content_weight=3e4, style_weights=[1e5] * 4, tv_weight=0.0,
+                  lr=3e-3, batch_size=4, styles=("immunohistochemistry", "colorwheel"))
+FAST_STYLE_WEIGHTS = {norm: os.path.join(WEIGHTS_DIR, f"fast_style_{norm}.npz") for norm in ("batch", "instance", "conditional")}
+
+
+def _fast_styles(size):
+    from ..data import load_skimage
+    return [_resize_square(load_skimage(n), size) for n in FAST_STYLE["styles"]]
+
+
+def _new_fast_style_net(norm):
+    return TransformNet(norm=norm, num_styles=2 if norm == "conditional" else 1, rng=np.random.default_rng(0))
+
+
+def fast_style_nets(size, steps, vgg=None, num_images=64, progress_bar=False):
+    """Train the three transform networks (batch, instance, conditional with both styles) on
+    ``num_images`` crops of ``size`` px for ``steps`` Adam steps each (the conditional one
+    2 × ``steps``: half for each style). Returns ``({norm: net}, description)``."""
+    vgg = VGGFeatures(rng=0) if vgg is None else vgg
+    contents, styles, c = _content_crops(num_images, size), _fast_styles(size), FAST_STYLE
+    nets = {}
+    for norm in ("batch", "instance", "conditional"):
+        net = _new_fast_style_net(norm)
+        style = styles if norm == "conditional" else styles[0]
+        net.history = vis.train_fast_style(net, vgg, contents, style, c["content_layer"], STYLE_LAYERS,
+                                           c["content_weight"], c["style_weights"], c["tv_weight"], epochs=10**6,
+                                           batch_size=c["batch_size"], lr=c["lr"], rng=0, progress_bar=progress_bar,
+                                           max_steps=steps * (2 if norm == "conditional" else 1))
+        nets[norm] = net
+    return nets, f"trained for {steps} steps of batch {c['batch_size']} here"
+
+
+def load_fast_style_nets():
+    """The committed networks of ``benchmarks/train_fast_style.py`` (``allow_pickle=False``)."""
+    nets = {}
+    for norm, path in FAST_STYLE_WEIGHTS.items():
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_fast_style.py`")
+        net = _new_fast_style_net(norm)
+        with np.load(path, allow_pickle=False) as f:
+            net.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")})
+            steps = int(f["meta_steps"])
+        nets[norm] = net.eval()
+    return nets, f"loaded from minidl/weights/ (trained {steps} steps by benchmarks/train_fast_style.py)"
+
+
+def _fast_style_loss(net, vgg, images, style):
+    """The training loss of ``net`` on ``images`` (no graph)."""
+    from ..tensor import Tensor, no_grad
+    c = FAST_STYLE
+    loss = vis.StyleLoss(vgg, style, c["content_layer"], STYLE_LAYERS, c["content_weight"], c["style_weights"],
+                         c["tv_weight"])
+    with no_grad():
+        return float(loss(Tensor(vis.stylize(net, images)), loss.content_features(images)).item())

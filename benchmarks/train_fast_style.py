@@ -1,0 +1,48 @@
+"""Train the fast-style transform networks shown by the tour and save their weights.
+
+    flock /tmp/minidl-bench.lock python benchmarks/train_fast_style.py [--steps 1200] [--size 48]
+
+Three ``minidl.models.TransformNet`` s (16/32/64 channels, 3 residual blocks, reflection-padded
+border): batch norm and instance norm on style 0 (scikit-image's ``immunohistochemistry``), and a
+conditional-instance-norm network on both styles (+ ``colorwheel``; ``2 × steps``, styles
+alternating). Loss network: ``VGGFeatures(rng=0)`` (random filters); recipe: ``FAST_STYLE`` in
+``minidl/tour/visualize.py`` (content relu2_2 × 3e4, style relu1_1..relu4_1 × 1e5, no TV, Adam
+3e-3, batch 4) on 64 random crops of the sample photos. Every seed is fixed, so rerunning
+reproduces the committed ``minidl/weights/fast_style_{batch,instance,conditional}.npz`` (up to
+BLAS rounding). Each file also holds ``meta_steps``, ``meta_seconds`` and ``meta_loss`` (per step).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from minidl.tour.visualize import FAST_STYLE_WEIGHTS, fast_style_nets  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--size", type=int, default=48)
+    parser.add_argument("--images", type=int, default=64)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    nets, _ = fast_style_nets(args.size, args.steps, num_images=args.images, progress_bar=True)
+    for norm, net in nets.items():
+        h = net.history
+        losses = np.asarray(h["loss"], np.float32)
+        print(f"{norm:12s} {len(losses)} steps, {h['seconds']:.0f} s: loss {losses[:10].mean():.4g} -> "
+              f"{losses[-50:].mean():.4g} (style {np.mean(h['style'][-50:]):.4g}, content {np.mean(h['content'][-50:]):.4g})",
+              flush=True)
+        np.savez(FAST_STYLE_WEIGHTS[norm], **net.state_dict(), meta_steps=np.int64(args.steps),
+                 meta_seconds=np.float64(h["seconds"]), meta_loss=losses)
+    print(f"total {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
