@@ -18,8 +18,9 @@ Borders: every conv zero-pads, and zeros (grey, after the ``x - 0.5`` centring) 
 a pattern the network happily paints with the style's strongest colours — dark/coloured stripes
 along the border. Johnson et al. therefore *reflection*-pad the input (by 40 px for 256×256)
 and cut the margin off the output: the zero-padding artifacts are then made in the margin and
-thrown away. ``border`` (default 8 px) does that here; reflection padding is plain indexing with
-reflected row/column indices, so it needs no new op (and no gradient: the input is data).
+thrown away. ``border=8`` does that here (the tour's networks use it; the default 0 keeps the
+plain network, which ``benchmarks/bench_style.py``'s PyTorch twin mirrors). Reflection padding
+is plain indexing with reflected row/column indices, so it needs no new op.
 
 ``norm`` is chosen by name:
 
@@ -82,7 +83,7 @@ def reflect_pad(x, p):
 
 
 class TransformNet(nn.Module):
-    def __init__(self, channels=(16, 32, 64), num_residual=3, norm="instance", num_styles=1, border=8, rng=None):
+    def __init__(self, channels=(16, 32, 64), num_residual=3, norm="instance", num_styles=1, border=0, rng=None):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")

@@ -204,7 +204,7 @@ def run(report, quick=False):
     contents = _content_crops(cfg["fast_images"] + 4, cfg["fast_size"])
     tests, styles = contents[-4:], _fast_styles(cfg["fast_size"])     # the last 4 crops: never trained on
     start = time.time()
-    nets, source = fast_style_nets(cfg["fast_size"], cfg["fast_steps"], vgg) if quick else load_fast_style_nets()
+    nets, source = fast_style_nets(cfg["fast_size"], cfg["fast_steps"], vgg, cfg["fast_images"]) if quick else load_fast_style_nets()
     seconds = time.time() - start
     outs, titles = [tests[0]], ["content (not trained on)"]
     for norm in ("batch", "instance"):
@@ -272,7 +272,7 @@ def _fast_styles(size):
 
 
 def _new_fast_style_net(norm):
-    return TransformNet(norm=norm, num_styles=2 if norm == "conditional" else 1, rng=np.random.default_rng(0))
+    return TransformNet(norm=norm, num_styles=2 if norm == "conditional" else 1, border=8, rng=np.random.default_rng(0))
 
 
 def fast_style_nets(size, steps, vgg=None, num_images=64, progress_bar=False):
