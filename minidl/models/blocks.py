@@ -38,6 +38,19 @@ def conv_relu(in_channels, out_channels, stride=1, batch_norm=False, rng=None):
     return nn.Sequential(conv, nn.ReLU())
 
 
+def transpose_conv_relu(in_channels, out_channels, batch_norm=False, rng=None):
+    """4×4 transpose convolution, stride 2, padding 1 (size doubled exactly) then ReLU.
+
+    The learned upsampling of an FCN decoder. ``batch_norm=True`` puts a BatchNorm2d between the
+    two (no conv bias), as ``conv_relu`` does: without it the upsampled features start at a small
+    scale (PyTorch's default init) and most of the ReLUs after them stay off for a long time.
+    """
+    conv = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=not batch_norm, rng=rng)
+    if batch_norm:
+        return nn.Sequential(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
+    return nn.Sequential(conv, nn.ReLU())
+
+
 def downsampling_backbone(widths, in_channels=3, first_stride=1, batch_norm=False, rng=None):
     """A ModuleList of stages; stage ``i`` halves the size (except stage 0) and has ``widths[i]`` channels.
 

@@ -17,9 +17,9 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 #: name -> (module path, class name, keyword arguments of the constructor)
 CONFIGS = {
     "fcn_shapes": ("minidl.models.segmentation", "FCN",
-                   dict(num_classes=6, widths=(16, 32, 64, 64), upsampling="transpose", first_stride=2)),
+                   dict(num_classes=6, widths=(16, 32, 64), upsampling="transpose", first_stride=2)),
     "fcn_unpool_shapes": ("minidl.models.segmentation", "FCN",
-                          dict(num_classes=6, widths=(16, 32, 64, 64), upsampling="unpool", first_stride=2)),
+                          dict(num_classes=6, widths=(16, 32, 64), upsampling="unpool", first_stride=2)),
     "patch_classifier_shapes": ("minidl.models.segmentation", "PatchClassifier",
                                 dict(num_classes=6, patch_size=21)),
     "localizer_shapes": ("minidl.models.localization", "Localizer", dict(num_classes=5, image_size=64)),

@@ -12,27 +12,33 @@
    coarse grid where each cell sees a large receptive field, then upsamples back to H×W:
 
    * ``upsampling="transpose"``: strided-conv encoder, learned **transpose convolutions** (4×4,
-     stride 2) in the decoder;
+     stride 2, then batch norm and ReLU) in the decoder;
    * ``upsampling="unpool"``: max-pool encoder that remembers *where* each maximum was, and
      **max-unpooling** in the decoder that puts each value back at that position (zeros
      elsewhere), followed by a 3×3 conv that fills the gaps (SegNet's decoder).
 
    ``skips=True`` adds each encoder stage's features to the decoder stage of the same size (FCN's
    "skip" connections): the coarse grid knows *what*, the early layers know *where* exactly.
-   ``first_stride=2`` starts with a stride-2 convolution and ends with a transpose convolution
-   that outputs the class scores at full resolution: no 3×3 convolution runs at H×W, which
-   makes the network about twice as fast at a small cost in boundary accuracy.
+   ``first_stride=2`` starts with a stride-2 convolution, so no 3×3 convolution runs at H×W (about
+   twice as fast); the class scores come out at H/2×W/2 and are **bilinearly interpolated** to
+   H×W (the fixed upsampling FCN-32s/8s start their last layer from). Interpolating *scores*, not
+   labels, places a boundary between two pixels of the coarse grid where the scores cross.
 
 Training is per-pixel cross-entropy: ``F.cross_entropy(scores (N, C, H, W), mask (N, H, W))``.
+When most pixels are background the plain mean is dominated by them (the network first learns
+"background everywhere", then "object vs background", and the *shape* of each object last), so
+the lecture-8 recipe weights the classes and removes the weights from the trained network with
+``remove_class_weights_`` (see there and docs/lecture8.md).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
-from .blocks import conv_relu, downsampling_backbone
+from .blocks import conv_relu, downsampling_backbone, transpose_conv_relu
 
 UPSAMPLING_MODES = ("transpose", "unpool")
 
@@ -46,9 +52,10 @@ class FCN(nn.Module):
             and W must be divisible by ``first_stride * 2**(len(widths) - 1)``.
         upsampling: ``"transpose"`` or ``"unpool"`` (see the module docstring).
         skips: add encoder features to the decoder at each resolution.
-        first_stride: 1 (stage 0 at full resolution) or 2 (stage 0 at half resolution; a final
-            transpose convolution predicts the scores at full resolution).
-        batch_norm: BatchNorm2d after every 3×3 convolution (``blocks.conv_relu``).
+        first_stride: 1 (stage 0 at full resolution) or 2 (stage 0 at half resolution; the
+            scores of the final 1×1 convolution are bilinearly interpolated to full resolution).
+        batch_norm: BatchNorm2d after every 3×3 convolution (``blocks.conv_relu``) and every
+            decoder transpose convolution (``blocks.transpose_conv_relu``).
         rng: seed or Generator for the weight initialisation.
     """
 
@@ -81,15 +88,13 @@ class FCN(nn.Module):
         for i in range(len(self.widths) - 1, 0, -1):
             wide, narrow = self.widths[i], self.widths[i - 1]
             if upsampling == "transpose":
-                self.up.append(nn.Sequential(nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, rng=rng),
-                                             nn.ReLU()))
+                self.up.append(transpose_conv_relu(wide, narrow, batch_norm, rng=rng))
             else:
                 self.up.append(conv_relu(wide, narrow, batch_norm=batch_norm, rng=rng))   # then unpool
             self.refine.append(conv_relu(narrow, narrow, batch_norm=batch_norm, rng=rng))
-        if first_stride == 1:
-            self.classifier = nn.Conv2d(self.widths[0], self.num_classes, 1, rng=rng)
-        else:   # scores straight at full resolution from the half-resolution features
-            self.classifier = nn.ConvTranspose2d(self.widths[0], self.num_classes, 4, stride=2, padding=1, rng=rng)
+        # Per-pixel class scores at stage 0's resolution (a 1×1 conv is a linear classifier per cell);
+        # with first_stride=2 they are bilinearly interpolated to H×W in forward.
+        self.classifier = nn.Conv2d(self.widths[0], self.num_classes, 1, rng=rng)
 
     def forward(self, x):
         """x (N, C_in, H, W) -> scores (N, num_classes, H, W)."""
@@ -115,7 +120,10 @@ class FCN(nn.Module):
             if self.skips:
                 x = x + features[level]
             x = refine(x)
-        return self.classifier(x)
+        scores = self.classifier(x)
+        if self.first_stride > 1:
+            scores = F.interpolate(scores, scale_factor=self.first_stride, mode="bilinear", align_corners=False)
+        return scores
 
 
 # ---- the sliding-window baseline --------------------------------------------------------------
@@ -186,6 +194,30 @@ def sliding_window_segment(model, images, batch_size=2048):
                 scores = model(Tensor(patches[start:start + batch_size])).numpy()
                 labels[k * h * w + start: k * h * w + start + len(scores)] = scores.argmax(1)
     return labels.reshape(n, h, w)
+
+
+def remove_class_weights_(layer, class_weight):
+    """Subtract ``log(class_weight)`` from ``layer.bias`` in place (the last layer of a classifier).
+
+    Why: per-pixel cross-entropy is dominated by the background (~90 % of the pixels of a shapes
+    scene), so we train with class weights ``w_c`` (background < 1) to get more gradient from the
+    objects. A network trained with weighted cross-entropy learns scores whose softmax is
+    proportional to ``w_c · p(c | x)`` instead of ``p(c | x)`` (the weighted loss is the ordinary
+    one on data where class c is ``w_c`` times as frequent), so its argmax favours the
+    up-weighted classes and draws every object a pixel too large. Subtracting ``log w_c`` from
+    the score of class c undoes exactly that factor; as the scores are ``W·h + b`` it is a change
+    of the bias ``b`` (and bilinear upsampling after the layer keeps a constant constant).
+
+    The same correction undoes a *sampling* prior: training on examples where class c is
+    ``r_c`` times as frequent as in the test data acts like the class weight ``w_c = r_c``.
+    """
+    weight = np.asarray(class_weight, dtype=np.float64)
+    if layer.bias is None or weight.shape != tuple(layer.bias.shape) or not (weight > 0).all():
+        raise ValueError(f"class_weight must hold one positive weight per output of the layer "
+                         f"({None if layer.bias is None else tuple(layer.bias.shape)}), got {weight.shape}")
+    xp = backend.get_array_module(layer.bias.data)
+    layer.bias.data = layer.bias.data - xp.asarray(np.log(weight), dtype=layer.bias.dtype)
+    return layer
 
 
 def segment(model, images, batch_size=32):
