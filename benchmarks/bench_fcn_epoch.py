@@ -2,10 +2,9 @@
 
     flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 3]
 
-The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]`` (stride-2 stem, 3×3 conv + batch
-norm + ReLU stages of widths 16-32-64-64, transpose-conv decoder with additive skips, a final 4×4
-transpose conv to 6 class scores at 64×64), trained with per-pixel cross-entropy and Adam on
-64×64 shapes scenes, batch 16. Both frameworks run on 2 threads; the rounds are interleaved and
+The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
+torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
+trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. Both frameworks run on 2 threads; the rounds are interleaved and
 the median epoch time is reported (see benchmarks/common.py on noise).
 """
 from __future__ import annotations
@@ -27,24 +26,40 @@ from minidl.models import pretrained                    # noqa: E402
 from minidl.tensor import Tensor                        # noqa: E402
 
 
-def torch_fcn(torch, widths=(16, 32, 64, 64), num_classes=6):
-    nn = torch.nn
+def torch_twin(torch, module):
+    """The same layers in torch, weights copied: Sequential / Conv2d / ConvTranspose2d /
+    BatchNorm2d / ReLU, recursively (the layers the FCN is built from)."""
+    tnn, name = torch.nn, type(module).__name__
+    if name in ("Sequential", "ModuleList"):
+        children = [torch_twin(torch, m) for m in module]
+        return tnn.Sequential(*children) if name == "Sequential" else tnn.ModuleList(children)
+    if name == "ReLU":
+        return tnn.ReLU()
+    if name in ("Conv2d", "ConvTranspose2d"):
+        cls = getattr(tnn, name)
+        kwargs = dict(stride=module.stride, padding=module.padding, bias=module.bias is not None)
+        if name == "ConvTranspose2d":
+            kwargs["output_padding"] = module.output_padding
+        twin = cls(module.in_channels, module.out_channels, module.kernel_size, **kwargs)
+    elif name == "BatchNorm2d":
+        twin = tnn.BatchNorm2d(module.num_features)
+    else:
+        raise TypeError(f"no torch twin for {name}")
+    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in module.state_dict().items()},
+                         strict=False)
+    return twin
 
-    def conv_bn_relu(i, o, stride=1):
-        return nn.Sequential(nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
 
-    class FCN(nn.Module):
+def torch_fcn(torch, model):
+    """minidl's FCN (upsampling="transpose") in torch, layer for layer, same forward."""
+    assert model.upsampling == "transpose", "the benchmark mirrors the transpose-conv FCN"
+
+    class FCN(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.encoder, previous = nn.ModuleList(), 3
-            for i, w in enumerate(widths):
-                self.encoder.append(nn.Sequential(conv_bn_relu(previous, w, 2), conv_bn_relu(w, w)))
-                previous = w
-            self.up, self.refine = nn.ModuleList(), nn.ModuleList()
-            for i in range(len(widths) - 1, 0, -1):
-                self.up.append(nn.Sequential(nn.ConvTranspose2d(widths[i], widths[i - 1], 4, 2, 1), nn.ReLU()))
-                self.refine.append(conv_bn_relu(widths[i - 1], widths[i - 1]))
-            self.classifier = nn.ConvTranspose2d(widths[0], num_classes, 4, 2, 1)
+            self.encoder = torch_twin(torch, model.encoder)
+            self.up, self.refine = torch_twin(torch, model.up), torch_twin(torch, model.refine)
+            self.classifier = torch_twin(torch, model.classifier)
 
         def forward(self, x):
             x = x - 0.5
@@ -53,8 +68,15 @@ def torch_fcn(torch, widths=(16, 32, 64, 64), num_classes=6):
                 x = stage(x)
                 features.append(x)
             for k, (up, refine) in enumerate(zip(self.up, self.refine)):
-                x = refine(up(x) + features[len(widths) - 2 - k])
-            return self.classifier(x)
+                x = up(x)
+                if model.skips:
+                    x = x + features[len(features) - 2 - k]
+                x = refine(x)
+            scores = self.classifier(x)
+            if model.first_stride > 1:
+                scores = torch.nn.functional.interpolate(scores, scale_factor=model.first_stride,
+                                                         mode="bilinear", align_corners=False)
+            return scores
     return FCN()
 
 
@@ -84,10 +106,17 @@ def main():
     torch = try_import_torch()
     if torch is not None:
         torch.set_num_threads(2)
-        tmodel = torch_fcn(torch)
+        tmodel = torch_fcn(torch, model)
         n_minidl = sum(p.data.size for p in model.parameters())
         n_torch = sum(p.numel() for p in tmodel.parameters())
         assert n_minidl == n_torch, f"parameter counts differ: minidl {n_minidl}, torch {n_torch}"
+        model.eval()
+        tmodel.eval()
+        with torch.no_grad():                         # the same function, not just the same size
+            ours, theirs = model(Tensor(x[:2])).numpy(), tmodel(torch.from_numpy(x[:2])).numpy()
+        assert np.allclose(ours, theirs, atol=1e-3), f"torch twin differs by {abs(ours - theirs).max()}"
+        model.train()
+        tmodel.train()
         topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
