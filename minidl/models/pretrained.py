@@ -21,7 +21,7 @@ CONFIGS = {
     "fcn_unpool_shapes": ("minidl.models.segmentation", "FCN",
                           dict(num_classes=6, widths=(16, 32, 64), upsampling="unpool", first_stride=2)),
     "patch_classifier_shapes": ("minidl.models.segmentation", "PatchClassifier",
-                                dict(num_classes=6, patch_size=21)),
+                                dict(num_classes=6, patch_size=33)),
     "localizer_shapes": ("minidl.models.localization", "Localizer", dict(num_classes=5, image_size=64)),
     "pose_shapes": ("minidl.models.pose", "PoseRegressor", dict(num_keypoints=14, image_size=64)),
     "fast_rcnn_shapes": ("minidl.detection.fast_rcnn", "FastRCNN", dict(num_classes=5)),
