@@ -42,7 +42,8 @@ def run(report, quick=False):
     results = {"seg_fcn_miou": fcn_miou, "seg_fcn_seconds_per_image": fcn_seconds,
                "seg_sliding_miou": sliding_miou, "seg_sliding_seconds_per_image": sliding_seconds}
     rows = [["fully convolutional (transpose conv)", n_eval, fcn_miou, fcn_seconds],
-            ["sliding window (21×21 patch per pixel)", n_sliding, sliding_miou, sliding_seconds]]
+            [f"sliding window ({patch.patch_size}×{patch.patch_size} patch per pixel)", n_sliding, sliding_miou,
+             sliding_seconds]]
     unpool_path = _pretrained.pretrained.weights_path("fcn_unpool_shapes")
     if not quick and _pretrained.os.path.exists(unpool_path):
         unpool = _pretrained.pretrained.load_pretrained("fcn_unpool_shapes")
@@ -70,7 +71,9 @@ def run(report, quick=False):
             ax.imshow(panel, cmap=None if c == 0 else cmap, vmin=0, vmax=5, interpolation="nearest")
             if r == 0:
                 ax.set_title(title, fontsize=9)
-    fig.suptitle("colours: " + ", ".join(f"{i + 1}={n}" for i, n in enumerate(SHAPE_CLASSES)), fontsize=8)
+    from matplotlib.patches import Patch
+    fig.legend(handles=[Patch(color=cmap(k), label=name) for k, name in enumerate(("background",) + SHAPE_CLASSES)],
+               loc="upper center", ncol=6, fontsize=8, frameon=False)
     report.figure(fig, "Predicted segmentation masks vs ground truth on held-out scenes.")
 
     fig, ax = plt.subplots(figsize=(6, 2.2))
