@@ -112,10 +112,11 @@ def test_train_fast_style_lowers_the_loss(norm):
 
 
 def test_reflect_pad_matches_numpy_and_folds_the_gradient_back():
-    from minidl.models.transform_net import reflect_pad
+    from minidl import functional as F
+    from minidl.gradcheck import gradcheck
     rng = np.random.default_rng(4)
     x = Tensor(rng.standard_normal((2, 3, 5, 7)), requires_grad=True)
-    y = reflect_pad(x, 2)
+    y = F.pad(x, (2, 2, 2, 2), mode="reflect")
     np.testing.assert_array_equal(y.data, np.pad(x.data, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="reflect"))
     y.sum().backward()                    # each input pixel's gradient = how often it was copied
     counts = np.pad(np.ones((5, 7)), 2, mode="reflect")
@@ -123,6 +124,14 @@ def test_reflect_pad_matches_numpy_and_folds_the_gradient_back():
     rows, cols = np.abs(4 - np.abs(4 - np.abs(np.arange(-2, 7)))), np.abs(6 - np.abs(6 - np.abs(np.arange(-2, 9))))
     np.add.at(expected, (rows[:, None], cols[None, :]), counts)
     np.testing.assert_array_equal(x.grad[0, 0], expected)
+    # PyTorch's order (last axis first), uneven widths, float64 gradient check, bad widths
+    z = F.pad(Tensor(x.data), (1, 3, 0, 2), mode="reflect")
+    np.testing.assert_array_equal(z.data, np.pad(x.data, ((0, 0), (0, 0), (0, 2), (1, 3)), mode="reflect"))
+    gradcheck(lambda a: F.pad(a, (1, 3, 2, 0), mode="reflect"), [x.data[:1, :2]])
+    with pytest.raises(ValueError, match="smaller than the size 5"):
+        F.pad(x, (0, 0, 5, 0), mode="reflect")
+    with pytest.raises(ValueError, match="mode"):
+        F.pad(x, (1, 1), mode="circular")
 
 
 def test_border_is_the_plain_network_on_the_reflected_image_cropped():

@@ -234,10 +234,16 @@ def stack(tensors, axis=0, *, dim=None):
 
 
 def pad(x, pad, mode="constant", value=0.0):
-    """Constant padding with PyTorch's ``pad`` order: (left, right, top, bottom, ...) from the
-    *last* axis backwards, e.g. ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2."""
-    if mode != "constant":
-        raise ValueError(f"pad supports mode='constant' only, got {mode!r}")
+    """Padding with PyTorch's ``pad`` order: (left, right, top, bottom, ...) from the *last* axis
+    backwards, e.g. ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2.
+
+    mode "constant" fills with ``value``; mode "reflect" mirrors the array at its edges without
+    repeating the edge (row ``-k`` is row ``k``, as ``torch.nn.ReflectionPad2d``), so each pad
+    must be smaller than its axis. Reflection is plain indexing with mirrored indices, so its
+    gradient (each source pixel collects the gradients of all its copies) comes from indexing.
+    """
+    if mode not in ("constant", "reflect"):
+        raise ValueError(f"pad supports mode='constant' or 'reflect', got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad must hold (before, after) pairs for at most {x.ndim} axes, got {pad}")
     if any(int(p) != p or p < 0 for p in pad):
@@ -245,4 +251,21 @@ def pad(x, pad, mode="constant", value=0.0):
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "reflect":
+        return _reflect(x, widths)
     return Pad.apply(x, tuple(widths), value)
+
+
+def _reflect(x, widths):
+    """x indexed, axis by axis, with mirrored indices: before, ..., 1, 0, 1, ..., n-1, n-2, ..."""
+    xp = backend.get_array_module(x.data)
+    for axis, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        n = x.shape[axis]
+        if max(before, after) >= n:
+            raise ValueError(f"pad: reflection padding {(before, after)} must be smaller than the "
+                             f"size {n} of axis {axis}")
+        i = xp.abs(xp.arange(-before, n + after))
+        x = x[(slice(None),) * axis + (n - 1 - xp.abs(n - 1 - i),)]
+    return x

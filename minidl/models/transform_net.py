@@ -20,7 +20,7 @@ along the border. Johnson et al. therefore *reflection*-pad the input (by 40 px 
 and cut the margin off the output: the zero-padding artifacts are then made in the margin and
 thrown away. ``border=8`` does that here (the tour's networks use it; the default 0 keeps the
 plain network, which ``benchmarks/bench_style.py``'s PyTorch twin mirrors). Reflection padding
-is plain indexing with reflected row/column indices, so it needs no new op.
+is ``F.pad(x, (b, b, b, b), mode="reflect")``: plain indexing with mirrored indices.
 
 ``norm`` is chosen by name:
 
@@ -33,8 +33,8 @@ is plain indexing with reflected row/column indices, so it needs no new op.
 from __future__ import annotations
 
 from .. import nn
-from ..backend import get_array_module
 from ..functional.activation import relu, sigmoid
+from ..functional.shape import pad
 
 NORMS = ("instance", "batch", "conditional")
 
@@ -64,22 +64,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x, style=None):
         return x + self.second(self.first(x, style), style)
-
-
-def reflect_pad(x, p):
-    """Reflection-pad the last two axes of ``x`` by ``p`` (``p`` < H, W): row ``-k`` is row ``k``,
-    as ``numpy.pad(mode="reflect")`` / ``torch.nn.ReflectionPad2d``."""
-    if p == 0:
-        return x
-    h, w = x.shape[-2:]
-    if p >= min(h, w):
-        raise ValueError(f"reflection padding {p} must be smaller than the image ({h}x{w})")
-    xp = get_array_module(x.data)
-
-    def reflected(n):                          # p, p-1, ..., 1, 0, 1, ..., n-1, n-2, ..., n-1-p
-        i = xp.arange(-p, n + p)
-        return xp.abs(n - 1 - xp.abs(n - 1 - xp.abs(i)))
-    return x[:, :, reflected(h)][:, :, :, reflected(w)]
 
 
 class TransformNet(nn.Module):
@@ -121,7 +105,8 @@ class TransformNet(nn.Module):
             raise TypeError("style_weights (N, num_styles) must be given exactly when norm='conditional'")
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(f"x must have shape (N, 3, H, W) with H, W divisible by 4, got {x.shape}")
-        h = reflect_pad(x, self.border) - 0.5
+        b = self.border
+        h = (pad(x, (b, b, b, b), mode="reflect") if b else x) - 0.5
         for layer in self.encoder:
             h = layer(h, style_weights)
         for block in self.residual:
@@ -129,5 +114,4 @@ class TransformNet(nn.Module):
         for layer in self.decoder:
             h = layer(h, style_weights)
         out = sigmoid(self.output(h))
-        b = self.border
         return out[:, :, b:out.shape[2] - b, b:out.shape[3] - b] if b else out
