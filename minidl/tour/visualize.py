@@ -26,7 +26,7 @@ TV_WEIGHT = 1e-4
 
 FULL = dict(n_images=300, tsne_iter=500, thumbnails=40, occlusion_stride=2, class_vis_steps=150, fooling_steps=200,
             dream_size=96, deepdream_steps=10, inversion_steps=150, texture_size=64, texture_steps=100,
-            style_size=96, style_steps=100, fast_images=64, fast_steps=60, fast_size=48)
+            style_size=96, style_steps=100, fast_images=64, fast_size=48)   # full: committed fast-style nets
 QUICK = dict(n_images=40, tsne_iter=30, thumbnails=8, occlusion_stride=8, class_vis_steps=3, fooling_steps=5,
              dream_size=32, deepdream_steps=1, inversion_steps=3, texture_size=32, texture_steps=3,
              style_size=32, style_steps=2, fast_images=4, fast_steps=2, fast_size=16)
