@@ -91,28 +91,36 @@ static void im2col_run_same_width(const T* x, const ConvGeometry& g, index_t n, 
   std::fill(out, out + q0, T(0));
   std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
   std::fill(out + q1, out + g.out_h * width, T(0));
+  // Re-zero the columns of each row that wrapped around a row end: column by column, since a
+  // 3×3 tap wraps one column only (a std::fill per row would be one call per 1-element run).
   index_t first, last;  // the columns of a row that are inside the image width
   inside_range(dx, 1, width, width, &first, &last);
-  for (index_t oy = oy0; oy < oy1; ++oy) {
-    std::fill(out + oy * width, out + oy * width + first, T(0));
-    std::fill(out + oy * width + last, out + (oy + 1) * width, T(0));
-  }
+  auto zero_column = [&](index_t col) {
+    for (index_t oy = oy0; oy < oy1; ++oy) out[oy * width + col] = T(0);
+  };
+  for (index_t col = 0; col < first; ++col) zero_column(col);
+  for (index_t col = last; col < width; ++col) zero_column(col);
 }
 
 template <typename T, int kStride>
 static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
   const index_t taps = g.kernel_h * g.kernel_w;
   const index_t plane = g.out_h * g.out_w;
-  const index_t rows = g.channels * taps;
-  // One task = one (row, image) pair: a contiguous run of out_h * out_w column entries.
-#pragma omp parallel for schedule(static) if (rows * g.batch * plane >= kParallelElements)
-  for (index_t task = 0; task < rows * g.batch; ++task) {
-    const index_t row = task / g.batch, n = task % g.batch;
-    const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
-    if (kStride == 1 && g.out_w == g.width)
-      im2col_run_same_width(x, g, n, c, i, j, cols + (row * g.batch + n) * plane);
-    else
-      im2col_run<T, kStride>(x, g, n, c, i, j, cols + (row * g.batch + n) * plane);
+  const bool same_width = kStride == 1 && g.out_w == g.width;
+  // One task = one input plane (n, c): its kh*kw rows of the column matrix, each a contiguous
+  // run of out_h * out_w entries. The plane is read kh*kw times while it sits in the L1/L2
+  // cache, and the index arithmetic (divisions) is paid once per plane, not once per run.
+#pragma omp parallel for schedule(static) if (g.channels * taps * g.batch * plane >= kParallelElements)
+  for (index_t task = 0; task < g.channels * g.batch; ++task) {
+    const index_t c = task / g.batch, n = task % g.batch;
+    T* out = cols + (c * taps * g.batch + n) * plane;  // row (c, 0, 0), image n
+    for (index_t i = 0; i < g.kernel_h; ++i)
+      for (index_t j = 0; j < g.kernel_w; ++j, out += g.batch * plane) {
+        if (same_width)
+          im2col_run_same_width(x, g, n, c, i, j, out);
+        else
+          im2col_run<T, kStride>(x, g, n, c, i, j, out);
+      }
   }
 }
 
@@ -157,9 +165,12 @@ template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels, plane_size = g.height * g.width;
 #pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelElements)
-  for (index_t p = 0; p < planes; ++p)
-    col2im_plane_scatter<T, kStride>(cols, g, p / g.channels, p % g.channels,
-                                     x + p * plane_size);
+  // Planes in (c, n) order: consecutive planes then read consecutive pieces of the same
+  // kh*kw rows of cols (kh*kw sequential streams), not pieces kh*kw*row_length apart.
+  for (index_t p = 0; p < planes; ++p) {
+    const index_t c = p / g.batch, n = p % g.batch;
+    col2im_plane_scatter<T, kStride>(cols, g, n, c, x + (n * g.channels + c) * plane_size);
+  }
 }
 
 template <typename T>
