@@ -64,10 +64,13 @@ def _rows_of(a, name):
     return rows.reshape(f, -1)
 
 
-def _conv_gemm(image, weight, geom, bias=None):
+def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
     """out = W @ im2col(image), chunk by chunk.   image (N, C, H, W) -> out (N, F, oh, ow).
 
-    The forward of conv2d, and the input gradient of conv_transpose2d.
+    The forward of conv2d, and the input gradient of conv_transpose2d. A transpose conv's
+    backward also needs its weight gradient, Σ im2col(image) @ rows(other)ᵀ, from the *same*
+    columns: pass the other side as ``weight_grad_with`` (N, C', oh, ow) to get
+    ``(out, dW)`` with im2col done once.
     """
     xp = backend.get_array_module(image)
     n, c, h, w = image.shape
@@ -77,6 +80,7 @@ def _conv_gemm(image, weight, geom, bias=None):
     rows, pixels = weight[0].size * g, oh * ow                 # C*kh*kw, oh*ow
     w3 = weight.reshape(g, f // g, rows // g)
     out = xp.empty((n, f, oh, ow), dtype=image.dtype)
+    grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
     for chunk in batch_chunks(n, rows * pixels * image.itemsize):
         m = chunk.stop - chunk.start
         cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
@@ -86,21 +90,25 @@ def _conv_gemm(image, weight, geom, bias=None):
             xp.matmul(w3, cols.reshape(g, rows // g, pixels), out=target.reshape(g, f // g, pixels))
             if bias is not None:
                 target += bias.reshape(1, f, 1, 1)
-            continue
-        result = xp.matmul(w3, cols.reshape(g, rows // g, m * pixels),
-                           out=workspace("rows", (g, f // g, m * pixels), image.dtype, xp))
-        result = result.reshape(f, m, pixels).transpose(1, 0, 2)  # -> (m, F, oh*ow)
-        if bias is None:
-            target.reshape(m, f, pixels)[...] = result
         else:
-            xp.add(result, bias.reshape(1, f, 1), out=target.reshape(m, f, pixels))
-    return out
+            result = xp.matmul(w3, cols.reshape(g, rows // g, m * pixels),
+                               out=workspace("rows", (g, f // g, m * pixels), image.dtype, xp))
+            result = result.reshape(f, m, pixels).transpose(1, 0, 2)  # -> (m, F, oh*ow)
+            if bias is None:
+                target.reshape(m, f, pixels)[...] = result
+            else:
+                xp.add(result, bias.reshape(1, f, 1), out=target.reshape(m, f, pixels))
+        if grad_wt is not None:
+            grad_wt.add(cols, _rows_of(weight_grad_with[chunk], "rows"))
+    return out if grad_wt is None else (out, grad_wt.result())
 
 
-def _conv_gemm_transposed(grad_out, weight, geom, image_shape):
+def _conv_gemm_transposed(grad_out, weight, geom, image_shape, weight_grad_with=None):
     """image = col2im(Wᵀ @ grad_out), chunk by chunk.   (N, F, oh, ow) -> (N, C, H, W).
 
-    The input gradient of conv2d, and the forward of conv_transpose2d.
+    The input gradient of conv2d, and the forward of conv_transpose2d. conv2d's backward also
+    needs dW = Σ im2col(x) @ rows(grad_out)ᵀ: pass x as ``weight_grad_with`` to get
+    ``(image, dW)`` with grad_out rearranged into rows once.
     """
     xp = backend.get_array_module(grad_out)
     n, f, oh, ow = grad_out.shape
@@ -108,38 +116,61 @@ def _conv_gemm_transposed(grad_out, weight, geom, image_shape):
     rows, pixels = weight[0].size * g, oh * ow
     w3t = weight.reshape(g, f // g, rows // g).transpose(0, 2, 1)  # (G, C/G*kh*kw, F/G)
     image = xp.empty(image_shape, dtype=grad_out.dtype)
+    grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
     for chunk in batch_chunks(n, rows * pixels * grad_out.itemsize):
         m = chunk.stop - chunk.start
-        g_rows = _rows_of(grad_out[chunk], "rows").reshape(g, f // g, m * pixels)
-        cols = xp.matmul(w3t, g_rows, out=workspace("columns", (g, rows // g, m * pixels),
-                                                     grad_out.dtype, xp))
+        g_rows = _rows_of(grad_out[chunk], "rows")
+        cols = xp.matmul(w3t, g_rows.reshape(g, f // g, m * pixels),
+                         out=workspace("columns", (g, rows // g, m * pixels), grad_out.dtype, xp))
         col2im(cols.reshape(rows, m * pixels), (m,) + tuple(image_shape[1:]), *geom[:4],
                out=image[chunk])
-    return image
+        if grad_wt is not None:   # the columns buffer is free again: im2col(x) goes there
+            x_cols = im2col(weight_grad_with[chunk], *geom[:4],
+                            out=workspace("columns", (rows, m * pixels), grad_out.dtype, xp))
+            grad_wt.add(x_cols, g_rows)
+    return image if grad_wt is None else (image, grad_wt.result())
 
 
-def _conv_weight_grad(image, grad_out, geom, weight_shape):
-    """dW = Σ over the batch of grad_out @ im2col(image)ᵀ, chunk by chunk -> (F, C/G, kh, kw).
+class _WeightGrad:
+    """Accumulates dWᵀ = Σ over chunks of cols @ g_rowsᵀ, per group, for a weight of the shape
+    of ``weight`` (F, C/G, kh, kw); cols (C*kh*kw, m*pixels), g_rows (F, m*pixels).
 
-    Computed as its transpose, dWᵀ = im2col(image) @ grad_outᵀ: the same products, but BLAS
-    runs this orientation 1.2-1.9× faster at conv shapes (measured, docs/conv.md), and the
-    small (C*kh*kw, F) result costs nothing to transpose back.
+    Computed as dWᵀ, not dW = g_rows @ colsᵀ: the same products, but BLAS runs this
+    orientation 1.2-1.9× faster at conv shapes (measured, docs/conv.md), and the small
+    (C*kh*kw, F) result costs nothing to transpose back.
     """
+
+    def __init__(self, weight, groups):
+        xp = backend.get_array_module(weight)
+        self.shape, self.groups, self.f = weight.shape, groups, weight.shape[0]
+        rows = weight[0].size * groups                          # C*kh*kw
+        self.sum = xp.zeros((groups, rows // groups, self.f // groups), dtype=weight.dtype)
+        self.partial = workspace("weight_partial", self.sum.shape, weight.dtype, xp)
+
+    def add(self, cols, g_rows):
+        g = self.groups
+        cols = cols.reshape(g, cols.shape[0] // g, -1)
+        g_rows = g_rows.reshape(g, self.f // g, -1)
+        backend.get_array_module(cols).matmul(cols, g_rows.transpose(0, 2, 1), out=self.partial)
+        self.sum += self.partial
+
+    def result(self):
+        xp = backend.get_array_module(self.sum)
+        return xp.ascontiguousarray(self.sum.transpose(0, 2, 1)).reshape(self.shape)
+
+
+def _conv_weight_grad(image, grad_out, geom, weight):
+    """dW = Σ over the batch of grad_out @ im2col(image)ᵀ, chunk by chunk -> weight's shape
+    (F, C/G, kh, kw) — on its own, when the input gradient is not needed."""
     xp = backend.get_array_module(image)
-    n, f = grad_out.shape[:2]
-    g = geom.groups
-    pixels = grad_out[0, 0].size
-    rows = weight_shape[1] * weight_shape[2] * weight_shape[3] * g
-    grad_wt = xp.zeros((g, rows // g, f // g), dtype=image.dtype)
-    partial = workspace("weight_partial", grad_wt.shape, image.dtype, xp)
+    n, rows, pixels = grad_out.shape[0], weight[0].size * geom.groups, grad_out[0, 0].size
+    grad_wt = _WeightGrad(weight, geom.groups)
     for chunk in batch_chunks(n, rows * pixels * image.itemsize):
         m = chunk.stop - chunk.start
         cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
                                                              image.dtype, xp))
-        g_rows = _rows_of(grad_out[chunk], "rows").reshape(g, f // g, m * pixels)
-        xp.matmul(cols.reshape(g, rows // g, m * pixels), g_rows.transpose(0, 2, 1), out=partial)
-        grad_wt += partial
-    return xp.ascontiguousarray(grad_wt.transpose(0, 2, 1)).reshape(weight_shape)
+        grad_wt.add(cols, _rows_of(grad_out[chunk], "rows"))
+    return grad_wt.result()
 
 
 # ---- the two Functions: the same three GEMMs in two roles -----------------------------------
@@ -172,18 +203,24 @@ class Conv2d(Function):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
+        need_dx, need_dw = ctx.needs_input_grad[:2]
         dx = dw = None
         if ctx.dual is None:
-            if ctx.needs_input_grad[0]:
-                dx = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape)
-            if ctx.needs_input_grad[1]:
-                dw = _conv_weight_grad(x, grad_out, ctx.geom, weight.shape)
+            if need_dx:                              # dx and dW share the rows of grad_out
+                result = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape,
+                                               weight_grad_with=x if need_dw else None)
+                dx, dw = result if need_dw else (result, None)
+            elif need_dw:
+                dw = _conv_weight_grad(x, grad_out, ctx.geom, weight)
         else:                                        # the backward of conv_transpose(x, V)
             v, dual_geom = ctx.dual
-            if ctx.needs_input_grad[0]:
-                dx = _conv_gemm(grad_out, v, dual_geom)
-            if ctx.needs_input_grad[1]:
-                dv = _conv_weight_grad(grad_out, x, dual_geom, v.shape)
+            dv = None
+            if need_dx:                              # dx and dV share im2col(grad_out)
+                result = _conv_gemm(grad_out, v, dual_geom, weight_grad_with=x if need_dw else None)
+                dx, dv = result if need_dw else (result, None)
+            elif need_dw:
+                dv = _conv_weight_grad(grad_out, x, dual_geom, v)
+            if dv is not None:
                 dw = dv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)     # V -> W: flip, swap back
         db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
         return dx, dw, db
@@ -239,11 +276,15 @@ class ConvTranspose2d(Function):
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
-        dx = None
-        if ctx.needs_input_grad[0]:
+        need_dx, need_dw = ctx.needs_input_grad[:2]
+        dx = dw = None
+        if need_dx:                                  # dx and dW share im2col(grad_out)
+            result = _conv_gemm(grad_out, weight, ctx.geom, weight_grad_with=x if need_dw else None)
+            dx, dw = result if need_dw else (result, None)
             h, w = ctx.in_size
-            dx = _conv_gemm(grad_out, weight, ctx.geom)[:, :, :h, :w]
-        dw = _conv_weight_grad(grad_out, x, ctx.geom, weight.shape) if ctx.needs_input_grad[1] else None
+            dx = dx[:, :, :h, :w]
+        elif need_dw:
+            dw = _conv_weight_grad(grad_out, x, ctx.geom, weight)
         db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
         return dx, dw, db
 
