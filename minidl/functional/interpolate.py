@@ -62,17 +62,21 @@ def _interpolation_matrix(in_size, out_size, taps, dtype, xp):
 
 
 def _resample(a, axis, taps, xp):
-    """Σ_t a[..., index_t, ...] * weight_t along ``axis`` (value × weight, taps in order)."""
-    def term(index, weight):
+    """Σ_t a[..., index_t, ...] * weight_t along ``axis`` (value × weight, taps in order).
+
+    Each tap's gather is a new array, scaled and summed in place (one new array per tap: at
+    the FCN's output size a fresh multi-megabyte array costs more than the arithmetic)."""
+    shape = [1] * a.ndim
+    shape[axis] = -1
+    out = None
+    for index, weight in taps:
         picked = xp.take(a, index, axis=axis)
-        if weight is None:                                   # nearest: a pure gather
-            return picked
-        shape = [1] * a.ndim
-        shape[axis] = -1
-        return picked * weight.reshape(shape)
-    out = term(*taps[0])
-    for tap in taps[1:]:
-        out = out + term(*tap)
+        if weight is not None:                               # nearest: a pure gather
+            picked *= weight.reshape(shape)
+        if out is None:
+            out = picked
+        else:
+            out += picked
     return out
 
 
