@@ -42,30 +42,29 @@ static void inside_range(index_t offset, index_t stride, index_t size, index_t o
 }
 
 // One contiguous run of the column matrix: row (c, i, j) for image n, all out_h * out_w
-// output pixels — zeros in the padding, a plain (strided) copy inside.
+// output pixels — zeros in the padding, a plain (strided) copy inside. Output columns outside
+// [first, last) look into the left/right zero padding and output rows whose input row is
+// outside the image into the top/bottom padding: both are written as zeros directly, so only
+// the interior copies read the input (the values im2col_element would return, without its
+// per-element index arithmetic and bounds test — rows here are as short as 8 pixels).
 template <typename T, int kStride>
 static void im2col_run(const T* x, const ConvGeometry& g, index_t n, index_t c, index_t i,
                        index_t j, T* out) {
   const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
   index_t first, last;  // the output columns whose pixel is inside the image width
   inside_range(j * g.dilation_w - g.pad_w, sw, g.width, g.out_w, &first, &last);
+  const T* plane = x + (n * g.channels + c) * g.height * g.width;
+  const index_t x0 = first * sw - g.pad_w + j * g.dilation_w;  // input column of output `first`
   for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
     const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
     if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
       for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = T(0);
       continue;
     }
-    for (index_t ox = 0; ox < first; ++ox)
-      out[ox] = im2col_element<T, true, kStride>(x, g, n, c, i, j, oy, ox);
-    // Inside: the pixels of input row iy that im2col_element<T, false> would read, as one
-    // strided (for stride 1: contiguous) copy, with the row's address computed once.
-    const T* src = x + ((n * g.channels + c) * g.height + iy) * g.width +
-                   (first * sw - g.pad_w + j * g.dilation_w);
-    T* dst = out + first;
-    const index_t count = last - first;
-    for (index_t k = 0; k < count; ++k) dst[k] = src[k * sw];
-    for (index_t ox = last; ox < g.out_w; ++ox)
-      out[ox] = im2col_element<T, true, kStride>(x, g, n, c, i, j, oy, ox);
+    for (index_t ox = 0; ox < first; ++ox) out[ox] = T(0);
+    const T* src = plane + iy * g.width + x0;
+    for (index_t k = 0; k < last - first; ++k) out[first + k] = src[k * sw];
+    for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = T(0);
   }
 }
 
