@@ -13,6 +13,7 @@
 #include "im2col/im2col_cpu.h"
 #include "index_add/index_add_cpu.h"
 #include "nms/nms_cpu.h"
+#include "norm/norm_cpu.h"
 #include "roi_align/roi_align_cpu.h"
 #include "roi_pool/roi_pool_cpu.h"
 
@@ -100,6 +101,120 @@ void col2im(py::array cols, py::array x, index_t kh, index_t kw, index_t sh, ind
     minidl::col2im_gather_cpu<T>(cols_ptr, g, x_ptr);
   else
     minidl::col2im_cpu<T>(cols_ptr, g, x_ptr);
+}
+
+// ---- norm: batch / instance normalization (csrc/norm/, minidl/kernels/norm.py) --------------
+// x (N, C, ...) of dtype T; same-shaped dy / out / dx; statistics (groups,) with groups = C
+// (batch norm) or N*C (instance norm); weight / bias (C,) or None.
+template <typename T>
+minidl::NormGeometry norm_geometry(const py::array& x, bool per_instance) {
+  minidl::check_array<T>(x, "x");
+  minidl::check(x.ndim() >= 2, "norm: x must have shape (N, C, ...), got " + minidl::shape_str(x));
+  index_t plane = 1;
+  for (py::ssize_t d = 2; d < x.ndim(); ++d) plane *= x.shape(d);
+  return {x.shape(0), x.shape(1), plane, per_instance};
+}
+
+template <typename T>
+void check_like(const py::array& a, const py::array& x, const char* name) {
+  minidl::check_array<T>(a, name);
+  bool same = a.ndim() == x.ndim();
+  for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = a.shape(d) == x.shape(d);
+  minidl::check(same, std::string("norm: ") + name + " has shape " + minidl::shape_str(a) +
+                          ", expected " + minidl::shape_str(x));
+}
+
+template <typename T>
+const T* vector_of(const py::array& a, index_t length, const char* name) {
+  minidl::check_array<T>(a, name);
+  minidl::check(a.ndim() == 1 && a.shape(0) == length,
+                std::string("norm: ") + name + " has shape " + minidl::shape_str(a) +
+                    ", expected (" + std::to_string(length) + ",)");
+  return static_cast<const T*>(a.data());
+}
+
+template <typename T>
+T* mutable_vector_of(py::array& a, index_t length, const char* name) {
+  vector_of<T>(a, length, name);
+  return static_cast<T*>(a.mutable_data());
+}
+
+template <typename T>  // weight / bias: None -> nullptr (gamma = 1, beta = 0)
+const T* optional_vector_of(const py::object& a, index_t length, const char* name) {
+  return a.is_none() ? nullptr : vector_of<T>(py::cast<py::array>(a), length, name);
+}
+
+void norm_statistics(py::array x, py::array mean, py::array var, bool per_instance) {
+  minidl::dispatch_float(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const auto g = norm_geometry<T>(x, per_instance);
+    const index_t groups = minidl::norm_groups(g);
+    minidl::check(g.batch * g.plane > 0, "norm: x has no values per group: " + minidl::shape_str(x));
+    auto m = mutable_vector_of<T>(mean, groups, "mean");
+    auto v = mutable_vector_of<T>(var, groups, "var");
+    auto x_ptr = static_cast<const T*>(x.data());
+    py::gil_scoped_release release;
+    minidl::norm_statistics_cpu<T>(x_ptr, g, m, v);
+  });
+}
+
+void norm_forward(py::array x, py::array mean, py::array var, py::object weight, py::object bias,
+                  double eps, bool per_instance, py::array out) {
+  minidl::dispatch_float(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const auto g = norm_geometry<T>(x, per_instance);
+    const index_t groups = minidl::norm_groups(g);
+    check_like<T>(out, x, "out");
+    auto m = vector_of<T>(mean, groups, "mean");
+    auto v = vector_of<T>(var, groups, "var");
+    auto w = optional_vector_of<T>(weight, g.channels, "weight");
+    auto b = optional_vector_of<T>(bias, g.channels, "bias");
+    auto x_ptr = static_cast<const T*>(x.data());
+    auto out_ptr = static_cast<T*>(out.mutable_data());
+    py::gil_scoped_release release;
+    minidl::norm_forward_cpu<T>(x_ptr, g, m, v, w, b, T(eps), out_ptr);
+  });
+}
+
+void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var, double eps,
+                        bool per_instance, py::array sum_dy, py::array sum_dy_xhat) {
+  minidl::dispatch_float(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const auto g = norm_geometry<T>(x, per_instance);
+    const index_t groups = minidl::norm_groups(g);
+    check_like<T>(dy, x, "dy");
+    auto m = vector_of<T>(mean, groups, "mean");
+    auto v = vector_of<T>(var, groups, "var");
+    auto s = mutable_vector_of<T>(sum_dy, groups, "sum_dy");
+    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, groups, "sum_dy_xhat");
+    auto dy_ptr = static_cast<const T*>(dy.data());
+    auto x_ptr = static_cast<const T*>(x.data());
+    py::gil_scoped_release release;
+    minidl::norm_backward_sums_cpu<T>(dy_ptr, x_ptr, g, m, v, T(eps), s, s_xhat);
+  });
+}
+
+void norm_backward_input(py::array dy, py::array x, py::array mean, py::array var,
+                         py::object weight, double eps, py::array sum_dy, py::array sum_dy_xhat,
+                         bool input_stats, bool per_instance, py::array dx) {
+  minidl::dispatch_float(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const auto g = norm_geometry<T>(x, per_instance);
+    const index_t groups = minidl::norm_groups(g);
+    check_like<T>(dy, x, "dy");
+    check_like<T>(dx, x, "dx");
+    auto m = vector_of<T>(mean, groups, "mean");
+    auto v = vector_of<T>(var, groups, "var");
+    auto w = optional_vector_of<T>(weight, g.channels, "weight");
+    auto s = vector_of<T>(sum_dy, groups, "sum_dy");
+    auto s_xhat = vector_of<T>(sum_dy_xhat, groups, "sum_dy_xhat");
+    auto dy_ptr = static_cast<const T*>(dy.data());
+    auto x_ptr = static_cast<const T*>(x.data());
+    auto dx_ptr = static_cast<T*>(dx.mutable_data());
+    py::gil_scoped_release release;
+    minidl::norm_backward_input_cpu<T>(dy_ptr, x_ptr, g, m, v, w, T(eps), s, s_xhat,
+                                       input_stats, dx_ptr);
+  });
 }
 
 // ---- detection: nms, roi_pool, roi_align (csrc/nms/, csrc/roi_pool/, csrc/roi_align/) ------
@@ -265,6 +380,17 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("openmp") = false;
 #endif
+  m.def("norm_statistics", &norm_statistics, py::arg("x"), py::arg("mean"), py::arg("var"),
+        py::arg("per_instance"));
+  m.def("norm_forward", &norm_forward, py::arg("x"), py::arg("mean"), py::arg("var"),
+        py::arg("weight"), py::arg("bias"), py::arg("eps"), py::arg("per_instance"),
+        py::arg("out"));
+  m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("x"), py::arg("mean"),
+        py::arg("var"), py::arg("eps"), py::arg("per_instance"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"));
+  m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("x"),
+        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("eps"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"), py::arg("input_stats"), py::arg("per_instance"), py::arg("dx"));
   m.def(
       "index_add",
       [](py::array out, py::array index, py::array src) {

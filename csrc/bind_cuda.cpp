@@ -11,6 +11,7 @@
 #include "im2col/im2col_cuda.h"
 #include "index_add/index_add_cuda.h"
 #include "nms/nms_cuda.h"
+#include "norm/norm_cuda.h"
 #include "roi_align/roi_align_cuda.h"
 #include "roi_pool/roi_pool_cuda.h"
 
@@ -30,6 +31,25 @@ PYBIND11_MODULE(_C_cuda, m) {
         py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("kernel_h"),
         py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"),
         py::arg("pad_w"), py::arg("dilation_h"), py::arg("dilation_w"), py::arg("dtype_code"),
+        py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  // normalization (csrc/norm/); minidl/kernels/norm.py
+  m.def("norm_statistics", &minidl::norm_statistics_cuda, py::arg("x"), py::arg("batch"),
+        py::arg("channels"), py::arg("plane"), py::arg("per_instance"), py::arg("mean"),
+        py::arg("var"), py::arg("dtype_code"), py::arg("stream"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("norm_forward", &minidl::norm_forward_cuda, py::arg("x"), py::arg("batch"),
+        py::arg("channels"), py::arg("plane"), py::arg("per_instance"), py::arg("mean"),
+        py::arg("var"), py::arg("weight"), py::arg("bias"), py::arg("eps"), py::arg("out"),
+        py::arg("dtype_code"), py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+  m.def("norm_backward_sums", &minidl::norm_backward_sums_cuda, py::arg("dy"), py::arg("x"),
+        py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("per_instance"),
+        py::arg("mean"), py::arg("var"), py::arg("eps"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"), py::arg("dtype_code"), py::arg("stream"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("norm_backward_input", &minidl::norm_backward_input_cuda, py::arg("dy"), py::arg("x"),
+        py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("per_instance"),
+        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("eps"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"), py::arg("input_stats"), py::arg("dx"), py::arg("dtype_code"),
         py::arg("stream"), py::call_guard<py::gil_scoped_release>());
   // detection (csrc/nms/, csrc/roi_pool/, csrc/roi_align/); minidl/kernels/{nms,roi_pool,roi_align}.py
   m.def("nms_mask", &minidl::nms_mask_cuda, py::arg("x1"), py::arg("y1"), py::arg("x2"),

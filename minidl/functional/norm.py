@@ -20,89 +20,47 @@ import math
 
 
 from .. import backend
+from ..kernels import norm as kernels
 from ..tensor import Function, Tensor
 from .matmul import matmul
 
 
-def _per_channel_sum(a, axes, b=None):
-    """Σ over ``axes`` of a (or of a·b when b is given), keepdims; a, b (N, C, *spatial).
-
-    ``axes`` is (0, 2, ...) for batch norm, (2, ...) for instance norm. Written as matrix
-    products — a (N, C, P) @ ones (P,) for sums, batched (1, P) @ (P, 1) dot products for Σ a·b —
-    so BLAS does the reductions: on every core, without the a·b temporary, 4–8× faster than
-    ``(a * b).sum(axis=axes)`` at the FCN's sizes (measured, docs/lecture8.md).
-    """
-    xp = backend.get_array_module(a)
-    n, c = a.shape[:2]
-    a3 = a.reshape(n, c, -1)                                   # (N, C, P), P = spatial size
-    if b is None:
-        sums = a3 @ xp.ones(a3.shape[2], dtype=a.dtype)        # (N, C)
-    else:
-        sums = (a3[:, :, None, :] @ b.reshape(n, c, -1, 1))[:, :, 0, 0]
-    if 0 in axes:                                              # batch statistics: over N too
-        sums = sums.sum(axis=0, keepdims=True)
-    return sums.reshape(sums.shape + (1,) * (a.ndim - 2))
-
-
-def _statistics(x, axes):
-    """Mean and biased variance of x over ``axes`` (keepdims), and x - mean (reused by the
-    normalization). The variance is taken of the centred values, not as E[x²] - E[x]², which
-    cancels catastrophically in float32 when |mean| >> std."""
-    count = math.prod(x.shape[a] for a in axes)
-    mean = _per_channel_sum(x, axes) / count
-    centred = x - mean
-    var = _per_channel_sum(centred, axes, centred) / count
-    return mean, var, centred
-
-
 class _Normalize(Function):
-    """y = (x - mean) * rsqrt(var + eps) * weight + bias; weight/bias per channel (axis 1).
+    """y = (x - mean) / sqrt(var + eps) * weight + bias; weight/bias per channel (axis 1).
 
-    ``axes``: the axes the statistics were reduced over when they are computed from x (then
-    the backward includes their dependence on x); None when mean/var are fixed (running stats).
-    ``centred``: x - mean when the caller already has it (from the variance); it is reused in
-    place as x_hat instead of subtracting again.
+    mean, var: one value per group — (C,) for batch norm, (N*C,) for instance norm
+    (``per_instance``). ``input_stats``: they were computed from x, so the backward includes
+    their dependence on x; False for fixed (running) statistics. The passes themselves are the
+    kernels of ``minidl.kernels.norm`` (NumPy reference, C++, CUDA); x, not a normalized copy,
+    is what the backward keeps.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, axes, eps, centred=None):
-        channel = (1, -1) + (1,) * (x.ndim - 2)             # (C,) -> broadcastable (1, C, 1, ...)
-        inv_std = 1.0 / backend.get_array_module(x).sqrt(var + eps)
-        x_hat = x - mean if centred is None else centred   # (in place from here: one new array)
-        x_hat *= inv_std
-        ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.axes, ctx.channel = axes, channel
-        if weight is None:
-            return x_hat if bias is None else x_hat + bias.reshape(channel)
-        out = x_hat * weight.reshape(channel)
-        if bias is not None:
-            out += bias.reshape(channel)
-        return out
+    def forward(ctx, x, weight, bias, mean, var, per_instance, input_stats, eps):
+        x = backend.get_array_module(x).ascontiguousarray(x)
+        ctx.save_for_backward(x, weight, mean, var)
+        ctx.per_instance, ctx.input_stats, ctx.eps = per_instance, input_stats, eps
+        return kernels.norm_forward(x, mean, var, weight, bias, eps, per_instance)
 
     @staticmethod
     def backward(ctx, grad):
-        x_hat, inv_std, weight = ctx.saved_tensors
-        every = tuple(a for a in range(grad.ndim) if a != 1)       # dγ, dβ: over all but C
-        need_x_stats = ctx.needs_input_grad[0] and ctx.axes is not None
-        d_weight = d_bias = d_x = None
-        if ctx.needs_input_grad[1]:
-            d_weight = _per_channel_sum(grad, every, x_hat).reshape(-1)      # Σ grad · x_hat
-        if ctx.needs_input_grad[2]:
-            d_bias = _per_channel_sum(grad, every).reshape(-1)               # Σ grad
-        if ctx.needs_input_grad[0]:
-            # d_hat = γ·grad is the gradient reaching x_hat; dx = d_hat / σ for fixed statistics.
-            scale = inv_std if weight is None else inv_std * weight.reshape(ctx.channel)
-            if not need_x_stats:                             # fixed statistics: a plain affine map
-                d_x = grad * scale
-            else:
-                # x_hat = (x - μ)/σ with μ, σ computed from x over `axes` (m values each):
-                # dx = (1/σ) (d_hat - mean(d_hat) - x_hat · mean(d_hat · x_hat)), and γ factors
-                # out of the brackets: dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
-                count = math.prod(grad.shape[a] for a in ctx.axes)
-                d_x = x_hat * (_per_channel_sum(grad, ctx.axes, x_hat) / -count)
-                d_x += grad
-                d_x -= _per_channel_sum(grad, ctx.axes) / count
-                d_x *= scale
+        x, weight, mean, var = ctx.saved_tensors
+        grad = backend.get_array_module(grad).ascontiguousarray(grad)
+        need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+        sums = (None, None)
+        if need_dw or need_db or (need_dx and ctx.input_stats):
+            # Σ grad and Σ grad·x_hat per group: dβ and dγ (summed over the images for instance
+            # norm), and — when μ, σ came from x — the two means dx needs:
+            # dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
+            sums = kernels.norm_backward_sums(grad, x, mean, var, ctx.eps, ctx.per_instance)
+        channels = x.shape[1]
+        d_bias = sums[0].reshape(-1, channels).sum(axis=0) if need_db else None
+        d_weight = sums[1].reshape(-1, channels).sum(axis=0) if need_dw else None
+        d_x = None
+        if need_dx:
+            d_x = kernels.norm_backward_input(grad, x, mean, var, weight, ctx.eps, *sums,
+                                              input_stats=ctx.input_stats,
+                                              per_instance=ctx.per_instance)
         return d_x, d_weight, d_bias, None, None
 
 
@@ -141,24 +99,23 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if value is not None and tuple(value.shape) != (channels,):
             raise ValueError(f"batch_norm: {arg} must have shape ({channels},), got {tuple(value.shape)}")
     xp = backend.get_array_module(x.data)
-    channel = (1, channels) + (1,) * (x.ndim - 2)
     if training:
-        axes = tuple(a for a in range(x.ndim) if a != 1)
         count = x.size // channels
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
-        mean, var, centred = _statistics(x.data, axes)             # biased: divides by count
+        data = xp.ascontiguousarray(x.data)
+        mean, var = kernels.norm_statistics(data, per_instance=False)   # (C,), biased
         if rm is not None:
-            _update_running(rm, mean.reshape(-1), momentum)
+            _update_running(rm, mean, momentum)
         if rv is not None:
-            _update_running(rv, var.reshape(-1) * (count / (count - 1)), momentum)   # unbiased
+            _update_running(rv, var * (count / (count - 1)), momentum)   # unbiased
     else:
         if rm is None or rv is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        axes, centred = None, None
-        mean, var = xp.asarray(rm, dtype=x.dtype).reshape(channel), xp.asarray(rv, dtype=x.dtype).reshape(channel)
-    return _Normalize.apply(x, weight, bias, mean, var, axes=axes, eps=eps, centred=centred)
+        mean, var = xp.asarray(rm, dtype=x.dtype), xp.asarray(rv, dtype=x.dtype)
+    return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=training,
+                            eps=eps)
 
 
 def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
@@ -175,24 +132,23 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         raise ValueError(f"instance_norm: input must have shape (N, C, H, W) or (N, C, L), got {x.shape}")
     rm, rv = _data(running_mean), _data(running_var)
     xp = backend.get_array_module(x.data)
-    if not use_input_stats:
+    if not use_input_stats:                 # fixed per-channel statistics: C groups, as batch norm
         if rm is None or rv is None:
             raise ValueError("instance_norm: running_mean and running_var are needed when "
                              "use_input_stats=False")
-        channel = (1, channels) + (1,) * (x.ndim - 2)
-        mean, var = xp.asarray(rm, dtype=x.dtype).reshape(channel), xp.asarray(rv, dtype=x.dtype).reshape(channel)
-        return _Normalize.apply(x, weight, bias, mean, var, axes=None, eps=eps)
-    axes = tuple(range(2, x.ndim))
+        mean, var = xp.asarray(rm, dtype=x.dtype), xp.asarray(rv, dtype=x.dtype)
+        return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=False,
+                                eps=eps)
     count = math.prod(x.shape[2:])
     if count <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, got "
                          f"input of shape {x.shape}")
-    mean, var, centred = _statistics(x.data, axes)
+    mean, var = kernels.norm_statistics(xp.ascontiguousarray(x.data), per_instance=True)  # (N*C,)
     if rm is not None:
         _update_running(rm, mean.reshape(x.shape[:2]).mean(axis=0), momentum)
     if rv is not None:
         _update_running(rv, (var.reshape(x.shape[:2]) * (count / (count - 1))).mean(axis=0), momentum)
-    return _Normalize.apply(x, weight, bias, mean, var, axes=axes, eps=eps, centred=centred)
+    return _Normalize.apply(x, weight, bias, mean, var, per_instance=True, input_stats=True, eps=eps)
 
 
 def conditional_instance_norm(x, style, weight, bias, eps=1e-5):

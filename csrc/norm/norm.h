@@ -1,0 +1,53 @@
+// norm.h — the per-element bodies of batch and instance normalization, shared by the CPU and
+// CUDA launchers (minidl/functional/norm.py; NumPy reference in minidl/kernels/norm.py).
+//
+// x is (N, C, P) contiguous, P = H*W (1 for (N, C) inputs). Statistics are taken per *group*:
+//   batch norm     C groups   — channel c over all (n, p): N runs of P contiguous values
+//   instance norm  N*C groups — plane (n, c) over all p:    1 run of P contiguous values
+// Forward:   y = (x - mean_g) * inv_std_g * gamma_c + beta_c,   inv_std = 1 / sqrt(var + eps)
+// Backward with statistics taken from x (m values per group):
+//   dx = gamma_c * inv_std_g * (dy - mean_g(dy) - x_hat * mean_g(dy * x_hat))
+// and with fixed (running) statistics simply dx = gamma_c * inv_std_g * dy.
+#pragma once
+
+#include "../common/host_device.h"
+
+namespace minidl {
+
+struct NormGeometry {
+  index_t batch, channels, plane;  // N, C, P
+  bool per_instance;               // instance norm (N*C groups) or batch norm (C groups)
+};
+
+MINIDL_HD index_t norm_groups(const NormGeometry& g) {
+  return g.per_instance ? g.batch * g.channels : g.channels;
+}
+// The contiguous runs of P values one group is made of, and where run r starts in x.
+MINIDL_HD index_t norm_runs(const NormGeometry& g) { return g.per_instance ? 1 : g.batch; }
+MINIDL_HD index_t norm_run_start(const NormGeometry& g, index_t group, index_t r) {
+  return g.per_instance ? group * g.plane : (r * g.channels + group) * g.plane;
+}
+// The group of flat element e of x, and the channel (index of gamma / beta) of a group.
+MINIDL_HD index_t norm_group_of(const NormGeometry& g, index_t e) {
+  const index_t plane_index = e / g.plane;  // n * C + c
+  return g.per_instance ? plane_index : plane_index % g.channels;
+}
+MINIDL_HD index_t norm_channel_of_group(const NormGeometry& g, index_t group) {
+  return g.per_instance ? group % g.channels : group;
+}
+
+// One output of the forward pass.
+template <typename T>
+MINIDL_HD T norm_forward_element(T x, T mean, T inv_std, T gamma, T beta) {
+  return (x - mean) * inv_std * gamma + beta;
+}
+
+// One input gradient. scale = gamma * inv_std; mean_dy and mean_dy_xhat are the group means
+// of dy and dy * x_hat (both 0 for fixed statistics: then dx = scale * dy).
+template <typename T>
+MINIDL_HD T norm_backward_element(T dy, T x, T mean, T inv_std, T scale, T mean_dy,
+                                  T mean_dy_xhat) {
+  return scale * (dy - mean_dy - (x - mean) * inv_std * mean_dy_xhat);
+}
+
+}  // namespace minidl

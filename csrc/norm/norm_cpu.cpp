@@ -1,0 +1,117 @@
+// norm_cpu.cpp — loops calling the shared bodies of norm.h, one group (channel or plane) at a time.
+//
+// Why a kernel at all: in NumPy, batch norm is ~10 whole-array passes and 3-4 new arrays per
+// direction (x - mean, its square, x_hat, the scaled copy, ...). Here the forward reads x three
+// times (mean, variance, output) and writes only the output; the backward reads dy and x twice
+// and writes only dx; and x itself, not a normalized copy, is what the backward keeps.
+// The sums accumulate in double, in SIMD lanes (`omp simd reduction`: without it the compiler
+// may not reorder a floating-point sum and adds one value per ~4 cycles). Threads only for large inputs, for the reason given in im2col_cpu.cpp (OpenBLAS's threads run
+// between these calls in a network).
+#include "norm_cpu.h"
+
+#include <cmath>
+
+namespace minidl {
+
+constexpr index_t kParallelElements = index_t(1) << 22;
+
+static index_t elements(const NormGeometry& g) { return g.batch * g.channels * g.plane; }
+
+template <typename T>
+static T inv_std_of(T var, T eps) { return T(1) / std::sqrt(var + eps); }
+
+template <typename T>
+void norm_statistics_cpu(const T* x, const NormGeometry& g, T* mean, T* var) {
+  const index_t groups = norm_groups(g), runs = norm_runs(g);
+  const double count = double(runs * g.plane);
+#pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
+  for (index_t group = 0; group < groups; ++group) {
+    double sum = 0;
+    for (index_t r = 0; r < runs; ++r) {
+      const T* run = x + norm_run_start(g, group, r);
+#pragma omp simd reduction(+ : sum)
+      for (index_t p = 0; p < g.plane; ++p) sum += run[p];
+    }
+    const double m = sum / count;
+    double squares = 0;
+    for (index_t r = 0; r < runs; ++r) {
+      const T* run = x + norm_run_start(g, group, r);
+#pragma omp simd reduction(+ : squares)
+      for (index_t p = 0; p < g.plane; ++p) squares += (run[p] - m) * (run[p] - m);
+    }
+    mean[group] = T(m);
+    var[group] = T(squares / count);
+  }
+}
+
+template <typename T>
+void norm_forward_cpu(const T* x, const NormGeometry& g, const T* mean, const T* var,
+                      const T* weight, const T* bias, T eps, T* out) {
+  const index_t groups = norm_groups(g), runs = norm_runs(g);
+#pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
+  for (index_t group = 0; group < groups; ++group) {
+    const index_t c = norm_channel_of_group(g, group);
+    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
+    const T gamma = weight ? weight[c] : T(1), beta = bias ? bias[c] : T(0);
+    for (index_t r = 0; r < runs; ++r) {
+      const index_t start = norm_run_start(g, group, r);
+      for (index_t p = 0; p < g.plane; ++p)
+        out[start + p] = norm_forward_element(x[start + p], m, inv_std, gamma, beta);
+    }
+  }
+}
+
+template <typename T>
+void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
+                            const T* var, T eps, T* sum_dy, T* sum_dy_xhat) {
+  const index_t groups = norm_groups(g), runs = norm_runs(g);
+#pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
+  for (index_t group = 0; group < groups; ++group) {
+    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
+    double s = 0, s_xhat = 0;
+    for (index_t r = 0; r < runs; ++r) {
+      const index_t start = norm_run_start(g, group, r);
+#pragma omp simd reduction(+ : s, s_xhat)
+      for (index_t p = 0; p < g.plane; ++p) {
+        s += dy[start + p];
+        s_xhat += dy[start + p] * ((x[start + p] - m) * inv_std);
+      }
+    }
+    sum_dy[group] = T(s);
+    sum_dy_xhat[group] = T(s_xhat);
+  }
+}
+
+template <typename T>
+void norm_backward_input_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
+                             const T* var, const T* weight, T eps, const T* sum_dy,
+                             const T* sum_dy_xhat, bool input_stats, T* dx) {
+  const index_t groups = norm_groups(g), runs = norm_runs(g);
+  const T count = T(runs * g.plane);
+#pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
+  for (index_t group = 0; group < groups; ++group) {
+    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
+    const T scale = (weight ? weight[norm_channel_of_group(g, group)] : T(1)) * inv_std;
+    const T mean_dy = input_stats ? sum_dy[group] / count : T(0);
+    const T mean_dy_xhat = input_stats ? sum_dy_xhat[group] / count : T(0);
+    for (index_t r = 0; r < runs; ++r) {
+      const index_t start = norm_run_start(g, group, r);
+      for (index_t p = 0; p < g.plane; ++p)
+        dx[start + p] = norm_backward_element(dy[start + p], x[start + p], m, inv_std, scale,
+                                              mean_dy, mean_dy_xhat);
+    }
+  }
+}
+
+#define MINIDL_NORM_INSTANTIATE(T)                                                              \
+  template void norm_statistics_cpu<T>(const T*, const NormGeometry&, T*, T*);                  \
+  template void norm_forward_cpu<T>(const T*, const NormGeometry&, const T*, const T*,          \
+                                    const T*, const T*, T, T*);                                 \
+  template void norm_backward_sums_cpu<T>(const T*, const T*, const NormGeometry&, const T*,    \
+                                          const T*, T, T*, T*);                                 \
+  template void norm_backward_input_cpu<T>(const T*, const T*, const NormGeometry&, const T*,   \
+                                           const T*, const T*, T, const T*, const T*, bool, T*);
+MINIDL_NORM_INSTANTIATE(float)
+MINIDL_NORM_INSTANTIATE(double)
+#undef MINIDL_NORM_INSTANTIATE
+}  // namespace minidl

@@ -1,0 +1,197 @@
+"""norm: the four passes of batch / instance normalization (used by minidl/functional/norm.py).
+
+x is (N, C, ...); its statistics are taken per *group* — channel c over (N, H, W) for batch
+norm (C groups), plane (n, c) over (H, W) for instance norm (N·C groups, ``per_instance``):
+
+    norm_statistics(x)                     mean, var (biased) per group
+    norm_forward(x, mean, var, γ, β)       y = (x - mean) / sqrt(var + eps) · γ + β
+    norm_backward_sums(dy, x, mean, var)   Σ dy and Σ dy·x_hat per group   (-> dβ, dγ)
+    norm_backward_input(dy, x, ...)        dx = γ/σ · (dy - mean(dy) - x_hat · mean(dy·x_hat))
+                                           (dx = γ/σ · dy when the statistics were fixed)
+
+The ``*_reference`` functions are the readable NumPy/CuPy definitions; the dispatchers run the
+C++ kernel (csrc/norm/) on NumPy arrays and the CUDA one on CuPy arrays. Why kernels: in NumPy
+these are ~10 whole-array passes and several new arrays per direction; the kernels read x two
+or three times and write one array, and keep x instead of a normalized copy (docs/lecture8.md).
+"""
+from __future__ import annotations
+
+from .. import backend
+from . import dtype_code, native_for
+
+
+def _grouped(x, per_instance):
+    """x (N, C, ...) -> a (N, C, P) view and the axes one group's values lie along."""
+    return x.reshape(x.shape[0], x.shape[1], -1), ((2,) if per_instance else (0, 2))
+
+
+def _per_group(a, x, per_instance):
+    """A (G,) vector broadcast against x's (N, C, P) view."""
+    n, c = x.shape[:2]
+    return a.reshape(n, c, 1) if per_instance else a.reshape(1, c, 1)
+
+
+def _per_channel(a, c):
+    return None if a is None else a.reshape(1, c, 1)
+
+
+# ---- the NumPy references -----------------------------------------------------------------------
+def norm_statistics_reference(x, per_instance):
+    """Mean and biased variance of each group, the variance from the centred values (not
+    E[x²] - E[x]², which cancels catastrophically in float32 when |mean| >> std)."""
+    x3, axes = _grouped(x, per_instance)
+    mean = x3.mean(axis=axes, keepdims=True)
+    var = ((x3 - mean) ** 2).mean(axis=axes)
+    return mean.reshape(-1), var.reshape(-1)
+
+
+def norm_forward_reference(x, mean, var, weight, bias, eps, per_instance):
+    x3, _ = _grouped(x, per_instance)
+    inv_std = 1 / backend.get_array_module(x).sqrt(var + eps)
+    out = (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance)
+    if weight is not None:
+        out = out * _per_channel(weight, x.shape[1])
+    if bias is not None:
+        out = out + _per_channel(bias, x.shape[1])
+    return out.reshape(x.shape)
+
+
+def _x_hat(x, mean, var, eps, per_instance):
+    x3, _ = _grouped(x, per_instance)
+    inv_std = 1 / backend.get_array_module(x).sqrt(var + eps)
+    return (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance), inv_std
+
+
+def norm_backward_sums_reference(dy, x, mean, var, eps, per_instance):
+    dy3, axes = _grouped(dy, per_instance)
+    x_hat, _ = _x_hat(x, mean, var, eps, per_instance)
+    return dy3.sum(axis=axes).reshape(-1), (dy3 * x_hat).sum(axis=axes).reshape(-1)
+
+
+def norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
+                                  input_stats, per_instance):
+    dy3, axes = _grouped(dy, per_instance)
+    x_hat, inv_std = _x_hat(x, mean, var, eps, per_instance)
+    scale = _per_group(inv_std, x, per_instance)
+    if weight is not None:
+        scale = scale * _per_channel(weight, x.shape[1])
+    if not input_stats:                      # fixed statistics: a plain per-channel affine map
+        return (scale * dy3).reshape(x.shape)
+    count = dy3.size // sum_dy.size          # values per group
+    mean_dy = _per_group(sum_dy / count, x, per_instance)
+    mean_dy_xhat = _per_group(sum_dy_xhat / count, x, per_instance)
+    return (scale * (dy3 - mean_dy - x_hat * mean_dy_xhat)).reshape(x.shape)
+
+
+# ---- dispatch -----------------------------------------------------------------------------------
+def _native(x, *others):
+    """The compiled module for these arrays, or None: float32/float64, C-contiguous, all alike."""
+    native = native_for(x)
+    arrays = (x,) + tuple(a for a in others if a is not None)
+    if native is None or x.dtype.kind != "f" or x.ndim < 2 or x.size == 0:
+        return None
+    if not all(a.dtype == x.dtype and a.flags.c_contiguous for a in arrays):
+        return None
+    return native
+
+
+def _groups(x, per_instance):
+    return x.shape[0] * x.shape[1] if per_instance else x.shape[1]
+
+
+def _plane(x):
+    return x.size // (x.shape[0] * x.shape[1])
+
+
+def _check_cuda(name, x, vectors, like):
+    """The CUDA launchers take raw pointers: check here what the C++ binding checks on the CPU."""
+    for arg, (a, length) in vectors.items():
+        if a is not None and a.shape != (length,):
+            raise ValueError(f"{name}: {arg} has shape {a.shape}, expected ({length},)")
+    for arg, a in like.items():
+        if a.shape != x.shape:
+            raise ValueError(f"{name}: {arg} has shape {a.shape}, expected {x.shape}")
+
+
+def _ptr(a):
+    return 0 if a is None else a.data.ptr
+
+
+def norm_statistics(x, per_instance):
+    """(mean, var) of each group of x (N, C, ...): (C,) for batch norm, (N*C,) per instance."""
+    native = _native(x)
+    if native is None:
+        return norm_statistics_reference(x, per_instance)
+    xp = backend.get_array_module(x)
+    g = _groups(x, per_instance)
+    mean, var = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
+    if xp is backend.np:
+        native.norm_statistics(x, mean, var, per_instance)
+    else:
+        native.norm_statistics(x.data.ptr, x.shape[0], x.shape[1], _plane(x), per_instance,
+                               mean.data.ptr, var.data.ptr, dtype_code(x), backend.current_stream_ptr())
+    return mean, var
+
+
+def norm_forward(x, mean, var, weight, bias, eps, per_instance):
+    """y = (x - mean) / sqrt(var + eps) · weight + bias; mean, var (groups,); weight, bias (C,) or None."""
+    native = _native(x, mean, var, weight, bias)
+    if native is None:
+        return norm_forward_reference(x, mean, var, weight, bias, eps, per_instance)
+    xp = backend.get_array_module(x)
+    out = xp.empty_like(x)
+    if xp is backend.np:
+        native.norm_forward(x, mean, var, weight, bias, eps, per_instance, out)
+    else:
+        g, c = _groups(x, per_instance), x.shape[1]
+        _check_cuda("norm_forward", x, {"mean": (mean, g), "var": (var, g), "weight": (weight, c),
+                                        "bias": (bias, c)}, {})
+        native.norm_forward(x.data.ptr, x.shape[0], c, _plane(x), per_instance, mean.data.ptr,
+                            var.data.ptr, _ptr(weight), _ptr(bias), eps, out.data.ptr,
+                            dtype_code(x), backend.current_stream_ptr())
+    return out
+
+
+def norm_backward_sums(dy, x, mean, var, eps, per_instance):
+    """(Σ dy, Σ dy·x_hat) over each group: dβ and dγ before summing groups into channels."""
+    native = _native(x, dy, mean, var)
+    if native is None:
+        return norm_backward_sums_reference(dy, x, mean, var, eps, per_instance)
+    xp = backend.get_array_module(x)
+    g = _groups(x, per_instance)
+    sum_dy, sum_dy_xhat = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
+    if xp is backend.np:
+        native.norm_backward_sums(dy, x, mean, var, eps, per_instance, sum_dy, sum_dy_xhat)
+    else:
+        _check_cuda("norm_backward_sums", x, {"mean": (mean, g), "var": (var, g)}, {"dy": dy})
+        native.norm_backward_sums(dy.data.ptr, x.data.ptr, x.shape[0], x.shape[1], _plane(x),
+                                  per_instance, mean.data.ptr, var.data.ptr, eps, sum_dy.data.ptr,
+                                  sum_dy_xhat.data.ptr, dtype_code(x), backend.current_stream_ptr())
+    return sum_dy, sum_dy_xhat
+
+
+def norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat, input_stats,
+                        per_instance):
+    """dx of the normalization (see the module docstring); sums from ``norm_backward_sums``
+    (ignored when ``input_stats`` is False: fixed statistics)."""
+    xp = backend.get_array_module(x)
+    if sum_dy is None:                       # fixed statistics: the sums are not used
+        sum_dy = sum_dy_xhat = xp.zeros(_groups(x, per_instance), dtype=x.dtype)
+    native = _native(x, dy, mean, var, weight, sum_dy, sum_dy_xhat)
+    if native is None:
+        return norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
+                                             input_stats, per_instance)
+    dx = xp.empty_like(x)
+    if xp is backend.np:
+        native.norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
+                                   input_stats, per_instance, dx)
+    else:
+        g, c = _groups(x, per_instance), x.shape[1]
+        _check_cuda("norm_backward_input", x, {"mean": (mean, g), "var": (var, g),
+                                               "weight": (weight, c), "sum_dy": (sum_dy, g),
+                                               "sum_dy_xhat": (sum_dy_xhat, g)}, {"dy": dy})
+        native.norm_backward_input(dy.data.ptr, x.data.ptr, x.shape[0], c, _plane(x),
+                                   per_instance, mean.data.ptr, var.data.ptr, _ptr(weight), eps,
+                                   sum_dy.data.ptr, sum_dy_xhat.data.ptr, input_stats, dx.data.ptr,
+                                   dtype_code(x), backend.current_stream_ptr())
+    return dx
