@@ -1,0 +1,111 @@
+"""The normalization kernels (minidl/kernels/norm.py, csrc/norm/): C++ and CUDA against the
+NumPy reference for batch and instance norm, with and without (γ, β), statistics from the input
+or fixed, float32 and float64 — and the binding's errors on bad input."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minidl import kernels
+from minidl.kernels import norm as K
+
+native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
+# float32 results are compared with the reference computed in float64 from the same inputs (the
+# kernels accumulate in double; a float32 reference would itself be off by ~1e-4 at offset 100).
+TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def as64(*arrays):
+    return [None if a is None else a.astype(np.float64) for a in arrays]
+
+
+def run_all_passes(x, dy, weight, bias, per_instance, input_stats, eps=1e-5):
+    """Every pass of the kernel family on one input: statistics, forward, backward sums, dx."""
+    mean, var = K.norm_statistics(x, per_instance)
+    out = K.norm_forward(x, mean, var, weight, bias, eps, per_instance)
+    sums = K.norm_backward_sums(dy, x, mean, var, eps, per_instance)
+    dx = K.norm_backward_input(dy, x, mean, var, weight, eps, *sums, input_stats=input_stats,
+                               per_instance=per_instance)
+    return mean, var, out, sums[0], sums[1], dx
+
+
+@native
+@settings(max_examples=80, deadline=None)
+@given(shape=st.sampled_from([(5, 3), (1, 4, 1), (4, 3, 6), (3, 2, 4, 5), (2, 7, 1, 9), (6, 1, 3, 3)]),
+       per_instance=st.booleans(), affine=st.booleans(), input_stats=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), offset=st.sampled_from([0.0, 100.0]),
+       seed=st.integers(0, 10**6))
+def test_native_passes_equal_the_reference(shape, per_instance, affine, input_stats, dtype, offset,
+                                           seed):
+    if per_instance and len(shape) < 3:
+        return                                      # instance norm needs spatial axes
+    rng = np.random.default_rng(seed)
+    # offset: a large mean next to a unit spread, where E[x²] - E[x]² would lose all digits
+    x = (rng.standard_normal(shape) + offset).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    weight, bias = ((rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype))
+                    if affine else (None, None))
+    got = run_all_passes(x, dy, weight, bias, per_instance, input_stats)
+    with kernels.using("reference"):
+        ref = run_all_passes(*as64(x, dy, weight, bias), per_instance, input_stats)
+    for name, a, b in zip(("mean", "var", "out", "sum_dy", "sum_dy_xhat", "dx"), got, ref):
+        assert a.dtype == x.dtype and a.shape == b.shape, name
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=TOLERANCE[dtype]["rtol"],
+                                   atol=TOLERANCE[dtype]["atol"] * scale, err_msg=name)
+
+
+@native
+def test_statistics_are_taken_per_channel_or_per_plane():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 4, 5))
+    mean, var = K.norm_statistics(x, per_instance=False)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2, 3)), rtol=1e-12)
+    mean, var = K.norm_statistics(x, per_instance=True)
+    np.testing.assert_allclose(mean, x.mean(axis=(2, 3)).reshape(-1), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=(2, 3)).reshape(-1), rtol=1e-12)
+
+
+@native
+def test_norm_binding_rejects_bad_input_without_crashing():
+    from minidl import _C
+    x = np.zeros((2, 3, 4))
+    mean, var = np.zeros(3), np.ones(3)
+    with pytest.raises(ValueError, match=r"mean has shape \(2,\), expected \(3,\)"):
+        _C.norm_forward(x, np.zeros(2), var, None, None, 1e-5, False, np.empty_like(x))
+    with pytest.raises(ValueError, match="expected \\(6,\\)"):      # instance norm: N*C groups
+        _C.norm_statistics(x, mean, var, True)
+    with pytest.raises(ValueError, match="weight has shape"):
+        _C.norm_forward(x, mean, var, np.ones(4), None, 1e-5, False, np.empty_like(x))
+    with pytest.raises(ValueError, match="out has shape"):
+        _C.norm_forward(x, mean, var, None, None, 1e-5, False, np.empty((2, 3, 5)))
+    with pytest.raises(TypeError, match="float64"):
+        _C.norm_forward(x, mean.astype(np.float32), var, None, None, 1e-5, False, np.empty_like(x))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), x, mean, var, 1e-5, False,
+                              np.empty(3), np.empty(3))
+    with pytest.raises(ValueError, match="shape \\(N, C, ...\\)"):
+        _C.norm_statistics(np.zeros(3), mean, var, False)
+    with pytest.raises(ValueError, match="no values"):
+        _C.norm_statistics(np.zeros((0, 3)), mean, var, False)
+
+
+@pytest.mark.skipif(not kernels.available()["cuda"], reason="no CUDA GPU")
+@pytest.mark.parametrize("per_instance", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_passes_equal_the_reference(per_instance, dtype):
+    import cupy as cp
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((5, 3, 17, 13)) + 10).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    weight, bias = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    for input_stats in (True, False):
+        got = run_all_passes(*(cp.asarray(a) for a in (x, dy, weight, bias)), per_instance, input_stats)
+        with kernels.using("reference"):
+            ref = run_all_passes(*as64(x, dy, weight, bias), per_instance, input_stats)
+        for a, b in zip(got, ref):
+            scale = max(1.0, float(np.abs(b).max()))
+            np.testing.assert_allclose(cp.asnumpy(a), b, rtol=TOLERANCE[dtype]["rtol"],
+                                       atol=TOLERANCE[dtype]["atol"] * scale)
