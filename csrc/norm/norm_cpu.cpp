@@ -45,8 +45,8 @@ void norm_statistics_cpu(const T* x, const NormGeometry& g, T* mean, T* var) {
 }
 
 template <typename T>
-void norm_forward_cpu(const T* x, const NormGeometry& g, const T* mean, const T* var,
-                      const T* weight, const T* bias, T eps, T* out) {
+void norm_forward_cpu(const T* __restrict x, const NormGeometry& g, const T* mean, const T* var,
+                      const T* weight, const T* bias, T eps, T* __restrict out) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
@@ -83,9 +83,9 @@ void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, cons
 }
 
 template <typename T>
-void norm_backward_input_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
+void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g, const T* mean,
                              const T* var, const T* weight, T eps, const T* sum_dy,
-                             const T* sum_dy_xhat, bool input_stats, T* dx) {
+                             const T* sum_dy_xhat, bool input_stats, T* __restrict dx) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
   const T count = T(runs * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
