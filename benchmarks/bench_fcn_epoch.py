@@ -1,6 +1,6 @@
 """One training epoch of the lecture-8 FCN: minidl vs the same architecture in PyTorch (CPU).
 
-    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 3]
+    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 7]
 
 The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
