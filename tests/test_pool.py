@@ -149,9 +149,14 @@ def test_unpool_nearest_is_torch_nearest_upsampling():
         torch.nn.functional.interpolate(torch.tensor(x), scale_factor=3, mode="nearest").numpy())
 
 
+@pytest.mark.parametrize("dense_max", [None, 0], ids=["matrix-form", "gather"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_interpolate_matches_torch(dtype):
+def test_interpolate_matches_torch(dtype, dense_max, monkeypatch):
+    """Both forms of the bilinear forward (dense A_h x A_wᵀ for small inputs, the gather for
+    large ones: DENSE_MAX_SIZE = 0 forces it) against PyTorch."""
     torch = torch_or_skip()
+    if dense_max is not None:
+        monkeypatch.setattr("minidl.functional.interpolate.DENSE_MAX_SIZE", dense_max)
     rng = np.random.default_rng(7)
     for trial in range(80):
         h, w = (int(v) for v in rng.integers(1, 12, 2))
@@ -246,3 +251,12 @@ def test_pooling_runs_on_every_device(device):
         results[where] = (y.numpy(), xs.grad.numpy())
     for a, b in zip(results["cpu"], results[device]):
         np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_bilinear_above_the_dense_size_gathers_and_matches_torch():
+    torch = torch_or_skip()
+    from minidl.functional import interpolate as module
+    x = np.random.default_rng(3).standard_normal((1, 2, module.DENSE_MAX_SIZE + 6, 5))
+    y = F.interpolate(Tensor(x), size=(90, 9), mode="bilinear")
+    ty = torch.nn.functional.interpolate(torch.tensor(x), size=(90, 9), mode="bilinear")
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12, atol=1e-12)

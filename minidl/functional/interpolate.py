@@ -3,9 +3,12 @@
 Resampling is a linear map along each axis: ``y = A_h x A_wᵀ``, where row ``o`` of A holds the
 weights of the input pixels that output pixel ``o`` reads — one 1 for nearest neighbour, two
 weights summing to 1 for bilinear. So the backward pass is ``dx = A_hᵀ dy A_w``: the transpose
-again, as for transpose convolution. The forward gathers the few input pixels instead of
-multiplying by the (mostly zero) A, in PyTorch's order, and A's indices and weights follow
-PyTorch's rules exactly (``align_corners``, the half-pixel map, nearest's floor).
+again, as for transpose convolution. A's indices and weights follow PyTorch's rules exactly
+(``align_corners``, the half-pixel map, nearest's floor). The forward multiplies by A when A
+is small (bilinear, inputs up to ``DENSE_MAX_SIZE``) and otherwise gathers the few input
+pixels each output reads, in PyTorch's order (nearest is always a pure gather, bit for bit).
+Non-finite inputs: the products (and so the backward, always) spread a NaN or inf along A's
+rows, because 0·inf = NaN, where a gather keeps it at the pixels that read it.
 """
 from __future__ import annotations
 
@@ -80,11 +83,22 @@ def _resample(a, axis, taps, xp):
     return out
 
 
+# Bilinear inputs up to this size are resampled as the dense products y = A_h x A_wᵀ: a row of
+# A then holds at most 64 weights (2 non-zero), and BLAS does 64 multiply-adds per output faster
+# than NumPy gathers 2 (FCN scores 16×6×32×32 -> 64×64: 0.44 ms vs 1.9 ms). Larger inputs gather.
+DENSE_MAX_SIZE = 64
+
+
 class Interpolate(Function):
     @staticmethod
-    def forward(ctx, x, taps, matrices):
+    def forward(ctx, x, taps, matrices, dense):
         xp = backend.get_array_module(x)
         ctx.matrices = matrices
+        if dense:                  # y = A_h x A_wᵀ: along W as one GEMM, then along H per plane
+            a_h, a_w = matrices
+            n, c, h, w = x.shape
+            along_w = (xp.ascontiguousarray(x).reshape(-1, w) @ a_w.T).reshape(n, c, h, -1)
+            return xp.matmul(a_h, along_w)
         h_taps, w_taps = taps
         return _resample(_resample(x, 3, w_taps, xp), 2, h_taps, xp)   # along W, then H
 
@@ -92,7 +106,7 @@ class Interpolate(Function):
     def backward(ctx, grad):
         xp = backend.get_array_module(grad)
         a_h, a_w = ctx.matrices              # y = A_h x A_wᵀ  =>  dx = A_hᵀ dy A_w
-        return xp.matmul(xp.matmul(a_h.T, grad), a_w), None, None
+        return xp.matmul(xp.matmul(a_h.T, grad), a_w), None, None, None
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
@@ -128,4 +142,5 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
             axis_taps = [(i0, w0), (i1, w1)]
         taps.append(axis_taps)
         matrices.append(_interpolation_matrix(n_in, n_out, axis_taps, x.dtype, xp))
-    return Interpolate.apply(x, tuple(taps), tuple(matrices))
+    dense = mode == "bilinear" and max(in_hw) <= DENSE_MAX_SIZE
+    return Interpolate.apply(x, tuple(taps), tuple(matrices), dense)
