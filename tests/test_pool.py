@@ -1,5 +1,7 @@
 """Pooling, unpooling and interpolation: PyTorch's values, indices and gradients; gradient
 checks (max pooling on tie-free inputs); the unpooling variants; argument errors."""
+import importlib
+
 import numpy as np
 import pytest
 
@@ -156,7 +158,8 @@ def test_interpolate_matches_torch(dtype, dense_max, monkeypatch):
     large ones: DENSE_MAX_SIZE = 0 forces it) against PyTorch."""
     torch = torch_or_skip()
     if dense_max is not None:
-        monkeypatch.setattr("minidl.functional.interpolate.DENSE_MAX_SIZE", dense_max)
+        monkeypatch.setattr(importlib.import_module("minidl.functional.interpolate"), "DENSE_MAX_SIZE",
+                            dense_max)
     rng = np.random.default_rng(7)
     for trial in range(80):
         h, w = (int(v) for v in rng.integers(1, 12, 2))
@@ -255,7 +258,7 @@ def test_pooling_runs_on_every_device(device):
 
 def test_bilinear_above_the_dense_size_gathers_and_matches_torch():
     torch = torch_or_skip()
-    from minidl.functional import interpolate as module
+    module = importlib.import_module("minidl.functional.interpolate")   # (F.interpolate is the function)
     x = np.random.default_rng(3).standard_normal((1, 2, module.DENSE_MAX_SIZE + 6, 5))
     y = F.interpolate(Tensor(x), size=(90, 9), mode="bilinear")
     ty = torch.nn.functional.interpolate(torch.tensor(x), size=(90, 9), mode="bilinear")
