@@ -246,15 +246,19 @@ def test_conv_runs_on_every_device(device):
 
 @pytest.mark.parametrize("padding, dilation, kernel", [(1, 1, (3, 3)), (4, 1, (9, 9)), (2, 2, (3, 2)),
                                                         (0, 1, (3, 3))])
-def test_stride_one_conv_with_few_filters_runs_as_its_dual(padding, dilation, kernel, monkeypatch):
-    """F < C, stride 1: conv2d runs as the transpose conv of the flipped weights (smaller
-    columns). Values and all three gradients equal those of the plain im2col path, and only
-    the dual's kernels run (no im2col of the 5-channel input)."""
+@pytest.mark.parametrize("filters", [2, 5])
+def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilation, kernel, filters,
+                                                                 monkeypatch):
+    """A stride-1 conv is the transpose conv of its flipped weights. With F < C (2 filters, 5
+    channels) both directions run as that dual: only dy (2 channels) is im2col'ed, col2im
+    builds the output. With F = C the forward is the plain im2col(x) GEMM and the backward the
+    dual's — one im2col(dy) for dx and dW, no col2im at all. Values and all three gradients
+    equal those of the plain path in both directions."""
     from minidl.functional import conv as conv_module
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 5, 9, 8))
-    w = rng.standard_normal((2, 5) + kernel)
-    b = rng.standard_normal(2)
+    w = rng.standard_normal((filters, 5) + kernel)
+    b = rng.standard_normal(filters)
     g = rng.standard_normal(F.conv2d(minidl.Tensor(x), minidl.Tensor(w), None, 1, padding,
                                      dilation).shape)
 
@@ -264,15 +268,20 @@ def test_stride_one_conv_with_few_filters_runs_as_its_dual(padding, dilation, ke
         y.backward(g)
         return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
-    im2col_inputs = []
-    real_im2col = conv_module.im2col
-    monkeypatch.setattr(conv_module, "im2col",
-                        lambda a, *args, **kw: im2col_inputs.append(a.shape[1]) or real_im2col(a, *args, **kw))
-    dual = run()
-    assert im2col_inputs and set(im2col_inputs) == {2}      # only dy (2 channels) is im2col'ed
-    monkeypatch.setattr(conv_module, "_cheaper_as_dual", lambda weight, geom: False)
+    calls = []
+    real_im2col, real_col2im = conv_module.im2col, conv_module.col2im
+    monkeypatch.setattr(conv_module, "im2col", lambda a, *args, **kw:
+                        calls.append(("im2col", a.shape[1])) or real_im2col(a, *args, **kw))
+    monkeypatch.setattr(conv_module, "col2im", lambda a, *args, **kw:
+                        calls.append(("col2im",)) or real_col2im(a, *args, **kw))
+    chosen = run()
+    if filters == 2:
+        assert sorted(calls) == [("col2im",), ("im2col", 2)]           # dual forward + backward
+    else:
+        assert calls == [("im2col", 5), ("im2col", 5)]                 # im2col(x), then im2col(dy)
+    monkeypatch.setattr(conv_module, "_dual_side", lambda *args, **kw: False)
     plain = run()
-    for a, b_ in zip(dual, plain):
+    for a, b_ in zip(chosen, plain):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
     monkeypatch.undo()
     gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])

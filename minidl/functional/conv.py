@@ -177,9 +177,11 @@ def _conv_weight_grad(image, grad_out, geom, weight):
 class Conv2d(Function):
     """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv).
 
-    With stride 1 and fewer filters than input channels (F < C) the same numbers are computed
-    from the *dual* transpose convolution (``_flipped_dual``), whose column matrices have F·kh·kw
-    rows instead of C·kh·kw: the three helpers just swap roles once more.
+    A stride-1 conv is also the transpose conv of its flipped filters (``_flipped_dual``), so
+    each direction can take whichever side builds fewer column rows (``_dual_side``): the
+    forward with F < C (the dual's columns have F·kh·kw rows instead of C·kh·kw), the backward
+    nearly always — there the dual needs one im2col(dy) for both dx and dW, where the plain
+    side needs col2im for dx *and* im2col(x) for dW. The three helpers just swap roles.
     """
 
     @staticmethod
@@ -188,8 +190,8 @@ class Conv2d(Function):
         x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
         ctx.save_for_backward(x, weight)
         ctx.geom = geom
-        ctx.dual = _flipped_dual(weight, geom) if _cheaper_as_dual(weight, geom) else None
-        if ctx.dual is None:
+        ctx.dual = _flipped_dual(weight, geom) if _has_dual(geom) else None
+        if ctx.dual is None or not _dual_side(weight, "forward"):
             return _conv_gemm(x, weight, geom, bias)
         v, dual_geom = ctx.dual                      # y = conv_transpose(x, V) = col2im(Vᵀ @ x)
         oh, ow = (conv_output_size(s, k, 1, p, d) for s, k, p, d in
@@ -205,7 +207,7 @@ class Conv2d(Function):
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
         dx = dw = None
-        if ctx.dual is None:
+        if ctx.dual is None or not _dual_side(weight, "backward", need_dx, need_dw):
             if need_dx:                              # dx and dW share the rows of grad_out
                 result = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape,
                                                weight_grad_with=x if need_dw else None)
@@ -236,14 +238,29 @@ def _flipped_dual(weight, geom):
     return v, geom._replace(padding=padding)
 
 
-def _cheaper_as_dual(weight, geom):
-    """Whether conv2d should run as its dual: stride 1, one group, padding ≤ d·(k-1) (so the
-    dual's padding is not negative) and fewer filters than input channels — then the dual's
-    columns (F·kh·kw rows per pixel) are smaller than im2col(x)'s (C·kh·kw rows). Example: the
-    9×9 output convolution of the style-transfer network, 16 -> 3 channels: 16/3 = 5.3× smaller
-    columns."""
-    return (geom.stride == (1, 1) and geom.groups == 1 and weight.shape[0] < weight.shape[1]
+def _has_dual(geom):
+    """Stride 1, one group and padding ≤ d·(k-1) (so the dual's padding is not negative)."""
+    return (geom.stride == (1, 1) and geom.groups == 1
             and all(p <= d * (k - 1) for p, d, k in zip(geom.padding, geom.dilation, geom.kernel)))
+
+
+def _dual_side(weight, direction, need_dx=True, need_dw=True):
+    """Whether this direction of a conv with a dual should run on the dual's side: the side
+    whose copies (rows of column matrices written or read per output pixel) are fewer.
+
+    forward   plain: im2col(x), C·k rows (+ F to reorder the result)   dual: col2im, F·k rows (+ C)
+    backward  plain: col2im for dx and im2col(x) for dW, C·k rows each (+ F: rows of dy)
+              dual:  one im2col(dy), F·k rows, for both (+ C: rows of x, for dW)
+    with k = kh·kw. Examples: the 16 -> 3 channel 9×9 output conv of the style-transfer net
+    runs both directions as its dual (5.3× smaller columns); a 3×3 conv with F = C runs its
+    forward plainly and its backward as the dual (9F + C instead of F + 18C rows).
+    """
+    f, c, k = weight.shape[0], weight.shape[1], weight.shape[2] * weight.shape[3]
+    if direction == "forward":
+        return f * k + c < c * k + f
+    plain = f + (c * k if need_dx else 0) + (c * k if need_dw else 0)
+    dual = f * k + (c if need_dw else 0)
+    return dual < plain
 
 
 class ConvTranspose2d(Function):
