@@ -254,7 +254,7 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
     builds the output. With F = C the forward is the plain im2col(x) GEMM and the backward the
     dual's — one im2col(dy) for dx and dW, no col2im at all. Values and all three gradients
     equal those of the plain path in both directions."""
-    from minidl.functional import conv as conv_module
+    from minidl.functional import conv as conv_module, conv_gemm
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 5, 9, 8))
     w = rng.standard_normal((filters, 5) + kernel)
@@ -269,10 +269,10 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
         return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
     calls = []
-    real_im2col, real_col2im = conv_module.im2col, conv_module.col2im
-    monkeypatch.setattr(conv_module, "im2col", lambda a, *args, **kw:
+    real_im2col, real_col2im = conv_gemm.im2col, conv_gemm.col2im
+    monkeypatch.setattr(conv_gemm, "im2col", lambda a, *args, **kw:
                         calls.append(("im2col", a.shape[1])) or real_im2col(a, *args, **kw))
-    monkeypatch.setattr(conv_module, "col2im", lambda a, *args, **kw:
+    monkeypatch.setattr(conv_gemm, "col2im", lambda a, *args, **kw:
                         calls.append(("col2im",)) or real_col2im(a, *args, **kw))
     chosen = run()
     if filters == 2:

@@ -144,14 +144,15 @@ def test_conv_never_builds_columns_above_the_bound(monkeypatch):
         sizes.append(out.nbytes)
         return out
 
-    import minidl.functional.conv as conv_module
-    monkeypatch.setattr(conv_module, "im2col", spy)
+    import minidl.functional.conv_gemm as conv_gemm
+    monkeypatch.setattr(conv_gemm, "im2col", spy)
     monkeypatch.setattr(K, "MAX_COLUMN_BYTES", 3 * 9 * 36 * 8 * 2)   # exactly two images
     x = minidl.Tensor(np.ones((7, 3, 6, 6)), requires_grad=True)
     w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)   # F >= C: the im2col(x) side
-    minidl.functional.conv2d(x, w, padding=1).sum().backward()
-    assert sizes and max(sizes) <= K.MAX_COLUMN_BYTES
-    assert len(sizes) == 2 * 4       # forward + weight gradient, 4 chunks of 2, 2, 2, 1 images
+    y = minidl.functional.conv2d(x, w, padding=1)
+    assert len(sizes) == 4           # the forward's im2col(x): chunks of 2, 2, 2, 1 images
+    y.sum().backward()               # the backward's im2col(dy) (the dual side): chunked too
+    assert len(sizes) > 4 and max(sizes) <= K.MAX_COLUMN_BYTES
 
 
 def test_workspace_is_reused():
