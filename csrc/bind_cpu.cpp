@@ -139,9 +139,14 @@ T* mutable_vector_of(py::array& a, index_t length, const char* name) {
   return static_cast<T*>(a.mutable_data());
 }
 
-template <typename T>  // weight / bias: None -> nullptr (gamma = 1, beta = 0)
+// weight / bias: None -> nullptr (gamma = 1, beta = 0). Only an ndarray is accepted: casting a
+// list would build a temporary array that dies before the kernel reads it.
+template <typename T>
 const T* optional_vector_of(const py::object& a, index_t length, const char* name) {
-  return a.is_none() ? nullptr : vector_of<T>(py::cast<py::array>(a), length, name);
+  if (a.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(a))
+    throw py::type_error(std::string("norm: ") + name + " must be an ndarray or None");
+  return vector_of<T>(py::reinterpret_borrow<py::array>(a), length, name);
 }
 
 void norm_statistics(py::array x, py::array mean, py::array var, bool per_instance) {

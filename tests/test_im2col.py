@@ -151,8 +151,9 @@ def test_conv_never_builds_columns_above_the_bound(monkeypatch):
     w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)   # F >= C: the im2col(x) side
     y = minidl.functional.conv2d(x, w, padding=1)
     assert len(sizes) == 4           # the forward's im2col(x): chunks of 2, 2, 2, 1 images
-    y.sum().backward()               # the backward's im2col(dy) (the dual side): chunked too
-    assert len(sizes) > 4 and max(sizes) <= K.MAX_COLUMN_BYTES
+    y.sum().backward()               # the backward's im2col(dy) (the dual side): 36 rows per
+    assert len(sizes) == 4 + 7       # pixel, 10368 bytes per image: one image per chunk
+    assert max(sizes) <= K.MAX_COLUMN_BYTES
 
 
 def test_workspace_is_reused():

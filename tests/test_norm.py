@@ -193,3 +193,36 @@ def test_norms_run_on_every_device(device):
         results[where] = (y.numpy(), xs.grad.numpy(), ws.grad.numpy(), minidl.backend.to_numpy(stats[1]))
     for a, c in zip(results["cpu"], results[device]):
         np.testing.assert_allclose(a, c, rtol=1e-10)
+
+
+def test_eval_backward_uses_the_statistics_of_its_forward():
+    """The backward recomputes x_hat from the statistics: a training step that updates the
+    running buffers in place between an eval forward and its backward must not change dx."""
+    bn = nn.BatchNorm2d(3)
+    rng = np.random.default_rng(1)
+    x = Tensor(rng.standard_normal((4, 3, 5, 5)), requires_grad=True)
+    bn.eval()
+    y = bn(x)
+    bn.train()
+    bn(Tensor(rng.standard_normal((4, 3, 5, 5)) * 10 + 5))     # moves running_mean / running_var
+    y.backward(np.ones(y.shape))
+    np.testing.assert_allclose(x.grad.numpy(), 1 / np.sqrt(1 + bn.eps), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4)])
+def test_norms_accept_empty_batches_and_channels(shape):
+    c = shape[1]
+    for fn in (lambda t: F.batch_norm(t, np.zeros(c), np.ones(c), training=False),
+               lambda t: F.instance_norm(t)):
+        x = Tensor(np.zeros(shape), requires_grad=True)
+        y = fn(x)
+        y.sum().backward()
+        assert y.shape == shape and x.grad.shape == shape
+
+
+def test_norms_of_float16_fall_back_to_the_reference():
+    x = Tensor(np.random.default_rng(2).standard_normal((4, 3, 5, 5)).astype(np.float16), requires_grad=True)
+    y = F.batch_norm(x, None, None, training=True)
+    y.sum().backward()
+    assert y.dtype == np.float16 and x.grad.dtype == np.float16
+    assert F.instance_norm(x).dtype == np.float16

@@ -86,6 +86,8 @@ def test_norm_binding_rejects_bad_input_without_crashing():
     with pytest.raises(ValueError, match="C-contiguous"):
         _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), x, mean, var, 1e-5, False,
                               np.empty(3), np.empty(3))
+    with pytest.raises(TypeError, match="weight must be an ndarray or None"):   # no temporary copy
+        _C.norm_forward(x, mean, var, [1.0, 1.0, 1.0], None, 1e-5, False, np.empty_like(x))
     with pytest.raises(ValueError, match="shape \\(N, C, ...\\)"):
         _C.norm_statistics(np.zeros(3), mean, var, False)
     with pytest.raises(ValueError, match="no values"):

@@ -1,8 +1,9 @@
 // im2col_cpu.cpp — loops calling the shared bodies of im2col.h (OpenMP for large inputs).
 //
 // The loops enumerate elements in the order they are written (no index divisions per element):
-// im2col gives each task whole rows of the column matrix, col2im whole image planes, so every
-// thread writes its own contiguous memory and no two threads touch the same address.
+// im2col gives each task one input plane (n, c), which writes that plane's kh*kw runs of the
+// column matrix; col2im gives each task one image plane. So every thread writes its own
+// contiguous memory and no two threads touch the same address.
 //
 // Threads only from kParallelElements on. conv2d calls these kernels chunk by chunk between
 // OpenBLAS GEMMs (see minidl/kernels/im2col.py); a chunk is kept below this size on purpose so
@@ -163,9 +164,9 @@ static void col2im_plane_scatter(const T* cols, const ConvGeometry& g, index_t n
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels, plane_size = g.height * g.width;
-#pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelElements)
   // Planes in (c, n) order: consecutive planes then read consecutive pieces of the same
   // kh*kw rows of cols (kh*kw sequential streams), not pieces kh*kw*row_length apart.
+#pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelElements)
   for (index_t p = 0; p < planes; ++p) {
     const index_t c = p / g.batch, n = p % g.batch;
     col2im_plane_scatter<T, kStride>(cols, g, n, c, x + (n * g.channels + c) * plane_size);

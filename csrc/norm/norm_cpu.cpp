@@ -5,8 +5,9 @@
 // times (mean, variance, output) and writes only the output; the backward reads dy and x twice
 // and writes only dx; and x itself, not a normalized copy, is what the backward keeps.
 // The sums accumulate in double, in SIMD lanes (`omp simd reduction`: without it the compiler
-// may not reorder a floating-point sum and adds one value per ~4 cycles). Threads only for large inputs, for the reason given in im2col_cpu.cpp (OpenBLAS's threads run
-// between these calls in a network).
+// may not reorder a floating-point sum and adds one value per ~4 cycles). Threads only for
+// large inputs, for the reason given in im2col_cpu.cpp (OpenBLAS's threads run between these
+// calls in a network).
 #include "norm_cpu.h"
 
 #include <cmath>
@@ -83,9 +84,10 @@ void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, cons
 }
 
 template <typename T>
-void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g, const T* mean,
-                             const T* var, const T* weight, T eps, const T* sum_dy,
-                             const T* sum_dy_xhat, bool input_stats, T* __restrict dx) {
+void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g,
+                             const T* mean, const T* var, const T* weight, T eps,
+                             const T* sum_dy, const T* sum_dy_xhat, bool input_stats,
+                             T* __restrict dx) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
   const T count = T(runs * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)

@@ -71,10 +71,10 @@ class Conv2d(Function):
         x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
         ctx.save_for_backward(x, weight)
         ctx.geom = geom
-        ctx.dual = _flipped_dual(weight, geom) if _has_dual(geom) else None
-        if ctx.dual is None or not _dual_side(weight, "forward"):
+        ctx.has_dual = _has_dual(geom)
+        if not ctx.has_dual or not _dual_side(weight, "forward"):
             return _conv_gemm(x, weight, geom, bias)
-        v, dual_geom = ctx.dual                      # y = conv_transpose(x, V) = col2im(Vᵀ @ x)
+        v, dual_geom = _flipped_dual(weight, geom)   # y = conv_transpose(x, V) = col2im(Vᵀ @ x)
         oh, ow = (conv_output_size(s, k, 1, p, d) for s, k, p, d in
                   zip(x.shape[2:], geom.kernel, geom.padding, geom.dilation))
         out = _conv_gemm_transposed(x, v, dual_geom, (x.shape[0], weight.shape[0], oh, ow))
@@ -88,7 +88,7 @@ class Conv2d(Function):
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
         dx = dw = None
-        if ctx.dual is None or not _dual_side(weight, "backward", need_dx, need_dw):
+        if not ctx.has_dual or not _dual_side(weight, "backward", need_dx, need_dw):
             if need_dx:                              # dx and dW share the rows of grad_out
                 result = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape,
                                                weight_grad_with=x if need_dw else None)
@@ -96,7 +96,7 @@ class Conv2d(Function):
             elif need_dw:
                 dw = _conv_weight_grad(x, grad_out, ctx.geom, weight)
         else:                                        # the backward of conv_transpose(x, V)
-            v, dual_geom = ctx.dual
+            v, dual_geom = _flipped_dual(weight, ctx.geom)
             dv = None
             if need_dx:                              # dx and dV share im2col(grad_out)
                 result = _conv_gemm(grad_out, v, dual_geom, weight_grad_with=x if need_dw else None)

@@ -85,7 +85,7 @@ def _resample(a, axis, taps, xp):
 
 # Bilinear inputs up to this size are resampled as the dense products y = A_h x A_wᵀ: a row of
 # A then holds at most 64 weights (2 non-zero), and BLAS does 64 multiply-adds per output faster
-# than NumPy gathers 2 (FCN scores 16×6×32×32 -> 64×64: 0.44 ms vs 1.9 ms). Larger inputs gather.
+# than NumPy gathers 2 (FCN scores 16×6×32×32 -> 64×64: 0.47 ms vs 1.9 ms). Larger inputs gather.
 DENSE_MAX_SIZE = 64
 
 

@@ -11,8 +11,10 @@ What differs is *over which axes* μ and σ² are taken:
     conditional IN  instance norm whose (γ, β) are picked per image from a table of S styles:
                     "one network, many styles" (Dumoulin et al.); mixing rows interpolates styles
 
-One Function (``_Normalize``) does the arithmetic for all of them; its backward is the classic
-batch-norm gradient, which accounts for μ and σ² depending on x when they are input statistics.
+One Function (``_Normalize``) serves all of them; its backward is the classic batch-norm
+gradient, which accounts for μ and σ² depending on x when they are input statistics. The passes
+over the data (statistics, normalization, the backward's sums and dx) are the kernels of
+``minidl.kernels.norm`` (NumPy reference, C++, CUDA; docs/norm.md).
 """
 from __future__ import annotations
 
@@ -78,6 +80,12 @@ def _check_affine(name, x, weight, bias, channels):
             raise ValueError(f"{name}: {arg} must have shape ({channels},), got {tuple(value.shape)}")
 
 
+def _frozen(running, dtype, xp):
+    """A copy of a running statistic for this call: the backward recomputes x_hat from it, and
+    the module's buffer may be updated in place (by a training step) before that backward."""
+    return xp.array(running, dtype=dtype, copy=True)
+
+
 def _update_running(running, value, momentum):
     """running ← (1 - momentum)·running + momentum·value, in place (it is a module's buffer)."""
     running *= 1 - momentum
@@ -113,7 +121,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     else:
         if rm is None or rv is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        mean, var = xp.asarray(rm, dtype=x.dtype), xp.asarray(rv, dtype=x.dtype)
+        mean, var = _frozen(rm, x.dtype, xp), _frozen(rv, x.dtype, xp)
     return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=training,
                             eps=eps)
 
@@ -136,7 +144,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         if rm is None or rv is None:
             raise ValueError("instance_norm: running_mean and running_var are needed when "
                              "use_input_stats=False")
-        mean, var = xp.asarray(rm, dtype=x.dtype), xp.asarray(rv, dtype=x.dtype)
+        mean, var = _frozen(rm, x.dtype, xp), _frozen(rv, x.dtype, xp)
         return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=False,
                                 eps=eps)
     count = math.prod(x.shape[2:])

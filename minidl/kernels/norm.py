@@ -16,13 +16,16 @@ or three times and write one array, and keep x instead of a normalized copy (doc
 """
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from . import dtype_code, native_for
 
 
 def _grouped(x, per_instance):
     """x (N, C, ...) -> a (N, C, P) view and the axes one group's values lie along."""
-    return x.reshape(x.shape[0], x.shape[1], -1), ((2,) if per_instance else (0, 2))
+    return (x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:])),   # (not -1: N may be 0)
+            (2,) if per_instance else (0, 2))
 
 
 def _per_group(a, x, per_instance):
@@ -77,7 +80,7 @@ def norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_
         scale = scale * _per_channel(weight, x.shape[1])
     if not input_stats:                      # fixed statistics: a plain per-channel affine map
         return (scale * dy3).reshape(x.shape)
-    count = dy3.size // sum_dy.size          # values per group
+    count = dy3.shape[2] * (1 if per_instance else dy3.shape[0])    # values per group
     mean_dy = _per_group(sum_dy / count, x, per_instance)
     mean_dy_xhat = _per_group(sum_dy_xhat / count, x, per_instance)
     return (scale * (dy3 - mean_dy - x_hat * mean_dy_xhat)).reshape(x.shape)
@@ -88,7 +91,7 @@ def _native(x, *others):
     """The compiled module for these arrays, or None: float32/float64, C-contiguous, all alike."""
     native = native_for(x)
     arrays = (x,) + tuple(a for a in others if a is not None)
-    if native is None or x.dtype.kind != "f" or x.ndim < 2 or x.size == 0:
+    if native is None or x.dtype.name not in ("float32", "float64") or x.ndim < 2 or x.size == 0:
         return None
     if not all(a.dtype == x.dtype and a.flags.c_contiguous for a in arrays):
         return None
