@@ -48,21 +48,20 @@ def norm_statistics_reference(x, per_instance):
     return mean.reshape(-1), var.reshape(-1)
 
 
-def norm_forward_reference(x, mean, var, weight, bias, eps, per_instance):
+def _x_hat(x, mean, var, eps, per_instance):
+    """x_hat = (x - mean) / sqrt(var + eps) in x's (N, C, P) view, and inv_std (G,)."""
     x3, _ = _grouped(x, per_instance)
     inv_std = 1 / backend.get_array_module(x).sqrt(var + eps)
-    out = (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance)
+    return (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance), inv_std
+
+
+def norm_forward_reference(x, mean, var, weight, bias, eps, per_instance):
+    out, _ = _x_hat(x, mean, var, eps, per_instance)
     if weight is not None:
         out = out * _per_channel(weight, x.shape[1])
     if bias is not None:
         out = out + _per_channel(bias, x.shape[1])
     return out.reshape(x.shape)
-
-
-def _x_hat(x, mean, var, eps, per_instance):
-    x3, _ = _grouped(x, per_instance)
-    inv_std = 1 / backend.get_array_module(x).sqrt(var + eps)
-    return (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance), inv_std
 
 
 def norm_backward_sums_reference(dy, x, mean, var, eps, per_instance):
