@@ -212,12 +212,13 @@ def test_eval_backward_uses_the_statistics_of_its_forward():
 @pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 0, 4, 4)])
 def test_norms_accept_empty_batches_and_channels(shape):
     c = shape[1]
-    for fn in (lambda t: F.batch_norm(t, np.zeros(c), np.ones(c), training=False),
-               lambda t: F.instance_norm(t)):
+    w, b = Tensor(np.ones(c), requires_grad=True), Tensor(np.zeros(c), requires_grad=True)
+    for fn in (lambda t: F.batch_norm(t, np.zeros(c), np.ones(c), w, b, training=False),
+               lambda t: F.instance_norm(t, weight=w, bias=b)):
         x = Tensor(np.zeros(shape), requires_grad=True)
         y = fn(x)
         y.sum().backward()
-        assert y.shape == shape and x.grad.shape == shape
+        assert y.shape == shape and x.grad.shape == shape and w.grad.shape == b.grad.shape == (c,)
 
 
 def test_norms_of_float16_fall_back_to_the_reference():

@@ -55,9 +55,9 @@ class _Normalize(Function):
             # norm), and — when μ, σ came from x — the two means dx needs:
             # dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
             sums = kernels.norm_backward_sums(grad, x, mean, var, ctx.eps, ctx.per_instance)
-        channels = x.shape[1]
-        d_bias = sums[0].reshape(-1, channels).sum(axis=0) if need_db else None
-        d_weight = sums[1].reshape(-1, channels).sum(axis=0) if need_dw else None
+        per_channel = (x.shape[0] if ctx.per_instance else 1, x.shape[1])   # groups -> (n, C)
+        d_bias = sums[0].reshape(per_channel).sum(axis=0) if need_db else None
+        d_weight = sums[1].reshape(per_channel).sum(axis=0) if need_dw else None
         d_x = None
         if need_dx:
             d_x = kernels.norm_backward_input(grad, x, mean, var, weight, ctx.eps, *sums,
