@@ -149,6 +149,23 @@ const T* optional_vector_of(const py::object& a, index_t length, const char* nam
   return vector_of<T>(py::reinterpret_borrow<py::array>(a), length, name);
 }
 
+// The geometry of x and its statistics (groups,), checked: what every pass after the first takes.
+template <typename T>
+struct NormInputs {
+  minidl::NormGeometry g;
+  index_t groups;
+  const T *x, *mean, *var;
+};
+
+template <typename T>
+NormInputs<T> norm_inputs(const py::array& x, const py::array& mean, const py::array& var,
+                          bool per_instance) {
+  const auto g = norm_geometry<T>(x, per_instance);
+  const index_t groups = minidl::norm_groups(g);
+  return {g, groups, static_cast<const T*>(x.data()), vector_of<T>(mean, groups, "mean"),
+          vector_of<T>(var, groups, "var")};
+}
+
 void norm_statistics(py::array x, py::array mean, py::array var, bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
@@ -167,17 +184,13 @@ void norm_forward(py::array x, py::array mean, py::array var, py::object weight,
                   double eps, bool per_instance, py::array out) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
-    const auto g = norm_geometry<T>(x, per_instance);
-    const index_t groups = minidl::norm_groups(g);
+    const auto in = norm_inputs<T>(x, mean, var, per_instance);
     check_like<T>(out, x, "out");
-    auto m = vector_of<T>(mean, groups, "mean");
-    auto v = vector_of<T>(var, groups, "var");
-    auto w = optional_vector_of<T>(weight, g.channels, "weight");
-    auto b = optional_vector_of<T>(bias, g.channels, "bias");
-    auto x_ptr = static_cast<const T*>(x.data());
+    auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
+    auto b = optional_vector_of<T>(bias, in.g.channels, "bias");
     auto out_ptr = static_cast<T*>(out.mutable_data());
     py::gil_scoped_release release;
-    minidl::norm_forward_cpu<T>(x_ptr, g, m, v, w, b, T(eps), out_ptr);
+    minidl::norm_forward_cpu<T>(in.x, in.g, in.mean, in.var, w, b, T(eps), out_ptr);
   });
 }
 
@@ -185,17 +198,13 @@ void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var
                         bool per_instance, py::array sum_dy, py::array sum_dy_xhat) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
-    const auto g = norm_geometry<T>(x, per_instance);
-    const index_t groups = minidl::norm_groups(g);
+    const auto in = norm_inputs<T>(x, mean, var, per_instance);
     check_like<T>(dy, x, "dy");
-    auto m = vector_of<T>(mean, groups, "mean");
-    auto v = vector_of<T>(var, groups, "var");
-    auto s = mutable_vector_of<T>(sum_dy, groups, "sum_dy");
-    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, groups, "sum_dy_xhat");
+    auto s = mutable_vector_of<T>(sum_dy, in.groups, "sum_dy");
+    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
     auto dy_ptr = static_cast<const T*>(dy.data());
-    auto x_ptr = static_cast<const T*>(x.data());
     py::gil_scoped_release release;
-    minidl::norm_backward_sums_cpu<T>(dy_ptr, x_ptr, g, m, v, T(eps), s, s_xhat);
+    minidl::norm_backward_sums_cpu<T>(dy_ptr, in.x, in.g, in.mean, in.var, T(eps), s, s_xhat);
   });
 }
 
@@ -204,20 +213,16 @@ void norm_backward_input(py::array dy, py::array x, py::array mean, py::array va
                          bool input_stats, bool per_instance, py::array dx) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
-    const auto g = norm_geometry<T>(x, per_instance);
-    const index_t groups = minidl::norm_groups(g);
+    const auto in = norm_inputs<T>(x, mean, var, per_instance);
     check_like<T>(dy, x, "dy");
     check_like<T>(dx, x, "dx");
-    auto m = vector_of<T>(mean, groups, "mean");
-    auto v = vector_of<T>(var, groups, "var");
-    auto w = optional_vector_of<T>(weight, g.channels, "weight");
-    auto s = vector_of<T>(sum_dy, groups, "sum_dy");
-    auto s_xhat = vector_of<T>(sum_dy_xhat, groups, "sum_dy_xhat");
+    auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
+    auto s = vector_of<T>(sum_dy, in.groups, "sum_dy");
+    auto s_xhat = vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
     auto dy_ptr = static_cast<const T*>(dy.data());
-    auto x_ptr = static_cast<const T*>(x.data());
     auto dx_ptr = static_cast<T*>(dx.mutable_data());
     py::gil_scoped_release release;
-    minidl::norm_backward_input_cpu<T>(dy_ptr, x_ptr, g, m, v, w, T(eps), s, s_xhat,
+    minidl::norm_backward_input_cpu<T>(dy_ptr, in.x, in.g, in.mean, in.var, w, T(eps), s, s_xhat,
                                        input_stats, dx_ptr);
   });
 }

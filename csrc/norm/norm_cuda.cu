@@ -101,6 +101,16 @@ static const T* ptr(std::uintptr_t p) { return reinterpret_cast<const T*>(p); }
 template <typename T>
 static T* mut(std::uintptr_t p) { return reinterpret_cast<T*>(p); }
 
+// Calls launch(T{}) with T = float (dtype_code 0) or double (1), then checks the launch.
+template <typename Launch>
+static void launch_for_dtype(int dtype_code, const char* kernel, Launch&& launch) {
+  if (dtype_code == 0)
+    launch(float{});
+  else
+    launch(double{});
+  cuda_check(cudaGetLastError(), kernel);
+}
+
 void norm_statistics_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channels,
                           std::int64_t plane, bool per_instance, std::uintptr_t mean,
                           std::uintptr_t var, int dtype_code, std::uintptr_t stream) {
@@ -108,13 +118,11 @@ void norm_statistics_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t cha
   const auto groups = static_cast<unsigned int>(norm_groups(g));
   if (groups == 0 || batch * plane == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);
-  if (dtype_code == 0)
-    norm_statistics_kernel<float><<<groups, kReduceThreads, 0, s>>>(ptr<float>(x), g,
-                                                                     mut<float>(mean), mut<float>(var));
-  else
-    norm_statistics_kernel<double><<<groups, kReduceThreads, 0, s>>>(
-        ptr<double>(x), g, mut<double>(mean), mut<double>(var));
-  cuda_check(cudaGetLastError(), "norm_statistics");
+  launch_for_dtype(dtype_code, "norm_statistics", [&](auto tag) {
+    using T = decltype(tag);
+    norm_statistics_kernel<T><<<groups, kReduceThreads, 0, s>>>(ptr<T>(x), g, mut<T>(mean),
+                                                                 mut<T>(var));
+  });
 }
 
 void norm_forward_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channels,
@@ -125,15 +133,11 @@ void norm_forward_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channe
   const long long n = batch * channels * plane;
   if (n == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);
-  if (dtype_code == 0)
-    norm_forward_kernel<float><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<float>(x), g, ptr<float>(mean), ptr<float>(var), ptr<float>(weight), ptr<float>(bias),
-        float(eps), mut<float>(out));
-  else
-    norm_forward_kernel<double><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<double>(x), g, ptr<double>(mean), ptr<double>(var), ptr<double>(weight),
-        ptr<double>(bias), eps, mut<double>(out));
-  cuda_check(cudaGetLastError(), "norm_forward");
+  launch_for_dtype(dtype_code, "norm_forward", [&](auto tag) {
+    using T = decltype(tag);
+    norm_forward_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
+        ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight), ptr<T>(bias), T(eps), mut<T>(out));
+  });
 }
 
 void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
@@ -145,15 +149,12 @@ void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t b
   const auto groups = static_cast<unsigned int>(norm_groups(g));
   if (groups == 0 || batch * plane == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);
-  if (dtype_code == 0)
-    norm_backward_sums_kernel<float><<<groups, kReduceThreads, 0, s>>>(
-        ptr<float>(dy), ptr<float>(x), g, ptr<float>(mean), ptr<float>(var), float(eps),
-        mut<float>(sum_dy), mut<float>(sum_dy_xhat));
-  else
-    norm_backward_sums_kernel<double><<<groups, kReduceThreads, 0, s>>>(
-        ptr<double>(dy), ptr<double>(x), g, ptr<double>(mean), ptr<double>(var), eps,
-        mut<double>(sum_dy), mut<double>(sum_dy_xhat));
-  cuda_check(cudaGetLastError(), "norm_backward_sums");
+  launch_for_dtype(dtype_code, "norm_backward_sums", [&](auto tag) {
+    using T = decltype(tag);
+    norm_backward_sums_kernel<T><<<groups, kReduceThreads, 0, s>>>(
+        ptr<T>(dy), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), T(eps), mut<T>(sum_dy),
+        mut<T>(sum_dy_xhat));
+  });
 }
 
 void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
@@ -166,16 +167,12 @@ void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t 
   const long long n = batch * channels * plane;
   if (n == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);
-  if (dtype_code == 0)
-    norm_backward_input_kernel<float><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<float>(dy), ptr<float>(x), g, ptr<float>(mean), ptr<float>(var), ptr<float>(weight),
-        float(eps), ptr<float>(sum_dy), ptr<float>(sum_dy_xhat), input_stats, mut<float>(dx));
-  else
-    norm_backward_input_kernel<double><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<double>(dy), ptr<double>(x), g, ptr<double>(mean), ptr<double>(var),
-        ptr<double>(weight), eps, ptr<double>(sum_dy), ptr<double>(sum_dy_xhat), input_stats,
-        mut<double>(dx));
-  cuda_check(cudaGetLastError(), "norm_backward_input");
+  launch_for_dtype(dtype_code, "norm_backward_input", [&](auto tag) {
+    using T = decltype(tag);
+    norm_backward_input_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
+        ptr<T>(dy), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight), T(eps),
+        ptr<T>(sum_dy), ptr<T>(sum_dy_xhat), input_stats, mut<T>(dx));
+  });
 }
 
 }  // namespace minidl
