@@ -11,8 +11,16 @@ them alike, and reports medians:
 
 GEMMs are NumPy's matmul (OpenBLAS) in both minidl paths. GFLOP/s counts 2 flops per
 multiply-add of the convolution (forward), three times that for forward+backward (dx and dW).
-The ceiling is NumPy's float32 matmul on 2048×2048 matrices. A pause follows every timed
-block: OpenBLAS threads keep spinning after a call and would slow whatever runs next.
+The ceiling is NumPy's float32 matmul on 2048×2048 matrices.
+
+Fairness between the paths (measured 2026-12-01 on 32×64×32×32 → 64, fwd+bwd): OpenBLAS's idle
+worker keeps spinning for 2^28 cycles (~0.1 s) after every call before it sleeps, and in an
+interleaved run that spin takes a core from whichever path runs next — PyTorch took 41 ms alone
+but 78–117 ms right after a minidl call, so every earlier version of this benchmark flattered
+minidl. A pause does not cure it (after 0.2 s idle both paths ran ~10 ms slower than back to
+back: the idle vCPUs wake slowly). So this script sets ``OPENBLAS_THREAD_TIMEOUT=20`` (2^20
+cycles, ~0.4 ms; minidl alone is as fast either way) before NumPy loads, and in every round
+runs each path once untimed before timing it, so each is timed in its own steady state.
 """
 from __future__ import annotations
 
@@ -22,7 +30,9 @@ import statistics
 import sys
 import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # read once, when NumPy loads OpenBLAS
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -37,8 +47,6 @@ try:
 except ImportError:  # PyTorch is only a point of comparison, never a dependency
     torch = None
 
-PAUSE = 0.2
-
 # (name, N, C, H, W, F, k, stride, pad, output_padding or None for a plain conv)
 SHAPES = [
     ("conv 64x3x32x32 -> 32, k3 s1 p1", 64, 3, 32, 32, 32, 3, 1, 1, None),
@@ -50,7 +58,7 @@ SHAPES = [
 
 
 def timed(fn):
-    time.sleep(PAUSE)
+    fn()          # untimed: the switch from another path (its thread pools, its cache lines)
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -15,7 +15,11 @@ import statistics
 import sys
 import time
 
-import numpy as np
+# OpenBLAS's idle worker spins ~0.1 s after each call and slows whatever runs next (see
+# benchmarks/bench_conv.py); 2^20 cycles ends the spin at once. Read when NumPy loads.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -132,7 +136,6 @@ def main():
         fn()                                              # warm-up epoch
     for _ in range(args.rounds):
         for name, fn in candidates.items():
-            time.sleep(0.2)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
