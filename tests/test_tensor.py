@@ -187,3 +187,63 @@ def test_get_array_module_on_cupy_like_arrays():
             pytest.skip("CuPy is installed but cannot allocate without a GPU")
         assert backend.get_array_module(a) is cupy
         assert backend.get_array_module(Tensor._wrap(a)) is cupy
+
+
+def _returning(make_grads, n_inputs=1):
+    """A Function of n_inputs arrays whose backward returns make_grads(ctx, g)."""
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, *arrays):
+            ctx.kept = np.full(arrays[0].shape, 5.0)
+            return arrays[0] * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return make_grads(ctx, g)
+    return Probe
+
+
+def test_a_leaf_adopts_a_fresh_gradient_without_copying():
+    import weakref
+    made = []
+
+    def fresh(ctx, g):
+        out = g * 3.0
+        made.append(weakref.ref(out))      # a weak reference holds nothing
+        return out
+    x = tensor(np.ones(4), requires_grad=True)
+    _returning(fresh).apply(x).backward(np.ones(4))
+    assert x.grad.data is made[0](), "the fresh array should have been adopted, not copied"
+    assert np.array_equal(x.grad.data, [3.0] * 4)
+
+
+@pytest.mark.parametrize("case", ["same array for two inputs", "array kept on ctx",
+                                  "incoming gradient itself", "view of the incoming gradient"])
+def test_a_leaf_copies_a_gradient_someone_else_holds(case):
+    """Whatever the backward returns, writing into one .grad must not change anything else."""
+    two = case == "same array for two inputs"
+    make = {"same array for two inputs": lambda ctx, g: (lambda a: (a, a))(g * 2.0),
+            "array kept on ctx": lambda ctx, g: ctx.kept,
+            "incoming gradient itself": lambda ctx, g: g,
+            "view of the incoming gradient": lambda ctx, g: g.reshape(2, 2).reshape(4)}[case]
+    x, y = tensor(np.ones(4), requires_grad=True), tensor(np.ones(4), requires_grad=True)
+    node = _returning(make, 2).apply(x, y) if two else _returning(make).apply(x)
+    seed = np.ones(4)
+    node.backward(seed)
+    others = [seed, node._ctx.kept] + ([y.grad.data] if two else [])
+    assert not any(np.shares_memory(x.grad.data, o) for o in others)
+    x.grad.data[...] = -1.0                 # an optimizer writing in place may do this
+    assert np.array_equal(seed, np.ones(4)) and np.array_equal(node._ctx.kept, np.full(4, 5.0))
+    if two:
+        assert np.array_equal(y.grad.data, [2.0] * 4)
+
+
+def test_an_adopted_gradient_is_not_changed_by_later_accumulation_elsewhere():
+    # a = x * 2 goes to the leaf and, through b = a + a, twice more: each addition is out of place
+    x = tensor(np.arange(3.0), requires_grad=True)
+    w = tensor(np.ones(3), requires_grad=True)
+    ((x * w) + (x * w) * 2).sum().backward()
+    assert np.array_equal(x.grad.data, [3.0] * 3) and np.array_equal(w.grad.data, 3 * np.arange(3.0))
+    first = x.grad.data
+    (x * 4).sum().backward()                # accumulating makes a new array; the old one stays
+    assert np.array_equal(first, [3.0] * 3) and np.array_equal(x.grad.data, [7.0] * 3)
