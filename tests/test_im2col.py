@@ -99,7 +99,8 @@ def test_col2im_is_the_transpose_of_im2col(mode, geometry):
 
 def test_batch_chunks_respect_the_bound():
     chunks = K.batch_chunks(10, bytes_per_image=300, limit=1000)
-    assert [(c.start, c.stop) for c in chunks] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert [(c.start, c.stop) for c in chunks] == [(0, 3), (3, 6), (6, 8), (8, 10)]   # 3,3,2,2: balanced
+    assert [c.stop - c.start for c in K.batch_chunks(32, bytes_per_image=2, limit=10)] == [5, 5, 5, 5, 4, 4, 4]
     assert K.batch_chunks(3, bytes_per_image=5000, limit=1000) == [slice(0, 1), slice(1, 2), slice(2, 3)]
     assert K.batch_chunks(4, bytes_per_image=1, limit=10**9) == [slice(0, 4)]
     assert K.batch_chunks(0, bytes_per_image=8) == []
