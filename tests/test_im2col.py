@@ -69,6 +69,30 @@ def test_kernels_equal_the_reference_exactly(case):
     np.testing.assert_array_equal(gathered, expected)
 
 
+@needs_cpu_kernels
+def test_stride_two_phase_path_equals_the_reference_on_a_grid():
+    """Stride (2, 2) runs through a plane's four phases in the C++ kernels (csrc/im2col/
+    im2col_cpu.cpp): every tap offset parity, odd and even sizes (phases of unequal width),
+    offsets below zero (padding) and past the plane, dilations that keep or flip parity."""
+    rng = np.random.default_rng(3)
+    checked = 0
+    for h, w in [(1, 1), (2, 5), (5, 2), (8, 8), (9, 7), (6, 11)]:
+        for kh, kw in [(1, 1), (2, 3), (3, 3), (4, 2)]:
+            for ph, pw in [(0, 0), (1, 1), (2, 0), (3, 3)]:
+                for dh, dw in [(1, 1), (2, 1), (1, 3)]:
+                    if h + 2 * ph < dh * (kh - 1) + 1 or w + 2 * pw < dw * (kw - 1) + 1:
+                        continue
+                    geometry = ((kh, kw), (2, 2), (ph, pw), (dh, dw))
+                    dtype = (np.float32, np.float64)[checked % 2]
+                    x = rng.standard_normal((2, 3, h, w)).astype(dtype)
+                    np.testing.assert_array_equal(K.im2col(x, *geometry), K.im2col_reference(x, *geometry))
+                    cols = rng.standard_normal(K.column_shape(x.shape, *geometry)).astype(dtype)
+                    np.testing.assert_array_equal(K.col2im(cols, x.shape, *geometry),
+                                                  K.col2im_reference(cols, x.shape, *geometry))
+                    checked += 1
+    assert checked > 200
+
+
 def test_im2col_of_a_small_image_by_hand():
     x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
     # 2×2 kernel, stride 1, no padding: 4 receptive fields, one per column.
