@@ -18,7 +18,9 @@ torchvision; roi_align backward at least 2× faster than torchvision's.
 import os
 import sys
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # before NumPy loads: see common.py
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved_medians, try_import_torch  # noqa: E402
@@ -125,7 +127,7 @@ def main():
     print(header)
     print("|" + "---|" * (len(columns) + 1 + bool(tv)))
     for name, fns, rounds in nms_cases(rng, torch, tv) + roi_cases(rng, torch, tv):
-        times = interleaved_medians(fns, rounds=rounds, warmup=1, pause=0.1)
+        times = interleaved_medians(fns, rounds=rounds, warmup=1)
         cells = [f"{times[c] * 1e3:.1f}" for c in columns]
         ratio = f" | {times['native'] / times['torchvision']:.2f} |" if tv else " |"
         print(f"| {name} | " + " | ".join(cells) + ratio, flush=True)

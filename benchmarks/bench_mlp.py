@@ -8,7 +8,9 @@ PyTorch's time. PyTorch is optional (the comparison is skipped without it).
 import os
 import sys
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # before NumPy loads: see common.py
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import interleaved_medians, try_import_torch  # noqa: E402
