@@ -17,7 +17,11 @@ import os
 import sys
 import time
 
-import numpy as np
+# OpenBLAS's idle spin cut short, as in the other comparisons (benchmarks/common.py); these runs
+# are long, so it matters little here. Read when NumPy loads.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

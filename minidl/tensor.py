@@ -251,16 +251,27 @@ class Tensor:
         run_backward(self, grad)
 
 
+# The sole-owner test below reads sys.getrefcount, which counts exactly on CPython up to 3.13
+# with the GIL. CPython 3.14 often *borrows* the reference when it loads a local variable (so a
+# shared array could read as sole), free-threaded builds defer counts, and PyPy has no counts:
+# there every first gradient is copied, as before.
+_EXACT_REFCOUNTS = (sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+                    and getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
 def _accumulate(t, g, sole_owner=False):
     """Add g into t.grad (allocating it on first use).
 
     The first gradient is copied — another tensor, a saved value or the caller may hold the
     same array — unless the caller knows it holds the only reference (``sole_owner``): then
-    t.grad adopts it, as PyTorch does (that copy was 5 % of a conv's fwd+bwd). Later
-    gradients are added out of place, never into an array someone else may see.
+    t.grad adopts it (that copy was 5 % of a conv's fwd+bwd), if it has the dtype and the
+    C-contiguous layout a copy would have (PyTorch likewise adopts only layout-matching
+    gradients). Later gradients are added out of place, never into an array someone else may
+    see. Not counted as holders: weak references and raw pointers a custom backward keeps —
+    such a backward must return a copy.
     """
     if t.grad is None:
-        adopt = sole_owner and g.dtype == t.dtype
+        adopt = sole_owner and g.dtype == t.dtype and g.flags.c_contiguous
         t.grad = Tensor._wrap(g) if adopt else Tensor(g.copy() if g.dtype == t.dtype else g.astype(t.dtype))
     else:
         t.grad.data = t.grad.data + g
@@ -312,9 +323,9 @@ def run_backward(output, grad):
                 # kept nowhere is referred to only by ``g`` and getrefcount's argument: 2. Any
                 # other holder (ctx, a workspace, another slot, grads_out) raises the count;
                 # a view (g.base) shares another array's memory. An interpreter that counts
-                # differently only loses the saving (a copy); tests/test_tensor.py notices.
-                sole = (a._ctx is None and getattr(g, "base", True) is None
-                        and sys.getrefcount(g) == 2)
+                # differently is not trusted (_EXACT_REFCOUNTS): it copies.
+                sole = (_EXACT_REFCOUNTS and a._ctx is None
+                        and getattr(g, "base", True) is None and sys.getrefcount(g) == 2)
                 _accumulate(a, g, sole_owner=sole)
             if a._ctx is not None:
                 slots = pending.setdefault(id(a._ctx), [None] * len(a._ctx.outputs_meta))

@@ -93,6 +93,19 @@ def test_stride_two_phase_path_equals_the_reference_on_a_grid():
     assert checked > 200
 
 
+@needs_cpu_kernels
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_stride_two_on_threads_equals_the_reference(kernel):
+    """Large enough (>= 4M elements) for the kernels' OpenMP branch, where every thread has its
+    own phase buffer; the 1×1 kernel takes the plain strided copy in im2col."""
+    x = np.random.default_rng(4).standard_normal((16, 64, 64, 64)).astype(np.float32)
+    geometry = ((kernel, kernel), (2, 2), (kernel // 2,) * 2, (1, 1))
+    np.testing.assert_array_equal(K.im2col(x, *geometry), K.im2col_reference(x, *geometry))
+    cols = np.random.default_rng(5).standard_normal(K.column_shape(x.shape, *geometry)).astype(np.float32)
+    np.testing.assert_array_equal(K.col2im(cols, x.shape, *geometry),
+                                  K.col2im_reference(cols, x.shape, *geometry))
+
+
 def test_im2col_of_a_small_image_by_hand():
     x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
     # 2×2 kernel, stride 1, no padding: 4 receptive fields, one per column.

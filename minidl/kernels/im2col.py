@@ -38,10 +38,10 @@ from .. import backend
 from . import dtype_code, native_for
 
 #: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
-#: Measured on the 2-core Xeon (docs/conv.md): 12 MiB runs the three large benchmark convs 3-6 %
-#: faster than 8 MiB (larger GEMMs), 16 MiB a little faster still, but from ~20 MiB on they are
-#: 30-90 % slower (the columns no longer stay in this VM's share of the L3 cache), so 12 MiB
-#: keeps a margin below that cliff. A single image whose columns exceed the bound is
+#: Measured on the 2-core Xeon (docs/conv.md): 12 MiB runs the three large benchmark convs 1-6 %
+#: faster than 8 MiB (larger GEMMs), 16 MiB between 1 % slower and 2.5 % faster, but from ~20 MiB
+#: on they are 24-87 % slower (the columns no longer stay in this VM's share of the L3 cache),
+#: so 12 MiB keeps a margin below that cliff. A single image whose columns exceed the bound is
 #: processed alone (the bound never splits an image).
 MAX_COLUMN_BYTES = 12 * 2**20
 
