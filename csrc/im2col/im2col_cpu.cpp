@@ -45,30 +45,47 @@ static void inside_range(index_t offset, index_t stride, index_t size, index_t o
   *last = std::max(*first, std::min(hi, out_size));
 }
 
-// One contiguous run of the column matrix: row (c, i, j) for image n, all out_h * out_w
-// output pixels — zeros in the padding, a plain (strided) copy inside. Output columns outside
-// [first, last) look into the left/right zero padding and output rows whose input row is
-// outside the image into the top/bottom padding: both are written as zeros directly, so only
+// One contiguous run of the column matrix, row by row:
+// out[oy][ox] = plane[oy·sh + dy][ox·sw + dx] inside the plane (height × width), 0 outside. For im2col's run of tap (i, j), dy = i·dh − ph
+// and dx = j·dw − pw; the stride-2 phases call it with stride 1 on a phase. Output columns
+// outside [first, last) look into the left/right zero padding and output rows whose input row is
+// outside the plane into the top/bottom padding: both are written as zeros directly, so only
 // the interior copies read the input (the values im2col_element would return, without its
 // per-element index arithmetic and bounds test — rows here are as short as 8 pixels).
+// kStride = 1 or 2 fixes sh = sw at compile time (0: read sh, sw).
 template <typename T, int kStride>
-static void im2col_run(const T* x, const ConvGeometry& g, index_t n, index_t c, index_t i,
-                       index_t j, T* out) {
-  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
-  index_t first, last;  // the output columns whose pixel is inside the image width
-  inside_range(j * g.dilation_w - g.pad_w, sw, g.width, g.out_w, &first, &last);
-  const T* plane = x + (n * g.channels + c) * g.height * g.width;
-  const index_t x0 = first * sw - g.pad_w + j * g.dilation_w;  // input column of output `first`
-  for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
-    const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
-    if (iy < 0 || iy >= g.height) {  // the whole output row looks into the zero padding
-      for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = T(0);
+static void copy_run(const T* plane, index_t height, index_t width, index_t dy, index_t dx,
+                     index_t sh, index_t sw, index_t out_h, index_t out_w, T* out) {
+  if (kStride) sh = sw = kStride;
+  index_t first, last;  // the output columns whose pixel is inside the plane's width
+  inside_range(dx, sw, width, out_w, &first, &last);
+  if (first == last) first = last = 0;  // none: all zeros (and no pointer past the plane)
+  for (index_t oy = 0; oy < out_h; ++oy, out += out_w) {
+    const index_t iy = oy * sh + dy;
+    if (iy < 0 || iy >= height) {  // the whole output row looks into the zero padding
+      for (index_t ox = 0; ox < out_w; ++ox) out[ox] = T(0);
       continue;
     }
     for (index_t ox = 0; ox < first; ++ox) out[ox] = T(0);
-    const T* src = plane + iy * g.width + x0;
+    const T* src = plane + iy * width + first * sw + dx;  // the pixel of output column `first`
     for (index_t k = 0; k < last - first; ++k) out[first + k] = src[k * sw];
-    for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = T(0);
+    for (index_t ox = last; ox < out_w; ++ox) out[ox] = T(0);
+  }
+}
+
+// The transpose of copy_run: add the run's entries whose pixel lies inside the plane into it.
+template <typename T, int kStride>
+static void add_run(const T* run, index_t dy, index_t dx, index_t sh, index_t sw, index_t out_h,
+                    index_t out_w, index_t height, index_t width, T* plane) {
+  if (kStride) sh = sw = kStride;
+  index_t first, last;
+  inside_range(dx, sw, width, out_w, &first, &last);
+  if (first == last) return;  // no entry lands inside the width
+  for (index_t oy = 0; oy < out_h; ++oy, run += out_w) {
+    const index_t iy = oy * sh + dy;
+    if (iy < 0 || iy >= height) continue;  // this output row saw only zero padding
+    T* dst = plane + iy * width + first * sw + dx;
+    for (index_t k = 0; k < last - first; ++k) dst[k * sw] += run[first + k];
   }
 }
 
@@ -102,13 +119,6 @@ static void copy_shifted_block(const T* plane, index_t height, index_t width, in
   };
   for (index_t col = 0; col < first; ++col) zero_column(col);
   for (index_t col = last; col < width; ++col) zero_column(col);
-}
-
-template <typename T>
-static void im2col_run_same_width(const T* x, const ConvGeometry& g, index_t n, index_t c,
-                                  index_t i, index_t j, T* out) {
-  copy_shifted_block(x + (n * g.channels + c) * g.height * g.width, g.height, g.width,
-                     i * g.dilation_h - g.pad_h, j * g.dilation_w - g.pad_w, g.out_h, out);
 }
 
 // ---- stride 2: a plane's four phases ----------------------------------------------------------
@@ -164,56 +174,13 @@ static void move_phases(PlaneT* plane, index_t height, index_t width, const Plan
   }
 }
 
-// A stride-1 run out of one phase (rows × cols): out[oy][ox] = phase[oy + dy][ox + dx] inside
-// the phase, 0 outside (the zero padding); im2col_run's loop with stride 1.
+// A stride-1 run out of one phase (rows × cols): out[oy][ox] = phase[oy + dy][ox + dx].
 template <typename T>
 static void copy_from_phase(const T* phase, index_t rows, index_t cols, index_t dy, index_t dx,
                             const ConvGeometry& g, T* out) {
   if (g.out_w == cols)  // e.g. 3×3, padding 1, even width: one block copy, as for stride 1
     return copy_shifted_block(phase, rows, cols, dy, dx, g.out_h, out);
-  index_t first, last;
-  inside_range(dx, 1, cols, g.out_w, &first, &last);
-  for (index_t oy = 0; oy < g.out_h; ++oy, out += g.out_w) {
-    const index_t y = oy + dy;
-    if (y < 0 || y >= rows) {
-      for (index_t ox = 0; ox < g.out_w; ++ox) out[ox] = T(0);
-      continue;
-    }
-    for (index_t ox = 0; ox < first; ++ox) out[ox] = T(0);
-    const T* src = phase + y * cols + dx + first;  // (+ first: never points before the phase)
-    for (index_t ox = first; ox < last; ++ox) out[ox] = src[ox - first];
-    for (index_t ox = last; ox < g.out_w; ++ox) out[ox] = T(0);
-  }
-}
-
-// The transpose of copy_from_phase: add a run's entries that lie inside the phase into it.
-template <typename T>
-static void add_into_phase(const T* run, index_t rows, index_t cols, index_t dy, index_t dx,
-                           const ConvGeometry& g, T* phase) {
-  index_t first, last;
-  inside_range(dx, 1, cols, g.out_w, &first, &last);
-  for (index_t oy = 0; oy < g.out_h; ++oy, run += g.out_w) {
-    const index_t y = oy + dy;
-    if (y < 0 || y >= rows) continue;
-    T* dst = phase + y * cols + dx + first;
-    for (index_t ox = first; ox < last; ++ox) dst[ox - first] += run[ox];
-  }
-}
-
-// im2col of one plane (n, c) with stride 2: its kh*kw runs, each copied out of a phase.
-template <typename T>
-static void im2col_plane_stride2(const T* plane, const ConvGeometry& g, const PlanePhases& ph,
-                                 T* phases, T* out) {
-  move_phases<true>(plane, g.height, g.width, ph, phases);
-  for (index_t i = 0; i < g.kernel_h; ++i) {
-    index_t p, dy;
-    phase_of(i * g.dilation_h - g.pad_h, &p, &dy);
-    for (index_t j = 0; j < g.kernel_w; ++j, out += g.batch * g.out_h * g.out_w) {
-      index_t q, dx;
-      phase_of(j * g.dilation_w - g.pad_w, &q, &dx);
-      copy_from_phase(phases + ph.start[p][q], ph.rows[p], ph.cols[q], dy, dx, g, out);
-    }
-  }
+  copy_run<T, 1>(phase, rows, cols, dy, dx, 1, 1, g.out_h, g.out_w, out);
 }
 
 template <typename T, int kStride>
@@ -225,28 +192,34 @@ static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
   // once: there the split costs more than the strided copy it replaces (measured: 16×64×32×32
   // 0.18 ms strided, 0.22 ms through the phases).
   const bool use_phases = kStride == 2 && taps > 1;
-  const PlanePhases phases_of_plane(g.height, g.width);
+  const PlanePhases ph(g.height, g.width);
   // One task = one input plane (n, c): its kh*kw rows of the column matrix, each a contiguous
   // run of out_h * out_w entries. The plane is read kh*kw times while it sits in the L1/L2
   // cache, and the index arithmetic (divisions) is paid once per plane, not once per run.
 #pragma omp parallel if (g.channels * taps * g.batch * plane >= kParallelElements)
   {
-    std::vector<T> phases(use_phases ? phases_of_plane.total : 0);  // one per thread
+    std::vector<T> phases(use_phases ? ph.total : 0);  // one per thread
 #pragma omp for schedule(static)
     for (index_t task = 0; task < g.channels * g.batch; ++task) {
       const index_t c = task / g.batch, n = task % g.batch;
+      const T* src = x + (n * g.channels + c) * g.height * g.width;
+      if (use_phases) move_phases<true>(src, g.height, g.width, ph, phases.data());
       T* out = cols + (c * taps * g.batch + n) * plane;  // row (c, 0, 0), image n
-      if (use_phases) {
-        im2col_plane_stride2(x + (n * g.channels + c) * g.height * g.width, g, phases_of_plane,
-                             phases.data(), out);
-        continue;
-      }
       for (index_t i = 0; i < g.kernel_h; ++i)
         for (index_t j = 0; j < g.kernel_w; ++j, out += g.batch * plane) {
-          if (same_width)
-            im2col_run_same_width(x, g, n, c, i, j, out);
-          else
-            im2col_run<T, kStride>(x, g, n, c, i, j, out);
+          const index_t dy = i * g.dilation_h - g.pad_h, dx = j * g.dilation_w - g.pad_w;
+          if (use_phases) {
+            index_t p, q, phase_dy, phase_dx;
+            phase_of(dy, &p, &phase_dy);
+            phase_of(dx, &q, &phase_dx);
+            copy_from_phase(phases.data() + ph.start[p][q], ph.rows[p], ph.cols[q], phase_dy,
+                            phase_dx, g, out);
+          } else if (same_width) {
+            copy_shifted_block(src, g.height, g.width, dy, dx, g.out_h, out);
+          } else {
+            copy_run<T, kStride>(src, g.height, g.width, dy, dx, g.stride_h, g.stride_w, g.out_h,
+                                 g.out_w, out);
+          }
         }
     }
   }
@@ -265,68 +238,50 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols) {
 // entries are one contiguous run of the column matrix read front to back — one stream instead of
 // kh*kw, and plain (for stride 1: SIMD) adds. On the GPU one thread per pixel (the gather) needs
 // no atomics; on the CPU one thread per plane needs none either.
+// Stride 2 adds into the plane's four phases instead (contiguous adds; see "stride 2" above) and
+// interleaves them back into the plane at the end.
 template <typename T, int kStride>
-static void col2im_plane_scatter(const T* cols, const ConvGeometry& g, index_t n, index_t c,
-                                 T* out) {
-  const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
+static void col2im_plane(const T* cols, const ConvGeometry& g, index_t n, index_t c,
+                         const PlanePhases& ph, T* phases, T* out) {
+  constexpr bool kPhases = kStride == 2;
   const index_t row_length = g.batch * g.out_h * g.out_w;
-  std::fill(out, out + g.height * g.width, T(0));
-  for (index_t i = 0; i < g.kernel_h; ++i) {
+  if (kPhases)
+    std::fill(phases, phases + ph.total, T(0));
+  else
+    std::fill(out, out + g.height * g.width, T(0));
+  for (index_t i = 0; i < g.kernel_h; ++i)
     for (index_t j = 0; j < g.kernel_w; ++j) {
       const T* run = cols + ((c * g.kernel_h + i) * g.kernel_w + j) * row_length +
                      n * g.out_h * g.out_w;
-      index_t first, last;  // the output columns whose pixel is inside the image width
-      inside_range(j * g.dilation_w - g.pad_w, sw, g.width, g.out_w, &first, &last);
-      const index_t count = last - first;
-      for (index_t oy = 0; oy < g.out_h; ++oy) {
-        const index_t iy = oy * sh - g.pad_h + i * g.dilation_h;
-        if (iy < 0 || iy >= g.height) continue;  // this output row saw only zero padding
-        const T* src = run + oy * g.out_w + first;
-        T* dst = out + iy * g.width + (first * sw - g.pad_w + j * g.dilation_w);
-        for (index_t k = 0; k < count; ++k) dst[k * sw] += src[k];
+      const index_t dy = i * g.dilation_h - g.pad_h, dx = j * g.dilation_w - g.pad_w;
+      if (kPhases) {
+        index_t p, q, phase_dy, phase_dx;
+        phase_of(dy, &p, &phase_dy);
+        phase_of(dx, &q, &phase_dx);
+        add_run<T, 1>(run, phase_dy, phase_dx, 1, 1, g.out_h, g.out_w, ph.rows[p], ph.cols[q],
+                      phases + ph.start[p][q]);
+      } else {
+        add_run<T, kStride>(run, dy, dx, g.stride_h, g.stride_w, g.out_h, g.out_w, g.height,
+                            g.width, out);
       }
     }
-  }
-}
-
-// col2im of one plane with stride 2: every tap's run added into its phase (in (i, j) order),
-// then the phases interleaved back into the plane, which this writes completely.
-template <typename T>
-static void col2im_plane_stride2(const T* cols, const ConvGeometry& g, index_t n, index_t c,
-                                 const PlanePhases& ph, T* phases, T* out) {
-  const index_t row_length = g.batch * g.out_h * g.out_w;
-  std::fill(phases, phases + ph.total, T(0));
-  for (index_t i = 0; i < g.kernel_h; ++i) {
-    index_t p, dy;
-    phase_of(i * g.dilation_h - g.pad_h, &p, &dy);
-    for (index_t j = 0; j < g.kernel_w; ++j) {
-      index_t q, dx;
-      phase_of(j * g.dilation_w - g.pad_w, &q, &dx);
-      const T* run = cols + ((c * g.kernel_h + i) * g.kernel_w + j) * row_length +
-                     n * g.out_h * g.out_w;
-      add_into_phase(run, ph.rows[p], ph.cols[q], dy, dx, g, phases + ph.start[p][q]);
-    }
-  }
-  move_phases<false>(out, g.height, g.width, ph, phases);
+  if (kPhases) move_phases<false>(out, g.height, g.width, ph, phases);
 }
 
 template <typename T, int kStride>
 static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const index_t planes = g.batch * g.channels, plane_size = g.height * g.width;
-  const PlanePhases phases_of_plane(g.height, g.width);  // used for stride 2 only
+  const PlanePhases ph(g.height, g.width);  // used for stride 2 only
   // Planes in (c, n) order: consecutive planes then read consecutive pieces of the same
   // kh*kw rows of cols (kh*kw sequential streams), not pieces kh*kw*row_length apart.
 #pragma omp parallel if (planes * plane_size >= kParallelElements)
   {
-    std::vector<T> phases(kStride == 2 ? phases_of_plane.total : 0);  // one per thread
+    std::vector<T> phases(kStride == 2 ? ph.total : 0);  // one per thread
 #pragma omp for schedule(static)
     for (index_t p = 0; p < planes; ++p) {
       const index_t c = p / g.batch, n = p % g.batch;
-      T* out = x + (n * g.channels + c) * plane_size;
-      if (kStride == 2)
-        col2im_plane_stride2(cols, g, n, c, phases_of_plane, phases.data(), out);
-      else
-        col2im_plane_scatter<T, kStride>(cols, g, n, c, out);
+      col2im_plane<T, kStride>(cols, g, n, c, ph, phases.data(),
+                               x + (n * g.channels + c) * plane_size);
     }
   }
 }
