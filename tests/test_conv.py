@@ -285,3 +285,43 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
     monkeypatch.undo()
     gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])
+
+
+def test_per_image_gemms_equal_one_gemm_per_chunk(monkeypatch):
+    """A chunk's GEMMs run one image at a time (tiny filters, large images: _per_image) or as
+    one GEMM over the chunk with rearranged rows. Both orders give the same values and
+    gradients for conv2d (plain backward, dual backward, groups) and conv_transpose2d, and the
+    per-image order never rearranges an array into rows."""
+    from minidl.functional import conv_gemm
+    assert conv_gemm._per_image(4, 1024, 27) and conv_gemm._per_image(1, 64, 576)
+    assert not conv_gemm._per_image(4, 256, 27) and not conv_gemm._per_image(4, 1024, 576)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 7, 6))
+    cases = [(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, 1), (9, 4, 3, 3)),         # F > 2C: plain
+             (lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, 1), (4, 4, 3, 3)),         # F = C: dual
+             (lambda x_, w_, b_: F.conv2d(x_, w_, b_, 2, 1, 1, 2), (6, 2, 3, 2)),   # groups, stride
+             (lambda x_, w_, b_: F.conv_transpose2d(x_, w_, b_, 2, 1, 1), (4, 5, 3, 3))]
+
+    def run(op, wshape):
+        w = np.random.default_rng(3).standard_normal(wshape)
+        b = np.random.default_rng(4).standard_normal(wshape[1] if op is cases[3][0] else wshape[0])
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = op(xt, wt, bt)
+        (y * y).sum().backward()
+        return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+    rearranged = []
+    real_rows_of = conv_gemm._rows_of
+    monkeypatch.setattr(conv_gemm, "_rows_of", lambda a, name: rearranged.append(a.shape)
+                        or real_rows_of(a, name))
+    for op, wshape in cases:
+        monkeypatch.setattr(conv_gemm, "PER_IMAGE_MIN_PIXELS", 0)
+        monkeypatch.setattr(conv_gemm, "PER_IMAGE_MAX_ROWS", 10**6)
+        rearranged.clear()
+        per_image = run(op, wshape)
+        assert rearranged == []
+        monkeypatch.setattr(conv_gemm, "PER_IMAGE_MAX_ROWS", 0)
+        per_chunk = run(op, wshape)
+        assert rearranged                      # the chunk GEMMs did rearrange rows
+        for a, b_ in zip(per_image, per_chunk):
+            np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
