@@ -35,7 +35,7 @@ from collections import namedtuple
 from .. import backend
 from ..kernels.im2col import conv_output_size
 from ..tensor import Function, Tensor
-from .conv_gemm import _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
+from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 
 # The hyper-parameters of one convolution, each (height, width) pairs of ints.
@@ -105,7 +105,7 @@ class Conv2d(Function):
                 dv = _conv_weight_grad(grad_out, x, dual_geom, v)
             if dv is not None:
                 dw = dv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)     # V -> W: flip, swap back
-        db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
         return dx, dw, db
 
 
@@ -183,7 +183,7 @@ class ConvTranspose2d(Function):
             dx = dx[:, :, :h, :w]
         elif need_dw:
             dw = _conv_weight_grad(grad_out, x, ctx.geom, weight)
-        db = grad_out.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
         return dx, dw, db
 
 
