@@ -8,33 +8,13 @@
 and consumes. Each helper cuts the batch into chunks whose column matrix stays under
 ``kernels.im2col.MAX_COLUMN_BYTES`` and writes it into a reused buffer (``workspace``), so the
 columns of the whole batch are never built. A backward pass that needs two of the products
-from the same columns asks one helper for both (``weight_grad_with=``). Within a chunk the
-GEMMs run one per group, or one per image when a filter is tiny and the images large
-(``_per_image``). Which helper plays which role is decided in ``functional/conv.py``.
+from the same columns asks one helper for both (``weight_grad_with=``). Which helper plays
+which role is decided in ``functional/conv.py``.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..kernels.im2col import batch_chunks, col2im, conv_output_size, im2col, workspace
-
-
-# A chunk's GEMMs run one image at a time when a filter has few weights and the images are
-# large: C/G*kh*kw <= 32 (a first layer on RGB) and oh*ow >= 1024. Such a GEMM does only
-# ~C*kh*kw multiply-adds per output value, so rearranging its (F, m*oh*ow) result into
-# (m, F, oh, ow) — and dy into rows for the backward — costs as much as the GEMM itself; an
-# image's GEMM result (F, oh*ow) already is its output, and dy[n] already is its rows.
-# Otherwise one GEMM per chunk: per-image GEMMs over 256 pixels or 576+ rows run at a lower
-# rate than the copies they save (measured, docs/conv.md "One GEMM per image"). CPU only: on
-# the GPU the rearranging is one fast kernel, and per-image GEMMs would be m small launches.
-PER_IMAGE_MAX_ROWS = 32
-PER_IMAGE_MIN_PIXELS = 1024
-
-
-def _per_image(m, pixels, rows, xp=np):
-    """Whether a chunk of m images runs its GEMMs image by image (rows = C/G*kh*kw)."""
-    return m == 1 or (xp is np and rows <= PER_IMAGE_MAX_ROWS and pixels >= PER_IMAGE_MIN_PIXELS)
 
 
 def _rows_of(a, name):
@@ -69,13 +49,10 @@ def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
         cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
                                                              image.dtype, xp))
         target = out[chunk]
-        if _per_image(m, pixels, rows // g, xp):   # each image's GEMM result (F, oh*ow) is its output
-            cols3 = cols.reshape(g, rows // g, m * pixels)
-            for i in range(m):
-                image_out = target[i].reshape(g, f // g, pixels)
-                xp.matmul(w3, cols3[:, :, i * pixels:(i + 1) * pixels], out=image_out)
-                if bias is not None:
-                    target[i] += bias.reshape(f, 1, 1)
+        if m == 1:   # the GEMM result (F, oh*ow) already is the (1, F, oh, ow) output
+            xp.matmul(w3, cols.reshape(g, rows // g, pixels), out=target.reshape(g, f // g, pixels))
+            if bias is not None:
+                target += bias.reshape(1, f, 1, 1)
         else:
             result = xp.matmul(w3, cols.reshape(g, rows // g, m * pixels),
                                out=workspace("rows", (g, f // g, m * pixels), image.dtype, xp))
@@ -83,7 +60,7 @@ def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
                 xp.add(result.reshape(f, -1), bias.reshape(f, 1), out=result.reshape(f, -1))
             target.reshape(m, f, pixels)[...] = result.reshape(f, m, pixels).transpose(1, 0, 2)
         if grad_wt is not None:
-            grad_wt.add_images(cols, weight_grad_with[chunk], pixels)
+            grad_wt.add(cols, _rows_of(weight_grad_with[chunk], "rows"))
     return out if grad_wt is None else (out, grad_wt.result())
 
 
@@ -103,24 +80,15 @@ def _conv_gemm_transposed(grad_out, weight, geom, image_shape, weight_grad_with=
     grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
     for chunk in batch_chunks(n, rows * pixels * grad_out.itemsize):
         m = chunk.stop - chunk.start
-        cols = workspace("columns", (g, rows // g, m * pixels), grad_out.dtype, xp)
-        if _per_image(m, pixels, rows // g, xp):   # image i's columns from dy[i] as it is
-            g_rows = None
-            for i in range(m):
-                xp.matmul(w3t, grad_out[chunk.start + i].reshape(g, f // g, pixels),
-                          out=cols[:, :, i * pixels:(i + 1) * pixels])
-        else:
-            g_rows = _rows_of(grad_out[chunk], "rows")
-            xp.matmul(w3t, g_rows.reshape(g, f // g, m * pixels), out=cols)
+        g_rows = _rows_of(grad_out[chunk], "rows")
+        cols = xp.matmul(w3t, g_rows.reshape(g, f // g, m * pixels),
+                         out=workspace("columns", (g, rows // g, m * pixels), grad_out.dtype, xp))
         col2im(cols.reshape(rows, m * pixels), (m,) + tuple(image_shape[1:]), *geom[:4],
                out=image[chunk])
         if grad_wt is not None:   # the columns buffer is free again: im2col(x) goes there
             x_cols = im2col(weight_grad_with[chunk], *geom[:4],
                             out=workspace("columns", (rows, m * pixels), grad_out.dtype, xp))
-            if g_rows is None:
-                grad_wt.add_images(x_cols, grad_out[chunk], pixels)
-            else:
-                grad_wt.add(x_cols, g_rows)
+            grad_wt.add(x_cols, g_rows)
     return image if grad_wt is None else (image, grad_wt.result())
 
 
@@ -136,7 +104,7 @@ class _WeightGrad:
     def __init__(self, weight, groups):
         xp = backend.get_array_module(weight)
         self.shape, self.groups, self.f = weight.shape, groups, weight.shape[0]
-        rows = self.rows = weight[0].size * groups              # C*kh*kw
+        rows = weight[0].size * groups                          # C*kh*kw
         self.sum = xp.zeros((groups, rows // groups, self.f // groups), dtype=weight.dtype)
         self.partial = workspace("weight_partial", self.sum.shape, weight.dtype, xp)
 
@@ -146,16 +114,6 @@ class _WeightGrad:
         g_rows = g_rows.reshape(g, self.f // g, -1)
         backend.get_array_module(cols).matmul(cols, g_rows.transpose(0, 2, 1), out=self.partial)
         self.sum += self.partial
-
-    def add_images(self, cols, other, pixels):
-        """add(cols, rows(other)) for other (m, F, oh, ow), image by image when _per_image
-        says so: other[n] viewed as (F, oh*ow) is image n's rows, no rearranging needed."""
-        m = other.shape[0]
-        if not _per_image(m, pixels, self.rows // self.groups, backend.get_array_module(cols)):
-            self.add(cols, _rows_of(other, "rows"))
-            return
-        for i in range(m):
-            self.add(cols[:, i * pixels:(i + 1) * pixels], other[i].reshape(self.f, pixels))
 
     def result(self):
         """dW in the weight's shape — a transposed view of the sum where it can be (one group):
@@ -183,5 +141,5 @@ def _conv_weight_grad(image, grad_out, geom, weight):
         m = chunk.stop - chunk.start
         cols = im2col(image[chunk], *geom[:4], out=workspace("columns", (rows, m * pixels),
                                                              image.dtype, xp))
-        grad_wt.add_images(cols, grad_out[chunk], pixels)
+        grad_wt.add(cols, _rows_of(grad_out[chunk], "rows"))
     return grad_wt.result()
