@@ -52,9 +52,14 @@ if OPENMP:
 else:
     print("minidl: the compiler has no OpenMP; the C++ kernels will run on one thread", file=sys.stderr)
 
+# The headers (the shared per-element bodies live there): setuptools rebuilds an extension when
+# one of its sources *or depends* is newer than the built module — without this list an edited
+# im2col.h would leave the old kernels in place.
+HEADERS = rel("csrc/*.h") + rel("csrc/*/*.h")
+
 extensions = [
     Pybind11Extension("minidl._C", ["csrc/bind_cpu.cpp"] + rel("csrc/*/*_cpu.cpp"),
-                      include_dirs=["csrc"], extra_compile_args=CXX_FLAGS,
+                      include_dirs=["csrc"], extra_compile_args=CXX_FLAGS, depends=HEADERS,
                       extra_link_args=["-fopenmp"] if OPENMP else [], cxx_std=17),
 ]
 
@@ -79,6 +84,9 @@ if NVCC:
         "minidl._C_cuda", ["csrc/bind_cuda.cpp"] + rel("csrc/*/*_cuda.cu"),
         include_dirs=["csrc", os.path.join(CUDA_HOME, "include")],
         extra_compile_args=["-O3", "-fvisibility=hidden"], cxx_std=17,
+        # BuildExt hands the .cu files to nvcc and takes them out of `sources`: listed here so
+        # that an edited .cu still makes the module out of date.
+        depends=HEADERS + rel("csrc/*/*_cuda.cu"),
         # Static cudart: the module imports on machines without libcudart (or without a GPU).
         extra_link_args=[os.path.join(CUDA_HOME, "lib64", "libcudart_static.a"), "-lrt", "-ldl",
                          "-lpthread"]))

@@ -79,14 +79,18 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
   return g;
 }
 
+// elementwise = false: the fast CPU form (run copies); true: the GPU's per-entry loop.
 template <typename T>
 void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, index_t sw,
-            index_t ph, index_t pw, index_t dh, index_t dw) {
+            index_t ph, index_t pw, index_t dh, index_t dw, bool elementwise) {
   const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
   auto x_ptr = static_cast<const T*>(x.data());
   auto cols_ptr = static_cast<T*>(cols.mutable_data());
   py::gil_scoped_release release;
-  minidl::im2col_cpu<T>(x_ptr, g, cols_ptr);
+  if (elementwise)
+    minidl::im2col_elementwise_cpu<T>(x_ptr, g, cols_ptr);
+  else
+    minidl::im2col_cpu<T>(x_ptr, g, cols_ptr);
 }
 
 // gather = false: the fast CPU form (a scatter per plane); true: the GPU's per-pixel gather.
@@ -408,20 +412,25 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("out"), py::arg("index"), py::arg("src"),
       "out[index[i]] += src[i] (in place), deterministic; float32 or float64.");
-  m.def(
-      "im2col",
-      [](py::array x, py::array cols, index_t kernel_h, index_t kernel_w, index_t stride_h,
-         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w) {
-        minidl::dispatch_float(x, "x", [&](auto t) {
-          im2col<decltype(t)>(x, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              dilation_h, dilation_w);
-        });
-      },
-      py::arg("x"), py::arg("cols"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
-      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
-      py::arg("dilation_w"),
-      "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] (0 outside); "
-      "x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place.");
+  for (const bool elementwise : {false, true}) {
+    m.def(
+        elementwise ? "im2col_elementwise" : "im2col",
+        [elementwise](py::array x, py::array cols, index_t kernel_h, index_t kernel_w,
+                      index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
+                      index_t dilation_h, index_t dilation_w) {
+          minidl::dispatch_float(x, "x", [&](auto t) {
+            im2col<decltype(t)>(x, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                dilation_h, dilation_w, elementwise);
+          });
+        },
+        py::arg("x"), py::arg("cols"), py::arg("kernel_h"), py::arg("kernel_w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
+        py::arg("dilation_h"), py::arg("dilation_w"),
+        elementwise ? "im2col as the CUDA kernel computes it (im2col_element per column entry), "
+                      "for tests: the same result as im2col, bit for bit."
+                    : "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] "
+                      "(0 outside); x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place.");
+  }
   for (const bool gather : {false, true}) {
     m.def(
         gather ? "col2im_gather" : "col2im",

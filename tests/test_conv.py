@@ -186,6 +186,9 @@ def test_bad_inputs_raise_errors_that_name_the_argument():
         F.conv2d(x, w, groups=3)                                         # needs weight (4, 1, ...)
     with pytest.raises(TypeError, match="dtype"):
         F.conv2d(Tensor(np.zeros((1, 3, 5, 5), dtype=np.float32)), w)
+    half = np.float16
+    with pytest.raises(TypeError, match=r"input \(float16\).*float32 or float64"):
+        F.conv2d(Tensor(np.zeros((1, 3, 5, 5), half)), Tensor(np.zeros((4, 3, 3, 3), half)))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         F.conv2d(Tensor(np.zeros((5, 5))), w)
     wt = Tensor(np.zeros((3, 2, 3, 3)))
@@ -286,3 +289,54 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
     monkeypatch.undo()
     gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])
 
+
+
+@pytest.mark.parametrize("op, wshape, kwargs", [
+    ("conv2d", (4, 4, 3, 3), dict(stride=1, padding=1)),                 # F = C: plain dW
+    ("conv2d", (2, 5, 3, 3), dict(stride=1, padding=1)),                 # F < C: the dual's dW
+    ("conv2d", (6, 2, 3, 2), dict(stride=2, padding=1, groups=2)),
+    ("conv_transpose2d", (4, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+])
+def test_weight_gradient_alone_equals_the_full_backward(op, wshape, kwargs, monkeypatch):
+    """A first layer's input needs no gradient: the backward then computes dW (and db) alone
+    (``_conv_weight_grad``), on the plain or the dual side. They equal the full backward's."""
+    from minidl.functional import conv as conv_module
+    rng = np.random.default_rng(12)
+    c_in = wshape[1] * kwargs.get("groups", 1) if op == "conv2d" else wshape[0]
+    x = rng.standard_normal((3, c_in, 7, 6))
+    w = rng.standard_normal(wshape)
+    fn = getattr(F, op)
+    out_channels = wshape[0] if op == "conv2d" else wshape[1] * kwargs.get("groups", 1)
+    b = rng.standard_normal(out_channels)
+
+    def grads(x_needs_grad):
+        xt = Tensor(x, requires_grad=x_needs_grad)
+        wt, bt = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        y = fn(xt, wt, bt, **kwargs)
+        (y * y).sum().backward()
+        assert (xt.grad is not None) == x_needs_grad
+        return wt.grad.numpy(), bt.grad.numpy()
+
+    calls = []
+    real = conv_module._conv_weight_grad
+    monkeypatch.setattr(conv_module, "_conv_weight_grad",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    alone = grads(False)
+    assert calls, "the weight-only branch did not run"
+    full = grads(True)
+    for a, b_ in zip(alone, full):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(transpose):
+    x = Tensor(np.zeros((0, 3, 6, 6)), requires_grad=True)
+    w = Tensor(np.ones((3, 4, 3, 3) if transpose else (4, 3, 3, 3)), requires_grad=True)
+    b = Tensor(np.ones(4), requires_grad=True)
+    y = (F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1) if transpose
+         else F.conv2d(x, w, b, stride=2, padding=1))
+    assert y.shape == ((0, 4, 12, 12) if transpose else (0, 4, 3, 3))
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(w.shape))
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(4))

@@ -60,6 +60,10 @@ def test_kernels_equal_the_reference_exactly(case):
     native = K.im2col(x, k, s, p, d)
     assert native.dtype == dtype and native.shape == K.column_shape(shape, k, s, p, d)
     np.testing.assert_array_equal(native, reference)
+    # The CUDA kernel's per-entry loop (im2col_element), run on the CPU: the GPU's body.
+    elementwise = np.full(reference.shape, np.nan, dtype=dtype)
+    kernels._load("_C").im2col_elementwise(x, elementwise, *k, *s, *p, *d)
+    np.testing.assert_array_equal(elementwise, reference)
     cols = rng.standard_normal(reference.shape).astype(dtype)
     expected = K.col2im_reference(cols, shape, k, s, p, d)
     np.testing.assert_array_equal(K.col2im(cols, shape, k, s, p, d), expected)
@@ -202,6 +206,17 @@ def test_workspace_is_reused():
     assert c.shape == (40, 50)
     assert not np.shares_memory(K.workspace("other", (2, 3), np.float32), c)
     K.release_workspace()
+
+
+def test_workspace_does_not_keep_arrays_above_the_bound(monkeypatch):
+    """One oversized request (a single huge image) must not pin its memory after the call."""
+    monkeypatch.setattr(K, "MAX_COLUMN_BYTES", 1000)
+    small = K.workspace("bound_test", (10, 10), np.float32)                 # 400 bytes: kept
+    assert np.shares_memory(small, K.workspace("bound_test", (10, 10), np.float32))
+    big = K.workspace("bound_test_big", (30, 30), np.float32)               # 3600 bytes
+    assert big.shape == (30, 30)
+    assert not np.shares_memory(big, K.workspace("bound_test_big", (30, 30), np.float32))
+    assert ("bound_test_big", np.dtype(np.float32).str) not in K._scratch.buffers
 
 
 @pytest.mark.parametrize("mode", ["reference", "native"])

@@ -168,7 +168,7 @@ def test_interpolate_matches_torch(dtype, dense_max, monkeypatch):
         if trial % 4 < 2:
             options = dict(size=tuple(int(v) for v in rng.integers(1, 25, 2)))
         else:
-            options = dict(scale_factor=tuple(float(v) for v in rng.choice([0.5, 1 / 3, 1.5, 1.7, 2, 2.5, 3], 2)))
+            options = dict(scale_factor=tuple(float(v) for v in rng.choice([0.5, 1 / 3, 1.1, 1.5, 1.7, 2, 2.5, 3], 2)))
         if mode == "bilinear":
             options["align_corners"] = bool(rng.integers(0, 2))
         xs, tx = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -189,6 +189,23 @@ def test_interpolate_matches_torch(dtype, dense_max, monkeypatch):
         y.backward(grad)
         ty.backward(torch.tensor(grad))
         np.testing.assert_allclose(xs.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("scale_factor", [(1.1, 2.0), (1.1, 1.1), (2.0, 1.15), (1.05, 1.19)])
+def test_bilinear_keeps_an_axis_whose_size_a_scale_factor_keeps(scale_factor):
+    """floor(5 * 1.1) = 5: PyTorch leaves such an axis as it is (no resampling with 1/1.1,
+    which would shift every sample by up to half a pixel); values and gradients match."""
+    torch = torch_or_skip()
+    x = np.random.default_rng(9).standard_normal((2, 3, 5, 6))
+    xs, tx = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y = F.interpolate(xs, scale_factor=scale_factor, mode="bilinear", align_corners=False)
+    ty = torch.nn.functional.interpolate(tx, scale_factor=scale_factor, mode="bilinear",
+                                         align_corners=False)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    grad = np.random.default_rng(10).standard_normal(y.shape)
+    y.backward(grad)
+    ty.backward(torch.tensor(grad))
+    np.testing.assert_allclose(xs.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("options", [dict(size=(7, 5), mode="nearest"), dict(scale_factor=2, mode="bilinear"),

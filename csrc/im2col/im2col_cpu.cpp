@@ -1,6 +1,12 @@
-// im2col_cpu.cpp — loops calling the shared bodies of im2col.h (OpenMP for large inputs).
+// im2col_cpu.cpp — the CPU loops of im2col and col2im (OpenMP for large inputs).
 //
-// The loops enumerate elements in the order they are written (no index divisions per element):
+// Two kinds of loop. The fast ones (im2col_cpu, col2im_cpu) copy and add whole runs with the
+// index math hoisted out of the element loop — the same formulas as the per-element bodies of
+// im2col.h, checked bit for bit against the NumPy reference. The GPU's loops, one body call per
+// element (im2col_elementwise_cpu with im2col_element, col2im_gather_cpu with col2im_pixel),
+// are compiled here too, so that the CPU tests run the very bodies the CUDA kernels call.
+//
+// The fast loops enumerate elements in the order they are written (no index divisions per element):
 // im2col gives each task one input plane (n, c), which writes that plane's kh*kw runs of the
 // column matrix; col2im gives each task one image plane. So every thread writes its own
 // contiguous memory and no two threads touch the same address. Stride 2 (both directions) goes
@@ -291,6 +297,23 @@ void col2im_cpu(const T* cols, const ConvGeometry& g, T* x) {
   with_compiled_stride(g, [&](auto stride) { col2im_planes<T, decltype(stride)::value>(cols, g, x); });
 }
 
+// The CUDA im2col kernel's loop on the CPU: every column entry e is unpacked into (c, i, j) and
+// (n, oy, ox) exactly as one GPU thread does it and filled by im2col_element, the body the GPU
+// runs. Not the fast CPU path (that copies whole runs, above); it exists so that the CPU tests
+// check, against the NumPy reference, the per-entry code the GPU executes.
+template <typename T>
+void im2col_elementwise_cpu(const T* x, const ConvGeometry& g, T* cols) {
+  const index_t plane = g.out_h * g.out_w, row_length = g.batch * plane;
+  const index_t taps = g.kernel_h * g.kernel_w, total = g.channels * taps * row_length;
+#pragma omp parallel for schedule(static) if (total >= kParallelElements)
+  for (index_t e = 0; e < total; ++e) {
+    const index_t row = e / row_length, col = e % row_length;
+    const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
+    const index_t n = col / plane, oy = (col % plane) / g.out_w, ox = col % g.out_w;
+    cols[e] = im2col_element(x, g, n, c, i, j, oy, ox);
+  }
+}
+
 // The CUDA kernel's loop on the CPU: every pixel gathers its taps with col2im_pixel, the body
 // the GPU runs (one thread per pixel there). Not the fast CPU path; it exists so that the CPU
 // tests check, against the NumPy reference, exactly the per-pixel code the GPU executes.
@@ -318,6 +341,8 @@ template void im2col_cpu<float>(const float*, const ConvGeometry&, float*);
 template void im2col_cpu<double>(const double*, const ConvGeometry&, double*);
 template void col2im_cpu<float>(const float*, const ConvGeometry&, float*);
 template void col2im_cpu<double>(const double*, const ConvGeometry&, double*);
+template void im2col_elementwise_cpu<float>(const float*, const ConvGeometry&, float*);
+template void im2col_elementwise_cpu<double>(const double*, const ConvGeometry&, double*);
 template void col2im_gather_cpu<float>(const float*, const ConvGeometry&, float*);
 template void col2im_gather_cpu<double>(const double*, const ConvGeometry&, double*);
 }  // namespace minidl

@@ -12,8 +12,11 @@ void im2col_cpu(const T* x, const ConvGeometry& g, T* cols);
 template <typename T>
 void col2im_cpu(const T* cols, const ConvGeometry& g, T* x);
 
-// The same result computed as the CUDA kernel does it (col2im_pixel, a gather per pixel), so
-// that the CPU tests check the GPU's per-pixel body.
+// The same results computed as the CUDA kernels do it — im2col_element per column entry,
+// col2im_pixel (a gather) per pixel — so that the CPU tests check the GPU's per-element bodies.
+template <typename T>
+void im2col_elementwise_cpu(const T* x, const ConvGeometry& g, T* cols);
+
 template <typename T>
 void col2im_gather_cpu(const T* cols, const ConvGeometry& g, T* x);
 }  // namespace minidl

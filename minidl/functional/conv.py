@@ -32,6 +32,8 @@ from __future__ import annotations
 import numbers
 from collections import namedtuple
 
+import numpy as np
+
 from .. import backend
 from ..kernels.im2col import conv_output_size
 from ..tensor import Function, Tensor
@@ -199,9 +201,9 @@ def _check_operands(name, x, weight, bias, groups, in_channels_axis):
         raise ValueError(f"{name}: input must have shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
-    if x.dtype != weight.dtype or x.dtype.kind != "f":
+    if x.dtype != weight.dtype or x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: input ({x.dtype}) and weight ({weight.dtype}) must have the "
-                        "same floating dtype")
+                        "same dtype, float32 or float64 (the im2col kernels' types)")
     if x.device != weight.device:
         raise ValueError(f"{name}: input is on {x.device} but weight on {weight.device}")
     expected = weight.shape[1] * groups if in_channels_axis == 1 else weight.shape[0]

@@ -47,6 +47,8 @@ def _linear_sources(in_size, out_size, scale, align_corners, dtype, xp):
     if align_corners:
         s = t(in_size - 1) / t(out_size - 1) if out_size > 1 else t(0)
         src = s * dst
+    elif out_size == in_size:   # PyTorch leaves an axis whose size is kept as it is, even
+        src = dst               # when a scale_factor such as 1.1 would shift its samples
     else:
         s = t(1.0 / scale) if scale else t(in_size) / t(out_size)
         src = xp.maximum(s * (dst + t(0.5)) - t(0.5), t(0))

@@ -85,12 +85,19 @@ def workspace(name, shape, dtype, xp=np):
     """A scratch array of ``shape`` (contents undefined), reused across calls under ``name``.
 
     Only for temporaries that die within a call: the next call with the same name overwrites
-    it. On the GPU CuPy's memory pool already recycles blocks, so a plain ``empty`` is returned.
+    it. Arrays above ``MAX_COLUMN_BYTES`` are not kept. On the GPU CuPy's memory pool already
+    recycles blocks, so a plain ``empty`` is returned.
     """
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
-    buffers = _scratch.__dict__.setdefault("buffers", {})
     size = math.prod(shape)
+    if size * np.dtype(dtype).itemsize > MAX_COLUMN_BYTES:
+        # Larger than the bound (one image whose columns exceed it, or a GEMM result with many
+        # more filters than column rows): not kept, or one call would pin that memory for good
+        # (a 512×512 image's 3×3×64 columns are 600 MB). A fresh array costs about the same
+        # here (64×3×32×32 -> 64 fwd+bwd: 12.9 ms, 13.1 ms with every buffer kept).
+        return xp.empty(shape, dtype=dtype)
+    buffers = _scratch.__dict__.setdefault("buffers", {})
     key = (name, np.dtype(dtype).str)
     buf = buffers.get(key)
     if buf is None or buf.size < size:
