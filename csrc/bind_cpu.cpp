@@ -51,23 +51,25 @@ void index_add(py::array out, py::array index, py::array src) {
 
 // ---- im2col / col2im: the image <-> column-matrix copies of a 2-D convolution --------------
 // Checks that x is (N, C, H, W), cols is (C*kh*kw, N*out_h*out_w), both of dtype T, and that
-// the kernel fits in the padded input; returns the geometry (see im2col/im2col.h).
+// the kernel fits in the padded input; returns the geometry (see im2col/im2col.h). x must be
+// C-contiguous; cols may have padded rows (unit stride along a row, any row stride at least the
+// row length: its col_stride).
 template <typename T>
 minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, index_t kernel_h,
                                    index_t kernel_w, index_t stride_h, index_t stride_w,
                                    index_t pad_h, index_t pad_w, index_t dilation_h,
                                    index_t dilation_w) {
   minidl::check_array<T>(x, "x");
-  minidl::check_array<T>(cols, "cols");
+  minidl::check_dtype<T>(cols, "cols");
   minidl::check_ndim(x, 4, "x");
   minidl::check_ndim(cols, 2, "cols");
   minidl::check(kernel_h >= 1 && kernel_w >= 1, "im2col: kernel_size must be >= 1");
   minidl::check(stride_h >= 1 && stride_w >= 1, "im2col: stride must be >= 1");
   minidl::check(pad_h >= 0 && pad_w >= 0, "im2col: padding must be >= 0");
   minidl::check(dilation_h >= 1 && dilation_w >= 1, "im2col: dilation must be >= 1");
-  const auto g = minidl::make_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
-                                            kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                                            dilation_h, dilation_w);
+  auto g = minidl::make_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel_h,
+                                      kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+                                      dilation_w);
   minidl::check(x.shape(2) + 2 * pad_h >= dilation_h * (kernel_h - 1) + 1 &&
                     x.shape(3) + 2 * pad_w >= dilation_w * (kernel_w - 1) + 1,
                 "im2col: the (dilated) kernel is larger than the padded input " +
@@ -76,6 +78,12 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
   minidl::check(cols.shape(0) == rows && cols.shape(1) == columns,
                 "im2col: cols has shape " + minidl::shape_str(cols) + ", expected (" +
                     std::to_string(rows) + ", " + std::to_string(columns) + ")");
+  const py::ssize_t item = sizeof(T), row_bytes = cols.strides(0);
+  minidl::check((columns <= 1 || cols.strides(1) == item) &&
+                    (rows <= 1 || (row_bytes % item == 0 && row_bytes >= columns * item)),
+                "im2col: cols must have contiguous rows (row stride >= row length), got strides (" +
+                    std::to_string(cols.strides(0)) + ", " + std::to_string(cols.strides(1)) + ")");
+  if (rows > 1) g.col_stride = row_bytes / item;
   return g;
 }
 

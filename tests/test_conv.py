@@ -340,3 +340,44 @@ def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(transpose)
     assert x.grad.shape == x.shape
     np.testing.assert_array_equal(w.grad.numpy(), np.zeros(w.shape))
     np.testing.assert_array_equal(b.grad.numpy(), np.zeros(4))
+
+
+def test_padded_column_rows_give_the_same_results(monkeypatch):
+    """4 images of 16×16 make column rows of 1024 float32 — 4 KB, so column_workspace pads
+    them (minidl/kernels/im2col.py). Forward and all gradients of conv2d (plain and dual
+    backward, stride 2) and conv_transpose2d equal those computed with contiguous columns."""
+    from minidl.functional import conv_gemm
+    from minidl.kernels import im2col as K
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 3, 16, 16), dtype=np.float32)
+    x2 = rng.standard_normal((4, 4, 32, 32), dtype=np.float32)
+
+    def run():
+        results = []
+        for inp, w_shape, op, kwargs in [(x, (8, 3, 3, 3), F.conv2d, dict(padding=1)),
+                                         (x, (3, 3, 3, 3), F.conv2d, dict(padding=1)),
+                                         (x2, (5, 4, 3, 3), F.conv2d, dict(stride=2, padding=1)),
+                                         (x, (3, 2, 3, 3), F.conv_transpose2d,
+                                          dict(stride=2, padding=1, output_padding=1))]:
+            xt = Tensor(inp, requires_grad=True)
+            wt = Tensor(np.random.default_rng(14).standard_normal(w_shape, dtype=np.float32),
+                        requires_grad=True)
+            y = op(xt, wt, None, **kwargs)
+            (y * y).sum().backward()
+            results += [y.numpy(), xt.grad.numpy(), wt.grad.numpy()]
+        return results
+
+    seen = []
+    real = K.column_workspace
+
+    def spy(*args, **kwargs):
+        buffer = real(*args, **kwargs)
+        seen.append(buffer.flags.c_contiguous)
+        return buffer
+    monkeypatch.setattr(conv_gemm, "column_workspace", spy)
+    padded = run()
+    assert not all(seen), "no column buffer was padded: the test does not test padding"
+    monkeypatch.setattr(K, "COLUMN_ROW_PAD_BYTES", 0)
+    contiguous = run()
+    for a, b in zip(padded, contiguous):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -71,6 +71,14 @@ def test_kernels_equal_the_reference_exactly(case):
     gathered = np.full(shape, np.nan, dtype=dtype)
     kernels._load("_C").col2im_gather(cols, gathered, *k, *s, *p, *d)
     np.testing.assert_array_equal(gathered, expected)
+    # Column matrices with padded rows (column_workspace's layout): the same values.
+    padded = np.full((cols.shape[0], cols.shape[1] + 3), np.nan, dtype=dtype)[:, :cols.shape[1]]
+    np.testing.assert_array_equal(K.im2col(x, k, s, p, d, out=padded), reference)
+    padded[...] = cols
+    np.testing.assert_array_equal(K.col2im(padded, shape, k, s, p, d), expected)
+    gathered[...] = np.nan
+    kernels._load("_C").col2im_gather(padded, gathered, *k, *s, *p, *d)
+    np.testing.assert_array_equal(gathered, expected)
 
 
 @needs_cpu_kernels
@@ -272,3 +280,26 @@ def test_cuda_kernels_equal_the_cpu_kernels():
         gcols = backend.to_device(cols, "cuda")
         np.testing.assert_array_equal(backend.to_numpy(K.col2im(gcols, shape, k, s, p, d)),
                                       K.col2im(cols, shape, k, s, p, d))
+
+
+def test_column_workspace_pads_rows_that_are_a_multiple_of_4kb():
+    """Rows of 1024 float32 (4 KB) get one cache line more between them; other lengths none.
+    The view's values are what the kernels write (test_kernels_equal_the_reference_exactly)."""
+    padded = K.column_workspace(9, 1024, np.float32)
+    assert padded.shape == (9, 1024) and padded.strides == ((1024 + 16) * 4, 4)
+    plain = K.column_workspace(9, 1000, np.float32)
+    assert plain.shape == (9, 1000) and plain.flags.c_contiguous
+    assert K.column_workspace(1, 1024, np.float64).flags.c_contiguous    # one row: nothing to gain
+
+
+@needs_cpu_kernels
+def test_native_kernels_reject_columns_without_contiguous_rows():
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    cols_t = np.zeros((25, 18), np.float32).T                  # (18, 25) with column stride 18
+    native = kernels._load("_C")
+    with pytest.raises(ValueError, match="cols must have contiguous rows"):
+        native.im2col(x, cols_t, 3, 3, 1, 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="cols must have contiguous rows"):
+        native.col2im(cols_t, x, 3, 3, 1, 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="out must be a C-contiguous"):
+        K.im2col(x, 3, 1, 1, out=cols_t)

@@ -24,11 +24,16 @@ inline std::string shape_str(const py::array& a) {
 
 // C-contiguous and of dtype T (no silent conversion: a float64 gradcheck is never downcast).
 template <typename T>
-inline void check_array(const py::array& a, const char* name) {
+inline void check_dtype(const py::array& a, const char* name) {
   if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(a.dtype())));
+}
+
+template <typename T>
+inline void check_array(const py::array& a, const char* name) {
+  check_dtype<T>(a, name);
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
 }

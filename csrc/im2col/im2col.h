@@ -8,6 +8,7 @@
 //
 //   cols[row][col],  row = (c * kernel_h + i) * kernel_w + j         (C * kh * kw rows)
 //                    col = (n * out_h + oy) * out_w + ox              (N * out_h * out_w columns)
+//                    at cols + row * col_stride + col (col_stride >= N * out_h * out_w)
 //   cols[row][col] = x[n, c, oy * stride_h - pad_h + i * dilation_h,
 //                            ox * stride_w - pad_w + j * dilation_w]  (0 outside the image)
 //
@@ -34,6 +35,10 @@ struct ConvGeometry {
   index_t dilation_h, dilation_w;
   index_t out_h, out_w;                    // (H + 2 pad - dilation (k - 1) - 1) / stride + 1
   index_t tap_step_h, tap_step_w;          // stride / gcd(stride, dilation): see first_tap
+  // Elements from one row of cols to the next: N * out_h * out_w when cols is contiguous, more
+  // when its rows are padded (the CPU pads rows whose length is a multiple of 4 KB, so that
+  // the rows do not all map to the same cache sets: minidl/kernels/im2col.py).
+  index_t col_stride;
 };
 
 inline index_t greatest_common_divisor(index_t a, index_t b) {
@@ -52,6 +57,7 @@ inline ConvGeometry make_conv_geometry(index_t batch, index_t channels, index_t 
   g.out_w = (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
   g.tap_step_h = stride_h / greatest_common_divisor(stride_h, dilation_h);
   g.tap_step_w = stride_w / greatest_common_divisor(stride_w, dilation_w);
+  g.col_stride = batch * g.out_h * g.out_w;  // contiguous; a launcher may set a padded one
   return g;
 }
 
@@ -91,7 +97,7 @@ MINIDL_HD index_t first_tap(index_t p, index_t stride, index_t pad, index_t dila
 template <typename T, int kStride = 0>
 MINIDL_HD T col2im_pixel(const T* cols, const ConvGeometry& g, index_t n, index_t c, index_t y,
                          index_t x) {
-  const index_t row_length = g.batch * g.out_h * g.out_w;
+  const index_t row_length = g.col_stride;
   const index_t sh = kStride ? kStride : g.stride_h, sw = kStride ? kStride : g.stride_w;
   const index_t step_i = kStride == 1 ? 1 : g.tap_step_h;
   const index_t step_j = kStride == 1 ? 1 : g.tap_step_w;

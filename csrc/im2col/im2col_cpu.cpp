@@ -210,9 +210,9 @@ static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
       const index_t c = task / g.batch, n = task % g.batch;
       const T* src = x + (n * g.channels + c) * g.height * g.width;
       if (use_phases) move_phases<true>(src, g.height, g.width, ph, phases.data());
-      T* out = cols + (c * taps * g.batch + n) * plane;  // row (c, 0, 0), image n
+      T* out = cols + c * taps * g.col_stride + n * plane;  // row (c, 0, 0), image n
       for (index_t i = 0; i < g.kernel_h; ++i)
-        for (index_t j = 0; j < g.kernel_w; ++j, out += g.batch * plane) {
+        for (index_t j = 0; j < g.kernel_w; ++j, out += g.col_stride) {
           const index_t dy = i * g.dilation_h - g.pad_h, dx = j * g.dilation_w - g.pad_w;
           if (use_phases) {
             index_t p, q, phase_dy, phase_dx;
@@ -250,7 +250,7 @@ template <typename T, int kStride>
 static void col2im_plane(const T* cols, const ConvGeometry& g, index_t n, index_t c,
                          const PlanePhases& ph, T* phases, T* out) {
   constexpr bool kPhases = kStride == 2;
-  const index_t row_length = g.batch * g.out_h * g.out_w;
+  const index_t row_length = g.col_stride;
   if (kPhases)
     std::fill(phases, phases + ph.total, T(0));
   else
@@ -310,7 +310,7 @@ void im2col_elementwise_cpu(const T* x, const ConvGeometry& g, T* cols) {
     const index_t row = e / row_length, col = e % row_length;
     const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
     const index_t n = col / plane, oy = (col % plane) / g.out_w, ox = col % g.out_w;
-    cols[e] = im2col_element(x, g, n, c, i, j, oy, ox);
+    cols[row * g.col_stride + col] = im2col_element(x, g, n, c, i, j, oy, ox);
   }
 }
 

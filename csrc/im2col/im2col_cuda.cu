@@ -18,7 +18,7 @@ __global__ void im2col_kernel(const T* x, ConvGeometry g, T* cols, index_t total
   const index_t taps = g.kernel_h * g.kernel_w;
   const index_t c = row / taps, i = (row % taps) / g.kernel_w, j = row % g.kernel_w;
   const index_t n = col / plane, oy = (col % plane) / g.out_w, ox = col % g.out_w;
-  cols[e] = im2col_element(x, g, n, c, i, j, oy, ox);
+  cols[row * g.col_stride + col] = im2col_element(x, g, n, c, i, j, oy, ox);
 }
 
 template <typename T, int kStride>

@@ -44,6 +44,7 @@ from . import dtype_code, native_for
 #: so 12 MiB keeps a margin below that cliff. A single image whose columns exceed the bound is
 #: processed alone (the bound never splits an image).
 MAX_COLUMN_BYTES = 12 * 2**20
+COLUMN_ROW_PAD_BYTES = 64   # one cache line: see column_workspace
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -103,6 +104,30 @@ def workspace(name, shape, dtype, xp=np):
     if buf is None or buf.size < size:
         buf = buffers[key] = xp.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
+
+
+def column_workspace(rows, columns, dtype, xp=np):
+    """The reused (rows, columns) buffer for a column matrix — with padded rows on the CPU.
+
+    A row of the column matrix is N*out_h*out_w long, so for the usual power-of-two images it
+    is a multiple of 4 KB, and then every row starts at the same offset within a page: the rows
+    that a GEMM reads or writes together all compete for the same few sets of the L1 and L2
+    caches. One extra cache line per row (``COLUMN_ROW_PAD_BYTES``) spreads them out; the result
+    is a view of the first ``columns`` entries of each row. Measured (2-core Xeon, OpenBLAS,
+    interleaved medians in 3 processes): the GEMM writing dx's columns, (576, 64) @ (64, 4096),
+    1.67-1.73 -> 1.44-1.48 ms; the forward GEMM of 16x128x16x16 -> 128, (128, 1152) @ (1152,
+    2048), 2.82-2.98 -> 2.61-2.69 ms. The CUDA kernels take contiguous columns (no padding)."""
+    itemsize = np.dtype(dtype).itemsize
+    stride = columns
+    if xp is np and rows > 1 and (columns * itemsize) % 4096 == 0:
+        stride += COLUMN_ROW_PAD_BYTES // itemsize
+    return workspace("columns", (rows, stride), dtype, xp)[:, :columns]
+
+
+def _has_contiguous_rows(a):
+    """A 2-D array whose rows are contiguous (unit stride along a row, rows far enough apart)."""
+    return (a.ndim == 2 and (a.shape[1] <= 1 or a.strides[1] == a.itemsize)
+            and (a.shape[0] <= 1 or a.strides[0] >= a.shape[1] * a.itemsize))
 
 
 def release_workspace():
@@ -208,7 +233,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     k, s, p, d = _check_geometry(x.shape, kernel_size, stride, padding, dilation)
     _check_array(x, "x")
     shape = column_shape(x.shape, k, s, p, d)
-    out = _output_buffer(out, shape, x.dtype, xp, "im2col")
+    out = _output_buffer(out, shape, x.dtype, xp, "im2col", padded_rows_ok=xp is np)
     native = native_for(x)
     if native is None:
         return im2col_reference(x, k, s, p, d, out=out)
@@ -221,11 +246,13 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     return out
 
 
-def _output_buffer(out, shape, dtype, xp, op):
-    """``out`` checked to be a C-contiguous ``dtype`` array of ``shape``, or a new one when None."""
+def _output_buffer(out, shape, dtype, xp, op, padded_rows_ok=False):
+    """``out`` checked to be a C-contiguous ``dtype`` array of ``shape`` (or, with
+    ``padded_rows_ok``, one with contiguous rows: ``column_workspace``), or a new one when None."""
     if out is None:
         return xp.empty(shape, dtype=dtype)
-    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+    layout_ok = out.flags.c_contiguous or (padded_rows_ok and _has_contiguous_rows(out))
+    if out.shape != shape or out.dtype != dtype or not layout_ok:
         raise ValueError(f"{op}: out must be a C-contiguous {dtype} array of shape {shape}, "
                          f"got {out.dtype} {out.shape}")
     return out
@@ -246,7 +273,8 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     native = native_for(cols)
     if native is None:
         return col2im_reference(cols, input_shape, k, s, p, d, out=out)
-    cols = xp.ascontiguousarray(cols)
+    if xp is not np or not _has_contiguous_rows(cols):   # padded rows are fine on the CPU
+        cols = xp.ascontiguousarray(cols)
     if xp is np:
         native.col2im(cols, out, *k, *s, *p, *d)
     else:
