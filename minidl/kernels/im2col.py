@@ -113,10 +113,11 @@ def column_workspace(rows, columns, dtype, xp=np):
     is a multiple of 4 KB, and then every row starts at the same offset within a page: the rows
     that a GEMM reads or writes together all compete for the same few sets of the L1 and L2
     caches. One extra cache line per row (``COLUMN_ROW_PAD_BYTES``) spreads them out; the result
-    is a view of the first ``columns`` entries of each row. Measured (2-core Xeon, OpenBLAS,
-    interleaved medians in 3 processes): the GEMM writing dx's columns, (576, 64) @ (64, 4096),
-    1.67-1.73 -> 1.44-1.48 ms; the forward GEMM of 16x128x16x16 -> 128, (128, 1152) @ (1152,
-    2048), 2.82-2.98 -> 2.61-2.69 ms. The CUDA kernels take contiguous columns (no padding)."""
+    is a view of the first ``columns`` entries of each row. Measured (2-core Xeon, OpenBLAS):
+    alone, the GEMM writing dx's columns, (576, 64) @ (64, 4096), 1.67-1.73 -> 1.44-1.48 ms;
+    inside a conv, where the columns come straight from im2col, less — fwd+bwd 1.6-2.6 % faster
+    on the four benchmark convs (medians of 20 processes each, docs/conv.md). The CUDA kernels
+    take contiguous columns (no padding)."""
     itemsize = np.dtype(dtype).itemsize
     stride = columns
     if xp is np and rows > 1 and (columns * itemsize) % 4096 == 0:
