@@ -115,7 +115,7 @@ def column_workspace(rows, columns, dtype, xp=np):
     caches. One extra cache line per row (``COLUMN_ROW_PAD_BYTES``) spreads them out; the result
     is a view of the first ``columns`` entries of each row. Measured (2-core Xeon, OpenBLAS):
     alone, the GEMM writing dx's columns, (576, 64) @ (64, 4096), 1.67-1.73 -> 1.44-1.48 ms;
-    inside a conv, where the columns come straight from im2col, less — fwd+bwd 1.6-2.6 % faster
+    inside a conv, where the columns come straight from im2col, less — fwd+bwd 0.7-2.6 % faster
     on the four benchmark convs (medians of 20 processes each, docs/conv.md). The CUDA kernels
     take contiguous columns (no padding)."""
     itemsize = np.dtype(dtype).itemsize
