@@ -192,7 +192,9 @@ def across_processes(count, child_args):
     runs = []
     for i in range(count):
         done = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", *child_args],
-                              check=True, capture_output=True, text=True)
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"process {i + 1} failed (exit code {done.returncode}):\n{done.stderr}")
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"process {i + 1}/{count}: ceiling {runs[-1]['ceiling']:.0f} GFLOP/s", flush=True)
 
@@ -268,7 +270,7 @@ def main():
                 line += (f"; the 3 GEMMs alone {floor * 1e3:.2f} ms = {floor / m['torch'][1]:.2f}x torch, "
                          f"{100 * 3 * flops_of(shape) / floor / 1e9 / ceiling:.0f}% of ceiling")
             print(line)
-    if args.json:   # one line for across_processes: fwd+bwd seconds per path, GFLOP/s
+    if args.json:   # one line for across_processes: fwd+bwd ms per path, native GFLOP/s
         print(json.dumps({"ceiling": ceiling, "shapes": [
             {"native": m["native"][1] * 1e3, "torch": m["torch"][1] * 1e3 if "torch" in m else None,
              "rate": 3 * flops_of(shape) / m["native"][1] / 1e9} for (_, _, m), shape in zip(rows, SHAPES)]}))

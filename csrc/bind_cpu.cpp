@@ -81,7 +81,7 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
   const py::ssize_t item = sizeof(T), row_bytes = cols.strides(0);
   minidl::check((columns <= 1 || cols.strides(1) == item) &&
                     (rows <= 1 || (row_bytes % item == 0 && row_bytes >= columns * item)),
-                "im2col: cols must have contiguous rows (row stride >= row length), got strides (" +
+                "cols must have contiguous rows (unit stride, row stride >= row length), got strides (" +
                     std::to_string(cols.strides(0)) + ", " + std::to_string(cols.strides(1)) + ")");
   if (rows > 1) g.col_stride = row_bytes / item;
   return g;

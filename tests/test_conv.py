@@ -290,7 +290,6 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
     gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])
 
 
-
 @pytest.mark.parametrize("op, wshape, kwargs", [
     ("conv2d", (4, 4, 3, 3), dict(stride=1, padding=1)),                 # F = C: plain dW
     ("conv2d", (2, 5, 3, 3), dict(stride=1, padding=1)),                 # F < C: the dual's dW

@@ -71,9 +71,15 @@ def test_kernels_equal_the_reference_exactly(case):
     gathered = np.full(shape, np.nan, dtype=dtype)
     kernels._load("_C").col2im_gather(cols, gathered, *k, *s, *p, *d)
     np.testing.assert_array_equal(gathered, expected)
-    # Column matrices with padded rows (column_workspace's layout): the same values.
-    padded = np.full((cols.shape[0], cols.shape[1] + 3), np.nan, dtype=dtype)[:, :cols.shape[1]]
+    # Column matrices with padded rows (column_workspace's layout): the same values, and
+    # nothing written into the pad.
+    base = np.full((cols.shape[0], cols.shape[1] + 3), np.nan, dtype=dtype)
+    padded = base[:, :cols.shape[1]]
     np.testing.assert_array_equal(K.im2col(x, k, s, p, d, out=padded), reference)
+    padded[...] = np.nan
+    kernels._load("_C").im2col_elementwise(x, padded, *k, *s, *p, *d)
+    np.testing.assert_array_equal(padded, reference)
+    assert np.isnan(base[:, cols.shape[1]:]).all()
     padded[...] = cols
     np.testing.assert_array_equal(K.col2im(padded, shape, k, s, p, d), expected)
     gathered[...] = np.nan
@@ -292,6 +298,15 @@ def test_column_workspace_pads_rows_that_are_a_multiple_of_4kb():
     assert K.column_workspace(1, 1024, np.float64).flags.c_contiguous    # one row: nothing to gain
 
 
+def test_a_padded_column_buffer_that_fills_the_bound_is_still_reused(monkeypatch):
+    """batch_chunks fills the bound with *unpadded* columns; the pad on top must not make
+    the workspace hand out a fresh array at every call."""
+    monkeypatch.setattr(K, "MAX_COLUMN_BYTES", 9 * 1024 * 4)        # exactly (9, 1024) float32
+    first = K.column_workspace(9, 1024, np.float32)
+    assert first.strides[0] > 1024 * 4                                   # padded
+    assert np.shares_memory(first, K.column_workspace(9, 1024, np.float32))
+
+
 @needs_cpu_kernels
 def test_native_kernels_reject_columns_without_contiguous_rows():
     x = np.zeros((1, 2, 5, 5), np.float32)
@@ -301,5 +316,5 @@ def test_native_kernels_reject_columns_without_contiguous_rows():
         native.im2col(x, cols_t, 3, 3, 1, 1, 1, 1, 1, 1)
     with pytest.raises(ValueError, match="cols must have contiguous rows"):
         native.col2im(cols_t, x, 3, 3, 1, 1, 1, 1, 1, 1)
-    with pytest.raises(ValueError, match="out must be a C-contiguous"):
+    with pytest.raises(ValueError, match="out must be C-contiguous or with contiguous rows"):
         K.im2col(x, 3, 1, 1, out=cols_t)

@@ -22,7 +22,7 @@ inline std::string shape_str(const py::array& a) {
   return s.str();
 }
 
-// C-contiguous and of dtype T (no silent conversion: a float64 gradcheck is never downcast).
+// Of dtype T (no silent conversion: a float64 gradcheck is never downcast).
 template <typename T>
 inline void check_dtype(const py::array& a, const char* name) {
   if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
@@ -31,6 +31,7 @@ inline void check_dtype(const py::array& a, const char* name) {
                          std::string(py::str(a.dtype())));
 }
 
+// Of dtype T and C-contiguous.
 template <typename T>
 inline void check_array(const py::array& a, const char* name) {
   check_dtype<T>(a, name);

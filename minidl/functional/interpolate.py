@@ -39,7 +39,9 @@ def _linear_sources(in_size, out_size, scale, align_corners, dtype, xp):
     """PyTorch's bilinear rule along one axis: (i0, i1, w0, w1) with x = w0*x[i0] + w1*x[i1].
 
     align_corners=True maps the corner pixels' centres onto each other: src = dst*(in-1)/(out-1).
-    align_corners=False maps pixel *areas*: src = (dst + 0.5)*in/out - 0.5, clamped at 0.
+    align_corners=False maps pixel *areas*: src = (dst + 0.5)*in/out - 0.5, clamped at 0 (with
+    1/scale_factor for in/out when one was given) — except that an axis whose size stays the
+    same is left as it is, whatever the scale_factor (PyTorch's rule too).
     Computed in the data's dtype, as PyTorch does.
     """
     t = np.dtype(dtype).type

@@ -82,17 +82,17 @@ def batch_chunks(batch, bytes_per_image, limit=None):
 _scratch = threading.local()
 
 
-def workspace(name, shape, dtype, xp=np):
+def workspace(name, shape, dtype, xp=np, limit=None):
     """A scratch array of ``shape`` (contents undefined), reused across calls under ``name``.
 
     Only for temporaries that die within a call: the next call with the same name overwrites
-    it. Arrays above ``MAX_COLUMN_BYTES`` are not kept. On the GPU CuPy's memory pool already
-    recycles blocks, so a plain ``empty`` is returned.
+    it. Arrays above ``limit`` bytes (default ``MAX_COLUMN_BYTES``) are not kept. On the GPU
+    CuPy's memory pool already recycles blocks, so a plain ``empty`` is returned.
     """
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
     size = math.prod(shape)
-    if size * np.dtype(dtype).itemsize > MAX_COLUMN_BYTES:
+    if size * np.dtype(dtype).itemsize > (MAX_COLUMN_BYTES if limit is None else limit):
         # Larger than the bound (one image whose columns exceed it, or a GEMM result with many
         # more filters than column rows): not kept, or one call would pin that memory for good
         # (a 512×512 image's 3×3×64 columns are 600 MB). A fresh array costs about the same
@@ -122,13 +122,17 @@ def column_workspace(rows, columns, dtype, xp=np):
     stride = columns
     if xp is np and rows > 1 and (columns * itemsize) % 4096 == 0:
         stride += COLUMN_ROW_PAD_BYTES // itemsize
-    return workspace("columns", (rows, stride), dtype, xp)[:, :columns]
+    # batch_chunks sizes a chunk by its unpadded columns: the pad must not push a chunk that
+    # fills the bound exactly over it (it would then be allocated afresh at every call).
+    limit = MAX_COLUMN_BYTES + rows * (stride - columns) * itemsize
+    return workspace("columns", (rows, stride), dtype, xp, limit=limit)[:, :columns]
 
 
 def _has_contiguous_rows(a):
     """A 2-D array whose rows are contiguous (unit stride along a row, rows far enough apart)."""
     return (a.ndim == 2 and (a.shape[1] <= 1 or a.strides[1] == a.itemsize)
-            and (a.shape[0] <= 1 or a.strides[0] >= a.shape[1] * a.itemsize))
+            and (a.shape[0] <= 1 or (a.strides[0] % a.itemsize == 0
+                                     and a.strides[0] >= a.shape[1] * a.itemsize)))
 
 
 def release_workspace():
@@ -226,7 +230,8 @@ def _check_array(a, name):
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     """x (N, C, H, W) -> cols (C*kh*kw, N*out_h*out_w) (layout in the module docstring).
 
-    ``out``: an optional C-contiguous buffer of that shape and x's dtype to write into.
+    ``out``: an optional buffer of that shape and x's dtype to write into: C-contiguous, or
+    for NumPy arrays one with padded rows (``column_workspace``'s layout).
     Runs the C++ kernel for NumPy arrays, the CUDA kernel for CuPy arrays, the reference
     otherwise (or under ``minidl.kernels.use("reference")``).
     """
@@ -252,10 +257,12 @@ def _output_buffer(out, shape, dtype, xp, op, padded_rows_ok=False):
     ``padded_rows_ok``, one with contiguous rows: ``column_workspace``), or a new one when None."""
     if out is None:
         return xp.empty(shape, dtype=dtype)
-    layout_ok = out.flags.c_contiguous or (padded_rows_ok and _has_contiguous_rows(out))
-    if out.shape != shape or out.dtype != dtype or not layout_ok:
-        raise ValueError(f"{op}: out must be a C-contiguous {dtype} array of shape {shape}, "
-                         f"got {out.dtype} {out.shape}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"{op}: out must be a {dtype} array of shape {shape}, got {out.dtype} "
+                         f"{out.shape}")
+    if not (out.flags.c_contiguous or (padded_rows_ok and _has_contiguous_rows(out))):
+        layout = "C-contiguous or with contiguous rows" if padded_rows_ok else "C-contiguous"
+        raise ValueError(f"{op}: out must be {layout}, got strides {out.strides}")
     return out
 
 
