@@ -51,8 +51,8 @@ static void inside_range(index_t offset, index_t stride, index_t size, index_t o
   *last = std::max(*first, std::min(hi, out_size));
 }
 
-// One contiguous run of the column matrix, row by row:
-// out[oy][ox] = plane[oy·sh + dy][ox·sw + dx] inside the plane (height × width), 0 outside. For im2col's run of tap (i, j), dy = i·dh − ph
+// One contiguous run of the column matrix, row by row: out[oy][ox] = plane[oy·sh + dy][ox·sw + dx]
+// inside the plane (height × width), 0 outside. For im2col's run of tap (i, j), dy = i·dh − ph
 // and dx = j·dw − pw; the stride-2 phases call it with stride 1 on a phase. Output columns
 // outside [first, last) look into the left/right zero padding and output rows whose input row is
 // outside the plane into the top/bottom padding: both are written as zeros directly, so only

@@ -57,7 +57,8 @@ def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
             result = xp.matmul(w3, cols.reshape(g, rows // g, m * pixels),
                                out=workspace("rows", (g, f // g, m * pixels), image.dtype, xp))
             if bias is not None:   # on the contiguous result: faster than in the transposed copy
-                xp.add(result.reshape(f, -1), bias.reshape(f, 1), out=result.reshape(f, -1))
+                per_filter = result.reshape(f, -1)
+                per_filter += bias.reshape(f, 1)
             target.reshape(m, f, pixels)[...] = result.reshape(f, m, pixels).transpose(1, 0, 2)
         if grad_wt is not None:
             grad_wt.add(cols, _rows_of(weight_grad_with[chunk], "rows"))
