@@ -5,6 +5,7 @@ Everything else about the package lives in pyproject.toml. Environment switches:
   MINIDL_NO_CUDA=1      do not build _C_cuda even when nvcc is present
   MINIDL_CUDA_STRICT=1  nvcc warnings are errors and register spills are reported (CI's setting)
   MINIDL_CUDA_ARCHS     e.g. "75;80;90" (default), PTX of the last one is embedded for newer GPUs
+  MINIDL_BUILD_JOBS     compilers run at once (default: one per core)
 """
 import glob
 import os
@@ -12,8 +13,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
-from pybind11.setup_helpers import Pybind11Extension
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
@@ -106,6 +108,11 @@ def nvcc_flags():
     return flags
 
 
+def build_jobs():
+    """How many compilers run at once: MINIDL_BUILD_JOBS, else one per core."""
+    return max(1, int(os.environ.get("MINIDL_BUILD_JOBS", os.cpu_count() or 1)))
+
+
 class BuildExt(build_ext):
     """Compile .cu sources with nvcc into objects, then let setuptools link them with g++."""
 
@@ -114,13 +121,22 @@ class BuildExt(build_ext):
         if cu_files:
             ext.sources = [s for s in ext.sources if not s.endswith(".cu")]
             os.makedirs(self.build_temp, exist_ok=True)
-            for src in cu_files:
-                obj = os.path.join(self.build_temp, os.path.basename(src) + ".o")
+            objects = [os.path.join(self.build_temp, os.path.basename(src) + ".o") for src in cu_files]
+
+            def compile_cu(src, obj):
                 cmd = [NVCC, "-c", src, "-o", obj] + nvcc_flags()
                 print(" ".join(cmd))
                 subprocess.check_call(cmd, cwd=HERE)
-                ext.extra_objects.append(obj)
+
+            # Each .cu file is an independent nvcc run: one per core (list() re-raises a failure).
+            with ThreadPoolExecutor(build_jobs()) as pool:
+                list(pool.map(compile_cu, cu_files, objects))
+            ext.extra_objects.extend(objects)
         super().build_extension(ext)
+
+
+# The C++ sources of each extension compile in parallel too (pybind11's helper patches distutils).
+ParallelCompile("MINIDL_BUILD_JOBS").install()
 
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

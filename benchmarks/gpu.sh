@@ -1,15 +1,87 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: build minidl (CUDA kernels included), run the test suite
-# (GPU cases run instead of skipping), then time the GPU kernels against PyTorch/torchvision.
+# Everything a GPU machine checks, in one run: build minidl with its CUDA kernels, run the tests
+# that skip without a GPU, time the kernels and an FCN epoch against PyTorch/torchvision CUDA,
+# run tour chapters and short trainings with --device cuda, then the whole test suite.
 #
-#   bash benchmarks/gpu.sh            # from the repository root
+#   bash benchmarks/gpu.sh [RESULTS_DIR]            # from anywhere; default RESULTS_DIR=gpu-results
+#   STEPS="build tests bench" bash benchmarks/gpu.sh  # only some steps (a rerun after a fix)
 #
-# The GPU machine has no registry access: the build uses the preinstalled setuptools/pybind11/CuPy.
-set -euo pipefail
+# Steps (in this order; each has its own time limit and log RESULTS_DIR/<step>.log, and one line
+# in RESULTS_DIR/summary.txt with its exit code and seconds; a failed step does not stop the
+# others, except the build):
+#   env    the card, driver, CUDA, Python and package versions
+#   build  pip install --no-build-isolation -e . (the GPU machine has no registry access, so the
+#          preinstalled setuptools/pybind11/CuPy are used), nvcc warnings as errors, sm_90 only
+#          unless MINIDL_CUDA_ARCHS says otherwise; then minidl.kernels.available()['cuda']
+#   tests  the tests that run only with a GPU (pytest -k "cuda or gpu": kernels vs references,
+#          gradchecks in float64 on CuPy, device round trips, tests/test_gpu.py)
+#   bench  benchmarks/bench_gpu.py: the table of docs/gpu.md, also as bench.json
+#   tour   python -m minidl.tour --device cuda: every chapter --quick, then mlp and segmentation
+#   train  benchmarks/train_lecture8.py and train_fast_style.py --device cuda --no-save (short runs
+#          whose final metric is compared with the same run on a CPU)
+#   suite  the whole test suite (pytest -n 12), what is left of the time
+set -uo pipefail
 cd "$(dirname "$0")/.."
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-python -m pip install --no-build-isolation --no-deps -e . > /tmp/minidl-build.log 2>&1 \
-  || { tail -50 /tmp/minidl-build.log; exit 1; }
-python -c "import minidl; print('kernels:', minidl.kernels.available()); assert minidl.kernels.available()['cuda'], 'CUDA kernels not usable'"
-python -m pytest -q -x tests -k "cuda or gpu or device" -rs
-python benchmarks/bench_gpu.py
+RESULTS=$(mkdir -p "${1:-gpu-results}" && cd "${1:-gpu-results}" && pwd)
+SUMMARY=$RESULTS/summary.txt
+STEPS=" ${STEPS:-env build tests bench tour train suite} "
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+: > "$SUMMARY"
+
+# step NAME SECONDS COMMAND...: run COMMAND with a time limit into RESULTS/NAME.log (appending).
+step() {
+  local name=$1 limit=$2 start=$SECONDS rc
+  shift 2
+  echo "\$ $*" >> "$RESULTS/$name.log"
+  timeout --kill-after=10 "$limit" "$@" >> "$RESULTS/$name.log" 2>&1
+  rc=$?
+  printf '%-6s rc=%-3s %4ss  %s\n' "$name" "$rc" "$((SECONDS - start))" "$*" | tee -a "$SUMMARY"
+  return $rc
+}
+wanted() { [[ $STEPS == *" $1 "* ]]; }
+
+if wanted env; then
+  step env 30 nvidia-smi
+  step env 30 nvcc --version
+  step env 60 "$PY" -c "
+import sys, numpy, cupy, torch, torchvision
+print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__,
+      'torch', torch.__version__, 'torchvision', torchvision.__version__,
+      'cudnn', torch.backends.cudnn.version())
+p = cupy.cuda.runtime.getDeviceProperties(0)
+print('device', p['name'].decode(), 'sm', p['major'], p['minor'], 'SMs', p['multiProcessorCount'],
+      'driver', cupy.cuda.runtime.driverGetVersion(), 'runtime', cupy.cuda.runtime.runtimeGetVersion())"
+fi
+
+if wanted build; then
+  export MINIDL_CUDA_ARCHS=${MINIDL_CUDA_ARCHS:-90} MINIDL_CUDA_STRICT=1
+  step build 300 "$PY" -m pip install -v --no-build-isolation --no-deps -e . \
+    || step build 300 "$PY" setup.py build_ext --inplace \
+    || { echo "build failed: see $RESULTS/build.log" | tee -a "$SUMMARY"; exit 1; }
+  step build 60 "$PY" -c "import minidl; a = minidl.kernels.available(); print('kernels:', a); assert a['cuda'], 'CUDA kernels not usable'" \
+    || exit 1
+fi
+
+if wanted tests; then
+  step tests 300 "$PY" -m pytest -q -rfEs -p no:cacheprovider -n 8 --timeout 240 tests -k "cuda or gpu"
+fi
+
+if wanted bench; then
+  step bench 300 "$PY" benchmarks/bench_gpu.py --json "$RESULTS/bench.json"
+fi
+
+if wanted tour; then
+  step tour 180 "$PY" -m minidl.tour --device cuda --quick --out "$RESULTS/tour-quick"
+  step tour 240 "$PY" -m minidl.tour --device cuda --only mlp segmentation --out "$RESULTS/tour-cuda"
+fi
+
+if wanted train; then
+  step train 180 "$PY" benchmarks/train_lecture8.py --task fcn_shapes --steps "${FCN_STEPS:-300}" --device cuda --no-save
+  step train 180 "$PY" benchmarks/train_fast_style.py --steps "${STYLE_STEPS:-100}" --device cuda --no-save
+fi
+
+if wanted suite; then
+  step suite 420 "$PY" -m pytest -q -rfEs -p no:cacheprovider -n 12 --timeout 300 tests
+fi
+echo "results in $RESULTS" | tee -a "$SUMMARY"
