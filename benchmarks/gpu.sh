@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/gpu.sh [RESULTS_DIR]            # from anywhere; default RESULTS_DIR=gpu-results
 #   STEPS="build tests bench" bash benchmarks/gpu.sh  # only some steps (a rerun after a fix)
+#   DEADLINE=400 bash benchmarks/gpu.sh               # every step ends by 400 s after the start
 #
 # Steps (in this order; each has its own time limit and log RESULTS_DIR/<step>.log, and one line
 # in RESULTS_DIR/summary.txt with its exit code and seconds; a failed step does not stop the
@@ -29,10 +30,18 @@ PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 : > "$SUMMARY"
 
-# step NAME SECONDS COMMAND...: run COMMAND with a time limit into RESULTS/NAME.log (appending).
+DEADLINE=${DEADLINE:-3600}
+
+# step NAME SECONDS COMMAND...: run COMMAND with a time limit into RESULTS/NAME.log (appending);
+# the limit is cut to what is left before DEADLINE, and a step with under 10 s left is skipped.
 step() {
   local name=$1 limit=$2 start=$SECONDS rc
   shift 2
+  (( limit > DEADLINE - SECONDS )) && limit=$((DEADLINE - SECONDS))
+  if (( limit < 10 )); then
+    printf '%-6s SKIPPED (deadline)  %s\n' "$name" "$*" | tee -a "$SUMMARY"
+    return 124
+  fi
   echo "\$ $*" >> "$RESULTS/$name.log"
   timeout --kill-after=10 "$limit" "$@" >> "$RESULTS/$name.log" 2>&1
   rc=$?
@@ -64,21 +73,21 @@ if wanted build; then
 fi
 
 if wanted tests; then
-  step tests 300 "$PY" -m pytest -q -rfEs -p no:cacheprovider -n 8 --timeout 240 tests -k "cuda or gpu"
+  step tests 150 "$PY" -m pytest -q -rfEs -p no:cacheprovider -n 8 --timeout 240 tests -k "cuda or gpu"
 fi
 
 if wanted bench; then
-  step bench 300 "$PY" benchmarks/bench_gpu.py --json "$RESULTS/bench.json"
+  step bench 170 "$PY" benchmarks/bench_gpu.py --json "$RESULTS/bench.json"
 fi
 
 if wanted tour; then
-  step tour 180 "$PY" -m minidl.tour --device cuda --quick --out "$RESULTS/tour-quick"
-  step tour 240 "$PY" -m minidl.tour --device cuda --only mlp segmentation --out "$RESULTS/tour-cuda"
+  step tour 90 "$PY" -m minidl.tour --device cuda --quick --out "$RESULTS/tour-quick"
+  step tour 90 "$PY" -m minidl.tour --device cuda --only mlp segmentation --out "$RESULTS/tour-cuda"
 fi
 
 if wanted train; then
-  step train 180 "$PY" benchmarks/train_lecture8.py --task fcn_shapes --steps "${FCN_STEPS:-300}" --device cuda --no-save
-  step train 180 "$PY" benchmarks/train_fast_style.py --steps "${STYLE_STEPS:-100}" --device cuda --no-save
+  step train 100 "$PY" benchmarks/train_lecture8.py --task fcn_shapes --steps "${FCN_STEPS:-1000}" --device cuda --no-save
+  step train 75 "$PY" benchmarks/train_fast_style.py --steps "${STYLE_STEPS:-100}" --device cuda --no-save
 fi
 
 if wanted suite; then

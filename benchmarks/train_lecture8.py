@@ -1,13 +1,20 @@
 """Train every lecture-8 model on the shapes world, print its metric and time, save its weights.
 
     flock /tmp/minidl-bench.lock python benchmarks/train_lecture8.py --task all
-    python benchmarks/train_lecture8.py --task fcn_shapes [--steps N] [--no-save]
+    python benchmarks/train_lecture8.py --task fcn_shapes [--steps N] [--no-save] [--device cuda]
 
 Tasks (``minidl.models.pretrained.CONFIGS``): fcn_shapes, fcn_unpool_shapes, patch_classifier_shapes
 (the sliding-window baseline), localizer_shapes, pose_shapes, fast_rcnn_shapes, rcnn_shapes,
 ssd_shapes. Each trains with seed 0 for a fixed number of steps (so the saved ``.npz`` is
 reproduced up to BLAS rounding), evaluates on held-out images (dataset seed 1) and prints one
-``RESULT {...}`` JSON line with the metric, the training seconds and the inference time.
+``METRIC <task> <metric>=<value> ... steps=N train_seconds=S device=D`` line with its headline
+metric, then one ``RESULT {...}`` JSON line with every measure (the metric per class, the
+training seconds, the inference time).
+
+``--device cuda`` trains the same model from the same initial weights on the same batches on a
+GPU (the data is generated on the host and each batch is copied to the model's device), so its
+metric can be compared with a CPU run of the same ``--steps``; add ``--no-save`` to keep the
+committed weights.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minidl import functional as F, optim                           # noqa: E402
+from minidl import backend, functional as F, optim                  # noqa: E402
 from minidl.data import ShapesDataset                                 # noqa: E402
 from minidl.metrics import accuracy, mean_box_iou, mean_iou, pck, voc_map   # noqa: E402
 from minidl.models import pretrained                                  # noqa: E402
@@ -103,7 +110,7 @@ def segmentation_report(pred, target):
     return {"mIoU": miou, "iou_per_class": {n: round(float(v), 3) for n, v in zip(names, per_class)}}
 
 
-def task_fcn(name, steps, n_train=8000, batch_size=16, lr=2e-2, warmup=200):
+def task_fcn(name, steps, device="cpu", n_train=8000, batch_size=16, lr=2e-2, warmup=200):
     """Per-pixel cross-entropy, class-weighted (SEGMENTATION_CLASS_WEIGHT), on 8,000 scenes.
 
     The recipe (docs/lecture8.md): Adam at 2e-2 with a 200-step warm-up and cosine decay, batch
@@ -111,7 +118,7 @@ def task_fcn(name, steps, n_train=8000, batch_size=16, lr=2e-2, warmup=200):
     classifier's bias afterwards turns the scores back into those of the unweighted loss.
     """
     from minidl.models.segmentation import remove_class_weights_, segment
-    model = pretrained.build(name)
+    model = pretrained.build(name).to(device)
     start = time.perf_counter()
     x, t = scenes(n_train, 0)
     y = np.stack([d["semantic_mask"] for d in t])
@@ -123,7 +130,7 @@ def task_fcn(name, steps, n_train=8000, batch_size=16, lr=2e-2, warmup=200):
     weight = SEGMENTATION_CLASS_WEIGHT
 
     def step(s):
-        return F.cross_entropy(model(Tensor(x[plan[s]])), y[plan[s]], weight=weight)
+        return F.cross_entropy(model(Tensor(x[plan[s]], device=device)), y[plan[s]], weight=weight)
     seconds, _ = train_steps(model, step, steps, lr, warmup=warmup)
     weighted = mean_iou(segment(model, xt), yt, 6)[0]
     remove_class_weights_(model.classifier, weight)
@@ -132,7 +139,7 @@ def task_fcn(name, steps, n_train=8000, batch_size=16, lr=2e-2, warmup=200):
                    "seconds_per_image": per_image_seconds(lambda im: segment(model, im), xt[:50])}
 
 
-def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3, eval_images=50):
+def task_patch(name, steps, device="cpu", n_train=2000, batch_size=128, lr=3e-3, eval_images=50):
     """The sliding-window baseline: a patch classifier trained on patches around sampled pixels.
 
     Half of each batch is centred on object pixels (backgrounds would otherwise dominate); that
@@ -140,7 +147,7 @@ def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3, eval_images=5
     after training like the FCN's (``remove_class_weights_``).
     """
     from minidl.models.segmentation import extract_patches, remove_class_weights_, sliding_window_segment
-    model = pretrained.build(name)
+    model = pretrained.build(name).to(device)
     x, t = scenes(n_train, 0)
     y = np.stack([d["semantic_mask"] for d in t])
     rng = np.random.default_rng(0)
@@ -154,7 +161,7 @@ def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3, eval_images=5
                              rng.integers(SIZE, size=batch_size - half)], 1)
         centres = np.concatenate([pick_obj, pick_any])
         patches = extract_patches(x, model.patch_size, centres)
-        return F.cross_entropy(model(Tensor(patches)), y[centres[:, 0], centres[:, 1], centres[:, 2]])
+        return F.cross_entropy(model(Tensor(patches, device=device)), y[centres[:, 0], centres[:, 1], centres[:, 2]])
     seconds, _ = train_steps(model, sample, steps, lr)
     frequency = np.bincount(y.ravel(), minlength=6) / y.size             # in the scenes
     sampled = (batch_size - half) / batch_size * frequency                # in the training batches
@@ -169,29 +176,30 @@ def task_patch(name, steps, n_train=2000, batch_size=128, lr=3e-3, eval_images=5
                    "eval_images": len(xt)}
 
 
-def task_localizer(name, steps, n_train=4000, batch_size=32, lr=3e-3):
+def task_localizer(name, steps, device="cpu", n_train=4000, batch_size=32, lr=3e-3):
     from minidl.models.localization import LocalizationLoss, localize
-    model = pretrained.build(name)
+    model = pretrained.build(name).to(device)
     x, labels, boxes, _ = singles(n_train, 0)
     xt, lt, bt, _ = singles(500, 1)
     loss_fn = LocalizationLoss(box_weight=1.0, box_loss="smooth_l1")
     plan = batches(n_train, batch_size, steps)
-    seconds, _ = train_steps(model, lambda s: loss_fn(model, Tensor(x[plan[s]]),
-                                                      (labels[plan[s]], Tensor(boxes[plan[s]]))), steps, lr)
+    seconds, _ = train_steps(model, lambda s: loss_fn(model, Tensor(x[plan[s]], device=device),
+                                                      (labels[plan[s]], Tensor(boxes[plan[s]], device=device))),
+                             steps, lr)
     pl, pb = localize(model, xt)
     return model, {"accuracy": accuracy(pl, lt), "mean_box_iou": mean_box_iou(pb, bt), "train_seconds": seconds,
                    "seconds_per_image": per_image_seconds(lambda im: localize(model, im), xt[:100])}
 
 
-def task_pose(name, steps, n_train=4000, batch_size=32, lr=3e-3):
+def task_pose(name, steps, device="cpu", n_train=4000, batch_size=32, lr=3e-3):
     from minidl.models.pose import KeypointLoss, predict_keypoints
-    model = pretrained.build(name)
+    model = pretrained.build(name).to(device)
     x, _, boxes, keypoints = singles(n_train, 0, "pose")
     xt, _, bt, kt = singles(500, 1, "pose")
     loss_fn = KeypointLoss(SIZE)
     plan = batches(n_train, batch_size, steps)
-    seconds, _ = train_steps(model, lambda s: loss_fn(model(Tensor(x[plan[s]])), Tensor(keypoints[plan[s]])),
-                             steps, lr)
+    seconds, _ = train_steps(model, lambda s: loss_fn(model(Tensor(x[plan[s]], device=device)),
+                                                      Tensor(keypoints[plan[s]], device=device)), steps, lr)
     pk = predict_keypoints(model, xt)
     return model, {"PCK@0.1": pck(pk, kt, bt, alpha=0.1), "PCK@0.2": pck(pk, kt, bt, alpha=0.2),
                    "train_seconds": seconds,
@@ -206,9 +214,11 @@ def test_proposals(images):
     return proposals, (time.perf_counter() - start) / len(images)
 
 
-def task_region_detector(name, steps, n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+def task_region_detector(name, steps, device="cpu", n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+    """R-CNN / Fast R-CNN: ``model.loss`` and ``model.detect`` take host images and run the network
+    on the model's device (proposals, RoI sampling and NMS stay on the host)."""
     from minidl.detection.roi_sampling import jitter_proposals
-    model = pretrained.build(name)
+    model = pretrained.build(name).to(device)
     x, t = scenes(n_train, 0)
     plan = batches(n_train, batch_size, steps)
     rng = np.random.default_rng(0)
@@ -231,8 +241,8 @@ def task_region_detector(name, steps, n_train=3000, batch_size=8, lr=2e-3, rois_
                    "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
 
 
-def task_ssd(name, steps, n_train=3000, batch_size=16, lr=3e-3):
-    model = pretrained.build(name)
+def task_ssd(name, steps, device="cpu", n_train=3000, batch_size=16, lr=3e-3):
+    model = pretrained.build(name).to(device)
     x, t = scenes(n_train, 0)
     plan = batches(n_train, batch_size, steps)
     seconds, _ = train_steps(model, lambda s: model.loss(x[plan[s]], [t[i] for i in plan[s]])[0], steps, lr)
@@ -254,21 +264,35 @@ TASKS = {   # name: (function, default steps = the steps of the committed weight
 }
 
 
+#: the headline metric(s) of each task's METRIC line
+HEADLINE = {"fcn_shapes": ("mIoU",), "fcn_unpool_shapes": ("mIoU",), "patch_classifier_shapes": ("mIoU",),
+            "localizer_shapes": ("accuracy", "mean_box_iou"), "pose_shapes": ("PCK@0.1", "PCK@0.2"),
+            "fast_rcnn_shapes": ("mAP@0.5",), "rcnn_shapes": ("mAP@0.5",), "ssd_shapes": ("mAP@0.5",)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", nargs="+", default=["all"], help=f"one or more of {list(TASKS)} or all")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("--no-save", action="store_true", help="do not write minidl/weights/<task>.npz")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="train and evaluate on this device (cuda: needs CuPy and a GPU)")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not backend.cuda_available():
+        parser.error("--device cuda: no usable GPU (CuPy is not installed, or it finds no CUDA device or driver)")
     names = list(TASKS) if args.task == ["all"] else args.task
     for name in names:
         if name not in TASKS:
             parser.error(f"unknown task {name!r}; choose from {list(TASKS)}")
+    device = backend.device_name(args.device)
+    for name in names:
         fn, steps = TASKS[name]
         steps = args.steps or steps
-        print(f"[{name}] training {steps} steps ...", flush=True)
-        model, result = fn(name, steps)
-        result = {"task": name, "steps": steps, **result}
+        print(f"[{name}] training {steps} steps on {device} ...", flush=True)
+        model, result = fn(name, steps, device=args.device)
+        result = {"task": name, "steps": steps, "device": device, **result}
+        print(f"METRIC {name} " + " ".join(f"{k}={result[k]:.4f}" for k in HEADLINE[name])
+              + f" steps={steps} train_seconds={result['train_seconds']:.1f} device={args.device}", flush=True)
         if not args.no_save:
             path = pretrained.weights_path(name)
             model.save(path)

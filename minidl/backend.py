@@ -82,6 +82,17 @@ def normalize_device(device) -> str:
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
+def device_name(device="cpu") -> str:
+    """A readable name of ``device`` for reports and logs: ``"cpu"``, or ``"cuda (<GPU name>)"``
+    (CuPy's name of the current device, e.g. ``"cuda (NVIDIA H200)"``)."""
+    if normalize_device(device) == "cpu":
+        return "cpu"
+    if not cuda_available():
+        return "cuda (no usable GPU)"
+    name = _cupy.cuda.runtime.getDeviceProperties(_cupy.cuda.Device().id)["name"]
+    return f"cuda ({name.decode() if isinstance(name, bytes) else name})"
+
+
 def to_device(a, device):
     """Move an array to ``device``: a no-op when it is already there.
 
@@ -134,7 +145,7 @@ def manual_seed(seed: int):
     """Reset minidl's default random generator (and CuPy's, when a GPU is in use)."""
     global _default_rng
     _default_rng = np.random.default_rng(seed)
-    if _cupy:
+    if _cupy and cuda_available():     # CuPy imported on a machine without a GPU has no generator to seed
         _cupy.random.seed(seed)
 
 
@@ -157,6 +168,14 @@ def random_uniform(shape, xp, dtype, rng=None):
     if xp is np:
         return get_rng(rng).random(shape, dtype=np.float32).astype(dtype, copy=False)
     return xp.random.random(shape, dtype=np.float32).astype(dtype, copy=False)
+
+
+def any_true(mask) -> bool:
+    """``bool(mask.any())``: how minidl's input checks read device data (labels in range, finite
+    boxes, ...). On a GPU this copies one value to the host and waits for the queued work, so
+    it is the one kind of device-to-host transfer allowed inside a forward or backward pass:
+    a check, named here, never a hidden one (tests/test_gpu.py counts them per op)."""
+    return bool(mask.any())
 
 
 def current_stream_ptr() -> int:

@@ -35,6 +35,13 @@ def to_tensor(batch, device="cpu"):
     return batch
 
 
+def model_device(model) -> str:
+    """Where ``model`` lives: the device of its first parameter (``"cpu"`` without parameters).
+    Helpers that feed a model NumPy data put it there (``Tensor(x, device=model_device(m))``)."""
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else "cpu"
+
+
 class _NoBar:
     def update(self, n=1):
         pass
@@ -74,8 +81,7 @@ def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=N
     if seed is not None:
         backend.manual_seed(seed)
     if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else "cpu"
+        device = model_device(model)
     history = {"loss": [], "epoch_loss": [], "eval": [], "seconds": 0.0}
     start = time.perf_counter()
     takes_model = getattr(loss_fn, "takes_model", False)
@@ -112,8 +118,7 @@ def predict(model, inputs, batch_size=256, device=None):
     """Run ``model`` in eval mode without a graph over ``inputs`` in batches; NumPy output."""
     model.eval()
     if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else "cpu"
+        device = model_device(model)
     outs = []
     with no_grad():
         for i in range(0, len(inputs), batch_size):

@@ -63,6 +63,8 @@ def detection_loss(class_logits, box_deltas, labels, regression_targets, box_wei
         columns = slice(4 * (labels[i] - 1), 4 * labels[i])
         mask[i, columns] = 1.0
         full_targets[i, columns] = targets[i]
-    regression = F.smooth_l1_loss(box_deltas * Tensor(mask), Tensor(full_targets), reduction="sum", beta=beta)
+    device = box_deltas.device
+    regression = F.smooth_l1_loss(box_deltas * Tensor(mask, device=device), Tensor(full_targets, device=device),
+                                  reduction="sum", beta=beta)
     regression = regression / float(max(k, 1))
     return classification + regression * box_weight, classification, regression

@@ -19,6 +19,7 @@ from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_pool
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .box_head import BoxHead, detection_loss
 from .postprocess import postprocess_per_image
 from .roi_sampling import BOX_CODER_WEIGHTS, sample_rois
@@ -75,16 +76,19 @@ class FastRCNN(nn.Module):
         sampled = [sample_rois(p, t["boxes"], t["labels"], rois_per_image, positive_fraction, rng=rng)
                    for p, t in zip(proposals, targets)]
         rois = rois_with_batch_index([s["rois"] for s in sampled])
-        logits, deltas = self(images if isinstance(images, Tensor) else Tensor(images), rois)
+        images = images if isinstance(images, Tensor) else Tensor(images, device=model_device(self))
+        logits, deltas = self(images, rois)
         return detection_loss(logits, deltas, np.concatenate([s["labels"] for s in sampled]),
                               np.concatenate([s["regression_targets"] for s in sampled]))
 
     def detect(self, images, proposals, score_threshold=0.05, nms_threshold=0.5, max_detections=100):
-        """Detections per image: images (N, 3, H, W), proposals a list of (P_i, 4) -> list of dicts."""
+        """Detections per image: images (N, 3, H, W), proposals a list of (P_i, 4) -> list of dicts.
+
+        The network runs on the model's device; post-processing (NMS) on the host."""
         images = np.asarray(images, dtype=np.float32)
         self.eval()
         with no_grad():
-            logits, deltas = self(Tensor(images), rois_with_batch_index(proposals))
+            logits, deltas = self(Tensor(images, device=model_device(self)), rois_with_batch_index(proposals))
         logits, deltas = logits.numpy(), deltas.numpy()
         return postprocess_per_image(logits, deltas, proposals, images.shape[2:], self.box_coder_weights,
                                      score_threshold, nms_threshold, max_detections)

@@ -20,6 +20,7 @@ from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_align, roi_pool
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .box_head import BoxHead, detection_loss
 from .fast_rcnn import rois_with_batch_index
 from .postprocess import postprocess_per_image
@@ -27,7 +28,8 @@ from .roi_sampling import BOX_CODER_WEIGHTS, sample_rois
 
 
 def warp_regions(images, rois, crop_size):
-    """Crop and resize regions: images (N, C, H, W), rois (K, 5) -> (K, C, crop, crop) float32 array.
+    """Crop and resize regions: images (N, C, H, W), rois (K, 5) -> (K, C, crop, crop) float32 array
+    (on the images' device).
 
     Bilinear sampling (``roi_align`` with ``aligned=True``, 2×2 samples per output pixel), so a
     thin box is stretched to a square exactly like the paper's anisotropic warp.
@@ -36,7 +38,7 @@ def warp_regions(images, rois, crop_size):
     with no_grad():
         crops = roi_align(images, np.asarray(rois, np.float32), crop_size, spatial_scale=1.0,
                           sampling_ratio=2, aligned=True)
-    return np.asarray(crops)
+    return crops.data
 
 
 class RCNN(nn.Module):
@@ -77,7 +79,7 @@ class RCNN(nn.Module):
         sampled = [sample_rois(p, t["boxes"], t["labels"], rois_per_image, positive_fraction, rng=rng)
                    for p, t in zip(proposals, targets)]
         crops = warp_regions(images, rois_with_batch_index([s["rois"] for s in sampled]), self.crop_size)
-        logits, deltas = self(Tensor(crops))
+        logits, deltas = self(Tensor(crops, device=model_device(self)))
         return detection_loss(logits, deltas, np.concatenate([s["labels"] for s in sampled]),
                               np.concatenate([s["regression_targets"] for s in sampled]))
 
@@ -86,11 +88,12 @@ class RCNN(nn.Module):
         """Detections per image (list of dicts): one CNN forward per proposal, in batches."""
         images = np.asarray(images, dtype=np.float32)
         crops = warp_regions(images, rois_with_batch_index(proposals), self.crop_size)
+        device = model_device(self)
         self.eval()
         logits, deltas = [], []
         with no_grad():
             for start in range(0, len(crops), batch_size):
-                lo, de = self(Tensor(crops[start:start + batch_size]))
+                lo, de = self(Tensor(crops[start:start + batch_size], device=device))
                 logits.append(lo.numpy())
                 deltas.append(de.numpy())
         logits = np.concatenate(logits) if logits else np.zeros((0, self.num_classes + 1), np.float32)

@@ -30,6 +30,7 @@ from .. import nn
 from ..models.blocks import downsampling_backbone
 from ..ops import anchor_grid, encode_boxes, match_anchors
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .postprocess import postprocess_detections
 
 #: SSD's box coder weights (variances 0.1 and 0.2).
@@ -112,7 +113,8 @@ class SingleShotDetector(nn.Module):
     def loss(self, images, targets, negative_ratio=3, box_weight=1.0):
         """MultiBox loss of a batch -> ``(total, classification, regression)`` (module docstring)."""
         labels, box_targets = self.assign_targets(targets)
-        logits, deltas = self(images if isinstance(images, Tensor) else Tensor(images))
+        images = images if isinstance(images, Tensor) else Tensor(images, device=model_device(self))
+        logits, deltas = self(images)
         n, a = labels.shape
         per_anchor = F.cross_entropy(logits.reshape(n * a, -1), np.where(labels < 0, -100, labels).reshape(-1),
                                      ignore_index=-100, reduction="none").reshape(n, a)
@@ -126,9 +128,11 @@ class SingleShotDetector(nn.Module):
             hardest = negatives[np.argsort(-losses[i, negatives], kind="stable")[:count]]
             selected[i, hardest] = True
         num_positive = float(max((labels > 0).sum(), 1))
-        classification = (per_anchor * Tensor(selected.astype(np.float32))).sum() / num_positive
-        positive = Tensor((labels > 0).astype(np.float32)[..., None])
-        regression = F.smooth_l1_loss(deltas * positive, Tensor(box_targets), reduction="sum") / num_positive
+        device = deltas.device
+        classification = (per_anchor * Tensor(selected.astype(np.float32), device=device)).sum() / num_positive
+        positive = Tensor((labels > 0).astype(np.float32)[..., None], device=device)
+        regression = F.smooth_l1_loss(deltas * positive, Tensor(box_targets, device=device),
+                                      reduction="sum") / num_positive
         return classification + regression * box_weight, classification, regression
 
     def detect(self, images, score_threshold=0.05, nms_threshold=0.45, max_detections=100):
@@ -136,7 +140,7 @@ class SingleShotDetector(nn.Module):
         images = np.asarray(images, dtype=np.float32)
         self.eval()
         with no_grad():
-            logits, deltas = self(Tensor(images))
+            logits, deltas = self(Tensor(images, device=model_device(self)))
         logits, deltas = logits.numpy(), deltas.numpy()
         return [postprocess_detections(logits[i], deltas[i], self.anchors, images.shape[2:], SSD_BOX_WEIGHTS,
                                        score_threshold, nms_threshold, max_detections)

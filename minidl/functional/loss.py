@@ -106,7 +106,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                          f"for input of shape {input.shape}")
     C = input.shape[1]
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bool(bad.any()):
+    if backend.any_true(bad):
         raise ValueError(f"cross_entropy: target holds labels outside [0, {C}) "
                          f"(other than ignore_index={ignore_index})")
     w = None

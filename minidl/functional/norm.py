@@ -183,7 +183,7 @@ def conditional_instance_norm(x, style, weight, bias, eps=1e-5):
     if s.dtype.kind in "iu":
         if s.shape != (n,):
             raise ValueError(f"conditional_instance_norm: integer style must have shape ({n},), got {s.shape}")
-        if s.size and bool(((s < 0) | (s >= num_styles)).any()):
+        if s.size and backend.any_true((s < 0) | (s >= num_styles)):
             raise ValueError(f"conditional_instance_norm: style indices must lie in [0, {num_styles})")
         mixing = Tensor._wrap(xp.eye(num_styles, dtype=x.dtype)[s])      # one-hot rows
     elif s.dtype.kind == "f":

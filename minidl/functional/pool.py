@@ -237,7 +237,7 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         raise ValueError(f"max_unpool2d: the output size {out_hw} is not positive")
     xp = backend.get_array_module(x)
     indices_data = xp.asarray(indices_data, dtype=np.int64)
-    if indices_data.size and bool(((indices_data < 0) | (indices_data >= out_hw[0] * out_hw[1])).any()):
+    if indices_data.size and backend.any_true((indices_data < 0) | (indices_data >= out_hw[0] * out_hw[1])):
         raise ValueError(f"max_unpool2d: indices must lie in [0, {out_hw[0] * out_hw[1]}) for an "
                          f"output of size {out_hw}")
     return MaxUnpool2d.apply(x, indices_data, out_hw)

@@ -33,7 +33,7 @@ def index_add(out, index, src):
     if index.ndim != 1 or src.shape != (index.shape[0],) + out.shape[1:]:
         raise ValueError(f"index_add: src of shape {src.shape} and index of shape {index.shape} "
                          f"do not match out of shape {out.shape}")
-    if index.size and bool(((index < -rows) | (index >= rows)).any()):
+    if index.size and backend.any_true((index < -rows) | (index >= rows)):
         raise ValueError(f"index_add: index out of range for {rows} rows")
     native.index_add(index.data.ptr, index.shape[0], src.data.ptr, out.data.ptr, rows,
                      out.size // max(rows, 1), dtype_code(out), backend.current_stream_ptr())

@@ -19,6 +19,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .blocks import downsampling_backbone
 
 BOX_LOSSES = ("l2", "smooth_l1")
@@ -88,13 +89,15 @@ class LocalizationLoss:
 
 
 def localize(model, images, batch_size=128):
-    """Predicted ``(labels (N,), boxes (N, 4) in pixels)`` for images (N, 3, H, W)."""
+    """Predicted ``(labels (N,), boxes (N, 4) in pixels)`` for images (N, 3, H, W), as NumPy
+    arrays; the model runs on its own device."""
     images = np.asarray(images, dtype=np.float32)
+    device = model_device(model)
     model.eval()
     labels, boxes = [], []
     with no_grad():
         for start in range(0, len(images), batch_size):
-            scores, box = model(Tensor(images[start:start + batch_size]))
+            scores, box = model(Tensor(images[start:start + batch_size], device=device))
             labels.append(scores.numpy().argmax(1))
             boxes.append(box.numpy() * images.shape[-1])
     return np.concatenate(labels), np.concatenate(boxes)

@@ -24,6 +24,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .blocks import conv_relu, downsampling_backbone
 
 POSE_HEADS = ("soft_argmax", "fc")
@@ -39,7 +40,7 @@ def soft_argmax(score_maps, stride):
     probabilities = F.softmax(score_maps.reshape(n, k, h * w), axis=-1)          # (N, K, h·w)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)  # (h·w, 2)
-    return probabilities @ Tensor(centres)                                        # (N, K, 2)
+    return probabilities @ Tensor(centres, device=probabilities.device)          # (N, K, 2)
 
 
 class PoseRegressor(nn.Module):
@@ -117,11 +118,12 @@ class KeypointLoss:
 
 
 def predict_keypoints(model, images, batch_size=128):
-    """Keypoints (N, K, 2) in pixels for images (N, 3, S, S)."""
+    """Keypoints (N, K, 2) in pixels (NumPy) for images (N, 3, S, S); the model runs on its device."""
     images = np.asarray(images, dtype=np.float32)
+    device = model_device(model)
     model.eval()
     out = []
     with no_grad():
         for start in range(0, len(images), batch_size):
-            out.append(model(Tensor(images[start:start + batch_size])).numpy())
+            out.append(model(Tensor(images[start:start + batch_size], device=device)).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_keypoints, 2), np.float32)

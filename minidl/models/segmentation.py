@@ -38,6 +38,7 @@ from .. import backend
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .blocks import conv_relu, downsampling_backbone, transpose_conv_relu
 
 UPSAMPLING_MODES = ("transpose", "unpool")
@@ -184,22 +185,29 @@ def extract_patches(images, patch_size, centres=None):
     return np.ascontiguousarray(windows[centres[:, 0], :, centres[:, 1], centres[:, 2]])
 
 
+def _host_float32(images):
+    """Images (array of either device, or Tensor) as a float32 NumPy array."""
+    return backend.to_numpy(images.data if isinstance(images, Tensor) else images).astype(np.float32, copy=False)
+
+
 def sliding_window_segment(model, images, batch_size=2048):
     """Segment ``images`` (N, C, H, W) by classifying the patch around every pixel -> (N, H, W) labels.
 
     N·H·W forward passes of ``model`` (a ``PatchClassifier``), in batches: this is the
-    "repeated work" the fully convolutional network avoids.
+    "repeated work" the fully convolutional network avoids. The patches are cut on the host and
+    each batch runs on the model's device; the labels come back as a NumPy array.
     """
-    images = np.asarray(images, dtype=np.float32)
+    images = _host_float32(images)
     n, _, h, w = images.shape
     labels = np.empty(n * h * w, dtype=np.int64)
+    device = model_device(model)
     model.eval()
     with no_grad():
         for k in range(n):                        # one image at a time keeps the patch array small
             patches = extract_patches(images[k:k + 1], model.patch_size)
             for start in range(0, len(patches), batch_size):
-                scores = model(Tensor(patches[start:start + batch_size])).numpy()
-                labels[k * h * w + start: k * h * w + start + len(scores)] = scores.argmax(1)
+                best = model(Tensor(patches[start:start + batch_size], device=device)).data.argmax(1)
+                labels[k * h * w + start: k * h * w + start + len(best)] = backend.to_numpy(best)
     return labels.reshape(n, h, w)
 
 
@@ -228,11 +236,16 @@ def remove_class_weights_(layer, class_weight):
 
 
 def segment(model, images, batch_size=32):
-    """Per-pixel labels of a segmentation network: images (N, C, H, W) -> (N, H, W) int64."""
-    images = np.asarray(images, dtype=np.float32)
+    """Per-pixel labels of a segmentation network: images (N, C, H, W) -> (N, H, W) int64 NumPy.
+
+    Each batch runs on the model's device (``model.to("cuda")`` first for the GPU); only the
+    labels (the argmax over classes) are copied back to the host."""
+    images = _host_float32(images)
+    device = model_device(model)
     model.eval()
     out = []
     with no_grad():
         for start in range(0, len(images), batch_size):
-            out.append(model(Tensor(images[start:start + batch_size])).numpy().argmax(1))
+            scores = model(Tensor(images[start:start + batch_size], device=device))
+            out.append(backend.to_numpy(scores.data.argmax(1)).astype(np.int64, copy=False))
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[2:], np.int64)

@@ -43,7 +43,7 @@ def boxes_array(boxes, name, float_only=True):
 def check_finite(array, name):
     """ValueError when the array holds NaN or ±inf (they would make every comparison lie)."""
     xp = backend.get_array_module(array)
-    if array.size and not bool(xp.isfinite(array).all()):
+    if array.size and backend.any_true(~xp.isfinite(array)):
         raise ValueError(f"{name} contains NaN or inf; boxes and scores must be finite")
 
 
@@ -102,7 +102,7 @@ def roi_inputs(input, boxes, output_size, spatial_scale, op):
         rois = backend.to_device(rois, "cuda" if xp is not np else "cpu").astype(x.dtype, copy=False)
     check_finite(rois, f"{op}: boxes")
     batch = rois[:, 0]
-    if rois.shape[0] and not bool(((batch >= 0) & (batch < x.shape[0]) & (batch == xp.floor(batch))).all()):
+    if rois.shape[0] and backend.any_true((batch < 0) | (batch >= x.shape[0]) | (batch != xp.floor(batch))):
         raise ValueError(f"{op}: boxes[:, 0] must be integer batch indices in [0, {x.shape[0]}) "
                          f"for an input batch of {x.shape[0]}")
     size = pair(output_size, f"{op}: output_size")

@@ -6,10 +6,10 @@ import os
 from ..models import pretrained
 
 
-def load(name, report):
-    """``(model, trained)``: the pretrained model, or a fresh one (and a note in the report)."""
+def load(name, report, device="cpu"):
+    """``(model, trained)``: the pretrained model on ``device``, or a fresh one (and a note in the report)."""
     if os.path.exists(pretrained.weights_path(name)):
-        return pretrained.load_pretrained(name), True
+        return pretrained.load_pretrained(name).to(device), True
     report.text(f"Weights {name}.npz are missing (run `python benchmarks/train_lecture8.py --task {name}`): "
                 "showing an untrained model.")
-    return pretrained.build(name).eval(), False
+    return pretrained.build(name).eval().to(device), False

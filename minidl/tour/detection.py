@@ -29,7 +29,7 @@ def _draw(ax, image, detections, target, threshold=0.5):
     ax.axis("off")
 
 
-def run(report, quick=False):
+def run(report, quick=False, device="cpu"):
     import matplotlib.pyplot as plt
 
     report.section("Lecture 8 — object detection")
@@ -45,7 +45,7 @@ def run(report, quick=False):
     for key, name, label in (("rcnn", "rcnn_shapes", "R-CNN (warp + CNN per proposal)"),
                              ("fast_rcnn", "fast_rcnn_shapes", "Fast R-CNN (shared features + RoI pool)"),
                              ("ssd", "ssd_shapes", "single-shot (anchors, no proposals)")):
-        model, _ = _pretrained.load(name, report)
+        model, _ = _pretrained.load(name, report, device)   # proposals and NMS stay on the host
         count = min(n, 20) if key == "rcnn" else n                  # R-CNN is the slow one
         start = time.perf_counter()
         if key == "ssd":

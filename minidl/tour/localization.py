@@ -28,13 +28,13 @@ def _draw_box(ax, box, colour):
     ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.5))
 
 
-def run(report, quick=False):
+def run(report, quick=False, device="cpu"):
     import matplotlib.pyplot as plt
 
     n = 16 if quick else 500
     report.section("Lecture 8 — classification + localization")
     images, labels, boxes, _ = _data(n, "single")
-    model, _ = _pretrained.load("localizer_shapes", report)
+    model, _ = _pretrained.load("localizer_shapes", report, device)
     predicted_labels, predicted_boxes = localize(model, images)
     acc, iou = accuracy(predicted_labels, labels), mean_box_iou(predicted_boxes, boxes)
     report.text(f"One backbone, two heads: class scores (softmax cross-entropy) and the box (x1, y1, x2, y2) "
@@ -54,7 +54,7 @@ def run(report, quick=False):
 
     report.section("Lecture 8 — human pose estimation as regression")
     images, _, boxes, keypoints = _data(n, "pose")
-    model, _ = _pretrained.load("pose_shapes", report)
+    model, _ = _pretrained.load("pose_shapes", report, device)
     predicted = predict_keypoints(model, images)
     pck_01, pck_02 = pck(predicted, keypoints, boxes, alpha=0.1), pck(predicted, keypoints, boxes, alpha=0.2)
     report.text(f"14 keypoints regressed with an L2 loss on their (x, y) (soft-argmax head). On {n} held-out "

@@ -23,14 +23,14 @@ def spirals(n_per_class=200, classes=3, noise=0.2, rng=0):
     return np.concatenate(X).astype(np.float32), np.concatenate(y).astype(np.int64)
 
 
-def run(report, quick=False):
+def run(report, quick=False, device="cpu"):
     import matplotlib.pyplot as plt
 
     report.section("1. A multi-layer perceptron on spirals")
     X, y = spirals(rng=0)
     rng = np.random.default_rng(0)
     model = nn.Sequential(nn.Linear(2, 100, rng=rng), nn.ReLU(), nn.Linear(100, 100, rng=rng), nn.ReLU(),
-                          nn.Linear(100, 3, rng=rng))
+                          nn.Linear(100, 3, rng=rng)).to(device)      # fit and predict move the batches there
     epochs = 20 if quick else 300
     order = rng.permutation(len(X))
     batches = [(X[order[i:i + 100]], y[order[i:i + 100]]) for i in range(0, len(X), 100)]

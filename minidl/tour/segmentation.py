@@ -22,14 +22,14 @@ def _scenes(n, seed=1):
     return np.stack([a for a, _ in items]), np.stack([t["semantic_mask"] for _, t in items])
 
 
-def run(report, quick=False):
+def run(report, quick=False, device="cpu"):
     import matplotlib.pyplot as plt
 
     report.section("Lecture 8 — semantic segmentation")
     n_eval, n_sliding = (8, 1) if quick else (200, 5)
     images, masks = _scenes(n_eval)
-    fcn, _ = _pretrained.load("fcn_shapes", report)
-    patch, _ = _pretrained.load("patch_classifier_shapes", report)
+    fcn, _ = _pretrained.load("fcn_shapes", report, device)          # segment() feeds them on their device
+    patch, _ = _pretrained.load("patch_classifier_shapes", report, device)
 
     start = time.perf_counter()
     fcn_pred = segment(fcn, images)
@@ -46,7 +46,7 @@ def run(report, quick=False):
              sliding_seconds]]
     unpool_path = _pretrained.pretrained.weights_path("fcn_unpool_shapes")
     if not quick and _pretrained.os.path.exists(unpool_path):
-        unpool = _pretrained.pretrained.load_pretrained("fcn_unpool_shapes")
+        unpool = _pretrained.pretrained.load_pretrained("fcn_unpool_shapes").to(device)
         start = time.perf_counter()
         unpool_miou = mean_iou(segment(unpool, images), masks, 6)[0]
         rows.insert(1, ["fully convolutional (max-unpooling)", n_eval, unpool_miou,

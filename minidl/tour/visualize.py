@@ -4,7 +4,9 @@ Uses the committed shapes classifier (``minidl/weights/shapes_classifier.npz``, 
 ``benchmarks/train_vis_classifier.py``) for the class-based techniques and a random-weight
 VGG-style feature extractor (``minidl.models.VGGFeatures``) for textures and style; photos
 come from scikit-image. ``quick`` shrinks every size and step count so the chapter runs in
-seconds; the full chapter takes a few minutes on 2 CPU cores.
+seconds; the full chapter takes a few minutes on 2 CPU cores. With ``device="cuda"`` the models
+live on the GPU: the techniques of ``minidl.vis`` move the NumPy images there themselves and
+return arrays on the GPU, which ``_row`` copies back for matplotlib.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import train, vis
+from .. import backend, train, vis
 from ..data import SHAPE_CLASSES, ShapesDataset
 from ..models import CONTENT_LAYER, STYLE_LAYERS, TransformNet, VGGFeatures, load_shapes_classifier
 from ..models.classifier import FEATURE_LAYER, WEIGHTS_DIR
@@ -33,14 +35,14 @@ QUICK = dict(n_images=40, tsne_iter=30, thumbnails=8, occlusion_stride=8, class_
 
 
 def _row(images, titles, cmap=None, size=1.8, ncols=None):
-    """Images (each (C, H, W) in [0, 1] or an (H, W) map) with titles, ``ncols`` per row (default:
-    all in one row); returns a Figure."""
+    """Images (each (C, H, W) in [0, 1] or an (H, W) map, NumPy or on the GPU) with titles, ``ncols``
+    per row (default: all in one row); returns a Figure."""
     ncols = ncols or len(images)
     nrows = -(-len(images) // ncols)
     fig = Figure(figsize=(size * ncols, size * 1.15 * nrows))
     for i, (img, title) in enumerate(zip(images, titles)):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        img = np.asarray(img)
+        img = backend.to_numpy(img)                 # matplotlib needs host arrays
         if img.ndim == 3:
             img = np.clip(img.transpose(1, 2, 0), 0, 1)
             img = img[..., 0] if img.shape[-1] == 1 else img
@@ -65,11 +67,11 @@ def _shapes(n, seed, model_size=32):
     return np.stack(images), np.concatenate(labels)
 
 
-def run(report, quick=False):
+def run(report, quick=False, device="cpu"):
     cfg = QUICK if quick else FULL
     results = {}
     report.section("12. Visualizing and understanding CNNs")
-    model = load_shapes_classifier()
+    model = load_shapes_classifier().to(device)
     images, labels = _shapes(cfg["n_images"], seed=2)
     predicted = train.predict(model, images).argmax(1)
     accuracy = float((predicted == labels).mean())
@@ -178,7 +180,7 @@ def run(report, quick=False):
                        ["original"] + [f"from {n} (err {r.feature_errors[-1]:.3f})"
                                         for n, r in zip(("conv1", "conv2", "conv3", "fc"), inv)]),
                   "Feature inversion: images whose features match the original's at deeper and deeper layers.")
-    vgg = VGGFeatures(rng=0)
+    vgg = VGGFeatures(rng=0).to(device)
     texture = _texture_image(cfg["texture_size"])
     start = time.time()
     textures, names = [], []
@@ -204,7 +206,8 @@ def run(report, quick=False):
     contents = _content_crops(cfg["fast_images"] + 4, cfg["fast_size"])
     tests, styles = contents[-4:], _fast_styles(cfg["fast_size"])     # the last 4 crops: never trained on
     start = time.time()
-    nets, source = fast_style_nets(cfg["fast_size"], cfg["fast_steps"], vgg, cfg["fast_images"]) if quick else load_fast_style_nets()
+    nets, source = (fast_style_nets(cfg["fast_size"], cfg["fast_steps"], vgg, cfg["fast_images"], device=device)
+                    if quick else load_fast_style_nets(device))
     seconds = time.time() - start
     outs, titles = [tests[0]], ["content (not trained on)"]
     for norm in ("batch", "instance"):
@@ -275,15 +278,16 @@ def _new_fast_style_net(norm):
     return TransformNet(norm=norm, num_styles=2 if norm == "conditional" else 1, border=8, rng=np.random.default_rng(0))
 
 
-def fast_style_nets(size, steps, vgg=None, num_images=64, progress_bar=False):
+def fast_style_nets(size, steps, vgg=None, num_images=64, progress_bar=False, device="cpu"):
     """Train the three transform networks (batch, instance, conditional with both styles) on
     ``num_images`` crops of ``size`` px for ``steps`` Adam steps each (the conditional one
-    2 × ``steps``: half for each style). Returns ``({norm: net}, description)``."""
-    vgg = VGGFeatures(rng=0) if vgg is None else vgg
+    2 × ``steps``: half for each style), on ``device`` (a given ``vgg`` must live there too).
+    Returns ``({norm: net}, description)``."""
+    vgg = VGGFeatures(rng=0).to(device) if vgg is None else vgg
     contents, styles, c = _content_crops(num_images, size), _fast_styles(size), FAST_STYLE
     nets = {}
     for norm in ("batch", "instance", "conditional"):
-        net = _new_fast_style_net(norm)
+        net = _new_fast_style_net(norm).to(device)     # train_fast_style moves the crops to the net's device
         style = styles if norm == "conditional" else styles[0]
         net.history = vis.train_fast_style(net, vgg, contents, style, c["content_layer"], STYLE_LAYERS,
                                            c["content_weight"], c["style_weights"], c["tv_weight"], epochs=10**6,
@@ -293,8 +297,8 @@ def fast_style_nets(size, steps, vgg=None, num_images=64, progress_bar=False):
     return nets, f"trained for {steps} steps of batch {c['batch_size']} here"
 
 
-def load_fast_style_nets():
-    """The committed networks of ``benchmarks/train_fast_style.py`` (``allow_pickle=False``)."""
+def load_fast_style_nets(device="cpu"):
+    """The committed networks of ``benchmarks/train_fast_style.py`` (``allow_pickle=False``), on ``device``."""
     nets = {}
     for norm, path in FAST_STYLE_WEIGHTS.items():
         if not os.path.exists(path):
@@ -303,12 +307,20 @@ def load_fast_style_nets():
         with np.load(path, allow_pickle=False) as f:
             net.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")})
             steps = int(f["meta_steps"])
-        nets[norm] = net.eval()
+        nets[norm] = net.eval().to(device)
     return nets, f"loaded from minidl/weights/ (trained {steps} steps by benchmarks/train_fast_style.py)"
 
 
+def fast_style_test_losses(nets, vgg, size, num_images):
+    """``{norm: loss}`` of networks trained by ``fast_style_nets(size, ..., num_images=num_images)``
+    on 4 crops they never saw (the 4 crops after their training crops), with style 0 — the
+    number the tour shows, and what ``benchmarks/train_fast_style.py`` compares between devices."""
+    tests, style = _content_crops(num_images + 4, size)[-4:], _fast_styles(size)[0]
+    return {norm: _fast_style_loss(net, vgg, tests, style) for norm, net in nets.items()}
+
+
 def _fast_style_loss(net, vgg, images, style):
-    """The training loss of ``net`` on ``images`` (no graph)."""
+    """The training loss of ``net`` on ``images`` (no graph; on the device of ``net`` and ``vgg``)."""
     from ..tensor import Tensor, no_grad
     c = FAST_STYLE
     loss = vis.StyleLoss(vgg, style, c["content_layer"], STYLE_LAYERS, c["content_weight"], c["style_weights"],

@@ -18,17 +18,22 @@ import numpy as np
 from .. import backend
 from ..nn.inspect import forward_until
 from ..tensor import Tensor
+from ..train import model_device
 
 
 def as_batch(images, name="images", ndim_single=3, model=None):
     """A float array ``(N, C, H, W)`` copied from an array/Tensor ``(N, C, H, W)`` or ``(C, H, W)``.
 
-    With ``model`` the copy takes the dtype of the model's parameters (a float64 photo fed to a
-    float32 network is cast, instead of failing in the first convolution); without one, float
-    input keeps its dtype and integer input becomes the default float dtype.
+    With ``model`` the copy takes the dtype of the model's parameters and lands on the model's
+    device (a float64 NumPy photo fed to a float32 network on the GPU is cast and moved, instead
+    of failing in the first convolution), so every technique's results live where the model
+    does; without one, the data stays on its device, float input keeps its dtype and integer
+    input becomes the default float dtype.
     Returns ``(array, was_single)`` so a function given one image can return one map.
     """
     data = images.data if isinstance(images, Tensor) else images
+    if model is not None:
+        data = backend.to_device(data, model_device(model))
     xp = backend.get_array_module(data)
     data = xp.asarray(data)
     dtype = _float_dtype(data, model)

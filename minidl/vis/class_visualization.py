@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from .. import backend
 from ..tensor import Tensor
+from ..train import model_device
 from ._common import (as_targets, check_positive_int, frozen_eval_copy, gaussian_blur, jitter,
                       one_hot_like, progress)
 
@@ -70,7 +71,7 @@ def class_visualization(model, target, image_shape, num_steps=200, lr=1.0, l2_re
         raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
     num_steps = check_positive_int(num_steps, "num_steps")
     rng = backend.get_rng(rng)
-    device = next(iter(model.parameters())).device if any(True for _ in model.parameters()) else "cpu"
+    device = model_device(model)
     image = backend.to_device((image_mean + init_scale * rng.standard_normal((1, *image_shape))).astype(
         backend.default_dtype), device)
     xp = backend.get_array_module(image)

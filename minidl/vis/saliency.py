@@ -67,7 +67,7 @@ def saliency_map(model, images, targets):
 
     images: ``(N, C, H, W)`` or one ``(C, H, W)`` image (array or Tensor).
     targets: the class index of each image (or one int for all).
-    Returns an array ``(N, H, W)`` (``(H, W)`` for one image), on the images' device.
+    Returns an array ``(N, H, W)`` (``(H, W)`` for one image), on the model's device.
     """
     grad = input_gradient(model, images, targets)
     xp = backend.get_array_module(grad)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from .. import backend
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from ._common import as_batch, frozen_eval_copy, layer_outputs
 from ._optimize import optimize_image
 from .losses import content_loss, style_loss, total_variation
@@ -43,9 +44,11 @@ class StyleLoss:
         self.last = {}
 
     def content_features(self, content):
-        """``content``'s features at the content layer (the target of the content term)."""
+        """``content``'s features at the content layer (the target of the content term), on the
+        loss model's device."""
+        x = Tensor(content, device=model_device(self.model))
         with no_grad():
-            return layer_outputs(self.model, Tensor(content), [self.content_layer])[self.content_layer].data.copy()
+            return layer_outputs(self.model, x, [self.content_layer])[self.content_layer].data.copy()
 
     def __call__(self, x, content_features=None):
         feats = layer_outputs(self.model, x, self.layers)
