@@ -3,6 +3,7 @@
 Everything else about the package lives in pyproject.toml. Environment switches:
   MINIDL_NATIVE=1       add -march=native (faster, but the build only runs on this CPU family)
   MINIDL_NO_CUDA=1      do not build _C_cuda even when nvcc is present
+  MINIDL_NO_OPENMP=1    build the C++ kernels without OpenMP (one thread)
   MINIDL_CUDA_STRICT=1  nvcc warnings are errors and register spills are reported (CI's setting)
   MINIDL_CUDA_ARCHS     e.g. "75;80;90" (default), PTX of the last one is embedded for newer GPUs
   MINIDL_BUILD_JOBS     compilers run at once (default: one per core)
@@ -48,7 +49,7 @@ def find_nvcc():
 CXX_FLAGS = ["-O3", "-std=c++17", "-fvisibility=hidden"]
 if os.environ.get("MINIDL_NATIVE"):
     CXX_FLAGS.append("-march=native")
-OPENMP = has_openmp()
+OPENMP = not os.environ.get("MINIDL_NO_OPENMP") and has_openmp()
 if OPENMP:
     CXX_FLAGS.append("-fopenmp")
 else:

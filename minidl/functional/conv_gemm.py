@@ -45,7 +45,7 @@ def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
     w3 = weight.reshape(g, f // g, rows // g)
     out = xp.empty((n, f, oh, ow), dtype=image.dtype)
     grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
-    for chunk in batch_chunks(n, rows * pixels * image.itemsize):
+    for chunk in batch_chunks(n, rows * pixels * image.itemsize, xp=xp):
         m = chunk.stop - chunk.start
         cols = im2col(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
         target = out[chunk]
@@ -79,7 +79,7 @@ def _conv_gemm_transposed(grad_out, weight, geom, image_shape, weight_grad_with=
     w3t = weight.reshape(g, f // g, rows // g).transpose(0, 2, 1)  # (G, C/G*kh*kw, F/G)
     image = xp.empty(image_shape, dtype=grad_out.dtype)
     grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
-    for chunk in batch_chunks(n, rows * pixels * grad_out.itemsize):
+    for chunk in batch_chunks(n, rows * pixels * grad_out.itemsize, xp=xp):
         m = chunk.stop - chunk.start
         g_rows = _rows_of(grad_out[chunk], "rows")
         cols = column_workspace(rows, m * pixels, grad_out.dtype, xp).reshape(g, rows // g, -1)
@@ -138,7 +138,7 @@ def _conv_weight_grad(image, grad_out, geom, weight):
     xp = backend.get_array_module(image)
     n, rows, pixels = grad_out.shape[0], weight[0].size * geom.groups, grad_out[0, 0].size
     grad_wt = _WeightGrad(weight, geom.groups)
-    for chunk in batch_chunks(n, rows * pixels * image.itemsize):
+    for chunk in batch_chunks(n, rows * pixels * image.itemsize, xp=xp):
         m = chunk.stop - chunk.start
         cols = im2col(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
         grad_wt.add(cols, _rows_of(grad_out[chunk], "rows"))

@@ -44,6 +44,11 @@ from . import dtype_code, native_for
 #: so 12 MiB keeps a margin below that cliff. A single image whose columns exceed the bound is
 #: processed alone (the bound never splits an image).
 MAX_COLUMN_BYTES = 12 * 2**20
+#: The bound on a GPU, where it is not a cache but the number of launches that matters: each
+#: chunk costs a dozen kernel launches and as many Python calls (~10 µs each), and a GPU holds
+#: gigabytes. 32x64x32x32 -> 64 fwd+bwd on an H200 ran 3.8 ms in 7 chunks of 12 MiB
+#: (docs/gpu.md); the largest benchmark conv's columns (75 MB) fit one chunk under this bound.
+MAX_COLUMN_BYTES_GPU = 512 * 2**20
 COLUMN_ROW_PAD_BYTES = 64   # one cache line: see column_workspace
 
 
@@ -60,10 +65,12 @@ def column_shape(input_shape, kernel_size, stride, padding, dilation):
     return c * kernel_size[0] * kernel_size[1], n * oh * ow
 
 
-def batch_chunks(batch, bytes_per_image, limit=None):
+def batch_chunks(batch, bytes_per_image, limit=None, xp=np):
     """Slices cutting ``range(batch)`` into chunks of at most ``limit`` bytes of columns
-    (default ``MAX_COLUMN_BYTES``); each chunk holds at least one image."""
-    limit = MAX_COLUMN_BYTES if limit is None else limit
+    (default ``MAX_COLUMN_BYTES``, ``MAX_COLUMN_BYTES_GPU`` for CuPy's ``xp``); each chunk holds
+    at least one image."""
+    if limit is None:
+        limit = MAX_COLUMN_BYTES if xp is np else MAX_COLUMN_BYTES_GPU
     step = max(1, int(limit // max(bytes_per_image, 1)))
     if batch <= 0:
         return []
