@@ -230,6 +230,10 @@ def header_info(env, args):
         info["minidl_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
             timeout=5).stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if info["minidl_commit"] and dirty:   # a copied working tree: HEAD is not what runs
+            info["minidl_commit"] += " + uncommitted changes"
     except Exception:
         info["minidl_commit"] = None
     if env.device == "cuda":

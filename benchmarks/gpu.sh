@@ -12,8 +12,10 @@
 # others, except the build):
 #   env    the card, driver, CUDA, Python and package versions
 #   build  pip install --no-build-isolation -e . (the GPU machine has no registry access, so the
-#          preinstalled setuptools/pybind11/CuPy are used), nvcc warnings as errors, sm_90 only
-#          unless MINIDL_CUDA_ARCHS says otherwise; then minidl.kernels.available()['cuda']
+#          preinstalled setuptools/pybind11/CuPy are used) with the g++ on PATH, nvcc warnings
+#          as errors, sm_90 only unless MINIDL_CUDA_ARCHS says otherwise; then a call into
+#          minidl._C (a crash shows here, not in the middle of the tests) and
+#          minidl.kernels.available()['cuda']
 #   tests  the tests that run only with a GPU (pytest -k "cuda or gpu": kernels vs references,
 #          gradchecks in float64 on CuPy, device round trips, tests/test_gpu.py)
 #   bench  benchmarks/bench_gpu.py: the table of docs/gpu.md, also as bench.json
@@ -65,10 +67,21 @@ fi
 
 if wanted build; then
   export MINIDL_CUDA_ARCHS=${MINIDL_CUDA_ARCHS:-90} MINIDL_CUDA_STRICT=1
+  # The g++ on PATH, not the compiler this Python was configured with: on the H200 image that
+  # one (/opt/gcc) built a minidl._C that segfaulted at its first array argument, in every
+  # process, while the system g++ 13 built one that passes (docs/gpu.md, 2026-12-04).
+  CXX_ON_PATH=$(command -v g++) && export CC=$CXX_ON_PATH CXX=$CXX_ON_PATH LDSHARED="$CXX_ON_PATH -shared"
   step build 300 "$PY" -m pip install -v --no-build-isolation --no-deps -e . \
     || step build 300 "$PY" setup.py build_ext --inplace \
     || { echo "build failed: see $RESULTS/build.log" | tee -a "$SUMMARY"; exit 1; }
-  step build 60 "$PY" -c "import minidl; a = minidl.kernels.available(); print('kernels:', a); assert a['cuda'], 'CUDA kernels not usable'" \
+  step build 60 "$PY" -c "
+import numpy as np, minidl
+from minidl.kernels import im2col
+x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+with minidl.kernels.using('reference'):
+    want = im2col.im2col(x, (3, 3), (1, 1), (1, 1), (1, 1))
+assert np.array_equal(im2col.im2col(x, (3, 3), (1, 1), (1, 1), (1, 1)), want), 'minidl._C differs from the reference'
+a = minidl.kernels.available(); print('kernels:', a); assert a['cpu'] and a['cuda'], 'compiled kernels not usable'" \
     || exit 1
 fi
 

@@ -111,3 +111,28 @@ def test_cuda_passes_equal_the_reference(per_instance, dtype):
             scale = max(1.0, float(np.abs(b).max()))
             np.testing.assert_allclose(cp.asnumpy(a), b, rtol=TOLERANCE[dtype]["rtol"],
                                        atol=TOLERANCE[dtype]["atol"] * scale)
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 3, 17, 13), (1, 4, 8, 8), (7, 2, 3, 30)])
+def test_batch_norm_through_the_planes_equals_the_direct_reduction(shape, dtype):
+    """The GPU's route for batch norm (per-plane kernels, then the N planes of each channel
+    combined) gives the statistics and sums of the one-block-per-channel route. Checked on the
+    CPU kernels, which share the bodies; on a GPU it is the route batch norm takes."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(shape) * 3 + rng.standard_normal((1, shape[1], 1, 1)) * 50).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    mean, var = K.norm_statistics(x, per_instance=False)
+    mean_p, var_p = K.batch_statistics_by_planes(x)
+    np.testing.assert_allclose(mean_p, mean, **TOLERANCE[dtype])
+    np.testing.assert_allclose(var_p, var, rtol=TOLERANCE[dtype]["rtol"], atol=TOLERANCE[dtype]["atol"] * 10)
+    sums = K.norm_backward_sums(dy, x, mean, var, 1e-5, per_instance=False)
+    sums_p = K.batch_backward_sums_by_planes(dy, x, mean, var, 1e-5)
+    for got, want in zip(sums_p, sums):
+        np.testing.assert_allclose(got, want, rtol=TOLERANCE[dtype]["rtol"],
+                                   atol=TOLERANCE[dtype]["atol"] * np.sqrt(x.size))
+
+
+def test_only_gpu_arrays_of_large_planes_take_the_planes_route():
+    assert not K.use_planes_for_batch_norm(np.zeros((4, 3, 16, 16), np.float32))

@@ -40,11 +40,28 @@ def boxes_array(boxes, name, float_only=True):
     return array, was_tensor
 
 
-def check_finite(array, name):
-    """ValueError when the array holds NaN or ±inf (they would make every comparison lie)."""
+def raise_first_failed(checks):
+    """checks: ``[(bad, message), ...]`` with boolean arrays on one device. All of them are read
+    at once (on a GPU each read waits for the queued work: one wait, not one per check); a
+    ValueError carries the message of the first check whose ``bad`` holds a True."""
+    if not checks:
+        return
+    xp = backend.get_array_module(checks[0][0])
+    flags = xp.stack([xp.any(bad) for bad, _ in checks])
+    if backend.any_true(flags):
+        failed = backend.to_numpy(flags)              # the error path: a second read is fine
+        raise ValueError(next(message for (_, message), f in zip(checks, failed) if f))
+
+
+def finite_check(array, name):
+    """The check that ``array`` holds no NaN or ±inf (they would make every comparison lie)."""
     xp = backend.get_array_module(array)
-    if array.size and backend.any_true(~xp.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or inf; boxes and scores must be finite")
+    return ~xp.isfinite(array), f"{name} contains NaN or inf; boxes and scores must be finite"
+
+
+def check_finite(array, name):
+    """ValueError when the array holds NaN or ±inf."""
+    raise_first_failed([finite_check(array, name)])
 
 
 def check_number(value, name, minimum=None):
@@ -100,11 +117,11 @@ def roi_inputs(input, boxes, output_size, spatial_scale, op):
         if rois.dtype.kind not in "fiu":
             raise TypeError(f"{op}: boxes must be numeric, got dtype {rois.dtype}")
         rois = backend.to_device(rois, "cuda" if xp is not np else "cpu").astype(x.dtype, copy=False)
-    check_finite(rois, f"{op}: boxes")
     batch = rois[:, 0]
-    if rois.shape[0] and backend.any_true((batch < 0) | (batch >= x.shape[0]) | (batch != xp.floor(batch))):
-        raise ValueError(f"{op}: boxes[:, 0] must be integer batch indices in [0, {x.shape[0]}) "
-                         f"for an input batch of {x.shape[0]}")
+    raise_first_failed([finite_check(rois, f"{op}: boxes"),
+                        ((batch < 0) | (batch >= x.shape[0]) | (batch != xp.floor(batch)),
+                         f"{op}: boxes[:, 0] must be integer batch indices in [0, {x.shape[0]}) "
+                         f"for an input batch of {x.shape[0]}")])
     size = pair(output_size, f"{op}: output_size")
     scale = check_number(spatial_scale, f"{op}: spatial_scale", minimum=0.0)
     return x, rois, size, scale

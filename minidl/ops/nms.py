@@ -24,7 +24,7 @@ import numbers
 
 from .. import backend, kernels
 from ..kernels import nms as nms_kernels
-from ._utils import boxes_array, check_finite, like, unwrap
+from ._utils import boxes_array, finite_check, like, raise_first_failed, unwrap
 
 
 def _check(boxes, scores, iou_threshold):
@@ -37,10 +37,10 @@ def _check(boxes, scores, iou_threshold):
         raise TypeError(f"scores: expected real numbers, got dtype {s.dtype}")
     if not isinstance(iou_threshold, numbers.Real) or iou_threshold != iou_threshold:
         raise ValueError(f"iou_threshold must be a number, got {iou_threshold!r}")
-    check_finite(b, "boxes")
-    check_finite(s, "scores")
     xp = backend.get_array_module(b)
-    return b, xp.asarray(s).astype(b.dtype, copy=False), float(iou_threshold), was_tensor
+    s = xp.asarray(s).astype(b.dtype, copy=False)
+    raise_first_failed([finite_check(b, "boxes"), finite_check(s, "scores")])   # one device read
+    return b, s, float(iou_threshold), was_tensor
 
 
 def nms(boxes, scores, iou_threshold):
