@@ -95,10 +95,12 @@ def test_norm_binding_rejects_bad_input_without_crashing():
 
 
 @pytest.mark.skipif(not kernels.available()["cuda"], reason="no CUDA GPU")
-@pytest.mark.parametrize("per_instance", [False, True])
+@pytest.mark.parametrize("per_instance, planes_route", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cuda_passes_equal_the_reference(per_instance, dtype):
+def test_cuda_passes_equal_the_reference(per_instance, planes_route, dtype, monkeypatch):
     import cupy as cp
+    # batch norm's two GPU routes: one block per channel, or the planes combined (large inputs)
+    monkeypatch.setattr(K, "PLANES_ROUTE_MIN_VALUES", 0 if planes_route else 10**12)
     rng = np.random.default_rng(2)
     x = (rng.standard_normal((5, 3, 17, 13)) + 10).astype(dtype)
     dy = rng.standard_normal(x.shape).astype(dtype)

@@ -123,15 +123,22 @@ def _ptr(a):
 # The CUDA reductions give one block to each group. Per instance that is N*C blocks; for batch
 # norm only C (3-128 in the course's models) on a GPU of 132 multiprocessors, so most of it
 # idles: measured on an H200, batch norm fwd+bwd of (32, 64, 64, 64) took 0.79 ms where
-# instance norm took 0.32 (docs/gpu.md). So on a GPU batch norm asks the per-plane kernels and
-# combines the N planes of each channel, exactly:
+# instance norm took 0.24-0.34 (docs/gpu.md). So for large activations batch norm asks the
+# per-plane kernels on a GPU and combines the N planes of each channel, exactly:
 #   mean_c = mean over n of mean_nc                          (every plane has P values)
 #   var_c  = mean over n of var_nc + mean over n of (mean_nc - mean_c)²
 # (the variance of a union of equal-sized parts), and Σ over a channel = Σ over its planes.
+# The combination costs ~8 more small launches, which only pay where the reduction itself is
+# long: (32, 64, 64, 64) 0.79 -> 0.64 ms, but (16, 128, 32, 32) 0.39-0.57 -> 1.00 ms and the
+# FCN's epoch (16 x 64 x 64 per channel) 436 -> 579 ms (one process each, docs/gpu.md).
+PLANES_ROUTE_MIN_VALUES = 2**17          # values per channel (N*H*W) from which it is taken
+
+
 def use_planes_for_batch_norm(x):
-    """True where batch norm should go through the per-plane kernels: CuPy arrays, planes of
-    at least 64 values (for (N, C) inputs one block per value would be wasted)."""
-    return backend.is_cupy_array(x) and _plane(x) >= 64
+    """True where batch norm should go through the per-plane kernels: CuPy arrays with at
+    least PLANES_ROUTE_MIN_VALUES values per channel in planes of at least 64."""
+    return (backend.is_cupy_array(x) and _plane(x) >= 64
+            and x.shape[0] * _plane(x) >= PLANES_ROUTE_MIN_VALUES)
 
 
 def batch_statistics_by_planes(x):
