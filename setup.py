@@ -6,7 +6,7 @@ Everything else about the package lives in pyproject.toml. Environment switches:
   MINIDL_NO_OPENMP=1    build the C++ kernels without OpenMP (one thread)
   MINIDL_CUDA_STRICT=1  nvcc warnings are errors and register spills are reported (CI's setting)
   MINIDL_CUDA_ARCHS     e.g. "75;80;90" (default), PTX of the last one is embedded for newer GPUs
-  MINIDL_BUILD_JOBS     compilers run at once (default: one per core)
+  MINIDL_BUILD_JOBS     compilers run at once (default, or 0: one per core)
 """
 import glob
 import os
@@ -110,8 +110,12 @@ def nvcc_flags():
 
 
 def build_jobs():
-    """How many compilers run at once: MINIDL_BUILD_JOBS, else one per core."""
-    return max(1, int(os.environ.get("MINIDL_BUILD_JOBS", os.cpu_count() or 1)))
+    """How many compilers run at once: MINIDL_BUILD_JOBS, or one per core when it is unset or 0
+    (what pybind11's ParallelCompile below reads from the same variable for the C++ sources)."""
+    value = os.environ.get("MINIDL_BUILD_JOBS", "0")
+    if not value.isdigit():
+        sys.exit(f"MINIDL_BUILD_JOBS must be a whole number, got {value!r}")
+    return int(value) or os.cpu_count() or 1
 
 
 class BuildExt(build_ext):

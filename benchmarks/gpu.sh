@@ -3,7 +3,7 @@
 # that skip without a GPU, time the kernels and an FCN epoch against PyTorch/torchvision CUDA,
 # run tour chapters and short trainings with --device cuda, then the whole test suite.
 #
-#   bash benchmarks/gpu.sh [RESULTS_DIR]            # from anywhere; default RESULTS_DIR=gpu-results
+#   bash benchmarks/gpu.sh [RESULTS_DIR]            # from anywhere; default ./gpu-results
 #   STEPS="build tests bench" bash benchmarks/gpu.sh  # only some steps (a rerun after a fix)
 #   DEADLINE=400 bash benchmarks/gpu.sh               # every step ends by 400 s after the start
 #
@@ -24,8 +24,8 @@
 #          whose final metric is compared with the same run on a CPU)
 #   suite  the whole test suite (pytest -n 12), what is left of the time
 set -uo pipefail
+RESULTS=$(mkdir -p "${1:-gpu-results}" && cd "${1:-gpu-results}" && pwd)   # relative to the caller
 cd "$(dirname "$0")/.."
-RESULTS=$(mkdir -p "${1:-gpu-results}" && cd "${1:-gpu-results}" && pwd)
 SUMMARY=$RESULTS/summary.txt
 STEPS=" ${STEPS:-env build tests bench tour train suite} "
 PY=${PYTHON:-python3}

@@ -136,5 +136,11 @@ def test_batch_norm_through_the_planes_equals_the_direct_reduction(shape, dtype)
                                    atol=TOLERANCE[dtype]["atol"] * np.sqrt(x.size))
 
 
-def test_only_gpu_arrays_of_large_planes_take_the_planes_route():
-    assert not K.use_planes_for_batch_norm(np.zeros((4, 3, 16, 16), np.float32))
+def test_only_gpu_arrays_of_large_planes_take_the_planes_route(monkeypatch):
+    big = np.zeros((32, 64, 64, 64), np.float32)              # 2^17 values per channel
+    assert not K.use_planes_for_batch_norm(big)               # NumPy: the C++ kernel, never
+    monkeypatch.setattr(K.backend, "is_cupy_array", lambda a: True)   # as if on the GPU
+    assert K.use_planes_for_batch_norm(big)
+    assert not K.use_planes_for_batch_norm(np.zeros((16, 128, 32, 32), np.float32))   # 2^14
+    assert not K.use_planes_for_batch_norm(np.zeros((4096, 64, 7, 7), np.float32))    # planes < 64
+    assert not K.use_planes_for_batch_norm(np.zeros((2**18, 8), np.float32))           # (N, C)

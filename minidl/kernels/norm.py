@@ -155,6 +155,7 @@ def batch_backward_sums_by_planes(dy, x, mean, var, eps):
     its channel's mean and var (x_hat is the channel's), then the N planes are added."""
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
+    _check_cuda("norm_backward_sums", x, {"mean": (mean, c), "var": (var, c)}, {"dy": dy})
     per_plane = [xp.ascontiguousarray(xp.broadcast_to(a, (n, c))).reshape(-1) for a in (mean, var)]
     sum_dy, sum_dy_xhat = norm_backward_sums(dy, x, *per_plane, eps, per_instance=True)
     return sum_dy.reshape(n, c).sum(axis=0), sum_dy_xhat.reshape(n, c).sum(axis=0)

@@ -61,7 +61,9 @@ def finite_check(array, name):
 
 def check_finite(array, name):
     """ValueError when the array holds NaN or ±inf."""
-    raise_first_failed([finite_check(array, name)])
+    bad, message = finite_check(array, name)
+    if backend.any_true(bad):
+        raise ValueError(message)
 
 
 def check_number(value, name, minimum=None):

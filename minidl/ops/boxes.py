@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ._utils import boxes_array, check_finite, check_number, like, unwrap
+from ._utils import boxes_array, check_number, finite_check, like, raise_first_failed, unwrap
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -189,8 +189,8 @@ def match_anchors(anchors, gt_boxes, pos_threshold=0.5, neg_threshold=0.4,
     """
     a, was_tensor = boxes_array(anchors, "anchors")
     g, _ = boxes_array(gt_boxes, "gt_boxes")
-    check_finite(a, "anchors")
-    check_finite(g, "gt_boxes")
+    g = backend.to_device(g, backend.device_of(a))
+    raise_first_failed([finite_check(a, "anchors"), finite_check(g, "gt_boxes")])   # one device read
     pos = check_number(pos_threshold, "pos_threshold")
     neg = check_number(neg_threshold, "neg_threshold")
     if neg > pos:

@@ -38,9 +38,9 @@ def _check(boxes, scores, iou_threshold):
     if not isinstance(iou_threshold, numbers.Real) or iou_threshold != iou_threshold:
         raise ValueError(f"iou_threshold must be a number, got {iou_threshold!r}")
     xp = backend.get_array_module(b)
-    s = xp.asarray(s).astype(b.dtype, copy=False)
+    s = xp.asarray(s)                    # on the boxes' device, checked before any cast
     raise_first_failed([finite_check(b, "boxes"), finite_check(s, "scores")])   # one device read
-    return b, s, float(iou_threshold), was_tensor
+    return b, s.astype(b.dtype, copy=False), float(iou_threshold), was_tensor
 
 
 def nms(boxes, scores, iou_threshold):
