@@ -42,6 +42,13 @@ def model_device(model) -> str:
     return first.device if first is not None else "cpu"
 
 
+def host_float32(images):
+    """Images (a NumPy/CuPy array, a Tensor or nested lists) as a float32 NumPy array: what the
+    prediction helpers batch on the host before each batch goes to ``model_device(model)``."""
+    data = images.data if isinstance(images, Tensor) else images
+    return backend.to_numpy(data).astype(np.float32, copy=False)
+
+
 class _NoBar:
     def update(self, n=1):
         pass

@@ -19,7 +19,7 @@ from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_pool
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .box_head import BoxHead, detection_loss
 from .postprocess import postprocess_per_image
 from .roi_sampling import BOX_CODER_WEIGHTS, sample_rois
@@ -85,7 +85,7 @@ class FastRCNN(nn.Module):
         """Detections per image: images (N, 3, H, W), proposals a list of (P_i, 4) -> list of dicts.
 
         The network runs on the model's device; post-processing (NMS) on the host."""
-        images = np.asarray(images, dtype=np.float32)
+        images = host_float32(images)
         self.eval()
         with no_grad():
             logits, deltas = self(Tensor(images, device=model_device(self)), rois_with_batch_index(proposals))

@@ -20,7 +20,7 @@ from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_align, roi_pool
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .box_head import BoxHead, detection_loss
 from .fast_rcnn import rois_with_batch_index
 from .postprocess import postprocess_per_image
@@ -86,7 +86,7 @@ class RCNN(nn.Module):
     def detect(self, images, proposals, score_threshold=0.05, nms_threshold=0.5, max_detections=100,
                batch_size=256):
         """Detections per image (list of dicts): one CNN forward per proposal, in batches."""
-        images = np.asarray(images, dtype=np.float32)
+        images = host_float32(images)
         crops = warp_regions(images, rois_with_batch_index(proposals), self.crop_size)
         device = model_device(self)
         self.eval()

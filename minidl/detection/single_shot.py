@@ -30,7 +30,7 @@ from .. import nn
 from ..models.blocks import downsampling_backbone
 from ..ops import anchor_grid, encode_boxes, match_anchors
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .postprocess import postprocess_detections
 
 #: SSD's box coder weights (variances 0.1 and 0.2).
@@ -137,7 +137,7 @@ class SingleShotDetector(nn.Module):
 
     def detect(self, images, score_threshold=0.05, nms_threshold=0.45, max_detections=100):
         """Detections per image (list of dicts ``boxes``, ``scores``, ``labels``)."""
-        images = np.asarray(images, dtype=np.float32)
+        images = host_float32(images)
         self.eval()
         with no_grad():
             logits, deltas = self(Tensor(images, device=model_device(self)))

@@ -19,7 +19,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .blocks import downsampling_backbone
 
 BOX_LOSSES = ("l2", "smooth_l1")
@@ -91,7 +91,7 @@ class LocalizationLoss:
 def localize(model, images, batch_size=128):
     """Predicted ``(labels (N,), boxes (N, 4) in pixels)`` for images (N, 3, H, W), as NumPy
     arrays; the model runs on its own device."""
-    images = np.asarray(images, dtype=np.float32)
+    images = host_float32(images)
     device = model_device(model)
     model.eval()
     labels, boxes = [], []

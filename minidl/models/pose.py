@@ -24,7 +24,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .blocks import conv_relu, downsampling_backbone
 
 POSE_HEADS = ("soft_argmax", "fc")
@@ -119,7 +119,7 @@ class KeypointLoss:
 
 def predict_keypoints(model, images, batch_size=128):
     """Keypoints (N, K, 2) in pixels (NumPy) for images (N, 3, S, S); the model runs on its device."""
-    images = np.asarray(images, dtype=np.float32)
+    images = host_float32(images)
     device = model_device(model)
     model.eval()
     out = []

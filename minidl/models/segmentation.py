@@ -38,7 +38,7 @@ from .. import backend
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, no_grad
-from ..train import model_device
+from ..train import host_float32, model_device
 from .blocks import conv_relu, downsampling_backbone, transpose_conv_relu
 
 UPSAMPLING_MODES = ("transpose", "unpool")
@@ -185,11 +185,6 @@ def extract_patches(images, patch_size, centres=None):
     return np.ascontiguousarray(windows[centres[:, 0], :, centres[:, 1], centres[:, 2]])
 
 
-def _host_float32(images):
-    """Images (array of either device, or Tensor) as a float32 NumPy array."""
-    return backend.to_numpy(images.data if isinstance(images, Tensor) else images).astype(np.float32, copy=False)
-
-
 def sliding_window_segment(model, images, batch_size=2048):
     """Segment ``images`` (N, C, H, W) by classifying the patch around every pixel -> (N, H, W) labels.
 
@@ -197,7 +192,7 @@ def sliding_window_segment(model, images, batch_size=2048):
     "repeated work" the fully convolutional network avoids. The patches are cut on the host and
     each batch runs on the model's device; the labels come back as a NumPy array.
     """
-    images = _host_float32(images)
+    images = host_float32(images)
     n, _, h, w = images.shape
     labels = np.empty(n * h * w, dtype=np.int64)
     device = model_device(model)
@@ -240,7 +235,7 @@ def segment(model, images, batch_size=32):
 
     Each batch runs on the model's device (``model.to("cuda")`` first for the GPU); only the
     labels (the argmax over classes) are copied back to the host."""
-    images = _host_float32(images)
+    images = host_float32(images)
     device = model_device(model)
     model.eval()
     out = []
