@@ -210,10 +210,12 @@ def run(report, quick=False, device="cpu"):
                     if quick else load_fast_style_nets(device))
     seconds = time.time() - start
     outs, titles = [tests[0]], ["content (not trained on)"]
-    for norm in ("batch", "instance"):
+    losses = fast_style_test_losses({norm: nets[norm] for norm in ("batch", "instance")}, vgg,
+                                    cfg["fast_size"], cfg["fast_images"])     # on `tests`, style 0
+    for norm, loss in losses.items():
         outs.append(vis.stylize(nets[norm], tests[:1])[0])
-        results[f"fast_style_{norm}_test_loss"] = _fast_style_loss(nets[norm], vgg, tests, styles[0])
-        titles.append(f"{norm} norm, loss {results[f'fast_style_{norm}_test_loss']:.3g}")
+        results[f"fast_style_{norm}_test_loss"] = loss
+        titles.append(f"{norm} norm, loss {loss:.3g}")
     report.figure(_row(outs + [styles[0]], titles + ["style"], size=2.5),
                   f"Fast style transfer (Johnson et al.), one forward pass per image: transform networks {source} "
                   f"({seconds:.0f} s) with batch norm vs instance norm, same seeds and steps; loss = the training "
