@@ -11,19 +11,42 @@ import pathlib
 
 import nbformat
 
+from kernel_part_cells import KERNEL_CELLS
+
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-def notebook(cells):
+def notebook(name, cells, parts):
+    """cells: ("md", text) | ("code", text) (given code) | ("answer", part, text) | ("check", part, text).
+    parts: the grading spec, [{"name", "title", "points", "forbid", "requires"}] (minidl.grade reads it)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for i, (kind, text) in enumerate(cells):
-        text = text.strip("\n")
+    stem = name.replace("_solution.ipynb", "")
+    nb.metadata["minidl"] = {"assignment": stem, "number": int(stem[:2]), "parts": parts}
+    names = {p["name"] for p in parts}
+    for i, (kind, *rest) in enumerate(cells):
+        text = rest[-1].strip("\n")
         cell = nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
+        if kind in ("answer", "check"):
+            if rest[0] not in names:
+                raise ValueError(f"{name}: cell {i} belongs to an undeclared part {rest[0]!r}")
+            cell.metadata["minidl"] = {"part": rest[0], "role": kind}
         cell.id = f"cell-{i:02d}"      # fixed ids: rebuilding a notebook changes only what was edited
         nb.cells.append(cell)
     return nb
 
+
+def part(name, title, points, forbid=(), requires=()):
+    return {"name": name, "title": title, "points": points, "forbid": list(forbid), "requires": list(requires)}
+
+
+AUTOGRAD_PARTS = [
+    part("sigmoid", "Part 1 — the sigmoid gate", 3, forbid=["sigmoid", "Sigmoid", "expit"]),
+    part("cross_entropy", "Part 2 — softmax cross-entropy from primitives", 3,
+         forbid=["cross_entropy", "log_softmax", "softmax", "nll_loss", "logsumexp"]),
+    part("train", "Part 3 — train a two-layer network", 2, forbid=["cross_entropy", "sigmoid", "fit"],
+         requires=["sigmoid", "cross_entropy"]),
+]
 
 AUTOGRAD = [
     ("md", """
@@ -33,26 +56,34 @@ You will write a differentiable operation for minidl the way every op in `minidl
 a `Function` with a `forward` and a `backward` side by side, then prove it right with a gradient check
 (central differences in float64), and finally train a small network with it.
 
-Run a cell with Shift+Enter. Each **check** cell prints the relative error and says OK or WRONG.
-Run only this assignment's tests with `pytest -m assignment1`.
+Run a cell with Shift+Enter. Write your code where a cell says `TODO` (delete the `raise NotImplementedError`
+line). Each **check** cell prints one line per check and says OK, or stops with a message that says what is off.
+`pytest -m assignment1_sigmoid` runs the checks of one part on your notebook (in `work/`), and
+`python -m minidl.grade work/01_autograd.ipynb` grades the whole notebook as the TA will (see the README).
+The expected results are fixed data computed once from minidl's own implementation; an answer that simply
+calls that implementation (`F.sigmoid`, `F.cross_entropy`) scores 0 for the part.
 """),
     ("code", """
 import numpy as np
 import minidl
 import minidl.functional as F
 from minidl import Function, tensor, backend
-from minidl.checks import check_function, check_gradients
+from minidl.checks import check_at_least, check_gradients
+from minidl.grade.frozen import check_cases, frozen_cases
+
+cases = frozen_cases("01_autograd")       # the expected results of this notebook's checks
 """),
     ("md", """
-## Part 1 — the sigmoid gate
+## Part 1 — the sigmoid gate (3 points)
 
 Forward: $\\sigma(x) = 1 / (1 + e^{-x})$. Backward: $\\partial L/\\partial x = \\partial L/\\partial y \\cdot \\sigma(x)(1-\\sigma(x))$.
 
 Write both. Use `xp = backend.get_array_module(x)` instead of `np` so your op also runs on a GPU, and make the
 forward *stable*: `exp(-x)` overflows for very negative `x` — compute with `exp(-|x|)` in two branches.
+The check runs your forward at ±1000 with overflow turned into an error, so the textbook formula fails it.
 Save what backward needs with `ctx.save_for_backward(...)`.
 """),
-    ("code", """
+    ("answer", "sigmoid", """
 class MySigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -71,23 +102,22 @@ class MySigmoid(Function):
         return grad_out * out * (1 - out)
         ### END SOLUTION
 """),
-    ("code", """
-# check: values against minidl's sigmoid (including huge inputs), then the gradient check
-check_function("sigmoid forward", lambda x: MySigmoid.apply(tensor(x)), lambda x: F.sigmoid(tensor(x)),
-               lambda rng: (rng.standard_normal((4, 5)) * 10,))
-check_function("sigmoid at +-1000", lambda x: MySigmoid.apply(tensor(x)), lambda x: F.sigmoid(tensor(x)),
-               lambda rng: (np.array([-1000.0, 1000.0, 0.0]),), trials=1)
-check_gradients("sigmoid backward", MySigmoid.apply, [np.random.default_rng(0).standard_normal((3, 4))])
+    ("check", "sigmoid", """
+# check: values on random inputs, then at ±1000 (overflow is an error here), then the gradient check
+check_cases("MySigmoid forward", lambda x: MySigmoid.apply(tensor(x)), cases["sigmoid"], tol=1e-12)
+check_cases("MySigmoid at ±1000, stable", lambda x: MySigmoid.apply(tensor(x)), cases["sigmoid extreme"],
+            tol=1e-12, strict=True)
+check_gradients("MySigmoid backward", MySigmoid.apply, [np.random.default_rng(0).standard_normal((3, 4))])
 """),
     ("md", """
-## Part 2 — a softmax classifier's loss, from primitives
+## Part 2 — a softmax classifier's loss, from primitives (3 points)
 
 Write the mean softmax cross-entropy of scores `s` (N, C) for labels `y` (N,) using only minidl tensor
 operations (`.max`, `.exp`, `.sum`, `.log`, indexing `s[rows, y]`, arithmetic). Subtract the row maximum
-first (a constant shift does not change softmax but keeps `exp` finite). The autograd engine gives you the
-gradient for free — the check compares it with `F.cross_entropy`'s hand-written backward.
+first (a constant shift does not change softmax but keeps `exp` finite: the check feeds scores of ±1000).
+The autograd engine gives you the gradient for free — the gradient check compares it with central differences.
 """),
-    ("code", """
+    ("answer", "cross_entropy", """
 def my_cross_entropy(s, y):
     ### BEGIN SOLUTION
     shifted = s - s.max(axis=1, keepdims=True).detach()
@@ -95,27 +125,32 @@ def my_cross_entropy(s, y):
     return -log_probs[np.arange(s.shape[0]), y].mean()
     ### END SOLUTION
 """),
-    ("code", """
+    ("check", "cross_entropy", """
+check_cases("my_cross_entropy value", lambda s, y: my_cross_entropy(tensor(s), y), cases["cross entropy"],
+            tol=1e-10)
+check_cases("my_cross_entropy at scores of ±1000, stable", lambda s, y: my_cross_entropy(tensor(s), y),
+            cases["cross entropy extreme"], tol=1e-10, strict=True)
 labels = np.array([0, 2, 1, 1, 3])
-check_function("cross-entropy value", lambda s: my_cross_entropy(tensor(s), labels),
-               lambda s: F.cross_entropy(tensor(s), labels), lambda rng: (rng.standard_normal((5, 4)) * 3,))
-check_gradients("cross-entropy gradient", lambda s: my_cross_entropy(s, labels),
+check_gradients("my_cross_entropy gradient", lambda s: my_cross_entropy(s, labels),
                 [np.random.default_rng(1).standard_normal((5, 4))])
 """),
     ("md", """
-## Part 3 — train a two-layer network with your pieces
+## Part 3 — train a two-layer network with your pieces (2 points)
 
-Use `MySigmoid` as the hidden nonlinearity and `my_cross_entropy` as the loss on the spiral data. The check
-expects a training accuracy above 90 %.
+Use `MySigmoid` as the hidden nonlinearity and `my_cross_entropy` as the loss on the spiral data (given below):
+the forward pass, the loss, zeroing the gradients, the backward pass and the optimizer step. The check expects a
+training accuracy above 90 %.
 """),
     ("code", """
 from minidl import nn, optim
 from minidl.tour.mlp import spirals
 
-X, y = spirals(n_per_class=100, rng=0)
+X, y = spirals(n_per_class=100, rng=0)          # X (300, 2), y (300,) in {0, 1, 2}
 rng = np.random.default_rng(0)
 fc1, fc2 = nn.Linear(2, 64, rng=rng), nn.Linear(64, 3, rng=rng)
 opt = optim.Adam(list(fc1.parameters()) + list(fc2.parameters()), lr=0.05)
+"""),
+    ("answer", "train", """
 for step in range(400):
     ### BEGIN SOLUTION
     scores = fc2(MySigmoid.apply(fc1(tensor(X))))
@@ -124,10 +159,22 @@ for step in range(400):
     loss.backward()
     opt.step()
     ### END SOLUTION
-accuracy = float((fc2(MySigmoid.apply(fc1(tensor(X)))).numpy().argmax(1) == y).mean())
-print(f"training accuracy {accuracy:.3f}")
-assert accuracy > 0.9, "train longer or check your loss/backward"
 """),
+    ("check", "train", """
+with minidl.no_grad():
+    accuracy = float((fc2(MySigmoid.apply(fc1(tensor(X)))).numpy().argmax(1) == y).mean())
+check_at_least("training accuracy", accuracy, 0.9, hint="train all 400 steps, and check your loss and backward")
+"""),
+]
+
+CONVOLUTION_PARTS = [
+    part("im2col", "Part 1 — im2col with loops", 3,
+         forbid=["im2col", "im2col_reference", "conv2d", "conv2d_naive", "conv_gemm", "Conv2d"]),
+    part("conv2d", "Part 2 — convolution as one matrix product", 3, requires=["im2col"],
+         forbid=["conv2d", "conv2d_naive", "conv_gemm", "Conv2d", "im2col", "im2col_reference",
+                 "conv_transpose2d", "correlate", "convolve", "correlate2d", "convolve2d", "fftconvolve"]),
+    part("matrix", "Part 3 — the matrix X, and transpose convolution as Xᵀ", 2,
+         forbid=["conv_transpose2d", "ConvTranspose2d", "col2im"]),
 ]
 
 CONVOLUTION = [
@@ -141,25 +188,30 @@ copies every receptive field into a column, then `W @ cols` does all dot product
 Column layout used by minidl (`minidl/kernels/im2col.py`): for x of shape (N, C, H, W),
 `cols` has shape `(C*kh*kw, N*out_h*out_w)` with
 `cols[(c, i, j), (n, oy, ox)] = x_padded[n, c, oy*stride + i, ox*stride + j]`.
-Run only this assignment's checks with `pytest -m assignment2`.
+
+Write your code where a cell says `TODO`. `pytest -m assignment2_im2col` (or `_conv2d`, `_matrix`) checks one
+part of your notebook in `work/`; `python -m minidl.grade work/02_convolution.ipynb` grades all of it. The
+expected results are fixed data; an answer that calls minidl's own `im2col` or `F.conv2d` scores 0 for the part.
 """),
     ("code", """
 import numpy as np
 import minidl
 import minidl.functional as F
 from minidl import tensor
-from minidl.kernels.im2col import im2col_reference
-from minidl.checks import check_function, check_close
+from minidl.checks import check_close
+from minidl.grade.frozen import check_cases, frozen_cases
+
+cases = frozen_cases("02_convolution")       # the expected results of this notebook's checks
 """),
     ("md", """
-## Part 1 — im2col with loops
+## Part 1 — im2col with loops (3 points)
 
 Write `my_im2col(x, k, stride, pad)` for a square k×k kernel. The straightforward version loops over every
 output position; the fast version loops only over the k×k *taps* `(i, j)` and copies a strided slice of the
 padded image for each (that is what minidl does). Either passes the check; try the fast one.
 `out_h = (H + 2*pad - k) // stride + 1`.
 """),
-    ("code", """
+    ("answer", "im2col", """
 def my_im2col(x, k, stride, pad):
     N, C, H, W = x.shape
     out_h, out_w = (H + 2 * pad - k) // stride + 1, (W + 2 * pad - k) // stride + 1
@@ -173,20 +225,20 @@ def my_im2col(x, k, stride, pad):
     return cols.reshape(C * k * k, N * out_h * out_w)
     ### END SOLUTION
 """),
-    ("code", """
+    ("check", "im2col", """
+layout = "rows are (c, i, j), columns (n, oy, ox): cols[(c,i,j), (n,oy,ox)] = x_padded[n, c, oy*stride+i, ox*stride+j]"
 for k, stride, pad in [(3, 1, 1), (3, 2, 0), (1, 1, 0), (5, 2, 2)]:
-    check_function(f"im2col k={k} stride={stride} pad={pad}",
-                   lambda x: my_im2col(x, k, stride, pad),
-                   lambda x: im2col_reference(x, (k, k), (stride, stride), (pad, pad), (1, 1)),
-                   lambda rng: (rng.standard_normal((2, 3, 7, 6)),), tol=0)
+    check_cases(f"my_im2col k={k} stride={stride} pad={pad}", my_im2col, cases[f"im2col k={k} stride={stride} pad={pad}"],
+                tol=0, hint=layout)
 """),
     ("md", """
-## Part 2 — convolution as one matrix product
+## Part 2 — convolution as one matrix product (3 points)
 
 With the columns, a convolution with weights `w` (F, C, k, k) and bias `b` (F,) is
 `out = w.reshape(F, -1) @ cols + b[:, None]`, reshaped from `(F, N*out_h*out_w)` to `(N, F, out_h, out_w)`.
+Use your `my_im2col`.
 """),
-    ("code", """
+    ("answer", "conv2d", """
 def my_conv2d(x, w, b, stride, pad):
     N, C, H, W = x.shape
     Fo, _, k, _ = w.shape
@@ -196,18 +248,16 @@ def my_conv2d(x, w, b, stride, pad):
     return out.reshape(Fo, N, out_h, out_w).transpose(1, 0, 2, 3)
     ### END SOLUTION
 """),
-    ("code", """
-check_function("conv2d", lambda x, w, b: my_conv2d(x, w, b, 2, 1),
-               lambda x, w, b: F.conv2d(tensor(x), tensor(w), tensor(b), stride=2, padding=1),
-               lambda rng: (rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 3)),
-                            rng.standard_normal(4)), tol=1e-10)
+    ("check", "conv2d", """
+check_cases("my_conv2d stride=2 pad=1", my_conv2d, cases["conv2d"], tol=1e-10,
+            hint="the GEMM gives (F, N*out_h*out_w): reshape to (F, N, out_h, out_w), then move N to the front")
 """),
     ("md", """
-## Part 3 — the matrix X, and transpose convolution as Xᵀ
+## Part 3 — the matrix X, and transpose convolution as Xᵀ (2 points)
 
-Build the explicit matrix `X` of a conv with fixed weights by applying `F.conv2d` to every basis image
-`e_k` (a 1 in one pixel): column k of X is `conv(e_k)` flattened. Then check the lecture's identity:
-`conv_transpose2d(a)` with the *same* weights equals `Xᵀ a`.
+Build the explicit matrix `X` of a conv with fixed weights by applying `conv` (given below) to every basis image
+`e_k` (a 1 in one pixel): column k of X is `conv(e_k)` flattened. Then the check tests the lecture's identity:
+`conv_transpose2d(y)` with the *same* weights equals `Xᵀ y`.
 """),
     ("code", """
 rng = np.random.default_rng(0)
@@ -216,7 +266,9 @@ weight = rng.standard_normal((Fo, C, k, k))
 
 def conv(a):  # a: (C, H, W) -> (Fo, out_h, out_w)
     return F.conv2d(tensor(a[None]), tensor(weight), stride=stride, padding=pad).numpy()[0]
-
+"""),
+    ("answer", "matrix", """
+# X: (Fo*out_h*out_w, C*H*W), column idx = conv(e_idx).ravel()
 ### BEGIN SOLUTION
 columns = []
 for idx in range(C * H * W):
@@ -227,7 +279,7 @@ X = np.stack(columns, axis=1)
 ### END SOLUTION
 print("X has shape", X.shape)
 """),
-    ("code", """
+    ("check", "matrix", """
 a = rng.standard_normal((C, H, W))
 check_close("conv(a) == X a", conv(a).ravel(), X @ a.ravel(), tol=1e-12)
 y = rng.standard_normal(conv(a).shape)
@@ -236,28 +288,48 @@ check_close("conv_transpose(y) == X^T y", transpose.ravel(), X.T @ y.ravel(), to
 """),
 ]
 
+# The C++ part is checked token by token: the student's header must not include or call the real body.
+# (Its header includes roi_pool/roi_pool.h for RoiPoolGeometry, the given RoI geometry.)
+KERNEL_FORBID = ["minidl::roi_pool_cell", "minidl::roi_pool_window", "roi_pool_window", "PoolWindow"]
+
+DETECTION_PARTS = [
+    part("iou", "Part 1 — IoU of two sets of boxes", 2, forbid=["box_iou", "box_area", "generalized_box_iou"]),
+    part("nms", "Part 2 — greedy non-maximum suppression", 3, requires=["iou"],
+         forbid=["nms", "batched_nms", "box_iou", "nms_reference"]),
+    part("roi_pool", "Part 3 — RoI max pooling for one region", 3,
+         forbid=["roi_pool", "RoIPool", "roi_pool_reference", "roi_pool_forward", "roi_align"]),
+    part("roi_pool_kernel", "Part 4 — RoI pooling in C++, one body for CPU and GPU", 4,
+         forbid=KERNEL_FORBID),
+]
+
 DETECTION = [
     ("md", """
 # Assignment 3 — detection building blocks: IoU, non-maximum suppression, RoI pooling
 
 Every detector of lecture 8 scores many overlapping boxes and keeps the best ones with **NMS**; Fast R-CNN
 crops a fixed-size feature map per region with **RoI pooling**. Boxes are `(x1, y1, x2, y2)` in pixels.
-Run only this assignment's checks with `pytest -m assignment3`.
+Part 4 writes RoI pooling once more, as the C++ body that minidl's CPU loop and CUDA kernel both call.
+
+Write your code where a cell says `TODO`. `pytest -m assignment3_nms` (`_iou`, `_roi_pool`, `_roi_pool_kernel`)
+checks one part of your notebook in `work/`; `python -m minidl.grade work/03_detection.ipynb` grades all of it.
+The expected results are fixed data; an answer that calls minidl's own `ops.box_iou`, `ops.nms` or
+`ops.roi_pool` scores 0 for the part.
 """),
     ("code", """
 import numpy as np
 import minidl
-from minidl import ops, tensor
-from minidl.checks import check_function
+from minidl.grade.frozen import check_cases, frozen_cases
+
+cases = frozen_cases("03_detection")       # the expected results of this notebook's checks
 """),
     ("md", """
-## Part 1 — IoU of two sets of boxes
+## Part 1 — IoU of two sets of boxes (2 points)
 
-`box_iou(a, b)` returns the (M, N) matrix of intersection over union. Use broadcasting: the intersection's
-top-left corner is the elementwise max of the two top-left corners, its bottom-right the min. Clamp widths
-and heights at 0 (boxes that do not overlap).
+`my_box_iou(a, b)` returns the (M, N) matrix of intersection over union of boxes `a` (M, 4) and `b` (N, 4).
+Use broadcasting: the intersection's top-left corner is the elementwise max of the two top-left corners, its
+bottom-right the min. Clamp widths and heights at 0 (boxes that do not overlap).
 """),
-    ("code", """
+    ("answer", "iou", """
 def my_box_iou(a, b):
     ### BEGIN SOLUTION
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
@@ -269,22 +341,18 @@ def my_box_iou(a, b):
     return inter / (area_a[:, None] + area_b[None, :] - inter)
     ### END SOLUTION
 """),
-    ("code", """
-def random_boxes(rng, n):
-    xy = rng.uniform(0, 100, (n, 2))
-    return np.concatenate([xy, xy + rng.uniform(5, 50, (n, 2))], 1)
-
-check_function("box_iou", my_box_iou, lambda a, b: ops.box_iou(a, b),
-               lambda rng: (random_boxes(rng, 7), random_boxes(rng, 5)), tol=1e-12)
+    ("check", "iou", """
+check_cases("my_box_iou", my_box_iou, cases["box_iou"], tol=1e-12,
+            hint="the result is (M, N): rows are the boxes of a; non-overlapping boxes have IoU 0, not negative")
 """),
     ("md", """
-## Part 2 — greedy NMS
+## Part 2 — greedy NMS (3 points)
 
 Sort the boxes by decreasing score (ties: lower index first — use a stable sort of `-scores`). Repeatedly keep
 the best remaining box and drop every remaining box whose IoU with it is **strictly greater** than the
-threshold (torchvision's rule). Return the kept indices in the order they were kept.
+threshold (torchvision's rule). Return the kept indices in the order they were kept. Use your `my_box_iou`.
 """),
-    ("code", """
+    ("answer", "nms", """
 def my_nms(boxes, scores, iou_threshold):
     ### BEGIN SOLUTION
     order = np.argsort(-scores, kind="stable")
@@ -297,21 +365,20 @@ def my_nms(boxes, scores, iou_threshold):
     return np.array(keep, dtype=np.int64)
     ### END SOLUTION
 """),
-    ("code", """
+    ("check", "nms", """
 for threshold in (0.3, 0.5, 0.7):
-    check_function(f"nms iou={threshold}", lambda b, s: my_nms(b, s, threshold),
-                   lambda b, s: ops.nms(b, s, threshold),
-                   lambda rng: (random_boxes(rng, 60), rng.random(60)), tol=0)
+    check_cases(f"my_nms iou_threshold={threshold}", my_nms, cases[f"nms {threshold}"], tol=0,
+                hint="keep boxes in decreasing score order; drop a box only when its IoU is > the threshold")
 """),
     ("md", """
-## Part 3 — RoI max pooling for one region
+## Part 3 — RoI max pooling for one region (3 points)
 
 Fast R-CNN's RoI pooling with torchvision's arithmetic: scale the box by `spatial_scale` and **round** each
 coordinate; the region is `roi_w = max(x2 - x1 + 1, 1)` wide (the legacy inclusive "+1"); bin `(ph, pw)` covers
 rows `floor(ph * roi_h / PH) + y1` up to `ceil((ph + 1) * roi_h / PH) + y1` (exclusive), clipped to the feature
 map; an empty bin outputs 0. Write it for one image `feature` (C, H, W) and one box.
 """),
-    ("code", """
+    ("answer", "roi_pool", """
 def my_roi_pool_one(feature, box, output_size, spatial_scale):
     C, H, W = feature.shape
     PH, PW = output_size
@@ -330,16 +397,13 @@ def my_roi_pool_one(feature, box, output_size, spatial_scale):
     ### END SOLUTION
     return out
 """),
-    ("code", """
-def reference(feature, box):
-    rois = np.concatenate([[0.0], box])[None]
-    return ops.roi_pool(tensor(feature[None]), tensor(rois), (3, 3), 0.5).numpy()[0]
-
-check_function("roi_pool", lambda f, b: my_roi_pool_one(f, b, (3, 3), 0.5), reference,
-               lambda rng: (rng.standard_normal((2, 12, 10)), np.array([*rng.uniform(0, 8, 2), *rng.uniform(10, 22, 2)])),
-               trials=5, tol=0)
+    ("check", "roi_pool", """
+check_cases("my_roi_pool_one (3, 3) bins, spatial_scale 0.5", lambda f, b: my_roi_pool_one(f, b, (3, 3), 0.5),
+            cases["roi_pool"], tol=0,
+            hint="an off-by-one? the region is x2 - x1 + 1 wide (inclusive), a bin ends at ceil(...) + y1 exclusive, "
+                 "and the box corners are rounded after scaling")
 """),
-]
+] + KERNEL_CELLS
 
 VISUALIZATION = [
     ("md", """
@@ -350,15 +414,18 @@ to the image** instead of the weights: backpropagate a class score to the pixels
 backprop), climb it (fooling images), or descend a loss defined on the features until an image has the
 features you want (texture synthesis with Gram matrices, feature inversion with a total-variation prior).
 
-You write each technique in a few lines; every check compares your function with minidl's own implementation
-in `minidl.vis` on random inputs and tests a property that defines it (a numerical gradient, a float64
-gradient check, "the model now predicts the target", "the loss fell 10×").
+You write each technique in a few lines. The checks compare your function with results computed once by
+minidl's own implementation in `minidl.vis` (fixed data, so an answer that calls `minidl.vis` scores 0 for
+the part) and test a property that defines the technique (a numerical gradient, a float64 gradient check,
+"the model now predicts the target", "the loss fell 20×").
 
 Models (no downloads): `minidl.models.load_shapes_classifier()` is a 3-conv + batch-norm classifier trained by
 minidl on 32×32 images of `minidl.data.ShapesDataset` (5 classes: circle, square, triangle, ellipse, star;
 weights committed in `minidl/weights/shapes_classifier.npz`). Textures use a small `VGGFeatures` network with
 **random** weights (random filters are enough for Gram statistics, see `docs/vis.md`).
-Run only this assignment's checks with `pytest -m assignment4`.
+Write your code where a cell says `TODO`. `pytest -m assignment4_saliency` (`_guided`, `_fooling`, `_texture`,
+`_inversion`) checks one part of your notebook in `work/`; `python -m minidl.grade work/04_visualization.ipynb`
+grades all of it.
 """),
     ("code", """
 import numpy as np
@@ -369,8 +436,11 @@ from minidl import Tensor, nn, optim, vis
 from minidl.functional.activation import ReLU
 from minidl.data import SHAPE_CLASSES, ShapesDataset, load_skimage
 from minidl.models import VGGFeatures, load_shapes_classifier
-from minidl.checks import (check_close, check_decreases, check_fooling_image, check_function, check_gradients,
+from minidl.checks import (check_close, check_decreases, check_fooling_image, check_gradients,
                            check_guided_relu_rule, check_saliency)
+from minidl.grade.frozen import check_cases, frozen_cases
+
+cases = frozen_cases("04_visualization")    # the expected results of this notebook's checks
 
 model = load_shapes_classifier()            # eval mode: batch norm uses its running statistics
 for p in model.parameters():                # we differentiate with respect to images, never the weights
@@ -403,7 +473,7 @@ def show(rows, titles=None, cmap="gray", size=1.6):
     plt.show()
 """),
     ("md", """
-## Part 1 — saliency maps (Simonyan et al., 2014)
+## Part 1 — saliency maps (Simonyan et al., 2014) (3 points)
 
 Which pixels matter for the score `s_c` of class `c` (before the softmax)? Linearize the network around the
 image: `s_c(I + δ) ≈ s_c(I) + ∂s_c/∂I · δ`. The pixels with a large `|∂s_c/∂I|` are the ones that, changed a
@@ -419,7 +489,7 @@ Write `my_input_gradient` (make `x = Tensor(images, requires_grad=True)`, run th
 score with `scores[np.arange(N), targets]`, sum, backward, return `x.grad.numpy()`) and `my_saliency_map` on top of
 it. `my_input_gradient` is reused in part 2.
 """),
-    ("code", """
+    ("answer", "saliency", """
 def my_input_gradient(model, images, targets):
     # images: (N, C, H, W) array; targets: (N,) ints  ->  ∂s_target/∂images, an (N, C, H, W) array
     ### BEGIN SOLUTION
@@ -436,19 +506,19 @@ def my_saliency_map(model, images, targets):
     return np.abs(my_input_gradient(model, images, targets)).max(axis=1)
     ### END SOLUTION
 """),
-    ("code", """
-# check: the trained classifier, random images and random target classes, against minidl.vis.saliency_map;
-# then the defining property on the tiny float64 net: max over channels of |numerical gradient|
-check_function("saliency vs minidl.vis.saliency_map", lambda x, t: my_saliency_map(model, x, t),
-               lambda x, t: vis.saliency_map(model, x, t),
-               lambda rng: (images[rng.choice(8, 4, replace=False)], rng.integers(0, 5, 4)), tol=1e-5)
+    ("check", "saliency", """
+# check: the trained classifier on some of the images with random target classes (expected maps computed once
+# by minidl.vis.saliency_map); then the defining property on the tiny float64 net: max over channels of
+# |numerical gradient|
+check_cases("my_saliency_map", lambda x, t: my_saliency_map(model, x, t), cases["saliency"], tol=1e-5,
+            hint="the map is (N, H, W): the absolute gradient, maxed over the colour channels")
 check_saliency("saliency vs numerical gradient (tiny float64 net)", my_saliency_map, tiny,
                np.random.default_rng(1).standard_normal((2, 3, 6, 6)), np.array([1, 3]))
 saliency = my_saliency_map(model, images[:4], labels[:4])
 show([list(images[:4]), list(saliency)], [[SHAPE_CLASSES[c] for c in labels[:4]], ["saliency"] * 4])
 """),
     ("md", """
-## Part 2 — guided backpropagation (Springenberg et al., 2015)
+## Part 2 — guided backpropagation (Springenberg et al., 2015) (3 points)
 
 Saliency maps are noisy: positive and negative contributions cancel along the way. Guided backprop changes
 **one rule of the backward pass**. A ReLU `out = max(x, 0)` normally passes the incoming gradient `g` where its
@@ -469,7 +539,7 @@ signed image `(N, 3, H, W)`; `vis.guided_backprop_image` maps it to [0, 1] for d
 (Adebayo et al., 2018, warn that the crisp look is mostly the rule's doing: guided-backprop maps barely change
 when the weights are randomized. `vis.model_randomization_check` runs that sanity check.)
 """),
-    ("code", """
+    ("answer", "guided", """
 def my_guided_relu_backward(ctx, g):
     # g: the gradient arriving at the ReLU's output; return the gradient for its input (same shape)
     ### BEGIN SOLUTION
@@ -485,14 +555,10 @@ def my_guided_backprop(model, images, targets):
         return my_input_gradient(model, images, targets)
     ### END SOLUTION
 """),
-    ("code", """
+    ("check", "guided", """
 check_guided_relu_rule("guided ReLU rule", my_guided_relu_backward)
-check_function("guided backprop vs minidl.vis.guided_backprop", lambda x, t: my_guided_backprop(model, x, t),
-               lambda x, t: vis.guided_backprop(model, x, t),
-               lambda rng: (images[rng.choice(8, 4, replace=False)], rng.integers(0, 5, 4)), tol=1e-5)
-check_function("guided backprop, tiny float64 net", lambda x, t: my_guided_backprop(tiny, x, t),
-               lambda x, t: vis.guided_backprop(tiny, x, t),
-               lambda rng: (rng.standard_normal((3, 3, 6, 6)), rng.integers(0, 5, 3)), tol=1e-10)
+check_cases("my_guided_backprop", lambda x, t: my_guided_backprop(model, x, t), cases["guided backprop"], tol=1e-5,
+            hint="run my_input_gradient inside `with minidl.override_backward(ReLU, my_guided_relu_backward):`")
 # the override must end with the with-block: plain gradients are plain again
 check_saliency("saliency after guided backprop (override removed)", my_saliency_map, tiny,
                np.random.default_rng(2).standard_normal((1, 3, 6, 6)), np.array([2]))
@@ -501,7 +567,7 @@ show([list(images[:4]), list(saliency), list(vis.guided_backprop_image(guided))]
      [[SHAPE_CLASSES[c] for c in labels[:4]], ["saliency"] * 4, ["guided backprop"] * 4])
 """),
     ("md", """
-## Part 3 — fooling images (Szegedy et al., 2014)
+## Part 3 — fooling images (Szegedy et al., 2014) (3 points)
 
 Gradient *ascent* on the image: starting from an image the network classifies correctly, push it towards
 another class `t` until the network predicts `t`. Each step moves the image a fixed distance `lr` (in pixel
@@ -517,7 +583,7 @@ other score (more contrast, same winner). The log-probability only rises when `s
 Before each step, stop if the model already predicts `t`; take at most `max_steps` steps. The perturbation that
 suffices is a few percent of the image — the decision boundary passes close to every natural image.
 """),
-    ("code", """
+    ("answer", "fooling", """
 def my_fooling_image(model, image, target, lr=0.1, max_steps=100):
     # image: (C, H, W) in [0, 1]  ->  (C, H, W) image that the model classifies as `target`
     x = image[None].copy()                          # (1, C, H, W): update this array step by step
@@ -533,7 +599,7 @@ def my_fooling_image(model, image, target, lr=0.1, max_steps=100):
     ### END SOLUTION
     return x[0]
 """),
-    ("code", """
+    ("check", "fooling", """
 fooled = []
 for i in range(3):
     with minidl.no_grad():
@@ -541,13 +607,15 @@ for i in range(3):
     fooled.append(my_fooling_image(model, images[i], target))
     name = f"image {i}: {SHAPE_CLASSES[labels[i]]} -> {SHAPE_CLASSES[target]}"
     check_fooling_image(name, model, images[i], fooled[-1], target, max_relative_l2=0.1)
-    reference = vis.fooling_image(model, images[i], target, lr=0.1, max_steps=100, value_range=(0, 1))
-    check_close(name + ", same image as minidl.vis.fooling_image", fooled[-1], reference.image, tol=1e-4)
+check_cases("my_fooling_image, the same steps as the description", lambda im, t: my_fooling_image(model, im, t),
+            cases["fooling image"], tol=1e-4,
+            hint="ascend log_softmax(scores)[0, t], normalize the step by the gradient's L2 norm, clip to [0, 1], "
+                 "and stop as soon as the model predicts the target")
 show([list(images[:3]), fooled, [0.5 + 10 * (f - im) for f, im in zip(fooled, images)]],
      [["original"] * 3, ["fooling image"] * 3, ["difference x10"] * 3])
 """),
     ("md", """
-## Part 4 — Gram matrices and texture synthesis (Gatys et al., 2015)
+## Part 4 — Gram matrices and texture synthesis (Gatys et al., 2015) (3 points)
 
 The *style* of an image at one layer: which feature channels fire **together**, averaged over all positions, so
 *where* things are is thrown away and only *what kind of stuff* remains. For the features `φ` of one image,
@@ -563,7 +631,7 @@ reshape them to `F` of shape `(C, H·W)` and take all channel inner products:
 `target_grams[l]` is an array `(1, C, C)` (the texture's Gram matrix, broadcast over the batch). Descending it
 from noise synthesizes a new sample of the texture: the same statistics, none of the same pixels.
 """),
-    ("code", """
+    ("answer", "texture", """
 def my_gram_matrix(features):
     # (N, C, H, W) Tensor -> (N, C, C) Tensor, normalized by C*H*W
     ### BEGIN SOLUTION
@@ -584,9 +652,9 @@ def my_style_loss(features, target_grams, weights):
     return total
     ### END SOLUTION
 """),
-    ("code", """
-check_function("gram matrix vs minidl.vis.gram_matrix", lambda f: my_gram_matrix(Tensor(f)),
-               lambda f: vis.gram_matrix(Tensor(f)), lambda rng: (rng.standard_normal((2, 4, 5, 3)),), tol=1e-10)
+    ("check", "texture", """
+check_cases("my_gram_matrix", lambda f: my_gram_matrix(Tensor(f)), cases["gram matrix"], tol=1e-10,
+            hint="G = F F^T / (C*H*W) with F the features reshaped to (N, C, H*W)")
 check_gradients("gram matrix gradient", my_gram_matrix, [np.random.default_rng(0).standard_normal((2, 3, 4, 5))])
 # the defining property: the Gram matrix does not care where things are
 f = np.random.default_rng(1).standard_normal((1, 4, 6, 6))
@@ -594,15 +662,11 @@ shuffled = f.reshape(1, 4, 36)[:, :, np.random.default_rng(2).permutation(36)].r
 check_close("gram matrix of spatially shuffled features", my_gram_matrix(Tensor(shuffled)), my_gram_matrix(Tensor(f)),
             tol=1e-12)
 
-weights = {"a": 2.0, "b": 0.5}
-def style_inputs(rng):   # two layers of different sizes and their target Gram matrices
-    fa, fb = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 5, 2, 3))
-    return fa, fb, 0.3 * rng.standard_normal((1, 3, 3)), 0.3 * rng.standard_normal((1, 5, 5))
-check_function("style loss vs minidl.vis.style_loss",
-               lambda fa, fb, ga, gb: my_style_loss({"a": Tensor(fa), "b": Tensor(fb)}, {"a": ga, "b": gb}, weights),
-               lambda fa, fb, ga, gb: vis.style_loss({"a": Tensor(fa), "b": Tensor(fb)}, {"a": ga, "b": gb}, weights),
-               style_inputs, tol=1e-10)
-fa, fb, ga, gb = style_inputs(np.random.default_rng(3))
+weights = {"a": 2.0, "b": 0.5}   # two layers of different sizes, features (2, 3, 4, 4) and (2, 5, 2, 3)
+check_cases("my_style_loss",
+            lambda fa, fb, ga, gb: my_style_loss({"a": Tensor(fa), "b": Tensor(fb)}, {"a": ga, "b": gb}, weights),
+            cases["style loss"], tol=1e-10, hint="sum over the layers of weight * squared Frobenius norm, summed over the batch")
+fa, fb, ga, gb = cases["style loss"][0].args
 check_gradients("style loss gradient", lambda fa, fb: my_style_loss({"a": fa, "b": fb}, {"a": ga, "b": gb}, weights),
                 [fa, fb])
 """),
@@ -640,6 +704,8 @@ def vgg_features(x):
 
 brick = load_skimage("brick")[:, :128, :128].reshape(1, 32, 4, 32, 4).mean(axis=(2, 4))   # (1, 32, 32)
 texture = (brick * np.array([1.0, 0.8, 0.6], np.float32)[:, None, None])[None]            # (1, 3, 32, 32)
+"""),
+    ("check", "texture", """
 with minidl.no_grad():
     texture_grams = {layer: my_gram_matrix(f).numpy() for layer, f in vgg_features(Tensor(texture)).items()}
 style_weights = {layer: 1e5 for layer in style_layers}
@@ -650,7 +716,7 @@ check_decreases("texture synthesis with your style loss", losses, 20)
 show([[texture[0], noise[0], synthesized[0]]], [["texture", "start (noise)", "synthesized"]], size=2.2)
 """),
     ("md", """
-## Part 5 — total variation and feature inversion (Mahendran & Vedaldi, 2015)
+## Part 5 — total variation and feature inversion (Mahendran & Vedaldi, 2015) (3 points)
 
 Which image has these features? Feature inversion starts from noise and descends the feature mismatch at one
 layer `L`. Many images match, most of them full of high-frequency noise, so a **prior** picks a natural-looking
@@ -668,7 +734,7 @@ with `φ_L(x) = nn.forward_until(model, x, layer)` (runs the classifier up to la
 the ReLU of conv2, (1, 32, 16, 16)). Low layers keep almost everything; deeper layers keep the layout and what the
 classifier cares about.
 """),
-    ("code", """
+    ("answer", "inversion", """
 def my_total_variation(images):
     # (N, C, H, W) Tensor -> scalar Tensor
     ### BEGIN SOLUTION
@@ -685,9 +751,9 @@ def inversion_loss(x, target, layer, tv_weight):
     return (diff * diff).sum() / float((target * target).sum()) + tv_weight * my_total_variation(x)
     ### END SOLUTION
 """),
-    ("code", """
-check_function("total variation vs minidl.vis.total_variation", lambda x: my_total_variation(Tensor(x)),
-               lambda x: vis.total_variation(Tensor(x)), lambda rng: (rng.standard_normal((2, 3, 5, 4)),), tol=1e-10)
+    ("check", "inversion", """
+check_cases("my_total_variation", lambda x: my_total_variation(Tensor(x)), cases["total variation"], tol=1e-10,
+            hint="both terms are sums of squared differences of neighbours: rows (axis 2) and columns (axis 3)")
 check_gradients("total variation gradient", my_total_variation,
                 [np.random.default_rng(0).standard_normal((2, 3, 5, 4))])
 # defining property: a ramp I[..., i, j] = a*j has TV = N*C*H*(W-1)*a^2 (only horizontal steps, each of size a)
@@ -695,27 +761,20 @@ ramp = np.broadcast_to(0.1 * np.arange(7.0), (2, 3, 5, 7))
 check_close("total variation of a ramp", my_total_variation(Tensor(ramp)), np.array(2 * 3 * 5 * 6 * 0.1 ** 2),
             tol=1e-12)
 
-def features_of(image, layer):
-    with minidl.no_grad():
-        return nn.forward_until(model, Tensor(image[None]), layer).numpy()
-
-def reference_loss(x, target, layer, tv_weight):    # the same loss from minidl's pieces
-    diff = features_of(x[0], layer) - target
-    return (diff * diff).sum() / (target * target).sum() + tv_weight * vis.total_variation(Tensor(x)).item()
-
 for layer in ("features.6", "features.10"):
-    check_function(f"inversion loss at {layer}",
-                   lambda x, t: inversion_loss(Tensor(x), t, layer, 5e-3),
-                   lambda x, t: reference_loss(x, t, layer, 5e-3),
-                   lambda rng: (rng.random((1, 3, 32, 32)).astype(np.float32),
-                                features_of(images[rng.integers(8)], layer)),
-                   tol=1e-5)
+    check_cases(f"inversion_loss at {layer}, tv_weight 5e-3", lambda x, t: inversion_loss(Tensor(x), t, layer, 5e-3),
+                cases[f"inversion loss {layer}"], tol=1e-5,
+                hint="the feature term is divided by ||target||^2; the TV term is multiplied by tv_weight")
 """),
     ("md", """
 Invert image 0 from conv2 and conv3 (with the TV prior) and from conv3 without it. The checks: the relative feature
 error falls at least 10-fold, and the prior makes the reconstruction at least twice as smooth (lower TV).
 """),
-    ("code", """
+    ("check", "inversion", """
+def features_of(image, layer):      # the classifier's features of one (C, H, W) image at `layer`
+    with minidl.no_grad():
+        return nn.forward_until(model, Tensor(image[None]), layer).numpy()
+
 original = images[0]
 start = (original.mean(axis=(1, 2), keepdims=True)
          + 0.1 * np.random.default_rng(0).standard_normal(original.shape))[None].astype(np.float32)
@@ -745,13 +804,27 @@ together, content + style + TV) and fast style transfer (`train_fast_style`).
 """),
 ]
 
-NOTEBOOKS = {"01_autograd_solution.ipynb": AUTOGRAD, "02_convolution_solution.ipynb": CONVOLUTION,
-             "03_detection_solution.ipynb": DETECTION, "04_visualization_solution.ipynb": VISUALIZATION}
+VISUALIZATION_PARTS = [
+    part("saliency", "Part 1 — saliency maps", 3, forbid=["saliency_map", "input_gradient"]),
+    part("guided", "Part 2 — guided backpropagation", 3, requires=["saliency"],
+         forbid=["guided_backprop", "guided_relu_backward", "input_gradient", "saliency_map"]),
+    part("fooling", "Part 3 — fooling images", 3, forbid=["fooling_image"]),
+    part("texture", "Part 4 — Gram matrices and texture synthesis", 3,
+         forbid=["gram_matrix", "style_loss", "texture_gram", "StyleLoss", "synthesize_texture",
+                 "synthesize_texture_gram"]),
+    part("inversion", "Part 5 — total variation and feature inversion", 3,
+         forbid=["total_variation", "feature_inversion", "invert_features", "content_loss"]),
+]
+
+NOTEBOOKS = {"01_autograd_solution.ipynb": (AUTOGRAD, AUTOGRAD_PARTS),
+             "02_convolution_solution.ipynb": (CONVOLUTION, CONVOLUTION_PARTS),
+             "03_detection_solution.ipynb": (DETECTION, DETECTION_PARTS),
+             "04_visualization_solution.ipynb": (VISUALIZATION, VISUALIZATION_PARTS)}
 
 
 def main():
-    for name, cells in NOTEBOOKS.items():
-        nbformat.write(notebook(cells), HERE / name)
+    for name, (cells, parts) in NOTEBOOKS.items():
+        nbformat.write(notebook(name, cells, parts), HERE / name)
         print("wrote", name)
 
 
