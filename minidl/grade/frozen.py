@@ -70,6 +70,13 @@ def frozen_cases(assignment: str) -> dict[str, list[Case]]:
     return load_cases(path)
 
 
+def _plain_array(a, what):
+    a = np.asarray(backend.to_numpy(getattr(a, "data", a)))
+    if a.dtype == object:       # would need pickle to load: references are numbers only
+        raise TypeError(f"{what}: not numeric data ({type(a.flat[0]).__name__ if a.size else 'empty object array'})")
+    return a
+
+
 def save_cases(path, cases: dict[str, list[tuple]]):
     """Write {case name: [(args tuple, expected array), ...]} to ``path`` atomically: the data goes
     to a temporary file first and replaces the old file only once complete, so a failed save never
@@ -80,8 +87,8 @@ def save_cases(path, cases: dict[str, list[tuple]]):
             raise ValueError(f"case name {name!r} must not contain '/'")
         for i, (args, expected) in enumerate(trials):
             for j, a in enumerate(args):
-                arrays[f"{name}/{i}/args/{j}"] = np.asarray(backend.to_numpy(getattr(a, "data", a)))
-            arrays[f"{name}/{i}/expected"] = np.asarray(backend.to_numpy(getattr(expected, "data", expected)))
+                arrays[f"{name}/{i}/args/{j}"] = _plain_array(a, f"{name!r} trial {i} argument {j}")
+            arrays[f"{name}/{i}/expected"] = _plain_array(expected, f"{name!r} trial {i} expected result")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
@@ -179,7 +186,7 @@ def check_cases(name, fn, cases, tol=1e-6, hint="", strict=False):
                 at = tuple(int(i) for i in np.argwhere(got != expected)[0])
                 why = diagnose(got, expected)
                 raise AssertionError(f"{name}: on trial {t}, {wrong} of {expected.size} values differ; the first "
-                                     f"at index {at}: yours {got[at]!r}, expected {expected[at]!r}"
+                                     f"at index {at}: yours {got[at]}, expected {expected[at]}"
                                      + (f" — {why}" if why else "") + extra)
         else:
             err = rel_error(got.astype(np.float64), expected.astype(np.float64))
