@@ -33,6 +33,10 @@ def notebook(name, cells, parts):
             cell.metadata["minidl"] = {"part": rest[0], "role": kind}
         cell.id = f"cell-{i:02d}"      # fixed ids: rebuilding a notebook changes only what was edited
         nb.cells.append(cell)
+    for p in parts:                  # the grader scores a part by its cells: each needs both kinds
+        roles = {c.metadata["minidl"]["role"] for c in nb.cells if c.metadata.get("minidl", {}).get("part") == p["name"]}
+        if roles != {"answer", "check"}:
+            raise ValueError(f"{name}: part {p['name']!r} needs an answer cell and a check cell, has {sorted(roles)}")
     return nb
 
 
