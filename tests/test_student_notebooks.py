@@ -34,6 +34,7 @@ def test_part_of_your_notebook(notebook, part, request):
                     "(or point --notebooks at your folder)", pytrace=False)
     result = grade_notebook(path, parts=[part])
     mine = next(p for p in result.parts if p.name == part)
-    print(mine.output)
+    if mine.output:
+        print(mine.output)
     if not mine.passed:
         pytest.fail(f"{mine.title}: {mine.message}", pytrace=False)
