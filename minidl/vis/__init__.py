@@ -14,8 +14,10 @@ from .occlusion import OcclusionResult, occlusion_heatmap
 from .class_visualization import ClassVisualizationResult, class_visualization
 from .fooling import FoolingResult, fooling_image
 from .deepdream import DeepDreamResult, deepdream
+from .attribution import completeness_gap, grad_cam, guided_grad_cam, integrated_gradients, smoothgrad
 from .sanity_check import (RandomizationCheck, model_randomization_check, randomize_weights,
                            spearman_rank_correlation)
+from .sanity_attribution import AttributionSanity, attribution_sanity_check, plot_attribution_sanity
 from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .feature_inversion import InversionResult, invert_features
 from .texture_gram import TextureResult, style_targets, synthesize_texture_gram
