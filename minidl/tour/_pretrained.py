@@ -8,8 +8,11 @@ from ..models import pretrained
 
 def load(name, report, device="cpu"):
     """``(model, trained)``: the pretrained model on ``device``, or a fresh one (and a note in the report)."""
+    retrain = f"python benchmarks/train_lecture8.py --task {name}"
     if os.path.exists(pretrained.weights_path(name)):
+        report.model(name, f"loaded from minidl/weights/{name}.npz (committed)", retrain)
         return pretrained.load_pretrained(name).to(device), True
+    report.model(name, "UNTRAINED: weights missing", retrain)
     report.text(f"Weights {name}.npz are missing (run `python benchmarks/train_lecture8.py --task {name}`): "
                 "showing an untrained model.")
     return pretrained.build(name).eval().to(device), False

@@ -25,7 +25,9 @@ def _draw(ax, image, detections, target, threshold=0.5):
         if score < threshold:
             continue
         ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="red", lw=1))
-        ax.text(x1, y1 - 1, f"{SHAPE_CLASSES[label]} {score:.2f}", color="red", fontsize=6)
+        # white on red, inside the image's top edge: readable on any background colour
+        ax.text(x1, max(y1 - 1, 4), f"{SHAPE_CLASSES[label]} {score:.2f}", color="white", fontsize=7,
+                va="bottom", bbox=dict(facecolor="red", edgecolor="none", pad=0.8, alpha=0.85))
     ax.axis("off")
 
 

@@ -18,6 +18,12 @@ class Report:
         self.parts = []
         self.figures = 0
         self.started = time.time()
+        self.models = []            # (model, where it came from, how to retrain it): a table on top
+
+    def model(self, name, source, retrain=""):
+        """Record where a model shown in the report comes from (trained during this run, or loaded
+        from committed weights) and how to retrain it; ``write`` lists them before the chapters."""
+        self.models.append((name, source, retrain))
 
     def section(self, title):
         self.parts.append(f"<h2>{html.escape(title)}</h2>")
@@ -43,12 +49,19 @@ class Report:
 
     def write(self):
         elapsed = time.time() - self.started
+        models = ""
+        if self.models:
+            rows = "".join("<tr>" + "".join(f'<td style="text-align:left">{html.escape(c)}</td>' for c in row) + "</tr>"
+                           for row in self.models)
+            models = ("<h2>Models in this report</h2><table><tr><th style=\"text-align:left\">model</th>"
+                      "<th style=\"text-align:left\">where it comes from</th>"
+                      f"<th style=\"text-align:left\">how to retrain it</th></tr>{rows}</table>")
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto;padding:1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 img{{max-width:100%}}figcaption{{color:#555;font-size:90%}}</style></head><body>
 <h1>{html.escape(self.title)}</h1><p>Generated in {elapsed:.0f} s.</p>
-{''.join(self.parts)}</body></html>"""
+{models}{''.join(self.parts)}</body></html>"""
         path = os.path.join(self.out_dir, "index.html")
         with open(path, "w") as f:
             f.write(page)

@@ -47,6 +47,8 @@ def run(report, quick=False, device="cpu"):
     unpool_path = _pretrained.pretrained.weights_path("fcn_unpool_shapes")
     if not quick and _pretrained.os.path.exists(unpool_path):
         unpool = _pretrained.pretrained.load_pretrained("fcn_unpool_shapes").to(device)
+        report.model("fcn_unpool_shapes", "loaded from minidl/weights/fcn_unpool_shapes.npz (committed)",
+                     "python benchmarks/train_lecture8.py --task fcn_unpool_shapes")
         start = time.perf_counter()
         unpool_miou = mean_iou(segment(unpool, images), masks, 6)[0]
         rows.insert(1, ["fully convolutional (max-unpooling)", n_eval, unpool_miou,
