@@ -97,6 +97,14 @@ def test_max_activating_patches_are_the_top_units_and_their_receptive_fields():
         after = model[:5](Tensor(changed[None])).data[0, 2, p.y, p.x]
         assert after == pytest.approx(p.activation, rel=1e-5)
 
+    # one_per_image: each image's strongest unit, the k images ranked by it — no near-copies
+    best = max_activating_patches(model, images, "4", channel=2, k=4, one_per_image=True)
+    per_image = acts.reshape(6, -1).max(axis=1)
+    assert [p.image_index for p in best] == list(np.argsort(-per_image, kind="stable")[:4])
+    assert [p.activation for p in best] == pytest.approx(sorted(per_image, reverse=True)[:4])
+    for p in best:
+        assert acts[p.image_index, p.y, p.x] == pytest.approx(p.activation)
+
 
 def vis_rf(model, layer):
     from minidl.vis import receptive_field_of

@@ -51,11 +51,11 @@ def lecture12_network(last_layer="relu4_2", device="cpu"):
         return vgg16_features(pretrained=False, last_layer=last_layer, rng=0).to(device), False
 
 FULL = dict(n_images=300, tsne_iter=500, thumbnails=40, occlusion_stride=2, class_vis_steps=150, fooling_steps=200,
-            sanity_images=4, patch_crops=96, patch_size=64, dream_size=128, deepdream_steps=8, inversion_size=64,
+            sanity_images=4, patch_tiles=3, patch_size=64, dream_size=128, deepdream_steps=8, inversion_size=64,
             inversion_steps=80, texture_size=64, texture_steps=100, style_size=128, style_steps=60,
             fast_images=64, fast_size=64)   # full: the committed fast-style nets
 QUICK = dict(n_images=40, tsne_iter=30, thumbnails=8, occlusion_stride=8, class_vis_steps=3, fooling_steps=5,
-             sanity_images=2, patch_crops=8, patch_size=32, dream_size=32, deepdream_steps=1, inversion_size=32,
+             sanity_images=2, patch_tiles=1, patch_size=32, dream_size=32, deepdream_steps=1, inversion_size=32,
              inversion_steps=3, texture_size=32, texture_steps=3, style_size=32, style_steps=2,
              fast_images=4, fast_steps=2, fast_size=16)
 
@@ -130,9 +130,10 @@ def run(report, quick=False, device="cpu"):
                   "First-layer filters of VGG16 (each min-max normalized, shown as RGB) — "
                   + ("oriented edges, colour opponents and blobs, learnt from ImageNet, as in the lecture."
                      if pretrained else "random (no pretrained weights installed): no structure."))
-    report.figure(vis.show_filter_grid(model.features[0].weight, title="conv1 filters (3×3×3)", scale=8),
-                  "First-layer filters of the shapes classifier: with 3×3 kernels and 4 flat-coloured classes "
-                  "there is little to see — colour detectors mostly.")
+    report.figure(vis.show_filter_grid(model.features[0].weight, nrow=16, title="conv1 filters (3×3×3)", scale=8),
+                  "First-layer filters of the shapes classifier, for comparison: 16 filters learnt from 32×32 "
+                  "flat-coloured shapes on textured backgrounds look like colour mixtures, without VGG16's clear "
+                  "edges.")
     feats = vis.extract_features(model, images, FEATURE_LAYER)
     queries = correct[:4]
     _, nn_feat = vis.nearest_neighbors(feats[queries], feats, 6)
@@ -221,39 +222,55 @@ def run(report, quick=False, device="cpu"):
     report.figure(_row([images[i], fool.image, 0.5 + 10 * fool.perturbation],
                        [SHAPE_CLASSES[labels[i]], f"predicted {SHAPE_CLASSES[target]}" if fool.success else "not fooled",
                         "difference ×10"]),
-                  f"A fooling image: {fool.steps} steps, ‖δ‖₂/‖I‖₂ = {fool.relative_l2:.3f}, max |δ| = {fool.linf:.3f}.")
+                  f"A fooling image: {fool.steps} step{'s' if fool.steps != 1 else ''} of gradient ascent, ‖δ‖₂/‖I‖₂ = {fool.relative_l2:.3f}, max |δ| = {fool.linf:.3f}.")
     _vgg_synthesis(report, vgg, pretrained, cfg, device, results)
     _fast_style(report, pretrained, cfg, quick, device, results)
     return results
 
 
+#: the scikit-image photos whose tiles the VGG16 patches are searched in (grey ones as RGB)
+PATCH_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel", "hubble_deep_field",
+                "retina", "camera", "coins", "clock", "horse", "moon", "page", "text", "immunohistochemistry",
+                "colorwheel")
+
+
+def _photo_tiles(tile, per_side):
+    """Non-overlapping tile×tile pieces of the sample photos: each photo centre-cropped, resized to
+    (per_side·tile)² and cut into per_side² tiles — (len(PATCH_PHOTOS)·per_side², 3, tile, tile)."""
+    from ..data import load_skimage
+    tiles = []
+    for name in PATCH_PHOTOS:
+        photo = load_skimage(name)[:3]
+        photo = np.repeat(photo, 3, axis=0) if photo.shape[0] == 1 else photo
+        big = _resize_square(photo, tile * per_side)
+        tiles += [big[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]
+                  for r in range(per_side) for c in range(per_side)]
+    return np.stack(tiles).astype(np.float32)
+
+
 def _vgg_patches(report, vgg, pretrained, cfg):
-    """Maximally activating patches of six VGG16 relu3_3 channels over crops of the sample photos."""
-    from ..vis._common import layer_output
-    from ..tensor import Tensor, no_grad
+    """Maximally activating patches of six VGG16 relu3_3 channels over tiles of the sample photos."""
     layer = "relu3_3"
-    crops = _content_crops(cfg["patch_crops"], cfg["patch_size"])
+    tiles = _photo_tiles(cfg["patch_size"], cfg["patch_tiles"])
     rf = vis.receptive_field_of(vgg, layer)
-    with no_grad():
-        acts = backend.to_numpy(layer_output(vgg, Tensor(backend.to_device(crops, backend.device_of(
-            next(iter(vgg.parameters())).data))), layer).data)
-    # The most *selective* channels: a high maximum compared with the channel's mean response.
-    selectivity = acts.max(axis=(0, 2, 3)) / (acts.mean(axis=(0, 2, 3)) + 1e-6)
-    channels = [int(c) for c in np.argsort(selectivity)[::-1][:6]]
+    channels = sorted(int(c) for c in np.random.default_rng(3).choice(256, 6, replace=False))  # no cherry-picking
     rows = []
     for channel in channels:
-        patches = vis.max_activating_patches(vgg, crops, layer, channel, k=8)
+        patches = vis.max_activating_patches(vgg, tiles, layer, channel, k=8, one_per_image=True)
         rows += [np.pad(pt.pixels, ((0, 0), (0, rf.size[0] - pt.pixels.shape[1]),
                                     (0, rf.size[1] - pt.pixels.shape[2])), constant_values=1.0)
                  for pt in patches]
     report.figure(vis.show_image_grid(np.stack(rows), nrow=8, pad_value=1.0, scale=2,
-                                      title=f"VGG16 {layer}: top 8 patches of 6 channels (receptive field "
+                                      title=f"VGG16 {layer}: top 8 patches of channels {channels} (receptive field "
                                             f"{rf.size[0]}px)"),
-                  f"Maximally activating patches: one row per channel of VGG16's {layer} (the 6 most selective of "
-                  f"256), each patch the unit's receptive field in one of {len(crops)} crops of the sample photos "
-                  "(white = beyond the crop's border). "
-                  + ("Each row repeats one pattern — a texture, an edge at one angle, a colour pair."
-                     if pretrained else "Random filters: the rows share colours at best."))
+                  f"Maximally activating patches: one row per channel of VGG16's {layer} (6 of its 256 channels drawn "
+                  f"at random, not picked), each patch the strongest unit's {rf.size[0]}×{rf.size[0]} receptive field in one of "
+                  f"{len(tiles)} tiles (one patch per tile at most) of {len(PATCH_PHOTOS)} sample photos (white = beyond the tile's border). "
+                  + ("Several rows share one kind of pattern across different photos (dark strokes on a light "
+                     "ground, a dark region behind a curved bright edge, bright specks on black); others mix "
+                     "patterns — a relu3_3 unit sees only 40 px, and many channels answer more than one. Many of the "
+                     "strongest units sit at a tile's edge (the white part), where the zero padding is itself a "
+                     "strong contrast." if pretrained else "Random filters: the rows share colours at best."))
 
 
 def _vgg_synthesis(report, vgg, pretrained, cfg, device, results):
@@ -341,8 +358,9 @@ def _fast_style(report, pretrained, cfg, quick, device, results):
         results[f"fast_style_{norm}_test_loss"] = loss
         titles.append(f"{norm} norm, loss {loss:.3g}")
     report.figure(_row(outs + [styles[0]], titles + ["style"], size=2.5),
-                  f"Fast style transfer (Johnson et al.), one forward pass per image: transform networks {source} "
-                  f"({seconds:.0f} s) with batch norm vs instance norm, same seeds and steps, VGG16 loss network; "
+                  f"Fast style transfer (Johnson et al.), one forward pass per image: transform networks {source}"
+                  + (f" ({seconds:.0f} s)" if quick else "")
+                  + " with batch norm vs instance norm, same seeds and steps, VGG16 loss network; "
                   "loss = the training loss on 4 crops never trained on"
                   + ("" if pretrained else " — measured here with RANDOM VGG16 filters (weights not installed), "
                                            "so it is not the loss the networks were trained for") +
@@ -350,7 +368,9 @@ def _fast_style(report, pretrained, cfg, quick, device, results):
     grid = vis.stylize(nets["instance"], tests)
     report.figure(_row(list(tests) + list(grid) + list(vis.stylize(nets["batch"], tests)),
                        ["content"] * 4 + ["instance norm"] * 4 + ["batch norm"] * 4, size=2.0, ncols=4),
-                  "The instance-norm (middle row) and batch-norm (bottom row) networks on 4 crops they never saw.")
+                  "The instance-norm (middle row) and batch-norm (bottom row) networks on 4 crops they never saw: both "
+                  "keep the layout and paint the style's speckled texture; batch norm's outputs are paler and pinker, "
+                  "instance norm's keep more of the style's brown and dark outlines.")
     mix = [vis.stylize(nets["conditional"], tests[0], style=[1 - a, a]) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
     report.figure(_row(styles[:1] + mix + styles[1:], ["style 0"] + [f"w = ({1 - a:.2f}, {a:.2f})"
                                                                     for a in (0, .25, .5, .75, 1)] + ["style 1"]),

@@ -62,12 +62,14 @@ class Patch(NamedTuple):
 
 
 def max_activating_patches(model, images, layer, channel, k=9, batch_size=64, rf_model=None,
-                           progress_bar=False):
+                           progress_bar=False, one_per_image=False):
     """The ``k`` image patches that activate ``channel`` of ``layer`` most, strongest first.
 
     Every unit of the channel's map in every image competes (a unit at most once per image
     position). rf_model: the Sequential whose leaf layers define the receptive field
     (default: ``model``; pass e.g. ``model.features`` when the model wraps its trunk).
+    one_per_image: keep only each image's strongest unit, then the ``k`` best images (as in
+    Zeiler & Fergus' figures) — otherwise neighbouring units of one image give near-copies.
     Returns a list of ``Patch``.
     """
     x, _ = as_batch(images, model=model)
@@ -88,7 +90,12 @@ def max_activating_patches(model, images, layer, channel, k=9, batch_size=64, rf
     finally:
         model.train(was_training)
     maps = np.concatenate(maps)                                  # (N, h, w)
-    order = np.argsort(-maps.ravel(), kind="stable")[:k]
+    if one_per_image:
+        per_image = maps.reshape(len(maps), -1)
+        best = np.argsort(-per_image.max(axis=1), kind="stable")[:k]       # the k images whose best unit wins
+        order = best * per_image.shape[1] + per_image[best].argmax(axis=1)  # flat index of that unit
+    else:
+        order = np.argsort(-maps.ravel(), kind="stable")[:k]
     patches = []
     for flat in order:
         n, y, xx = np.unravel_index(flat, maps.shape)
