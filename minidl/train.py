@@ -12,6 +12,7 @@ learning-rate schedule, seeding, and a history of the losses for plotting.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -68,6 +69,20 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, desc="training", unit="step", mininterval=1.0, leave=False)
 
 
+def _check_finite_weights(model, loss, epoch, step):
+    """After a non-finite loss: stop if the step made the weights non-finite (training cannot
+    recover, and every later number would be NaN); otherwise warn and go on (a batch whose
+    targets are all ignored has a NaN mean loss but a zero gradient)."""
+    where = f"epoch {epoch + 1}, step {step}"
+    bad = [name for name, p in model.named_parameters()
+           if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
+    if bad:
+        raise FloatingPointError(f"fit: the loss was {loss} at {where} and parameters {bad[:3]} are no longer "
+                                 "finite; lower the learning rate, or check the inputs and targets")
+    warnings.warn(f"fit: the loss was {loss} at {where} (the weights are still finite: e.g. a batch whose "
+                  "targets are all ignore_index)", RuntimeWarning, stacklevel=3)
+
+
 def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=None,
         eval_fn=None, progress=True, seed=None, max_seconds=None):
     """Train ``model`` and return a history dict.
@@ -103,6 +118,8 @@ def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=N
             loss.backward()
             optimizer.step()
             losses.append(float(loss.item()))
+            if not np.isfinite(losses[-1]):
+                _check_finite_weights(model, losses[-1], epoch, len(losses))
             bar.update()
         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.4f}" if losses else "n/a", refresh=False)
         history["loss"].extend(losses)

@@ -101,6 +101,22 @@ def test_nll_of_log_softmax_equals_cross_entropy():
     assert F.nll_loss(F.log_softmax(tensor(s), 1), y).item() == pytest.approx(F.cross_entropy(tensor(s), y).item())
 
 
+@pytest.mark.parametrize("weight", [None, np.array([1.0, 2.0, 0.5])])
+def test_cross_entropy_with_every_target_ignored_has_zero_gradient(weight):
+    """PyTorch: the mean over no targets is NaN (0/0), but the gradient is zero, not NaN."""
+    s = tensor(R.standard_normal((3, 3)), requires_grad=True)
+    loss = F.cross_entropy(s, np.array([-100, -100, -100]), weight=weight)
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert np.array_equal(s.grad.data, np.zeros((3, 3)))
+    # one target kept: that row gets softmax − onehot, the others nothing
+    s2 = tensor(s.data.copy(), requires_grad=True)
+    F.cross_entropy(s2, np.array([-100, 1, -100])).backward()
+    p = np.exp(s.data[1]) / np.exp(s.data[1]).sum()
+    np.testing.assert_allclose(s2.grad.data[1], p - np.eye(3)[1], rtol=1e-6)
+    assert not s2.grad.data[[0, 2]].any()
+
+
 BAD = [
     (lambda: F.cross_entropy(tensor(np.ones((3, 4))), np.array([0, 1])), ValueError, r"target has shape \(2,\), expected \(3,\)"),
     (lambda: F.cross_entropy(tensor(np.ones((2, 4))), np.array([0, 4])), ValueError, r"outside \[0, 4\)"),
@@ -109,6 +125,12 @@ BAD = [
     (lambda: F.cross_entropy(tensor(np.ones((2, 4))), np.array([0, 1]), reduction="avg"), ValueError, "reduction"),
     (lambda: F.mse_loss(tensor(np.ones((2, 4))), np.ones((4, 2))), ValueError, r"\(4, 2\)"),
     (lambda: F.smooth_l1_loss(tensor(np.ones(2)), np.ones(2), beta=-1), ValueError, "beta"),
+    # a −1 label would index the last class; an (N, 1) target would broadcast to (N, N)
+    (lambda: F.nll_loss(tensor(np.ones((2, 4))), np.array([0, -1])), ValueError, r"nll_loss: .*outside \[0, 4\)"),
+    (lambda: F.nll_loss(tensor(np.ones((2, 4))), np.array([[0], [1]])), ValueError, r"nll_loss: target has shape \(2, 1\)"),
+    (lambda: F.nll_loss(tensor(np.ones(4)), np.array([0])), ValueError, r"nll_loss: input must be \(N, C\)"),
+    (lambda: F.multi_margin_loss(tensor(np.ones((2, 4))), np.array([0, -1])), ValueError, r"multi_margin_loss: .*outside"),
+    (lambda: F.multi_margin_loss(tensor(np.ones((2, 4))), np.array([0, 4])), ValueError, r"outside \[0, 4\)"),
 ]
 
 

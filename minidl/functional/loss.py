@@ -40,6 +40,20 @@ def _labels(target, like, name="target"):
     return data
 
 
+def _class_labels(target, input, fn):
+    """``_labels`` for (N, C) scores: target must be (N,) with every label in [0, C) — a −1
+    would otherwise index the last class silently, and an (N, 1) target would broadcast."""
+    if input.ndim != 2:
+        raise ValueError(f"{fn}: input must be (N, C), got shape {input.shape}")
+    t = _labels(target, input.data)
+    n, c = input.shape
+    if t.shape != (n,):
+        raise ValueError(f"{fn}: target has shape {t.shape}, expected ({n},) for input of shape {input.shape}")
+    if backend.any_true((t < 0) | (t >= c)):
+        raise ValueError(f"{fn}: target holds labels outside [0, {c})")
+    return t
+
+
 class CrossEntropy(Function):
     """Softmax cross-entropy over axis 1 of (N, C) or (N, C, d1, ...) scores.
 
@@ -84,7 +98,9 @@ class CrossEntropy(Function):
         elif ctx.reduction == "sum":
             scale = w * g
         else:
-            scale = w * (g / ctx.total_weight)
+            # every target ignored: total_weight = 0 and every w = 0. PyTorch's loss is then NaN
+            # (0/0) but its gradient is zero; dividing by a tiny number instead keeps 0 · finite = 0.
+            scale = w * (g / xp.maximum(ctx.total_weight, xp.finfo(w.dtype).tiny))
         d *= scale
         return d.reshape(ctx.shape), None, None, None, None
 
@@ -120,7 +136,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def nll_loss(input, target, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C): -input[i, target[i]]."""
-    t = _labels(target, input.data)
+    t = _class_labels(target, input, "nll_loss")
     picked = input[backend.get_array_module(input.data).arange(input.shape[0]), t]
     return _reduce(-picked, reduction)
 
@@ -131,11 +147,7 @@ def multi_margin_loss(input, target, margin=1.0, reduction="mean"):
 
     CS231n's SVM loss is the same sum without the division by C (``C * multi_margin_loss``).
     """
-    if input.ndim != 2:
-        raise ValueError(f"multi_margin_loss: input must be (N, C), got shape {input.shape}")
-    t = _labels(target, input.data)
-    if t.shape != (input.shape[0],):
-        raise ValueError(f"multi_margin_loss: target has shape {t.shape}, expected ({input.shape[0]},)")
+    t = _class_labels(target, input, "multi_margin_loss")
     xp = backend.get_array_module(input.data)
     N, C = input.shape
     correct = input[xp.arange(N), t].reshape(N, 1)
