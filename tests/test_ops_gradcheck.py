@@ -180,3 +180,16 @@ def test_bad_input_raises_clear_errors(i):
     fn, err, pattern = BAD[i]
     with pytest.raises(err, match=pattern):
         fn()
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.bool_])
+def test_float_functions_of_int_and_bool_inputs_compute_in_float32(name, dtype):
+    """sigmoid of an int array used to round to zeros, exp of a bool array came out as float16."""
+    x = np.array([1, 2, 3, 1], dtype=dtype) if dtype is not np.bool_ else np.array([True, False, True, True])
+    out = getattr(F, name)(tensor(x))
+    assert out.data.dtype == np.float32
+    reference = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
+                 "sigmoid": lambda v: 1 / (1 + np.exp(-v))}[name]
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(out.data, reference(x.astype(np.float64)), rtol=1e-6)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Function
+from .elementwise import as_float_input
 from .reduce import normalize_axis
 
 
@@ -112,11 +113,11 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(as_float_input(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(as_float_input(x))
 
 
 def _softmax_axis(x, axis, dim):

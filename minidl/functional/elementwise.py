@@ -282,16 +282,30 @@ def pow(a, exponent):  # noqa: A001 (mirrors torch.pow)
     return _binary(Pow, a, exponent)
 
 
+def as_float_input(a):
+    """Integer or bool input to a floating-point function (exp, log, sqrt, sigmoid, tanh) becomes
+    the default float dtype first, as in PyTorch: computed in its own dtype, sigmoid of an int
+    array would round to 0/1 and exp of a bool array would come out as float16."""
+    data = a.data if isinstance(a, Tensor) else a
+    kind = getattr(getattr(data, "dtype", None), "kind", None)
+    if kind is None:                                   # Python numbers and lists
+        data = backend.get_array_module(data).asarray(data) if hasattr(data, "__array__") else data
+        kind = getattr(getattr(data, "dtype", None), "kind", "f")
+    if kind in "biu":                                  # ints and bools carry no gradient
+        return Tensor(data.astype(backend.default_dtype))
+    return a
+
+
 def exp(a):
-    return Exp.apply(a)
+    return Exp.apply(as_float_input(a))
 
 
 def log(a):
-    return Log.apply(a)
+    return Log.apply(as_float_input(a))
 
 
 def sqrt(a):
-    return Sqrt.apply(a)
+    return Sqrt.apply(as_float_input(a))
 
 
 def abs(a):  # noqa: A001
