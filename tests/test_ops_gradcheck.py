@@ -193,3 +193,20 @@ def test_float_functions_of_int_and_bool_inputs_compute_in_float32(name, dtype):
                  "sigmoid": lambda v: 1 / (1 + np.exp(-v))}[name]
     with np.errstate(divide="ignore"):
         np.testing.assert_allclose(out.data, reference(x.astype(np.float64)), rtol=1e-6)
+
+
+def test_pow_zero_exponent_and_std_of_a_constant_have_zero_gradients():
+    """PyTorch's values: d(x**0)/dx = 0 even at x = 0 (was 0·∞ = NaN), and a constant row's std has
+    gradient 0 (was ∞·0 = NaN); away from those points the gradients are unchanged."""
+    x = tensor(np.array([0.0, 2.0, -1.5]), requires_grad=True)
+    (x ** 0).sum().backward()
+    assert np.array_equal(x.grad.data, np.zeros(3))
+    x = tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** tensor(np.array([0.0, 3.0]))).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 12.0])
+    x = tensor(np.array([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]]), requires_grad=True)
+    F.std(x, axis=1).sum().backward()
+    assert np.isfinite(x.grad.data).all() and not x.grad.data[1].any()
+    a = np.random.default_rng(0).uniform(0.5, 2.0, (3, 4))
+    gradcheck(lambda t: F.std(t, axis=1), [tensor(a, requires_grad=True)])
+    gradcheck(lambda t: t ** 3, [tensor(a, requires_grad=True)])

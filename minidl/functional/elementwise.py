@@ -124,10 +124,15 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
-        da = unbroadcast(g * b * a ** (b - 1), _shape(a)) if ctx.needs_input_grad[0] else None
+        xp = backend.get_array_module(a)
+        da = None
+        if ctx.needs_input_grad[0]:
+            # b = 0: a^0 = 1 is constant, so d/da = 0 — also at a = 0, where b·a^(b−1) = 0·∞ = NaN
+            base = xp.where(b == 0, 1, a)              # 1^(−1) = 1: no ∞ computed where b = 0
+            local = xp.where(b == 0, 0, b * base ** (b - 1))
+            da = unbroadcast(g * local, _shape(a))
         db = None
         if ctx.needs_input_grad[1]:
-            xp = backend.get_array_module(a)
             safe = xp.where(a > 0, a, 1)           # a^b log(a) is taken as 0 where a <= 0
             db = unbroadcast(g * out * xp.log(safe), _shape(b))
         return da, db

@@ -147,8 +147,25 @@ def var(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False)
     return _reduce(Var, x, axis, dim, keepdims, keepdim, unbiased)
 
 
+class _SqrtOfVariance(Function):
+    """sqrt for ``std``: where the variance is 0 (a constant slice) d sqrt(v)/dv = 1/(2·0) = ∞
+    would meet var's zero gradient and give ∞·0 = NaN; like PyTorch, that gradient is 0."""
+
+    @staticmethod
+    def forward(ctx, v):
+        out = backend.get_array_module(v).sqrt(v)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        xp = backend.get_array_module(out)
+        return g / (2 * xp.where(out == 0, xp.inf, out))          # 1/∞ = 0 where std = 0
+
+
 def std(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False):
-    return var(x, axis, keepdims, unbiased, dim=dim, keepdim=keepdim).sqrt()
+    return _SqrtOfVariance.apply(var(x, axis, keepdims, unbiased, dim=dim, keepdim=keepdim))
 
 
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
