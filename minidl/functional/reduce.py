@@ -11,6 +11,7 @@ import builtins
 
 from .. import backend
 from ..tensor import Function, Tensor
+from .elementwise import Sqrt
 
 
 def normalize_axis(axis, ndim, name="axis"):
@@ -147,15 +148,10 @@ def var(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False)
     return _reduce(Var, x, axis, dim, keepdims, keepdim, unbiased)
 
 
-class _SqrtOfVariance(Function):
-    """sqrt for ``std``: where the variance is 0 (a constant slice) d sqrt(v)/dv = 1/(2·0) = ∞
-    would meet var's zero gradient and give ∞·0 = NaN; like PyTorch, that gradient is 0."""
-
-    @staticmethod
-    def forward(ctx, v):
-        out = backend.get_array_module(v).sqrt(v)
-        ctx.save_for_backward(out)
-        return out
+class _SqrtOfVariance(Sqrt):
+    """sqrt for ``std`` (``Sqrt``'s forward): where the variance is 0 (a constant slice)
+    d sqrt(v)/dv = 1/(2·0) = ∞ would meet var's zero gradient and give ∞·0 = NaN; like PyTorch,
+    that gradient is 0."""
 
     @staticmethod
     def backward(ctx, g):

@@ -224,7 +224,7 @@ def run(report, quick=False, device="cpu"):
                         "difference ×10"]),
                   f"A fooling image: {fool.steps} step{'s' if fool.steps != 1 else ''} of gradient ascent, ‖δ‖₂/‖I‖₂ = {fool.relative_l2:.3f}, max |δ| = {fool.linf:.3f}.")
     _vgg_synthesis(report, vgg, pretrained, cfg, device, results)
-    _fast_style(report, pretrained, cfg, quick, device, results)
+    _fast_style(report, vgg, pretrained, cfg, quick, device, results)
     return results
 
 
@@ -336,11 +336,11 @@ def _vgg_synthesis(report, vgg, pretrained, cfg, device, results):
                   f"{cfg['style_steps']} steps per image, {time.time() - start:.0f} s).")
 
 
-def _fast_style(report, pretrained, cfg, quick, device, results):
-    """Fast style transfer: batch vs instance norm; conditional instance norm mixing two styles."""
+def _fast_style(report, loss_net, pretrained, cfg, quick, device, results):
+    """Fast style transfer: batch vs instance norm; conditional instance norm mixing two styles.
+    ``loss_net``: the chapter's VGG16 — the loss reads relu4_1 at most and stops there."""
     contents = _content_crops(cfg["fast_images"] + 4, cfg["fast_size"])
     tests, styles = contents[-4:], _fast_styles(cfg["fast_size"])     # the last 4 crops: never trained on
-    loss_net = lecture12_network("relu4_1", device)[0]
     start = time.time()
     nets, source = (fast_style_nets(cfg["fast_size"], cfg["fast_steps"], loss_net, cfg["fast_images"], device=device)
                     if quick else load_fast_style_nets(device))
