@@ -1,8 +1,9 @@
 // bind_cpu.cpp — the pybind11 module minidl._C: every CPU kernel, one section per family.
 //
-// Each binding checks dtype, contiguity, shapes and index ranges *before* it touches memory
-// (a bad call raises ValueError/TypeError, never crashes), then releases the GIL and runs the
-// OpenMP launcher. float32 and float64 overloads: a float64 gradcheck is never downcast.
+// Each binding checks dtype, alignment, contiguity, shapes, index ranges and every size it
+// derives (in checked arithmetic: common/checks.h) *before* it touches memory — a bad call
+// raises ValueError/TypeError naming the argument, never crashes — then releases the GIL and
+// runs the OpenMP launcher. float32 and float64 overloads: a float64 gradcheck is never downcast.
 #include <algorithm>
 #include <cmath>
 
@@ -10,6 +11,8 @@
 #include <pybind11/pybind11.h>
 
 #include "common/checks.h"
+#include "common/roi_checks.h"
+#include "im2col/im2col_checks.h"
 #include "im2col/im2col_cpu.h"
 #include "index_add/index_add_cpu.h"
 #include "nms/nms_cpu.h"
@@ -50,40 +53,35 @@ void index_add(py::array out, py::array index, py::array src) {
 }
 
 // ---- im2col / col2im: the image <-> column-matrix copies of a 2-D convolution --------------
-// Checks that x is (N, C, H, W), cols is (C*kh*kw, N*out_h*out_w), both of dtype T, and that
-// the kernel fits in the padded input; returns the geometry (see im2col/im2col.h). x must be
-// C-contiguous; cols may have padded rows (unit stride along a row, any row stride at least the
-// row length: its col_stride).
+// Checks that x is (N, C, H, W), cols is (C*kh*kw, N*out_h*out_w), both of dtype T and aligned,
+// and the hyper-parameters and every size derived from them (im2col/im2col_checks.h, shared
+// with bind_cuda.cpp); returns the geometry (see im2col/im2col.h). x must be C-contiguous; cols
+// may have padded rows (unit stride along a row, any row stride at least the row length: its
+// col_stride).
 template <typename T>
 minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, index_t kernel_h,
                                    index_t kernel_w, index_t stride_h, index_t stride_w,
                                    index_t pad_h, index_t pad_w, index_t dilation_h,
-                                   index_t dilation_w) {
+                                   index_t dilation_w, const char* op) {
   minidl::check_array<T>(x, "x");
   minidl::check_dtype<T>(cols, "cols");
+  minidl::check_aligned<T>(cols, "cols");
   minidl::check_ndim(x, 4, "x");
   minidl::check_ndim(cols, 2, "cols");
-  minidl::check(kernel_h >= 1 && kernel_w >= 1, "im2col: kernel_size must be >= 1");
-  minidl::check(stride_h >= 1 && stride_w >= 1, "im2col: stride must be >= 1");
-  minidl::check(pad_h >= 0 && pad_w >= 0, "im2col: padding must be >= 0");
-  minidl::check(dilation_h >= 1 && dilation_w >= 1, "im2col: dilation must be >= 1");
-  auto g = minidl::make_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel_h,
-                                      kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
-                                      dilation_w);
-  minidl::check(x.shape(2) + 2 * pad_h >= dilation_h * (kernel_h - 1) + 1 &&
-                    x.shape(3) + 2 * pad_w >= dilation_w * (kernel_w - 1) + 1,
-                "im2col: the (dilated) kernel is larger than the padded input " +
-                    minidl::shape_str(x));
-  const index_t rows = g.channels * kernel_h * kernel_w, columns = g.batch * g.out_h * g.out_w;
+  auto g = minidl::checked_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3), kernel_h,
+                                         kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+                                         dilation_w, op);
+  const index_t rows = minidl::column_rows(g), columns = g.col_stride;
   minidl::check(cols.shape(0) == rows && cols.shape(1) == columns,
-                "im2col: cols has shape " + minidl::shape_str(cols) + ", expected (" +
+                std::string(op) + ": cols has shape " + minidl::shape_str(cols) + ", expected (" +
                     std::to_string(rows) + ", " + std::to_string(columns) + ")");
   const py::ssize_t item = sizeof(T), row_bytes = cols.strides(0);
   minidl::check((columns <= 1 || cols.strides(1) == item) &&
-                    (rows <= 1 || (row_bytes % item == 0 && row_bytes >= columns * item)),
-                "cols must have contiguous rows (unit stride, row stride >= row length), got strides (" +
+                    (rows <= 1 || (row_bytes % item == 0 && row_bytes / item >= columns)),
+                std::string(op) + ": cols must have contiguous rows (unit stride, row stride >= row length), got strides (" +
                     std::to_string(cols.strides(0)) + ", " + std::to_string(cols.strides(1)) + ")");
   if (rows > 1) g.col_stride = row_bytes / item;
+  minidl::checked_mul(rows, g.col_stride, std::string(op) + ": cols' extent (rows * row stride)");
   return g;
 }
 
@@ -91,7 +89,7 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
 template <typename T>
 void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, index_t sw,
             index_t ph, index_t pw, index_t dh, index_t dw, bool elementwise) {
-  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
+  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, "im2col");
   auto x_ptr = static_cast<const T*>(x.data());
   auto cols_ptr = static_cast<T*>(cols.mutable_data());
   py::gil_scoped_release release;
@@ -105,7 +103,7 @@ void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, ind
 template <typename T>
 void col2im(py::array cols, py::array x, index_t kh, index_t kw, index_t sh, index_t sw,
             index_t ph, index_t pw, index_t dh, index_t dw, bool gather) {
-  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw);
+  const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, "col2im");
   auto cols_ptr = static_cast<const T*>(cols.data());
   auto x_ptr = static_cast<T*>(x.mutable_data());
   py::gil_scoped_release release;
@@ -240,7 +238,8 @@ void norm_backward_input(py::array dy, py::array x, py::array mean, py::array va
 }
 
 // ---- detection: nms, roi_pool, roi_align (csrc/nms/, csrc/roi_pool/, csrc/roi_align/) ------
-// These bindings check dtypes, shapes and parameters. They do *not* check the values of boxes,
+// These bindings check dtypes, shapes and parameters (the RoI ops' bounds on output_size and
+// sampling_ratio: common/roi_checks.h). They do *not* check the values of boxes,
 // RoIs or argmax switches (NaN, inf, batch indices out of range): the op layer
 // (minidl/ops/) rejects those with a ValueError, and the kernel bodies are written so that any
 // value gives a defined result and never an out-of-range access (tests call these directly).
@@ -256,16 +255,9 @@ void check_rois(const py::array& rois, index_t count, const char* op) {
                                               std::to_string(count));
 }
 
-void check_roi_params(double spatial_scale, index_t pooled_h, index_t pooled_w, const char* op) {
-  minidl::check(std::isfinite(spatial_scale) && spatial_scale >= 0,
-                std::string(op) + ": spatial_scale must be finite and >= 0");
-  minidl::check(pooled_h >= 1 && pooled_w >= 1, std::string(op) + ": output size must be >= 1");
-}
-
+// The zeroed grad_input of a backward pass (its sizes were checked by check_roi_sizes).
 template <typename T>
 py::array_t<T> zeros_like_plane(index_t batch, index_t channels, index_t height, index_t width) {
-  minidl::check(batch >= 0 && height >= 0 && width >= 0,
-                "batch_size, height and width must be >= 0");
   py::array_t<T> out({batch, channels, height, width});
   std::fill_n(out.mutable_data(), out.size(), T(0));
   return out;
@@ -312,8 +304,10 @@ py::tuple roi_pool_forward(py::array input, py::array rois, double spatial_scale
   minidl::check_array<T>(input, "input");
   minidl::check_ndim(input, 4, "input");
   check_rois<T>(rois, -1, "roi_pool");
-  check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_pool");
+  minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_pool");
   const index_t k = rois.shape(0), c = input.shape(1);
+  minidl::check_roi_sizes(k, input.shape(0), c, input.shape(2), input.shape(3), pooled_h, pooled_w,
+                          "roi_pool");
   py::array_t<T> output({k, c, pooled_h, pooled_w});
   py::array_t<index_t> argmax({k, c, pooled_h, pooled_w});
   auto in = static_cast<const T*>(input.data());
@@ -339,6 +333,8 @@ py::array roi_pool_backward(py::array grad_output, py::array argmax, py::array r
                     " differs from grad_output shape " + minidl::shape_str(grad_output));
   check_rois<T>(rois, grad_output.shape(0), "roi_pool backward");
   const index_t c = grad_output.shape(1);
+  minidl::check_roi_sizes(grad_output.shape(0), batch_size, c, height, width, grad_output.shape(2),
+                          grad_output.shape(3), "roi_pool backward");
   py::array_t<T> grad_input = zeros_like_plane<T>(batch_size, c, height, width);
   auto go = static_cast<const T*>(grad_output.data());
   auto am = static_cast<const index_t*>(argmax.data());
@@ -358,8 +354,11 @@ py::array roi_align_forward(py::array input, py::array rois, double spatial_scal
   minidl::check_array<T>(input, "input");
   minidl::check_ndim(input, 4, "input");
   check_rois<T>(rois, -1, "roi_align");
-  check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align");
+  minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align");
+  minidl::check_sampling_ratio(sampling_ratio, "roi_align");
   const index_t k = rois.shape(0), c = input.shape(1);
+  minidl::check_roi_sizes(k, input.shape(0), c, input.shape(2), input.shape(3), pooled_h, pooled_w,
+                          "roi_align");
   py::array_t<T> output({k, c, pooled_h, pooled_w});
   auto in = static_cast<const T*>(input.data());
   auto r = static_cast<const T*>(rois.data());
@@ -380,8 +379,12 @@ py::array roi_align_backward(py::array grad_output, py::array rois, double spati
   minidl::check_array<T>(grad_output, "grad_output");
   minidl::check_ndim(grad_output, 4, "grad_output");
   check_rois<T>(rois, grad_output.shape(0), "roi_align backward");
-  check_roi_params(spatial_scale, grad_output.shape(2), grad_output.shape(3), "roi_align backward");
+  minidl::check_roi_params(spatial_scale, grad_output.shape(2), grad_output.shape(3),
+                           "roi_align backward");
+  minidl::check_sampling_ratio(sampling_ratio, "roi_align backward");
   const index_t c = grad_output.shape(1);
+  minidl::check_roi_sizes(grad_output.shape(0), batch_size, c, height, width, grad_output.shape(2),
+                          grad_output.shape(3), "roi_align backward");
   py::array_t<T> grad_input = zeros_like_plane<T>(batch_size, c, height, width);
   auto go = static_cast<const T*>(grad_output.data());
   auto r = static_cast<const T*>(rois.data());

@@ -1,15 +1,21 @@
-// checks.h — argument checks for the pybind11 bindings (CPU module only: it sees NumPy arrays).
+// checks.h — argument checks for the pybind11 bindings.
 //
-// Every binding validates dtype, contiguity and shape *before* touching memory, and throws
-// pybind11::value_error / type_error (Python ValueError / TypeError) naming the argument.
+// Every binding validates dtype, alignment, contiguity and shape *before* touching memory, and
+// throws pybind11::value_error / type_error (Python ValueError / TypeError) naming the argument.
+// The array checks serve minidl._C (it sees NumPy arrays); the integer checks (checked_mul and
+// friends) serve both modules, since _C_cuda receives its sizes as plain ints.
 #pragma once
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "host_device.h"
 
 namespace minidl {
 namespace py = pybind11;
@@ -31,10 +37,22 @@ inline void check_dtype(const py::array& a, const char* name) {
                          std::string(py::str(a.dtype())));
 }
 
-// Of dtype T and C-contiguous.
+// Its data pointer is a multiple of alignof(T). NumPy can make views that are not — e.g.
+// np.frombuffer(buf, np.float32, offset=1) — and reading a float at an odd address is undefined
+// behaviour in C++ (on some CPUs a fault, on x86 a silently slower load that vector code may
+// still turn into a crash). A copy (np.ascontiguousarray of such a view) is always aligned.
+template <typename T>
+inline void check_aligned(const py::array& a, const char* name) {
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw py::value_error(std::string(name) + ": the array's data is not aligned to " +
+                          std::to_string(alignof(T)) + " bytes (a view at an odd offset?); pass a copy");
+}
+
+// Of dtype T, aligned and C-contiguous.
 template <typename T>
 inline void check_array(const py::array& a, const char* name) {
   check_dtype<T>(a, name);
+  check_aligned<T>(a, name);
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
 }
@@ -58,5 +76,41 @@ inline void dispatch_float(const py::array& a, const char* name, F&& f) {
 
 inline void check(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);
+}
+
+// ---- sizes: checked arithmetic -------------------------------------------------------------
+// Sizes are int64 (index_t), and signed overflow is undefined behaviour: a product such as
+// channels * kernel_h * kernel_w that wraps around can come out small — even 0 — and then a
+// wrong buffer passes the shape check and the kernel writes far outside it. So every size a
+// binding derives from its arguments is computed with these, which raise a ValueError naming
+// `what` instead of wrapping (__builtin_*_overflow: GCC and Clang, exact for any int64 values).
+inline index_t checked_mul(index_t a, index_t b, const std::string& what) {
+  index_t product;
+  if (__builtin_mul_overflow(a, b, &product))
+    throw py::value_error(what + " overflows a 64-bit size (" + std::to_string(a) + " * " +
+                          std::to_string(b) + ")");
+  return product;
+}
+
+inline index_t checked_add(index_t a, index_t b, const std::string& what) {
+  index_t sum;
+  if (__builtin_add_overflow(a, b, &sum))
+    throw py::value_error(what + " overflows a 64-bit size (" + std::to_string(a) + " + " +
+                          std::to_string(b) + ")");
+  return sum;
+}
+
+// The product of several sizes, e.g. checked_product({n, c, h, w}, "x's size").
+inline index_t checked_product(std::initializer_list<index_t> factors, const std::string& what) {
+  index_t product = 1;
+  for (index_t f : factors) product = checked_mul(product, f, what);
+  return product;
+}
+
+// lo <= value <= hi, or a ValueError "`name` must be in [lo, hi], got value".
+inline void check_range(index_t value, index_t lo, index_t hi, const std::string& name) {
+  if (value < lo || value > hi)
+    throw py::value_error(name + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "], got " + std::to_string(value));
 }
 }  // namespace minidl

@@ -25,6 +25,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../common/parallel.h"
+
 namespace minidl {
 
 constexpr index_t kParallelElements = index_t(1) << 22;  // 4M elements: 16 MB of float32
@@ -202,11 +204,13 @@ static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
   // One task = one input plane (n, c): its kh*kw rows of the column matrix, each a contiguous
   // run of out_h * out_w entries. The plane is read kh*kw times while it sits in the L1/L2
   // cache, and the index arithmetic (divisions) is paid once per plane, not once per run.
+  FirstError error;  // the scratch allocation may throw: never out of the region (parallel.h)
 #pragma omp parallel if (g.channels * taps * g.batch * plane >= kParallelElements)
   {
-    std::vector<T> phases(use_phases ? ph.total : 0);  // one per thread
+    std::vector<T> phases;  // one per thread
+    error.run([&] { phases.resize(use_phases ? ph.total : 0); });
 #pragma omp for schedule(static)
-    for (index_t task = 0; task < g.channels * g.batch; ++task) {
+    for (index_t task = 0; task < g.channels * g.batch; ++task) error.run([&] {
       const index_t c = task / g.batch, n = task % g.batch;
       const T* src = x + (n * g.channels + c) * g.height * g.width;
       if (use_phases) move_phases<true>(src, g.height, g.width, ph, phases.data());
@@ -227,8 +231,9 @@ static void im2col_rows(const T* x, const ConvGeometry& g, T* cols) {
                                  g.out_w, out);
           }
         }
-    }
+    });
   }
+  error.rethrow();
 }
 
 template <typename T>
@@ -280,16 +285,19 @@ static void col2im_planes(const T* cols, const ConvGeometry& g, T* x) {
   const PlanePhases ph(g.height, g.width);  // used for stride 2 only
   // Planes in (c, n) order: consecutive planes then read consecutive pieces of the same
   // kh*kw rows of cols (kh*kw sequential streams), not pieces kh*kw*row_length apart.
+  FirstError error;
 #pragma omp parallel if (planes * plane_size >= kParallelElements)
   {
-    std::vector<T> phases(kStride == 2 ? ph.total : 0);  // one per thread
+    std::vector<T> phases;  // one per thread
+    error.run([&] { phases.resize(kStride == 2 ? ph.total : 0); });
 #pragma omp for schedule(static)
-    for (index_t p = 0; p < planes; ++p) {
+    for (index_t p = 0; p < planes; ++p) error.run([&] {
       const index_t c = p / g.batch, n = p % g.batch;
       col2im_plane<T, kStride>(cols, g, n, c, ph, phases.data(),
                                x + (n * g.channels + c) * plane_size);
-    }
+    });
   }
+  error.rethrow();
 }
 
 template <typename T>

@@ -35,6 +35,7 @@
 #include <omp.h>
 #endif
 
+#include "../common/parallel.h"
 #include "nms.h"
 
 namespace minidl {
@@ -190,10 +191,15 @@ index_t nms_cpu(const T* boxes, const T* scores, const index_t* labels, index_t 
   const T threshold = threshold_in<T>(iou_threshold);
   std::vector<std::vector<index_t>> kept(runs);
   // One run: helper threads inside it. Several: one run per thread, each run serial.
+  // A greedy pass allocates its bit words and kept list: through a FirstError, so that a
+  // bad_alloc in one class never leaves the parallel loop (common/parallel.h).
+  FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) if (runs > 1 && n >= kParallelBoxes)
-  for (index_t r = 0; r < runs; ++r)
+  for (index_t r = 0; r < runs; ++r) error.run([&] {
     greedy_run(soa, run_start[r], run_start[r + 1], threshold, runs == 1 && n >= kParallelBoxes,
                kept[r]);
+  });
+  error.rethrow();
 
   index_t num_kept = 0;
   for (const auto& run : kept)

@@ -13,6 +13,7 @@
 #include <omp.h>
 #endif
 
+#include "../common/parallel.h"
 #include "roi_align.h"
 
 namespace minidl {
@@ -82,44 +83,52 @@ void roi_align_forward_cpu(const T* input, index_t batch, index_t channels, inde
                            bool aligned, T* output) {
   const T scale = static_cast<T>(spatial_scale);
   const index_t plane = height * width, cells = pooled_h * pooled_w;
+  if (num_rois * channels * cells == 0) return;  // an empty output: nothing to compute
+  FirstError error;  // the weight tables allocate: a bad_alloc must not leave the region
 #pragma omp parallel if (num_rois * channels * cells > 16384)
   {
     AxisWeights<T> ry, rx;      // per thread
     std::vector<T> rows;        // (ry.span, pooled_w): the column pass of one channel
 #pragma omp for schedule(dynamic, 1)
-    for (index_t k = 0; k < num_rois; ++k) {
+    for (index_t k = 0; k < num_rois; ++k) error.run([&] {
       const RoiAlignGeometry<T> g =
           roi_align_geometry(rois + 5 * k, scale, batch, pooled_h, pooled_w, sampling_ratio, aligned);
       T* out = output + k * channels * cells;
       if (!g.valid) {
         std::fill(out, out + channels * cells, T(0));
-        continue;
+        return;
       }
       ry.build(g.start_h, g.bin_h, g.grid_h, pooled_h, height);
       rx.build(g.start_w, g.bin_w, g.grid_w, pooled_w, width);
       rows.assign(ry.span * pooled_w, T(0));
       const T* image = input + g.batch * channels * plane;
+      // A RoI wholly outside the map along an axis has no weights along it: span 0, an empty
+      // table, every bin's [first, end) empty, so its cells are 0. Hence ws below points at
+      // row p of the table (offset p * span, 0 then) and the `- lo` is applied only to the
+      // index inside the loops: the pointer never leaves the table (an empty table's data()
+      // may be null, and null - lo is undefined behaviour, as UBSan reported).
       for (index_t c = 0; c < channels; ++c, out += cells) {
         const T* x = image + c * plane;
         for (index_t y = 0; y < ry.span; ++y)  // rows[y][pw] = sum_x Rx[pw, x] · X[lo + y, x]
           for (index_t pw = 0; pw < pooled_w; ++pw) {
             const T* xs = x + (ry.lo + y) * width;
-            const T* ws = rx.w.data() + pw * rx.span - rx.lo;
+            const T* ws = rx.w.data() + pw * rx.span;  // Rx[pw, lo ..]
             T sum = T(0);
-            for (index_t i = rx.first[pw]; i < rx.end[pw]; ++i) sum += ws[i] * xs[i];
+            for (index_t i = rx.first[pw]; i < rx.end[pw]; ++i) sum += ws[i - rx.lo] * xs[i];
             rows[y * pooled_w + pw] = sum;
           }
         for (index_t ph = 0; ph < pooled_h; ++ph)  // out[ph][pw] = sum_y Ry[ph, y] · rows[y][pw]
           for (index_t pw = 0; pw < pooled_w; ++pw) {
-            const T* ws = ry.w.data() + ph * ry.span - ry.lo;
+            const T* ws = ry.w.data() + ph * ry.span;  // Ry[ph, lo ..]
             T sum = T(0);
             for (index_t i = ry.first[ph]; i < ry.end[ph]; ++i)
-              sum += ws[i] * rows[(i - ry.lo) * pooled_w + pw];
+              sum += ws[i - ry.lo] * rows[(i - ry.lo) * pooled_w + pw];
             out[ph * pooled_w + pw] = sum / g.count;
           }
       }
-    }
+    });
   }
+  error.rethrow();
 }
 
 template <typename T>
@@ -133,8 +142,11 @@ void roi_align_backward_cpu(const T* grad_output, const T* rois, index_t num_roi
   // Every thread walks all RoIs in order but only touches its own channels [c0, c1): no two
   // threads write the same address, and each sum is formed in the same order every run.
   // (The taps of a RoI are computed by every thread — cheap next to the channel loop.)
+  // The tap tables allocate, so each thread's whole share runs inside one error.run: a
+  // bad_alloc must not leave the region (there is no worksharing loop here to keep in step).
+  FirstError error;
 #pragma omp parallel if (num_rois * channels * cells > 16384)
-  {
+  error.run([&] {
     index_t c0 = 0, c1 = channels;
 #ifdef _OPENMP
     const index_t threads = omp_get_num_threads(), id = omp_get_thread_num();
@@ -159,7 +171,8 @@ void roi_align_backward_cpu(const T* grad_output, const T* rois, index_t num_roi
         }
       }
     }
-  }
+  });
+  error.rethrow();
 }
 
 template void roi_align_forward_cpu<float>(const float*, index_t, index_t, index_t, index_t,

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "../common/parallel.h"
 #include "roi_pool.h"
 
 namespace minidl {
@@ -14,13 +15,17 @@ void roi_pool_forward_cpu(const T* input, index_t batch, index_t channels, index
                           index_t pooled_h, index_t pooled_w, T* output, index_t* argmax) {
   const T scale = static_cast<T>(spatial_scale);  // torchvision scales in the dtype too
   const index_t plane = height * width, cells = pooled_h * pooled_w;
+  if (num_rois * channels * cells == 0) return;  // nothing to pool (no table to build)
   // One RoI per iteration: its bins are computed once, then pooled channel by channel (the
-  // RoI's part of one plane stays in the L1 cache for all its bins).
+  // RoI's part of one plane stays in the L1 cache for all its bins). The table of bins is the
+  // one allocation: through a FirstError, which keeps a bad_alloc inside the region.
+  FirstError error;
 #pragma omp parallel if (num_rois * channels * cells > 16384)
   {
-    std::vector<PoolWindow> windows(cells);
+    std::vector<PoolWindow> windows;
+    error.run([&] { windows.resize(cells); });
 #pragma omp for schedule(dynamic, 1)
-    for (index_t k = 0; k < num_rois; ++k) {
+    for (index_t k = 0; k < num_rois; ++k) error.run([&] {
       const RoiPoolGeometry<T> g = roi_pool_geometry(rois + 5 * k, scale, batch, pooled_h, pooled_w);
       for (index_t p = 0; p < cells; ++p)
         windows[p] = roi_pool_window(g, p / pooled_w, p % pooled_w, height, width);
@@ -30,8 +35,9 @@ void roi_pool_forward_cpu(const T* input, index_t batch, index_t channels, index
         for (index_t p = 0; p < cells; ++p)
           roi_pool_cell(image + c * plane, width, windows[p], output + first + p, argmax + first + p);
       }
-    }
+    });
   }
+  error.rethrow();
 }
 
 template <typename T>
