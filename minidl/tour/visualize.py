@@ -451,7 +451,8 @@ def load_fast_style_nets(device="cpu"):
             raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_fast_style.py`")
         net = _new_fast_style_net(norm)
         with np.load(path, allow_pickle=False) as f:
-            net.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")})
+            # stored in float16 (half the size): cast=True converts into the float32 network
+            net.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")}, cast=True)
             steps = int(f["meta_steps"])
         nets[norm] = net.eval().to(device)
     return nets, f"loaded from minidl/weights/ (trained {steps} steps by benchmarks/train_fast_style.py)"
