@@ -7,7 +7,9 @@ Lecture idea: every model in the course trains the same way —
 
 ``fit`` is exactly that loop plus what one would otherwise rewrite every time: moving batches
 to the model's device, a tqdm progress bar, an evaluation callback after each epoch, a
-learning-rate schedule, seeding, and a history of the losses for plotting.
+learning-rate schedule, seeding, and a history of the losses for plotting. It also looks at
+each loss before ``backward``: a NaN or infinite loss stops training (or, by choice, skips that
+batch) with a message naming the step, so one bad batch never turns the weights into NaN.
 """
 from __future__ import annotations
 
@@ -69,22 +71,14 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, desc="training", unit="step", mininterval=1.0, leave=False)
 
 
-def _check_finite_weights(model, loss, epoch, step):
-    """After a non-finite loss: stop if the step made the weights non-finite (training cannot
-    recover, and every later number would be NaN); otherwise warn and go on (a batch whose
-    targets are all ignored has a NaN mean loss but a zero gradient)."""
-    where = f"epoch {epoch + 1}, step {step}"
-    bad = [name for name, p in model.named_parameters()
-           if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
-    if bad:
-        raise FloatingPointError(f"fit: the loss was {loss} at {where} and parameters {bad[:3]} are no longer "
-                                 "finite; lower the learning rate, or check the inputs and targets")
-    warnings.warn(f"fit: the loss was {loss} at {where} (the weights are still finite: e.g. a batch whose "
-                  "targets are all ignore_index)", RuntimeWarning, stacklevel=3)
+def _nonfinite_parameters(model):
+    """Names of the parameters that hold a NaN or an infinity."""
+    return [name for name, p in model.named_parameters()
+            if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
 
 
 def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=None,
-        eval_fn=None, progress=True, seed=None, max_seconds=None):
+        eval_fn=None, progress=True, seed=None, max_seconds=None, on_nonfinite="raise"):
     """Train ``model`` and return a history dict.
 
     loader: an iterable of ``(inputs, targets)`` batches (NumPy arrays or Tensors); it is
@@ -97,42 +91,77 @@ def fit(model, loader, loss_fn, optimizer, epochs=1, *, device=None, scheduler=N
     device: where to run (default: where the model's first parameter lives).
     seed: seeds minidl's default generator (dropout, initializers that use it) first.
     max_seconds: stop after the epoch in which this wall-clock budget is exceeded.
+    on_nonfinite: what a NaN or infinite loss does. The loss is checked *before* backward and
+        the optimizer step, so that batch never touches the weights.
+        ``"raise"`` (default): stop with ``FloatingPointError`` naming the loss, the step (counted
+        from 1 over all epochs), the epoch and the batch index within the epoch (from 0).
+        ``"skip"``: warn (``RuntimeWarning``, same names), skip that batch's update and count it
+        in ``history["skipped"]``.
+        Either way, a step that makes a weight non-finite although the loss was finite (a
+        gradient or an update that overflows) stops training with ``FloatingPointError`` naming
+        the step and the parameters: nothing can recover from that.
 
-    Returns ``{"loss": per-step losses, "epoch_loss": mean per epoch, "eval": [...], "seconds": s}``.
+    Returns ``{"loss": the loss of every step (a skipped step's NaN/inf included), "epoch_loss":
+    the mean per epoch over the batches applied, "eval": [...], "skipped": number of batches
+    skipped, "seconds": s}``.
     """
+    if on_nonfinite not in ("raise", "skip"):
+        raise ValueError(f"fit: on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
     if seed is not None:
         backend.manual_seed(seed)
     if device is None:
         device = model_device(model)
-    history = {"loss": [], "epoch_loss": [], "eval": [], "seconds": 0.0}
+    history = {"loss": [], "epoch_loss": [], "eval": [], "skipped": 0, "seconds": 0.0}
     start = time.perf_counter()
     takes_model = getattr(loss_fn, "takes_model", False)
     bar = _progress_bar(epochs * len(loader) if hasattr(loader, "__len__") else None, progress)
-    for epoch in range(epochs):
-        model.train()
-        losses = []
-        for inputs, targets in loader:
-            inputs, targets = to_tensor(inputs, device), to_tensor(targets, device)
-            loss = loss_fn(model, inputs, targets) if takes_model else loss_fn(model(inputs), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.item()))
-            if not np.isfinite(losses[-1]):
-                _check_finite_weights(model, losses[-1], epoch, len(losses))
-            bar.update()
-        bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.4f}" if losses else "n/a", refresh=False)
-        history["loss"].extend(losses)
-        history["epoch_loss"].append(float(np.mean(losses)) if losses else float("nan"))
-        if scheduler is not None:
-            scheduler.step()
-        if eval_fn is not None:
-            model.eval()
-            with no_grad():
-                history["eval"].append(eval_fn(model))
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            break
-    bar.close()
+    step = 0                                        # counts batches over all epochs, from 1
+    try:
+        for epoch in range(epochs):
+            model.train()
+            losses = []                             # this epoch's losses of the batches applied
+            for batch, (inputs, targets) in enumerate(loader):
+                step += 1
+                where = f"step {step} (epoch {epoch + 1}, batch index {batch})"
+                inputs, targets = to_tensor(inputs, device), to_tensor(targets, device)
+                loss = loss_fn(model, inputs, targets) if takes_model else loss_fn(model(inputs), targets)
+                value = float(loss.item())
+                history["loss"].append(value)
+                bar.update()
+                if not np.isfinite(value):
+                    # Before backward: the weights are still those of the last good step.
+                    if on_nonfinite == "raise":
+                        raise FloatingPointError(
+                            f"fit: the loss is {value} at {where}; the weights are left as they were before "
+                            "this batch. Check its inputs and targets (a batch whose targets are all "
+                            "ignore_index has a NaN mean loss), lower the learning rate, or pass "
+                            "on_nonfinite='skip' to skip such batches")
+                    warnings.warn(f"fit: the loss is {value} at {where}: skipping this batch (no optimizer "
+                                  "step)", RuntimeWarning, stacklevel=2)
+                    history["skipped"] += 1
+                    continue
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                bad = _nonfinite_parameters(model)
+                if bad:
+                    raise FloatingPointError(
+                        f"fit: the loss was {value} at {where} but the step made parameters {bad[:3]} "
+                        "non-finite (a gradient or the update overflowed); lower the learning rate, or "
+                        "check the inputs and targets")
+                losses.append(value)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.4f}" if losses else "n/a", refresh=False)
+            history["epoch_loss"].append(float(np.mean(losses)) if losses else float("nan"))
+            if scheduler is not None:
+                scheduler.step()
+            if eval_fn is not None:
+                model.eval()
+                with no_grad():
+                    history["eval"].append(eval_fn(model))
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                break
+    finally:
+        bar.close()                                 # also when a FloatingPointError stops training
     model.eval()
     history["seconds"] = time.perf_counter() - start
     return history
