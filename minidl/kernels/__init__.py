@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 
+import numpy as np
+
 from .. import backend
 
 _MODES = ("reference", "native")
@@ -74,3 +76,23 @@ def dtype_code(array) -> int:
     if array.dtype.name not in ("float32", "float64"):
         raise TypeError(f"expected a float32 or float64 array, got {array.dtype}")
     return 0 if array.dtype.name == "float32" else 1
+
+
+def contiguous(array, xp, dtype=None):
+    """``array`` as the compiled kernels read it: C-contiguous, of ``dtype`` (default: its own)
+    and, for NumPy, *aligned* — a copy only when it is not already so.
+
+    NumPy can make views whose data starts at an odd byte offset (``np.frombuffer(buf,
+    np.float32, offset=1)``); reading a float there is undefined behaviour in C++, so the
+    bindings refuse such arrays (ValueError naming the argument) and the dispatchers hand
+    them an aligned copy instead. (``np.ascontiguousarray`` keeps a misaligned view as it is.)
+    Only for inputs: an output written in place cannot be swapped for a copy.
+    """
+    if xp is np:
+        return np.require(array, dtype=dtype, requirements=("C", "A"))
+    return xp.ascontiguousarray(array, dtype=dtype)
+
+
+def aligned(array) -> bool:
+    """Whether the array's data is aligned for its dtype (CuPy's always is: no such flag there)."""
+    return array.flags.aligned if isinstance(array, np.ndarray) else True

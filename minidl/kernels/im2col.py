@@ -35,7 +35,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from . import dtype_code, native_for
+from . import contiguous, dtype_code, native_for
 
 #: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
 #: Measured on the 2-core Xeon (docs/conv.md): 12 MiB runs the three large benchmark convs 1-6 %
@@ -50,6 +50,7 @@ MAX_COLUMN_BYTES = 12 * 2**20
 #: (docs/gpu.md); the largest benchmark conv's columns (75 MB) fit one chunk under this bound.
 MAX_COLUMN_BYTES_GPU = 512 * 2**20
 COLUMN_ROW_PAD_BYTES = 64   # one cache line: see column_workspace
+_INT64_MAX = 2**63 - 1
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -219,6 +220,8 @@ def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
                               (d, "dilation", 1)):
         if min(values) < low:
             raise ValueError(f"{name} must be >= {low}, got {values}")
+        if max(values) > _INT64_MAX:             # the kernels compute in int64
+            raise ValueError(f"{name} must be < 2**63, got {values}")
     if len(input_shape) != 4:
         raise ValueError(f"im2col: x must have shape (N, C, H, W), got {tuple(input_shape)}")
     h, w = input_shape[2:]
@@ -227,6 +230,14 @@ def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
             raise ValueError(f"kernel_size: the (dilated) kernel {dd * (kk - 1) + 1} is larger than "
                              f"the padded input {axis} {size + 2 * pp}")
     return k, s, p, d
+
+
+def _check_column_size(shape, op):
+    """The column matrix must have fewer than 2**63 entries, the bindings' bound (they compute
+    sizes in int64 and refuse a product that would overflow: csrc/im2col/im2col_checks.h)."""
+    if shape[0] * shape[1] > _INT64_MAX:
+        raise ValueError(f"{op}: the column matrix {shape} has 2**63 entries or more: "
+                         f"kernel_size, padding or the input is far too large")
 
 
 def _check_array(a, name):
@@ -246,11 +257,12 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     k, s, p, d = _check_geometry(x.shape, kernel_size, stride, padding, dilation)
     _check_array(x, "x")
     shape = column_shape(x.shape, k, s, p, d)
+    _check_column_size(shape, "im2col")
     out = _output_buffer(out, shape, x.dtype, xp, "im2col", padded_rows_ok=xp is np)
     native = native_for(x)
     if native is None:
         return im2col_reference(x, k, s, p, d, out=out)
-    x = xp.ascontiguousarray(x)
+    x = contiguous(x, xp)
     if xp is np:
         native.im2col(x, out, *k, *s, *p, *d)
     else:
@@ -281,6 +293,7 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     k, s, p, d = _check_geometry(input_shape, kernel_size, stride, padding, dilation)
     _check_array(cols, "cols")
     shape = column_shape(input_shape, k, s, p, d)
+    _check_column_size(shape, "col2im")
     if cols.shape != shape:
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected {shape} for an input "
                          f"of shape {input_shape}")
@@ -288,8 +301,8 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     native = native_for(cols)
     if native is None:
         return col2im_reference(cols, input_shape, k, s, p, d, out=out)
-    if xp is not np or not _has_contiguous_rows(cols):   # padded rows are fine on the CPU
-        cols = xp.ascontiguousarray(cols)
+    if xp is not np or not (_has_contiguous_rows(cols) and cols.flags.aligned):  # padded rows: fine
+        cols = contiguous(cols, xp)
     if xp is np:
         native.col2im(cols, out, *k, *s, *p, *d)
     else:

@@ -8,7 +8,7 @@ deterministic and needs no atomics.
 from __future__ import annotations
 
 from .. import backend
-from . import dtype_code, native_for
+from . import aligned, contiguous, dtype_code, native_for
 
 
 def index_add_reference(out, index, src):
@@ -21,11 +21,12 @@ def index_add_reference(out, index, src):
 def index_add(out, index, src):
     """In place ``out[index[i]] += src[i]``; out (R, ...), index (n,) int64, src (n, ...)."""
     xp = backend.get_array_module(out)
-    index = xp.ascontiguousarray(index, dtype=xp.int64)
+    index = contiguous(index, xp, xp.int64)
     native = native_for(out)
-    if native is None or out.dtype.kind != "f" or not out.flags.c_contiguous or out.ndim == 0:
+    if (native is None or out.dtype.kind != "f" or not out.flags.c_contiguous or not aligned(out)
+            or out.ndim == 0):
         return index_add_reference(out, index, src)
-    src = xp.ascontiguousarray(src, dtype=out.dtype)
+    src = contiguous(src, xp, out.dtype)
     if xp is backend.np:
         native.index_add(out, index, src)         # the binding checks shapes and index range
         return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import dtype_code, native_for
+from . import contiguous, dtype_code, native_for
 
 
 def _decreasing_score_order(scores, xp):
@@ -60,10 +60,10 @@ def nms(boxes, scores, iou_threshold, labels=None):
     native = native_for(boxes)
     if native is None or boxes.dtype.name not in ("float32", "float64"):
         return nms_reference(boxes, scores, iou_threshold, labels)
-    boxes = xp.ascontiguousarray(boxes)
-    scores = xp.ascontiguousarray(scores, dtype=boxes.dtype)
+    boxes = contiguous(boxes, xp)
+    scores = contiguous(scores, xp, boxes.dtype)
     if labels is not None:
-        labels = xp.ascontiguousarray(labels, dtype=xp.int64)
+        labels = contiguous(labels, xp, xp.int64)
     if xp is np:
         return native.nms(boxes, scores, float(iou_threshold), labels)
     return _nms_cuda(native, xp, boxes, scores, float(iou_threshold), labels)

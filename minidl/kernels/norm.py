@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from . import dtype_code, native_for
+from . import aligned, dtype_code, native_for
 
 
 def _grouped(x, per_instance):
@@ -87,12 +87,13 @@ def norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_
 
 # ---- dispatch -----------------------------------------------------------------------------------
 def _native(x, *others):
-    """The compiled module for these arrays, or None: float32/float64, C-contiguous, all alike."""
+    """The compiled module for these arrays, or None: float32/float64, C-contiguous and aligned,
+    all alike."""
     native = native_for(x)
     arrays = (x,) + tuple(a for a in others if a is not None)
     if native is None or x.dtype.name not in ("float32", "float64") or x.ndim < 2 or x.size == 0:
         return None
-    if not all(a.dtype == x.dtype and a.flags.c_contiguous for a in arrays):
+    if not all(a.dtype == x.dtype and a.flags.c_contiguous and aligned(a) for a in arrays):
         return None
     return native
 

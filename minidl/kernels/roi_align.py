@@ -26,12 +26,24 @@ import math
 import numpy as np
 
 from .. import backend
-from . import dtype_code, native_for
-from .roi_pool import roi_batch_index
+from . import contiguous, dtype_code, native_for
+from .roi_pool import check_roi_params, roi_batch_index
 
-MAX_SAMPLING_GRID = 256   # adaptive grid cap per axis, as kMaxSamplingGrid in roi_align.h
+#: Sample points per bin and axis at most — the adaptive grid's cap and the bound on an explicit
+#: sampling_ratio, as kMaxSamplingGrid in csrc/roi_align/roi_align.h (csrc/common/roi_checks.h
+#: says why an explicit one is bounded too).
+MAX_SAMPLING_GRID = 256
 _LIMIT = 2.0 ** 40
 _NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
+
+
+def check_sampling_ratio(sampling_ratio, op):
+    """The bindings' check_sampling_ratio (csrc/common/roi_checks.h), word for word."""
+    sampling_ratio = int(sampling_ratio)
+    if sampling_ratio > MAX_SAMPLING_GRID:
+        raise ValueError(f"{op}: sampling_ratio must be <= {MAX_SAMPLING_GRID} (<= 0: adaptive), "
+                         f"got {sampling_ratio}")
+    return sampling_ratio
 
 
 def sampling_grid(bin_size, sampling_ratio):
@@ -100,6 +112,8 @@ def roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio,
     xp = backend.get_array_module(input)
     T = input.dtype.type
     output = xp.zeros((rois.shape[0], input.shape[1]) + tuple(output_size), dtype=input.dtype)
+    if output.size == 0:                              # no channel or no RoI: nothing to average
+        return output
     geometry = _roi_geometry(rois, input.shape, output_size, spatial_scale, sampling_ratio,
                              aligned, xp, T)
     for k, g in enumerate(geometry):
@@ -127,11 +141,13 @@ def roi_align_backward_reference(grad_output, rois, input_shape, spatial_scale, 
 def roi_align_forward(input, rois, output_size, spatial_scale, sampling_ratio, aligned):
     """output (K, C, pooled_h, pooled_w): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
+    output_size = check_roi_params(spatial_scale, output_size, "roi_align")
+    sampling_ratio = check_sampling_ratio(sampling_ratio, "roi_align")
     native = native_for(input)
     if native is None or input.dtype.name not in _NATIVE_DTYPES:
         return roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
-    input = xp.ascontiguousarray(input)
-    rois = xp.ascontiguousarray(rois, dtype=input.dtype)
+    input = contiguous(input, xp)
+    rois = contiguous(rois, xp, input.dtype)
     ph, pw = output_size
     if xp is np:
         return native.roi_align_forward(input, rois, float(spatial_scale), ph, pw,
@@ -148,12 +164,14 @@ def roi_align_backward(grad_output, rois, input_shape, spatial_scale, sampling_r
                        deterministic=False):
     """grad_input: C++ (always deterministic) / CUDA (atomicAdd unless deterministic) / reference."""
     xp = backend.get_array_module(grad_output)
+    check_roi_params(spatial_scale, grad_output.shape[2:], "roi_align backward")
+    sampling_ratio = check_sampling_ratio(sampling_ratio, "roi_align backward")
     native = native_for(grad_output)
     if native is None or grad_output.dtype.name not in _NATIVE_DTYPES:
         return roi_align_backward_reference(grad_output, rois, input_shape, spatial_scale,
                                             sampling_ratio, aligned)
-    grad_output = xp.ascontiguousarray(grad_output)
-    rois = xp.ascontiguousarray(rois, dtype=grad_output.dtype)
+    grad_output = contiguous(grad_output, xp)
+    rois = contiguous(rois, xp, grad_output.dtype)
     n, c, h, w = input_shape
     if xp is np:
         return native.roi_align_backward(grad_output, rois, float(spatial_scale), n, h, w,

@@ -17,10 +17,24 @@ import math
 import numpy as np
 
 from .. import backend
-from . import dtype_code, native_for
+from . import contiguous, dtype_code, native_for
 
 _NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 _LIMIT = 2.0 ** 40  # scaled corners beyond this (or NaN/inf) make a RoI pool nothing, as in C++
+#: Bins per axis at most: kMaxPooledSize of csrc/common/roi_checks.h, which says why.
+MAX_POOLED_SIZE = 4096
+
+
+def check_roi_params(spatial_scale, output_size, op):
+    """The bindings' check_roi_params (csrc/common/roi_checks.h), word for word, so that the
+    NumPy reference refuses what the C++/CUDA kernels refuse: spatial_scale finite and >= 0,
+    output_size (pooled_h, pooled_w) in [1, MAX_POOLED_SIZE]. Returns (pooled_h, pooled_w)."""
+    if not (math.isfinite(spatial_scale) and spatial_scale >= 0):
+        raise ValueError(f"{op}: spatial_scale must be finite and >= 0")
+    ph, pw = (int(v) for v in output_size)
+    if not (1 <= ph <= MAX_POOLED_SIZE and 1 <= pw <= MAX_POOLED_SIZE):
+        raise ValueError(f"{op}: output_size must be in [1, {MAX_POOLED_SIZE}], got ({ph}, {pw})")
+    return ph, pw
 
 
 def round_half_away(v, xp):
@@ -45,6 +59,8 @@ def roi_pool_reference(input, rois, output_size, spatial_scale):
     k_n = rois.shape[0]
     output = xp.zeros((k_n, c, ph_n, pw_n), dtype=input.dtype)
     argmax = xp.full((k_n, c, ph_n, pw_n), -1, dtype=xp.int64)
+    if output.size == 0:                              # no channel or no RoI: no bin to visit
+        return output, argmax
     lowest = T(max(-float(np.finfo(np.float32).max), float(np.finfo(T).min)))  # -FLT_MAX, as in C++
     scaled = rois[:, 1:] * T(spatial_scale)          # in the dtype, like the kernels
     batch = roi_batch_index(rois, n, xp)
@@ -90,11 +106,12 @@ def roi_pool_backward_reference(grad_output, argmax, rois, input_shape):
 def roi_pool_forward(input, rois, output_size, spatial_scale):
     """(output, argmax): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
+    output_size = check_roi_params(spatial_scale, output_size, "roi_pool")
     native = native_for(input)
     if native is None or input.dtype.name not in _NATIVE_DTYPES:
         return roi_pool_reference(input, rois, output_size, spatial_scale)
-    input = xp.ascontiguousarray(input)
-    rois = xp.ascontiguousarray(rois, dtype=input.dtype)
+    input = contiguous(input, xp)
+    rois = contiguous(rois, xp, input.dtype)
     ph, pw = output_size
     if xp is np:
         return native.roi_pool_forward(input, rois, float(spatial_scale), ph, pw)
@@ -113,9 +130,9 @@ def roi_pool_backward(grad_output, argmax, rois, input_shape, deterministic=Fals
     native = native_for(grad_output)
     if native is None or grad_output.dtype.name not in _NATIVE_DTYPES:
         return roi_pool_backward_reference(grad_output, argmax, rois, input_shape)
-    grad_output = xp.ascontiguousarray(grad_output)
-    argmax = xp.ascontiguousarray(argmax, dtype=xp.int64)
-    rois = xp.ascontiguousarray(rois, dtype=grad_output.dtype)
+    grad_output = contiguous(grad_output, xp)
+    argmax = contiguous(argmax, xp, xp.int64)
+    rois = contiguous(rois, xp, grad_output.dtype)
     n, c, h, w = input_shape
     if xp is np:
         return native.roi_pool_backward(grad_output, argmax, rois, n, h, w)
