@@ -12,6 +12,7 @@ from .. import backend
 from ..tensor import Function
 from .elementwise import as_float_input
 from .reduce import normalize_axis
+from ._args import number, tensor_args
 
 
 class ReLU(Function):
@@ -103,19 +104,23 @@ class LogSoftmax(Function):
         return g - xp.exp(logp) * g.sum(axis=ctx.axis, keepdims=True), None
 
 
+@tensor_args("x")
 def relu(x, inplace=False):
     """max(x, 0). ``inplace`` is accepted for PyTorch compatibility; minidl never mutates."""
     return ReLU.apply(x)
 
 
+@tensor_args("x")
 def leaky_relu(x, negative_slope=0.01, inplace=False):
-    return LeakyReLU.apply(x, negative_slope)
+    return LeakyReLU.apply(x, number(negative_slope, "negative_slope", "leaky_relu"))
 
 
+@tensor_args("x")
 def sigmoid(x):
     return Sigmoid.apply(as_float_input(x))
 
 
+@tensor_args("x")
 def tanh(x):
     return Tanh.apply(as_float_input(x))
 
@@ -124,12 +129,16 @@ def _softmax_axis(x, axis, dim):
     axis = dim if dim is not None else axis
     if axis is None:
         raise TypeError("softmax needs an axis (e.g. axis=1 for (N, C) scores)")
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"softmax: axis must be one int, got {axis!r}")
     return normalize_axis(axis, x.ndim)[0]
 
 
+@tensor_args("x")
 def softmax(x, axis=None, *, dim=None):
     return Softmax.apply(x, _softmax_axis(x, axis, dim))
 
 
+@tensor_args("x")
 def log_softmax(x, axis=None, *, dim=None):
     return LogSoftmax.apply(x, _softmax_axis(x, axis, dim))

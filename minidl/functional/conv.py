@@ -39,6 +39,7 @@ from ..kernels.im2col import conv_output_size
 from ..tensor import Function, Tensor
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
+from ._args import tensor_args
 
 # The hyper-parameters of one convolution, each (height, width) pairs of ints.
 Geometry = namedtuple("Geometry", "kernel stride padding dilation groups")
@@ -246,6 +247,7 @@ def _unbatched(x):
     return (x.reshape(1, *x.shape), True) if isinstance(x, Tensor) and x.ndim == 3 else (x, False)
 
 
+@tensor_args("x", "weight", "bias", optional=("bias",))
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as in every DL framework), PyTorch's semantics.
 
@@ -269,6 +271,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@tensor_args("x", "weight", "bias", optional=("bias",))
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transpose ("fractionally strided", "deconvolution") convolution, PyTorch's semantics.
@@ -301,6 +304,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@tensor_args("x", "weight", "bias", optional=("bias",))
 def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """The definition, one output value at a time (no gradient; for checking and timing):
 
@@ -308,6 +312,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
 
     with g = f // (F/G) the group of filter f. Four Python loops: compare its time with conv2d.
     """
+    _check_operands("conv2d_naive", x, weight, bias, groups, 1)
     xs, ws = (v.data if isinstance(v, Tensor) else v for v in (x, weight))
     bs = bias.data if isinstance(bias, Tensor) else bias
     xp = backend.get_array_module(xs)

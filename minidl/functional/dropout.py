@@ -6,8 +6,11 @@ reused by backward: the gradient flows only through the units that were kept.
 """
 from __future__ import annotations
 
+import numbers
+
 from .. import backend
 from ..tensor import Function
+from ._args import tensor_args
 
 
 class Dropout(Function):
@@ -23,11 +26,14 @@ class Dropout(Function):
         return g * ctx.mask, None, None
 
 
+@tensor_args("x")
 def dropout(x, p=0.5, training=True, rng=None):
     """Inverted dropout; the identity when ``training`` is False or ``p == 0``.
 
     rng: a numpy.random.Generator or int seed for the CPU mask (default: minidl's generator).
     """
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise TypeError(f"dropout: p must be a number in [0, 1), got {p!r}")
     if not 0 <= p < 1:
         raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
     if not training or p == 0:

@@ -12,6 +12,7 @@ import numbers
 
 from .. import backend
 from ..tensor import Function, Tensor
+from ._args import number, tensor, tensor_args
 
 
 def unbroadcast(grad, shape):
@@ -33,20 +34,23 @@ def _shape(a):
     return getattr(a, "shape", ())
 
 
-def _operand(x, like):
-    """Tensors pass through; Python numbers stay scalars (they adopt the other operand's dtype);
-    arrays and lists become Tensors on the device of ``like``."""
-    if isinstance(x, (Tensor, numbers.Number)):
+def _operand(x, like, name="operand", op="elementwise op"):
+    """Tensors pass through; Python real numbers stay scalars (they adopt the other operand's
+    dtype); arrays and lists become Tensors on the device of ``like``; anything else (None, a
+    string, a complex number) is a TypeError naming the operand."""
+    if isinstance(x, Tensor) or (isinstance(x, numbers.Real) and not isinstance(x, str)):
         return x
+    x = tensor(x, name, op)                         # checks the kind and dtype
     ref = like.data if isinstance(like, Tensor) else like
-    return Tensor(backend.get_array_module(ref).asarray(x))
+    return Tensor(backend.get_array_module(ref).asarray(x.data))
 
 
 def _binary(fn, a, b, *options):
+    op = fn.__name__.strip("_").lower()
     if not isinstance(a, Tensor):
-        a = _operand(a, b)
+        a = _operand(a, b, "a", op)
     if not isinstance(b, Tensor):
-        b = _operand(b, a)
+        b = _operand(b, a, "b", op)
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.device != b.device:
         raise ValueError(f"operands are on different devices: {a.device} and {b.device}")
     return fn.apply(a, b, *options)
@@ -208,21 +212,35 @@ class Clip(Function):
         return g * keep, None, None
 
 
+def _chooses_a(a, b, pick_a, xp):
+    """Where maximum/minimum takes ``a``: where ``pick_a(a, b)`` holds, or where ``a`` is NaN.
+
+    NaN propagates (as in NumPy and PyTorch): a comparison with NaN is False, so a plain
+    ``where(a > b, a, b)`` would silently drop a NaN ``a`` and return ``b``. When ``b`` is NaN,
+    ``pick_a`` is False and ``b`` (the NaN) is taken already."""
+    chosen = pick_a(a, b)
+    if getattr(a, "dtype", None) is not None and a.dtype.kind in "fc":
+        chosen = chosen | xp.isnan(a)
+    return chosen
+
+
 class _Select(Function):
-    """maximum / minimum: the gradient goes to the chosen operand; ties split it in half."""
+    """maximum / minimum: the gradient goes to the chosen operand (a NaN is always chosen);
+    ties split it in half."""
 
     @staticmethod
     def forward(ctx, a, b, pick_a):
         xp = backend.get_array_module(a, b)
         ctx.save_for_backward(a, b)
         ctx.pick_a = pick_a
-        return xp.where(pick_a(a, b), a, b)
+        return xp.where(_chooses_a(a, b, pick_a, xp), a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = backend.get_array_module(g)
-        wa = xp.where(a == b, 0.5, ctx.pick_a(a, b).astype(g.dtype)).astype(g.dtype)
+        chosen = _chooses_a(a, b, ctx.pick_a, xp).astype(g.dtype)
+        wa = xp.where(a == b, 0.5, chosen).astype(g.dtype)
         return unbroadcast(g * wa, _shape(a)), unbroadcast(g * (1 - wa), _shape(b)), None
 
 
@@ -275,15 +293,15 @@ def div(a, b):
     return _binary(Div, a, b)
 
 
+@tensor_args("a")
 def neg(a):
     return Neg.apply(a)
 
 
 def pow(a, exponent):  # noqa: A001 (mirrors torch.pow)
     """``a ** exponent``; a number base is turned into a tensor like ``exponent``."""
-    if not isinstance(a, Tensor):
-        a = _operand(a, exponent) if not isinstance(a, numbers.Number) else \
-            Tensor(backend.get_array_module(exponent.data).asarray(a, dtype=exponent.dtype))
+    if isinstance(a, numbers.Real) and isinstance(exponent, Tensor):
+        a = Tensor(backend.get_array_module(exponent.data).asarray(a, dtype=exponent.dtype))
     return _binary(Pow, a, exponent)
 
 
@@ -301,25 +319,33 @@ def as_float_input(a):
     return a
 
 
+@tensor_args("a")
 def exp(a):
     return Exp.apply(as_float_input(a))
 
 
+@tensor_args("a")
 def log(a):
     return Log.apply(as_float_input(a))
 
 
+@tensor_args("a")
 def sqrt(a):
     return Sqrt.apply(as_float_input(a))
 
 
+@tensor_args("a")
 def abs(a):  # noqa: A001
     return Abs.apply(a)
 
 
+@tensor_args("a")
 def clip(a, min=None, max=None):  # noqa: A002 (torch.clamp's argument names)
     if min is None and max is None:
         raise ValueError("clip needs at least one of min= and max=")
+    for name, bound in (("min", min), ("max", max)):     # checked, passed as given (ints stay ints)
+        if bound is not None:
+            number(bound, name, "clip", allow_inf=True)
     return Clip.apply(a, min, max)
 
 
@@ -342,14 +368,15 @@ def minimum(a, b):
     return _binary(_Select, a, b, _less)
 
 
+@tensor_args("condition")
 def where(condition, a, b):
     """Elementwise ``a if condition else b`` (torch.where); condition is a bool array/Tensor."""
     cond = condition.data if isinstance(condition, Tensor) else condition
     like = a if isinstance(a, Tensor) else b
     if not isinstance(a, Tensor):
-        a = _operand(a, like)
+        a = _operand(a, like, "a", "where")
     if not isinstance(b, Tensor):
-        b = _operand(b, like)
+        b = _operand(b, like, "b", "where")
     return Where.apply(cond, a, b)
 
 

@@ -21,6 +21,7 @@ from .. import backend
 from ..tensor import Function
 from .conv import as_pair
 from .pool import check_input
+from ._args import tensor_args
 
 
 def _nearest_sources(in_size, out_size, scale, xp):
@@ -113,6 +114,7 @@ class Interpolate(Function):
         return xp.matmul(xp.matmul(a_h.T, grad), a_w), None, None, None
 
 
+@tensor_args("x")
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """Resize (N, C, H, W) to ``size`` or by ``scale_factor`` (PyTorch's semantics exactly).
 

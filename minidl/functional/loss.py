@@ -14,6 +14,7 @@ from .. import backend
 from ..tensor import Function, Tensor
 from . import elementwise as E
 from .activation import relu
+from ._args import tensor_args
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -105,6 +106,7 @@ class CrossEntropy(Function):
         return d.reshape(ctx.shape), None, None, None, None
 
 
+@tensor_args("input", "target", "weight", optional=("weight",))
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Softmax cross-entropy (torch.nn.functional.cross_entropy).
 
@@ -134,6 +136,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return CrossEntropy.apply(input, t, w, ignore_index, reduction)
 
 
+@tensor_args("input", "target")
 def nll_loss(input, target, reduction="mean"):
     """Negative log-likelihood of log-probabilities (N, C): -input[i, target[i]]."""
     t = _class_labels(target, input, "nll_loss")
@@ -141,6 +144,7 @@ def nll_loss(input, target, reduction="mean"):
     return _reduce(-picked, reduction)
 
 
+@tensor_args("input", "target")
 def multi_margin_loss(input, target, margin=1.0, reduction="mean"):
     """Multiclass SVM hinge loss with PyTorch's definition (p=1):
     ``loss_i = sum_{j != y_i} max(0, margin - s_{y_i} + s_j) / C``.
@@ -164,16 +168,19 @@ def _pair(input, target, name):
     return target
 
 
+@tensor_args("input", "target")
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (L2 regression loss)."""
     d = input - _pair(input, target, "mse_loss")
     return _reduce(d * d, reduction)
 
 
+@tensor_args("input", "target")
 def l1_loss(input, target, reduction="mean"):
     return _reduce(E.abs(input - _pair(input, target, "l1_loss")), reduction)
 
 
+@tensor_args("input", "target")
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """Fast R-CNN's box loss: ``0.5 d²/beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``
     (quadratic near zero, linear far away, so outliers do not dominate). beta=0 gives L1."""
@@ -185,6 +192,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(E.where(d.data < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
 
 
+@tensor_args("input", "target", "weight", "pos_weight", optional=("weight", "pos_weight"))
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction="mean"):
     """Sigmoid + binary cross-entropy in one stable formula:
     ``loss = (1 - t) x + (1 + (pw - 1) t) * softplus(-x)``, with

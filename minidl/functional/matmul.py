@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import backend
 from ..tensor import Function, Tensor
 from .elementwise import unbroadcast
+from ._args import tensor_args
 
 
 class MatMul(Function):
@@ -63,6 +64,7 @@ def _check_operand(t, name):
         raise ValueError(f"matmul: {name} must have at least one dimension, got a scalar")
 
 
+@tensor_args("a", "b")
 def matmul(a, b):
     """``a @ b`` with NumPy's rules: 1-D operands are promoted to a row/column and the added
     axis is removed from the result; leading (batch) axes broadcast."""
@@ -86,6 +88,7 @@ def matmul(a, b):
     return out
 
 
+@tensor_args("x", "weight", "bias", optional=("bias",))
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` for x of shape (N, in), weight (out, in), bias (out,)."""
     if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:

@@ -21,10 +21,13 @@ from __future__ import annotations
 import math
 
 
+import numpy as np
+
 from .. import backend
 from ..kernels import norm as kernels
 from ..tensor import Function, Tensor
 from .matmul import matmul
+from ._args import tensor_args
 
 
 class _Normalize(Function):
@@ -92,6 +95,7 @@ def _update_running(running, value, momentum):
     running += momentum * value.astype(running.dtype, copy=False)
 
 
+@tensor_args("x", "weight", "bias", optional=("weight", "bias"))
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalization over (N, *) for each channel; x (N, C) or (N, C, H, W, ...).
@@ -104,6 +108,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     _check_affine("batch_norm", x, weight, bias, channels)
     rm, rv = _data(running_mean), _data(running_var)
     for value, arg in ((rm, "running_mean"), (rv, "running_var")):
+        if value is not None and not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+            raise TypeError(f"batch_norm: {arg} must be None, an array or a Tensor (it is updated "
+                            f"in place), got {type(value).__name__}")
         if value is not None and tuple(value.shape) != (channels,):
             raise ValueError(f"batch_norm: {arg} must have shape ({channels},), got {tuple(value.shape)}")
     xp = backend.get_array_module(x.data)
@@ -126,6 +133,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                             eps=eps)
 
 
+@tensor_args("x", "weight", "bias", optional=("weight", "bias"))
 def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5):
     """Instance normalization: each (image, channel) plane to zero mean, unit (biased) variance.
@@ -159,6 +167,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     return _Normalize.apply(x, weight, bias, mean, var, per_instance=True, input_stats=True, eps=eps)
 
 
+@tensor_args("x", "style", "weight", "bias")
 def conditional_instance_norm(x, style, weight, bias, eps=1e-5):
     """Instance norm with one (γ, β) per style: y = γ_s · IN(x) + β_s (Dumoulin et al.).
 

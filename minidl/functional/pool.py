@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Function, Tensor
 from .conv import as_pair
+from ._args import tensor_args
 
 
 def check_input(x, name):
@@ -121,6 +122,7 @@ class MaxPool2d(Function):
         return dx, None, None, None, None, None
 
 
+@tensor_args("x")
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over each window; x (N, C, H, W) -> (N, C, oh, ow), PyTorch's semantics
@@ -172,6 +174,7 @@ def _window_counts(size, k, s, p, out, count_include_pad, xp):
     return end - start
 
 
+@tensor_args("x")
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over each window; x (N, C, H, W) -> (N, C, oh, ow), PyTorch's semantics: padding
@@ -208,6 +211,7 @@ class MaxUnpool2d(Function):
         return grad.reshape(-1)[ctx.positions].reshape(ctx.shape), None, None   # a gather
 
 
+@tensor_args("x", "indices")
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Put every value of x back at the position ``indices`` says (from
     ``max_pool2d(..., return_indices=True)``), zeros elsewhere. Output (N, C, Ho, Wo) with
@@ -256,6 +260,7 @@ class UnpoolNearest(Function):
         return grad.reshape(n, c, h // sh, sh, w // sw, sw).sum(axis=(3, 5)), None
 
 
+@tensor_args("x")
 def unpool_nearest(x, scale_factor=2):
     """Nearest-neighbour unpooling: each value fills a scale×scale block, (N, C, H, W) ->
     (N, C, H*sh, W*sw)."""
@@ -278,6 +283,7 @@ class UnpoolBedOfNails(Function):
         return grad[:, :, ::ctx.scale[0], ::ctx.scale[1]].copy(), None
 
 
+@tensor_args("x")
 def unpool_bed_of_nails(x, scale_factor=2):
     """"Bed of nails" unpooling: each value in the top-left corner of its scale×scale block,
     zeros elsewhere; (N, C, H, W) -> (N, C, H*sh, W*sw)."""

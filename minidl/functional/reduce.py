@@ -12,6 +12,7 @@ import builtins
 from .. import backend
 from ..tensor import Function, Tensor
 from .elementwise import Sqrt
+from ._args import tensor_args
 
 
 def normalize_axis(axis, ndim, name="axis"):
@@ -31,6 +32,13 @@ def normalize_axis(axis, ndim, name="axis"):
     if len(set(out)) != len(out):
         raise ValueError(f"{name} repeats an axis: {axis!r}")
     return tuple(sorted(out))
+
+
+def _single_axis(axis, ndim, op):
+    """argmax/argmin take one axis (NumPy's rule), checked like the others."""
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
+    return normalize_axis(axis, ndim)[0]
 
 
 def _options(axis, dim, keepdims, keepdim):
@@ -127,23 +135,28 @@ def _reduce(fn, x, axis, dim, keepdims, keepdim, *extra):
     return fn.apply(x, normalize_axis(axis, x.ndim), keepdims, *extra)
 
 
+@tensor_args("x")
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     return _reduce(Sum, x, axis, dim, keepdims, keepdim)
 
 
+@tensor_args("x")
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
     return _reduce(Mean, x, axis, dim, keepdims, keepdim)
 
 
+@tensor_args("x")
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     """Maximum values over ``axis`` (values only; use ``argmax`` for the indices)."""
     return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, True)
 
 
+@tensor_args("x")
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, False)
 
 
+@tensor_args("x")
 def var(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False):
     return _reduce(Var, x, axis, dim, keepdims, keepdim, unbiased)
 
@@ -160,18 +173,25 @@ class _SqrtOfVariance(Sqrt):
         return g / (2 * xp.where(out == 0, xp.inf, out))          # 1/∞ = 0 where std = 0
 
 
+@tensor_args("x")
 def std(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False):
     return _SqrtOfVariance.apply(var(x, axis, keepdims, unbiased, dim=dim, keepdim=keepdim))
 
 
+@tensor_args("x")
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
     """Indices of the maxima (an int64 Tensor; not differentiable)."""
     axis, keepdims = _options(axis, dim, keepdims, keepdim)
     data = x.data if isinstance(x, Tensor) else x
+    if axis is not None:
+        axis = _single_axis(axis, data.ndim, "argmax")
     return Tensor(data.argmax(axis=axis, keepdims=keepdims))
 
 
+@tensor_args("x")
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
     axis, keepdims = _options(axis, dim, keepdims, keepdim)
     data = x.data if isinstance(x, Tensor) else x
+    if axis is not None:
+        axis = _single_axis(axis, data.ndim, "argmin")
     return Tensor(data.argmin(axis=axis, keepdims=keepdims))

@@ -16,6 +16,8 @@ import numpy as np
 from .. import backend
 from ..kernels.index_add import index_add
 from ..tensor import Function, Tensor
+from ._args import axis as axis_arg
+from ._args import int_tuple, number, tensor_args, tensor_list
 
 
 class Reshape(Function):
@@ -109,9 +111,10 @@ class Pad(Function):
 
 
 # ---- the functional API ------------------------------------------------------------------
+@tensor_args("x")
 def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    target = _resolve_shape(x.shape, tuple(int(n) for n in shape))
+    target = _resolve_shape(x.shape, int_tuple(shape, "shape", "reshape"))
     return x if target == x.shape else Reshape.apply(x, target)
 
 
@@ -130,46 +133,59 @@ def _resolve_shape(old, new):
     return new
 
 
+@tensor_args("x")
 def permute(x, *axes):
     axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    axes = int_tuple(axes, "axes", "permute")
     if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
         raise ValueError(f"permute needs a permutation of {x.ndim} axes, got {tuple(axes)}")
     return Permute.apply(x, tuple(a % x.ndim for a in axes))
 
 
+@tensor_args("x")
 def transpose(x, dim0=None, dim1=None):
     """Swap two axes (PyTorch); with no axes, reverse them all (NumPy's ``.T``)."""
     if dim0 is None and dim1 is None:
         return Permute.apply(x, tuple(reversed(range(x.ndim))))
+    dim0, dim1 = axis_arg(dim0, x.ndim, "dim0", "transpose"), axis_arg(dim1, x.ndim, "dim1", "transpose")
     axes = list(range(x.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return Permute.apply(x, tuple(axes))
 
 
+@tensor_args("x")
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one (torch.flatten)."""
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s, e = axis_arg(start_dim, x.ndim, "start_dim", "flatten"), axis_arg(end_dim, x.ndim, "end_dim", "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim ({start_dim}) comes after end_dim ({end_dim})")
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
+@tensor_args("x")
 def squeeze(x, axis=None):
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axis %= x.ndim
-    if x.shape[axis] != 1:
+    a = axis_arg(axis, x.ndim, "axis", "squeeze")
+    if x.ndim == 0 or x.shape[a] != 1:
         return x
-    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+    return reshape(x, x.shape[:a] + x.shape[a + 1:])
 
 
+@tensor_args("x")
 def unsqueeze(x, axis):
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    a = axis_arg(axis, x.ndim + 1, "axis", "unsqueeze")    # one more place: after the last axis
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
 
 
+@tensor_args("x")
 def broadcast_to(x, shape):
-    return x if tuple(shape) == x.shape else BroadcastTo.apply(x, tuple(shape))
+    shape = int_tuple(shape, "shape", "broadcast_to")
+    if len(shape) < x.ndim or any(old not in (1, new) for old, new in zip(x.shape[::-1], shape[::-1])):
+        raise ValueError(f"broadcast_to: a tensor of shape {x.shape} cannot be broadcast to {shape}")
+    return x if shape == x.shape else BroadcastTo.apply(x, shape)
 
 
 expand = broadcast_to
@@ -187,6 +203,7 @@ def _raw_index(index):
     return index
 
 
+@tensor_args("x")
 def getitem(x, index):
     """``x[index]`` with slices, integers, integer arrays and boolean masks."""
     xp = backend.get_array_module(x.data)
@@ -207,10 +224,11 @@ def _check_same(tensors, what):
 
 
 def concat(tensors, axis=0, *, dim=None):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    tensors = tensor_list(tensors, "tensors", "concat")
     _check_same(tensors, "concat")
-    axis = dim if dim is not None else axis
-    axis %= tensors[0].ndim
+    if tensors[0].ndim == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated (use stack)")
+    axis = axis_arg(dim if dim is not None else axis, tensors[0].ndim, "dim", "concat")
     ref = tensors[0].shape
     for i, t in enumerate(tensors):
         if t.ndim != len(ref) or any(a != b for k, (a, b) in enumerate(zip(t.shape, ref)) if k != axis):
@@ -223,16 +241,16 @@ cat = concat
 
 
 def stack(tensors, axis=0, *, dim=None):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    tensors = tensor_list(tensors, "tensors", "stack")
     _check_same(tensors, "stack")
-    axis = dim if dim is not None else axis
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack needs tensors of one shape, got {sorted(shapes)}")
-    axis %= tensors[0].ndim + 1
+    axis = axis_arg(dim if dim is not None else axis, tensors[0].ndim + 1, "dim", "stack")
     return concat([unsqueeze(t, axis) for t in tensors], axis)
 
 
+@tensor_args("x")
 def pad(x, pad, mode="constant", value=0.0):
     """Padding with PyTorch's ``pad`` order: (left, right, top, bottom, ...) from the *last* axis
     backwards, e.g. ``pad(x, (1, 1, 2, 2))`` pads W by 1 and H by 2.
@@ -244,6 +262,7 @@ def pad(x, pad, mode="constant", value=0.0):
     """
     if mode not in ("constant", "reflect"):
         raise ValueError(f"pad supports mode='constant' or 'reflect', got {mode!r}")
+    pad = int_tuple(pad, "pad", "pad")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad must hold (before, after) pairs for at most {x.ndim} axes, got {pad}")
     if any(int(p) != p or p < 0 for p in pad):
@@ -253,7 +272,7 @@ def pad(x, pad, mode="constant", value=0.0):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     if mode == "reflect":
         return _reflect(x, widths)
-    return Pad.apply(x, tuple(widths), value)
+    return Pad.apply(x, tuple(widths), number(value, "value", "pad", allow_inf=True))
 
 
 def _reflect(x, widths):

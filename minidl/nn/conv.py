@@ -22,11 +22,11 @@ from .module import Module, Parameter
 
 class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                 bias, padding_mode, weight_shape, rng, dtype):
+                 bias, padding_mode, transposed, rng, dtype):
         super().__init__()
         for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels"),
                             (groups, "groups")):
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
@@ -40,6 +40,9 @@ class _ConvNd(Module):
         self.dilation = as_pair(dilation, "dilation", 1)
         self.padding_mode = padding_mode
         dtype = dtype or backend.default_dtype
+        # conv: (C_out, C_in / groups, kh, kw); transpose conv: (C_in, C_out / groups, kh, kw)
+        weight_shape = (in_channels, out_channels // groups) if transposed else \
+            (out_channels, in_channels // groups)
         self.weight = Parameter(np.empty(weight_shape + self.kernel_size, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         init.default_init_(self.weight, self.bias, rng)
@@ -63,7 +66,7 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", rng=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                         bias, padding_mode, (out_channels, in_channels // groups), rng, dtype)
+                         bias, padding_mode, False, rng, dtype)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -83,7 +86,7 @@ class ConvTranspose2d(_ConvNd):
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  rng=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                         bias, padding_mode, (in_channels, out_channels // groups), rng, dtype)
+                         bias, padding_mode, True, rng, dtype)
         if isinstance(self.padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
         self.output_padding = as_pair(output_padding, "output_padding", 0)

@@ -23,6 +23,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=None):
         super().__init__()
+        for value, name in ((in_features, "in_features"), (out_features, "out_features")):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
         self.in_features, self.out_features = in_features, out_features
         dtype = dtype or backend.default_dtype
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
@@ -129,8 +132,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        if not isinstance(p, (int, float, np.floating)) or isinstance(p, bool) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         self.p, self.rng = p, rng
 
     def forward(self, x):

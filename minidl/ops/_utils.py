@@ -40,6 +40,22 @@ def boxes_array(boxes, name, float_only=True):
     return array, was_tensor
 
 
+def upcast(array):
+    """The array in a type wide enough for box arithmetic (as torchvision's ``_upcast``).
+
+    Areas are products of two sides: in float16 a 256 × 256 box already overflows 65504, and
+    in int8/uint8 a side of 128 wraps. Float16 boxes compute in float32, integer and bool boxes
+    in int64 (unsigned ones too: ``x2 - x1`` of an inverted uint8 box would wrap to a huge
+    width); float32/float64 stay as they are.
+    """
+    xp = backend.get_array_module(array)
+    if array.dtype.kind == "f" and array.dtype.itemsize < 4:
+        return array.astype(xp.float32)
+    if array.dtype.kind in "iub":
+        return array.astype(xp.int64)
+    return array
+
+
 def raise_first_failed(checks):
     """checks: ``[(bad, message), ...]`` with boolean arrays on one device. All of them are read
     at once (on a GPU each read waits for the queued work: one wait, not one per check); a
@@ -80,11 +96,19 @@ def check_number(value, name, minimum=None):
 
 def pair(value, name):
     """An int or a pair of ints >= 1 (like torchvision's output_size) -> (h, w)."""
-    h, w = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-               for v in (h, w)):
+    values = (value, value) if isinstance(value, numbers.Integral) else \
+        tuple(value) if isinstance(value, (tuple, list)) else None
+    if values is None or len(values) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values):
         raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
-    return int(h), int(w)
+    return int(values[0]), int(values[1])
+
+
+def size_pair(value, name):
+    """An image or feature-map size (height, width): a pair of non-negative numbers -> floats."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (height, width), got {value!r}")
+    return tuple(check_number(v, f"{name}[{i}]", minimum=0.0) for i, v in enumerate(value))
 
 
 def convert_boxes_to_roi_format(boxes, dtype, xp):

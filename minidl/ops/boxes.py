@@ -20,7 +20,8 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ._utils import boxes_array, check_number, finite_check, like, raise_first_failed, unwrap
+from ._utils import (boxes_array, check_number, finite_check, like, pair, raise_first_failed,
+                     size_pair, unwrap, upcast)
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -34,8 +35,15 @@ def _last_axis_boxes(boxes, name):
 
 
 def box_area(boxes, fmt="xyxy"):
-    """Area of each box: (..., 4) -> (...). Negative sides count as 0 (an empty box)."""
+    """Area of each box: (..., 4) -> (...). Negative sides count as 0 (an empty box).
+
+    Small dtypes are widened first (``upcast``): float16 boxes give float32 areas, integer
+    boxes int64 areas — a 300 × 300 float16 box has area 90000 > 65504, the float16 maximum.
+    """
     b, was_tensor = _last_axis_boxes(boxes, "boxes")
+    if b.dtype.kind not in "fiub":
+        raise TypeError(f"boxes: expected real numbers, got dtype {b.dtype}")
+    b = upcast(b)
     if fmt not in _FORMATS:
         raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
     xp = backend.get_array_module(b)
@@ -50,9 +58,18 @@ def box_iou(boxes1, boxes2):
     """Intersection over union of every pair: boxes1 (N, 4), boxes2 (M, 4) -> (N, M).
 
     IoU = |A ∩ B| / |A ∪ B| = inter / (area_a + area_b - inter); 0 when the union is empty.
+    Computed in a wide type (``upcast``): float16 or integer boxes give a float32 IoU, float64
+    boxes a float64 one.
     """
     a, was_tensor = boxes_array(boxes1, "boxes1", float_only=False)
     b, _ = boxes_array(boxes2, "boxes2", float_only=False)
+    for name, array in (("boxes1", a), ("boxes2", b)):
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    a, b = upcast(a), upcast(b)
+    floats = [x.dtype for x in (a, b) if x.dtype.kind == "f"]   # integer corners: a float32 IoU
+    dtype = max(floats, key=lambda d: d.itemsize) if floats else np.dtype(np.float32)
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
     xp = backend.get_array_module(a, b)
     area_a, area_b = box_area(a), box_area(b)
     top_left = xp.maximum(a[:, None, :2], b[None, :, :2])          # (N, M, 2)
@@ -71,7 +88,7 @@ def box_convert(boxes, in_fmt, out_fmt):
         if fmt not in _FORMATS:
             raise ValueError(f"{name} must be one of {_FORMATS}, got {fmt!r}")
     xp = backend.get_array_module(b)
-    p, q, r, s = (b[..., k] for k in range(4))
+    p, q, r, s = (upcast(b[..., k]) for k in range(4))   # int8 x + w must not wrap
     if in_fmt == "xywh":                          # everything goes through xyxy
         p, q, r, s = p, q, p + r, q + s
     elif in_fmt == "cxcywh":
@@ -80,13 +97,19 @@ def box_convert(boxes, in_fmt, out_fmt):
         p, q, r, s = p, q, r - p, s - q
     elif out_fmt == "cxcywh":
         p, q, r, s = (p + r) / 2, (q + s) / 2, r - p, s - q
-    return like(xp.stack([p, q, r, s], axis=-1).astype(b.dtype, copy=False), was_tensor)
+    out = xp.stack([p, q, r, s], axis=-1)
+    if b.dtype.kind in "iu" and out.size:   # back to the input's integer type only if it fits
+        info = np.iinfo(b.dtype)
+        if backend.any_true((out < info.min) | (out > info.max)):
+            raise ValueError(f"box_convert: the converted boxes do not fit in {b.dtype}; "
+                             f"convert a wider dtype (e.g. boxes.astype(int64))")
+    return like(out.astype(b.dtype, copy=False), was_tensor)
 
 
 def clip_boxes_to_image(boxes, size):
     """Clip (..., 4) boxes into an image of size (height, width): x to [0, W], y to [0, H]."""
     b, was_tensor = _last_axis_boxes(boxes, "boxes")
-    height, width = size
+    height, width = size_pair(size, "size")
     xp = backend.get_array_module(b)
     x = xp.clip(b[..., 0::2], 0, width)
     y = xp.clip(b[..., 1::2], 0, height)
@@ -96,6 +119,8 @@ def clip_boxes_to_image(boxes, size):
 def remove_small_boxes(boxes, min_size):
     """Indices (int64) of the boxes whose width and height are both >= min_size."""
     b, was_tensor = boxes_array(boxes, "boxes", float_only=False)
+    b = upcast(b)                        # an inverted uint8 box must not wrap to a huge width
+    min_size = check_number(min_size, "min_size")
     xp = backend.get_array_module(b)
     keep = ((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size)
     return like(xp.nonzero(keep)[0].astype(xp.int64), was_tensor)
@@ -162,10 +187,17 @@ def anchor_grid(feature_size, stride, sizes, aspect_ratios=(1.0,), dtype=np.floa
     (area s²). Order: cell-major, row by row, the A anchors of a cell together — the order of a
     conv head's output (N, A·4, H, W) permuted to (N, H, W, A, 4).
     """
-    height, width = feature_size
-    sy, sx = (stride, stride) if isinstance(stride, numbers.Real) else stride
-    if min(sizes) <= 0 or min(aspect_ratios) <= 0:
-        raise ValueError("sizes and aspect_ratios must be positive")
+    height, width = pair(feature_size, "feature_size")
+    if isinstance(stride, numbers.Real):
+        stride = (stride, stride)
+    if not isinstance(stride, (tuple, list)) or len(stride) != 2:
+        raise ValueError(f"stride must be a positive number or a pair (sy, sx), got {stride!r}")
+    sy, sx = (check_number(v, "stride", minimum=1e-12) for v in stride)
+    for name, values in (("sizes", sizes), ("aspect_ratios", aspect_ratios)):
+        if not isinstance(values, (tuple, list)) or not values:
+            raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {values!r}")
+        if min(check_number(v, name) for v in values) <= 0:
+            raise ValueError(f"{name} must be positive, got {values!r}")
     xp = backend.get_array_module(backend.to_device(backend.as_array([0.0]), device))
     half = xp.asarray([[-s * math.sqrt(r), -s / math.sqrt(r), s * math.sqrt(r), s / math.sqrt(r)]
                        for s in sizes for r in aspect_ratios], dtype=xp.float64) / 2   # (A, 4)

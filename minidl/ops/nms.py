@@ -5,7 +5,8 @@ Greedy NMS keeps the best box, deletes the boxes that overlap it too much, and r
 is left. The kernels live in minidl/kernels/nms.py (NumPy reference) and csrc/nms/ (C++, CUDA).
 
 Conventions — torchvision's, stated exactly because implementations disagree here:
-* boxes (N, 4) float (x1, y1, x2, y2); scores (N,) (cast to the boxes' dtype);
+* boxes (N, 4) float (x1, y1, x2, y2); scores (N,) (cast to the boxes' dtype); float16 boxes
+  are computed in float32 (as torchvision's box ops upcast), since their areas overflow;
 * box j is suppressed by a kept box i when IoU(i, j) > iou_threshold, *strictly*; the IoU is
   computed in the boxes' dtype and compared in float64 (like torchvision's CPU kernel), so
   every minidl path keeps the same boxes even when an IoU equals the threshold;
@@ -24,7 +25,7 @@ import numbers
 
 from .. import backend, kernels
 from ..kernels import nms as nms_kernels
-from ._utils import boxes_array, finite_check, like, raise_first_failed, unwrap
+from ._utils import boxes_array, finite_check, like, raise_first_failed, unwrap, upcast
 
 
 def _check(boxes, scores, iou_threshold):
@@ -40,6 +41,7 @@ def _check(boxes, scores, iou_threshold):
     xp = backend.get_array_module(b)
     s = xp.asarray(s)                    # on the boxes' device, checked before any cast
     raise_first_failed([finite_check(b, "boxes"), finite_check(s, "scores")])   # one device read
+    b = upcast(b)           # float16 areas overflow at 65504 (a 256-px box): compute in float32
     return b, s.astype(b.dtype, copy=False), float(iou_threshold), was_tensor
 
 
