@@ -125,20 +125,20 @@ def tanh(x):
     return Tanh.apply(as_float_input(x))
 
 
-def _softmax_axis(x, axis, dim):
+def _softmax_axis(x, axis, dim, op):
     axis = dim if dim is not None else axis
     if axis is None:
-        raise TypeError("softmax needs an axis (e.g. axis=1 for (N, C) scores)")
+        raise TypeError(f"{op} needs an axis: dim=1 (or axis=1) for (N, C) scores")
     if not isinstance(axis, int) or isinstance(axis, bool):
-        raise TypeError(f"softmax: axis must be one int, got {axis!r}")
-    return normalize_axis(axis, x.ndim)[0]
+        raise TypeError(f"{op}: dim must be one int, got {axis!r}")
+    return normalize_axis(axis, x.ndim, f"{op}: dim")[0]
 
 
 @tensor_args("x")
 def softmax(x, axis=None, *, dim=None):
-    return Softmax.apply(x, _softmax_axis(x, axis, dim))
+    return Softmax.apply(x, _softmax_axis(x, axis, dim, "softmax"))
 
 
 @tensor_args("x")
 def log_softmax(x, axis=None, *, dim=None):
-    return LogSoftmax.apply(x, _softmax_axis(x, axis, dim))
+    return LogSoftmax.apply(x, _softmax_axis(x, axis, dim, "log_softmax"))

@@ -45,15 +45,21 @@ def _operand(x, like, name="operand", op="elementwise op"):
     return Tensor(backend.get_array_module(ref).asarray(x.data))
 
 
-def _binary(fn, a, b, *options):
-    op = fn.__name__.strip("_").lower()
+def _binary(fn, a, b, *options, op=None):
+    op = op or fn.__name__.lower()
     if not isinstance(a, Tensor):
         a = _operand(a, b, "a", op)
     if not isinstance(b, Tensor):
         b = _operand(b, a, "b", op)
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.device != b.device:
         raise ValueError(f"operands are on different devices: {a.device} and {b.device}")
-    return fn.apply(a, b, *options)
+    try:
+        return fn.apply(a, b, *options)
+    except ValueError as error:          # NumPy's message names no argument: say which op
+        if "broadcast" not in str(error):
+            raise
+        raise ValueError(f"{op}: a of shape {_shape(a)} and b of shape {_shape(b)} do not "
+                         f"broadcast to one shape") from None
 
 
 class Add(Function):
@@ -361,11 +367,11 @@ def _less(x, y):
 
 
 def maximum(a, b):
-    return _binary(_Select, a, b, _greater)
+    return _binary(_Select, a, b, _greater, op="maximum")
 
 
 def minimum(a, b):
-    return _binary(_Select, a, b, _less)
+    return _binary(_Select, a, b, _less, op="minimum")
 
 
 @tensor_args("condition")
@@ -377,7 +383,14 @@ def where(condition, a, b):
         a = _operand(a, like, "a", "where")
     if not isinstance(b, Tensor):
         b = _operand(b, like, "b", "where")
-    return Where.apply(cond, a, b)
+    shapes = (_shape(cond), _shape(a), _shape(b))
+    try:
+        return Where.apply(cond, a, b)
+    except ValueError as error:
+        if "broadcast" not in str(error):
+            raise
+        raise ValueError(f"where: condition, a and b of shapes {shapes} do not broadcast to one "
+                         f"shape") from None
 
 
 def to_device_dtype(a, device=None, dtype=None):

@@ -91,7 +91,9 @@ def matmul(a, b):
 @tensor_args("x", "weight", "bias", optional=("bias",))
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` for x of shape (N, in), weight (out, in), bias (out,)."""
-    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+    if x.ndim != 2 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} needs shape (N, {weight.shape[1]}) "
                          f"for a weight of shape {weight.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):

@@ -19,7 +19,7 @@ def normalize_axis(axis, ndim, name="axis"):
     """Return a sorted tuple of non-negative axes (all axes for ``None``); check the range."""
     if axis is None:
         return tuple(range(ndim))
-    if not isinstance(axis, (int, tuple, list)):
+    if not isinstance(axis, (int, tuple, list)) or isinstance(axis, bool):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
@@ -38,7 +38,7 @@ def _single_axis(axis, ndim, op):
     """argmax/argmin take one axis (NumPy's rule), checked like the others."""
     if not isinstance(axis, int) or isinstance(axis, bool):
         raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
-    return normalize_axis(axis, ndim)[0]
+    return normalize_axis(axis, ndim, f"{op}: axis")[0]
 
 
 def _options(axis, dim, keepdims, keepdim):
@@ -130,35 +130,36 @@ class Var(Function):
         return 2 * centered * _expand(g, centered.shape, ctx.axes, ctx.keepdims) / ctx.denom, None, None, None
 
 
-def _reduce(fn, x, axis, dim, keepdims, keepdim, *extra):
+def _reduce(fn, x, axis, dim, keepdims, keepdim, *extra, op):
     axis, keepdims = _options(axis, dim, keepdims, keepdim)
-    return fn.apply(x, normalize_axis(axis, x.ndim), keepdims, *extra)
+    name = f"{op}: {'dim' if dim is not None else 'axis'}"
+    return fn.apply(x, normalize_axis(axis, x.ndim, name), keepdims, *extra)
 
 
 @tensor_args("x")
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
-    return _reduce(Sum, x, axis, dim, keepdims, keepdim)
+    return _reduce(Sum, x, axis, dim, keepdims, keepdim, op="sum")
 
 
 @tensor_args("x")
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    return _reduce(Mean, x, axis, dim, keepdims, keepdim)
+    return _reduce(Mean, x, axis, dim, keepdims, keepdim, op="mean")
 
 
 @tensor_args("x")
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     """Maximum values over ``axis`` (values only; use ``argmax`` for the indices)."""
-    return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, True)
+    return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, True, op="max")
 
 
 @tensor_args("x")
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
-    return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, False)
+    return _reduce(MaxMin, x, axis, dim, keepdims, keepdim, False, op="min")
 
 
 @tensor_args("x")
 def var(x, axis=None, keepdims=False, unbiased=True, *, dim=None, keepdim=False):
-    return _reduce(Var, x, axis, dim, keepdims, keepdim, unbiased)
+    return _reduce(Var, x, axis, dim, keepdims, keepdim, unbiased, op="var")
 
 
 class _SqrtOfVariance(Sqrt):

@@ -18,7 +18,8 @@ from .module import Module, Parameter
 class _Norm(Module):
     def __init__(self, num_features, eps, momentum, affine, track_running_stats, dtype):
         super().__init__()
-        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+        if not isinstance(num_features, (int, np.integer)) or isinstance(num_features, bool) \
+                or num_features < 1:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats

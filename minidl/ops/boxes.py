@@ -44,7 +44,7 @@ def box_area(boxes, fmt="xyxy"):
     if b.dtype.kind not in "fiub":
         raise TypeError(f"boxes: expected real numbers, got dtype {b.dtype}")
     b = upcast(b)
-    if fmt not in _FORMATS:
+    if not isinstance(fmt, str) or fmt not in _FORMATS:
         raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
     xp = backend.get_array_module(b)
     if fmt == "xyxy":
@@ -85,7 +85,7 @@ def box_convert(boxes, in_fmt, out_fmt):
     """Convert between 'xyxy' (corners), 'xywh' (top-left + size), 'cxcywh' (centre + size)."""
     b, was_tensor = _last_axis_boxes(boxes, "boxes")
     for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
-        if fmt not in _FORMATS:
+        if not isinstance(fmt, str) or fmt not in _FORMATS:
             raise ValueError(f"{name} must be one of {_FORMATS}, got {fmt!r}")
     xp = backend.get_array_module(b)
     p, q, r, s = (upcast(b[..., k]) for k in range(4))   # int8 x + w must not wrap

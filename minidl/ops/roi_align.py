@@ -67,6 +67,9 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
     _, rois, size, scale = roi_inputs(input, boxes, output_size, spatial_scale, "roi_align")
     if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, numbers.Integral):
         raise TypeError(f"roi_align: sampling_ratio must be an int, got {sampling_ratio!r}")
+    for name, flag in (("aligned", aligned), ("deterministic", deterministic)):
+        if not isinstance(flag, (bool, numbers.Integral)):      # bool(array) is ambiguous
+            raise TypeError(f"roi_align: {name} must be True or False, got {flag!r:.60}")
     return RoIAlignFunction.apply(input, rois, output_size=size, spatial_scale=scale,
                                   sampling_ratio=int(sampling_ratio), aligned=bool(aligned),
                                   deterministic=bool(deterministic))
