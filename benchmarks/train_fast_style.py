@@ -37,7 +37,7 @@ from minidl.tour.visualize import FAST_STYLE_WEIGHTS, fast_style_nets, fast_styl
 
 def save(net, path, **meta):
     """The state dict in float16 (275k parameters: 1.1 MB in float32, ~0.5 MB so; the outputs change
-    by < 1e-3), loaded back into the float32 network by ``load_state_dict``."""
+    by < 1e-3), loaded back into the float32 network by ``load_state_dict(..., cast=True)``."""
     state = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in net.state_dict().items()}
     np.savez(path, **state, **meta)
 

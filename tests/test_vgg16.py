@@ -210,10 +210,10 @@ def test_failed_save_keeps_the_old_cache(fake_hed, tmp_path, monkeypatch):
     V.convert_hed_weights(fake_hed[1], out)
     before = out.read_bytes()
 
-    def broken_savez(file, **arrays):                      # a disk that fills up mid-write
-        file.write(b"PK\x03\x04 half a zip")
+    def broken_write(member, array, **kwargs):             # a disk that fills up mid-write
+        member.write(b"\x93NUMPY half an array")
         raise OSError("No space left on device")
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write)
     with pytest.raises(OSError, match="No space"):
         V.convert_hed_weights(fake_hed[1], out)
     assert out.read_bytes() == before                      # the old cache is intact ...

@@ -68,8 +68,14 @@ def tensor_args(*names, optional=()):
         positions = [(n, params.index(n)) for n in names]
         op = fn.__name__
 
+        indices = [i for _, i in positions]
+
         @functools.wraps(fn)
         def checked(*args, **kwargs):
+            # Fast path: every checked argument was passed positionally as a Tensor (the
+            # common case inside a model): nothing to check or convert.
+            if len(args) > indices[-1] and all(isinstance(args[i], Tensor) for i in indices):
+                return fn(*args, **kwargs)
             if positions:
                 args = list(args)
                 for name, i in positions:

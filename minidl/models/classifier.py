@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .. import nn
+from ..nn.module import load_npz
 from ..data.shapes import SHAPE_CLASSES
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
@@ -68,7 +67,7 @@ def load_shapes_classifier(path=SHAPES_CLASSIFIER_WEIGHTS):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_vis_classifier.py` to train it")
     model = ShapesClassifier()
-    with np.load(path, allow_pickle=False) as f:
-        # The file stores every array as float32, batch norm's int64 step counters included.
-        model.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")}, cast=True)
+    arrays = load_npz(path)                  # a damaged file: a CheckpointError naming it
+    # The file stores every array as float32, batch norm's int64 step counters included.
+    model.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("meta_")}, cast=True)
     return model.eval()

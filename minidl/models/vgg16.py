@@ -45,13 +45,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
 from .. import backend, nn
-from ..nn.module import load_npz
+from ..nn.module import load_npz, save_npz
 from ..tensor import Tensor
 
 #: number of 3×3 convolutions per block and their output channels (VGG16, "configuration D")
@@ -210,24 +209,6 @@ def _read_hed_convs(f):
     return convs
 
 
-def _save_npz_atomic(path, arrays):
-    """Write ``arrays`` to ``path`` so that a reader sees either the old file or the complete
-    new one, never a half-written file: write a temporary file in the same folder, then
-    ``os.replace`` it (an atomic rename on one file system)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".vgg16_hed.", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:          # a file object: np.savez adds no ".npz" suffix
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)                    # mkstemp makes it private; a cache is readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def convert_hed_weights(h5_path=None, out_path=None):
     """Convert HED's VGG16 weights (``.h5``, Keras HWIO) into minidl's cached ``.npz``.
 
@@ -264,7 +245,8 @@ def convert_hed_weights(h5_path=None, out_path=None):
         # like minidl's, so no kernel flip is needed — only the axes move.
         arrays[f"{name}.weight"] = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)).astype(np.float16)
         arrays[f"{name}.bias"] = bias.astype(np.float16)
-    _save_npz_atomic(out_path, arrays)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    save_npz(out_path, arrays)               # atomic: a reader sees the old file or the new one
     return out_path
 
 

@@ -16,6 +16,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..nn.module import load_npz
 from .. import backend, train, vis
 from ..data import SHAPE_CLASSES, ShapesDataset
 from ..models import TransformNet, load_shapes_classifier, vgg16_features
@@ -450,10 +451,10 @@ def load_fast_style_nets(device="cpu"):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_fast_style.py`")
         net = _new_fast_style_net(norm)
-        with np.load(path, allow_pickle=False) as f:
-            # stored in float16 (half the size): cast=True converts into the float32 network
-            net.load_state_dict({k: f[k] for k in f.files if not k.startswith("meta_")}, cast=True)
-            steps = int(f["meta_steps"])
+        arrays = load_npz(path)              # a damaged file: a CheckpointError naming it
+        # stored in float16 (half the size): cast=True converts into the float32 network
+        net.load_state_dict({k: v for k, v in arrays.items() if not k.startswith("meta_")}, cast=True)
+        steps = int(arrays["meta_steps"])
         nets[norm] = net.eval().to(device)
     return nets, f"loaded from minidl/weights/ (trained {steps} steps by benchmarks/train_fast_style.py)"
 
