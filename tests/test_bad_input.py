@@ -58,9 +58,23 @@ def test_maximum_minimum_propagate_nan_and_send_its_gradient_there(op, reference
     out = op(a, b)
     np.testing.assert_array_equal(out.numpy(), reference(a.numpy(), b.numpy()))   # NaN where either is
     out.sum().backward()
-    # The gradient goes to the chosen operand — the NaN one — and is split on ties.
-    np.testing.assert_array_equal(a.grad.numpy()[[0, 1, 3, 4]], [0.0, 1.0, 0.5, 1.0])
-    np.testing.assert_array_equal((a.grad + b.grad).numpy(), np.ones(5))
+    # PyTorch's rule: the winner gets the gradient, ties split it, and where a NaN is involved
+    # (no comparison holds) both operands get it in full.
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0, float(op is F.maximum), 0.5, 1.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, float(op is F.minimum), 0.5, 1.0])
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_minimum_gradients_match_pytorch_at_nan_and_ties(name):
+    torch = pytest.importorskip("torch", reason="torch is only used as the reference here")
+    a = np.array([1.0, np.nan, 3.0, 2.0, np.nan, -1.0])
+    b = np.array([np.nan, 2.0, 1.0, 2.0, np.nan, 0.0])
+    ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    getattr(F, name)(ta, tb).sum().backward()
+    xa, xb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    getattr(torch, name)(xa, xb).sum().backward()
+    np.testing.assert_array_equal(ta.grad.numpy(), xa.grad.numpy())
+    np.testing.assert_array_equal(tb.grad.numpy(), xb.grad.numpy())
 
 
 # ---- errors that name the op and the argument -------------------------------------------------------
@@ -112,3 +126,30 @@ def test_arrays_and_numbers_are_still_accepted_where_tensors_are():
     assert F.sigmoid([0.0]).numpy().tolist() == [0.5]        # a list becomes float32
     assert F.where(np.array([True, False]), Tensor(np.ones(2)), 0.0).numpy().tolist() == [1.0, 0.0]
     assert F.clamp(Tensor(np.arange(4)), max=2).numpy().tolist() == [0, 1, 2, 2]   # ints stay ints
+
+
+@pytest.mark.parametrize("case", ["pow_zero_at_zero", "std_of_a_constant", "all_targets_ignored",
+                                  "sigmoid_of_ints"])
+def test_edge_case_results_and_gradients_match_pytorch(case):
+    torch = pytest.importorskip("torch", reason="torch is only used as the reference here")
+    x = np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    calls = {
+        "pow_zero_at_zero": (lambda t: F.pow(t, 0.0), lambda t: t ** 0.0),
+        "std_of_a_constant": (lambda t: F.std(t[1]), lambda t: t[1].std()),
+        "all_targets_ignored": (lambda t: F.cross_entropy(t, np.array([-100, -100])),
+                                lambda t: torch.nn.functional.cross_entropy(t, torch.tensor([-100, -100]))),
+    }
+    if case == "sigmoid_of_ints":
+        ints = np.array([-2, 0, 3])
+        np.testing.assert_allclose(F.sigmoid(ints).numpy(), torch.sigmoid(torch.tensor(ints)).numpy(),
+                                   rtol=1e-6)
+        return
+    ours, theirs = calls[case]
+    t = Tensor(x, requires_grad=True)
+    y = ours(t)
+    y.sum().backward()
+    r = torch.tensor(x, requires_grad=True)
+    z = theirs(r)
+    z.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), z.detach().numpy())    # NaN where torch has NaN
+    np.testing.assert_array_equal(t.grad.numpy(), r.grad.numpy())

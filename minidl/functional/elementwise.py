@@ -224,15 +224,15 @@ def _chooses_a(a, b, pick_a, xp):
     NaN propagates (as in NumPy and PyTorch): a comparison with NaN is False, so a plain
     ``where(a > b, a, b)`` would silently drop a NaN ``a`` and return ``b``. When ``b`` is NaN,
     ``pick_a`` is False and ``b`` (the NaN) is taken already."""
-    chosen = pick_a(a, b)
-    if getattr(a, "dtype", None) is not None and a.dtype.kind in "fc":
-        chosen = chosen | xp.isnan(a)
-    return chosen
+    return pick_a(a, b) | (a != a)          # a != a holds exactly where a is NaN
 
 
 class _Select(Function):
-    """maximum / minimum: the gradient goes to the chosen operand (a NaN is always chosen);
-    ties split it in half."""
+    """maximum / minimum: the gradient goes to the chosen operand; ties split it in half.
+
+    PyTorch's rule, exactly: an operand gets no gradient only where the *other* one strictly
+    wins. So where a NaN is involved (no comparison holds) both operands receive it in full —
+    the output is NaN either way, and this keeps the NaN visible in both gradients."""
 
     @staticmethod
     def forward(ctx, a, b, pick_a):
@@ -245,9 +245,10 @@ class _Select(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = backend.get_array_module(g)
-        chosen = _chooses_a(a, b, ctx.pick_a, xp).astype(g.dtype)
-        wa = xp.where(a == b, 0.5, chosen).astype(g.dtype)
-        return unbroadcast(g * wa, _shape(a)), unbroadcast(g * (1 - wa), _shape(b)), None
+        tie = a == b
+        wa = xp.where(tie, 0.5, ~ctx.pick_a(b, a)).astype(g.dtype)     # 0 where b strictly wins
+        wb = xp.where(tie, 0.5, ~ctx.pick_a(a, b)).astype(g.dtype)     # 0 where a strictly wins
+        return unbroadcast(g * wa, _shape(a)), unbroadcast(g * wb, _shape(b)), None
 
 
 class Where(Function):
