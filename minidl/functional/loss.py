@@ -85,8 +85,9 @@ class CrossEntropy(Function):
         if reduction == "sum":
             return losses.sum()
         ctx.total_weight = w.sum()
-        # PyTorch's mean divides by the summed weights of the non-ignored targets.
-        return losses.sum() / ctx.total_weight
+        # PyTorch's mean divides by the summed weights of the non-ignored targets; with every
+        # target ignored that is 0/0 = NaN, as in PyTorch (divided by NaN: without a warning).
+        return losses.sum() / xp.where(ctx.total_weight > 0, ctx.total_weight, xp.nan)
 
     @staticmethod
     def backward(ctx, g):
