@@ -7,6 +7,14 @@ Everything else about the package lives in pyproject.toml. Environment switches:
   MINIDL_CUDA_STRICT=1  nvcc warnings are errors and register spills are reported (CI's setting)
   MINIDL_CUDA_ARCHS     e.g. "75;80;90" (default), PTX of the last one is embedded for newer GPUs
   MINIDL_BUILD_JOBS     compilers run at once (default, or 0: one per core)
+  MINIDL_SANITIZE=1     a debugging build of _C under AddressSanitizer + UndefinedBehaviorSanitizer:
+                        -O1 -g -fsanitize=address,undefined,float-cast-overflow
+                        -fno-sanitize-recover=undefined -fno-omit-frame-pointer -fno-wrapv (Python's
+                        own -fwrapv would make signed overflow defined, and UBSan silent about it);
+                        _C_cuda is not built. Python itself is not instrumented, so it runs with
+                        LD_PRELOAD=$(g++ -print-file-name=libasan.so): never build it in place over
+                        the normal build — .ci/sanitize builds it in a throw-away copy and runs the
+                        kernel tests under it (docs/sanitize.md)
 """
 import glob
 import os
@@ -37,8 +45,11 @@ def has_openmp(compiler="g++"):
         return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
+SANITIZE = bool(os.environ.get("MINIDL_SANITIZE"))
+
+
 def find_nvcc():
-    if os.environ.get("MINIDL_NO_CUDA"):
+    if os.environ.get("MINIDL_NO_CUDA") or SANITIZE:
         return None
     nvcc = shutil.which("nvcc")
     if nvcc is None and os.path.exists("/usr/local/cuda/bin/nvcc"):
@@ -47,11 +58,20 @@ def find_nvcc():
 
 
 CXX_FLAGS = ["-O3", "-std=c++17", "-fvisibility=hidden"]
+LINK_FLAGS = []
+if SANITIZE:  # see the docstring; the same -fsanitize flags go to the compiler and the linker
+    SANITIZERS = ["-fsanitize=address,undefined,float-cast-overflow",
+                  "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
+    CXX_FLAGS = ["-O1", "-g", "-fno-wrapv", "-std=c++17", "-fvisibility=hidden"] + SANITIZERS
+    LINK_FLAGS += SANITIZERS
+    print("minidl: MINIDL_SANITIZE=1 — building _C with ASan + UBSan (-O1 -g), without _C_cuda",
+          file=sys.stderr)
 if os.environ.get("MINIDL_NATIVE"):
     CXX_FLAGS.append("-march=native")
 OPENMP = not os.environ.get("MINIDL_NO_OPENMP") and has_openmp()
 if OPENMP:
     CXX_FLAGS.append("-fopenmp")
+    LINK_FLAGS.append("-fopenmp")
 else:
     print("minidl: the compiler has no OpenMP; the C++ kernels will run on one thread", file=sys.stderr)
 
@@ -63,7 +83,7 @@ HEADERS = rel("csrc/*.h") + rel("csrc/*/*.h")
 extensions = [
     Pybind11Extension("minidl._C", ["csrc/bind_cpu.cpp"] + rel("csrc/*/*_cpu.cpp"),
                       include_dirs=["csrc"], extra_compile_args=CXX_FLAGS, depends=HEADERS,
-                      extra_link_args=["-fopenmp"] if OPENMP else [], cxx_std=17),
+                      extra_link_args=LINK_FLAGS, cxx_std=17),
 ]
 
 def find_cuda_home(nvcc):
@@ -93,7 +113,7 @@ if NVCC:
         # Static cudart: the module imports on machines without libcudart (or without a GPU).
         extra_link_args=[os.path.join(CUDA_HOME, "lib64", "libcudart_static.a"), "-lrt", "-ldl",
                          "-lpthread"]))
-else:
+elif not SANITIZE:  # (a sanitizer build said so above)
     print("minidl: nvcc not found — skipping the CUDA extension minidl._C_cuda "
           "(the CPU and NumPy paths are complete without it)", file=sys.stderr)
 

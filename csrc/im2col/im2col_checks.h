@@ -50,16 +50,17 @@ inline ConvGeometry checked_conv_geometry(index_t batch, index_t channels, index
   check(padded_h >= extent_h && padded_w >= extent_w,
         op + ": kernel_size: the (dilated) kernel " + pair(extent_h, extent_w) +
             " is larger than the padded input " + pair(padded_h, padded_w));
-  ConvGeometry g = make_conv_geometry(batch, channels, height, width, kernel_h, kernel_w, stride_h,
-                                      stride_w, pad_h, pad_w, dilation_h, dilation_w);
-  // make_conv_geometry's products, now that they are known to fit: rows, columns, both sizes.
+  // The products the kernels form (make_conv_geometry's included), checked before any is formed.
+  const index_t out_h = (padded_h - extent_h) / stride_h + 1;
+  const index_t out_w = (padded_w - extent_w) / stride_w + 1;
   const index_t rows = checked_product({channels, kernel_h, kernel_w},
                                        op + ": the rows of cols (channels * kernel_h * kernel_w)");
-  const index_t columns = checked_product({batch, g.out_h, g.out_w},
+  const index_t columns = checked_product({batch, out_h, out_w},
                                           op + ": the columns of cols (batch * out_h * out_w)");
   checked_mul(rows, columns, op + ": the size of cols (rows * columns)");
   checked_product({batch, channels, height, width}, op + ": the size of x");
-  return g;
+  return make_conv_geometry(batch, channels, height, width, kernel_h, kernel_w, stride_h, stride_w,
+                            pad_h, pad_w, dilation_h, dilation_w);
 }
 
 // C * kh * kw: the rows of the column matrix (checked_conv_geometry checked the product).
