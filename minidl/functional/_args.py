@@ -106,6 +106,14 @@ def integer(value, name, op, minimum=None):
     return int(value)
 
 
+def flag(value, name, op):
+    """A yes/no option (True/False, or 0/1) as a bool; a dict or an array is not one."""
+    if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, numbers.Integral)
+                                                        and value in (0, 1)):
+        raise TypeError(f"{op}: {name} must be True or False, got {value!r:.60}")
+    return bool(value)
+
+
 def axis(value, ndim, name, op):
     """One axis of a tensor with ``ndim`` dimensions, in [-ndim, ndim) -> non-negative int.
     (``unsqueeze`` and ``stack`` pass ndim + 1: they insert an axis.)"""

@@ -10,7 +10,7 @@ import numbers
 
 from .. import backend
 from ..tensor import Function
-from ._args import tensor_args
+from ._args import flag, tensor_args
 
 
 class Dropout(Function):
@@ -36,6 +36,6 @@ def dropout(x, p=0.5, training=True, rng=None):
         raise TypeError(f"dropout: p must be a number in [0, 1), got {p!r}")
     if not 0 <= p < 1:
         raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
-    if not training or p == 0:
+    if not flag(training, "training", "dropout") or p == 0:
         return x
     return Dropout.apply(x, p, rng)

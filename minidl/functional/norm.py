@@ -27,7 +27,7 @@ from .. import backend
 from ..kernels import norm as kernels
 from ..tensor import Function, Tensor
 from .matmul import matmul
-from ._args import tensor_args
+from ._args import flag, number, tensor_args
 
 
 class _Normalize(Function):
@@ -104,6 +104,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     running statistics in place with the *unbiased* variance, as PyTorch does.
     Otherwise: normalize with running_mean / running_var.
     """
+    training = flag(training, "training", "batch_norm")
+    eps = number(eps, "eps", "batch_norm", minimum=0.0)
+    momentum = number(momentum, "momentum", "batch_norm", minimum=0.0, maximum=1.0)
     channels = x.shape[1] if isinstance(x, Tensor) and x.ndim >= 2 else None
     _check_affine("batch_norm", x, weight, bias, channels)
     rm, rv = _data(running_mean), _data(running_var)
@@ -142,6 +145,9 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
     are updated with the batch average of the per-instance statistics (PyTorch's behaviour);
     ``use_input_stats=False`` normalizes with them instead.
     """
+    use_input_stats = flag(use_input_stats, "use_input_stats", "instance_norm")
+    eps = number(eps, "eps", "instance_norm", minimum=0.0)
+    momentum = number(momentum, "momentum", "instance_norm", minimum=0.0, maximum=1.0)
     channels = x.shape[1] if isinstance(x, Tensor) and x.ndim >= 2 else None
     _check_affine("instance_norm", x, weight, bias, channels)
     if x.ndim < 3:
