@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-import numpy as np
-
 from .. import backend
 
 _MODES = ("reference", "native")
@@ -88,11 +86,11 @@ def contiguous(array, xp, dtype=None):
     them an aligned copy instead. (``np.ascontiguousarray`` keeps a misaligned view as it is.)
     Only for inputs: an output written in place cannot be swapped for a copy.
     """
-    if xp is np:
-        return np.require(array, dtype=dtype, requirements=("C", "A"))
+    if xp is backend.np:
+        return xp.require(array, dtype=dtype, requirements=("C", "A"))
     return xp.ascontiguousarray(array, dtype=dtype)
 
 
 def aligned(array) -> bool:
     """Whether the array's data is aligned for its dtype (CuPy's always is: no such flag there)."""
-    return array.flags.aligned if isinstance(array, np.ndarray) else True
+    return array.flags.aligned if isinstance(array, backend.np.ndarray) else True
