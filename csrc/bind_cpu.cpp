@@ -75,12 +75,15 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
   minidl::check(cols.shape(0) == rows && cols.shape(1) == columns,
                 std::string(op) + ": cols has shape " + minidl::shape_str(cols) + ", expected (" +
                     std::to_string(rows) + ", " + std::to_string(columns) + ")");
+  // (An empty cols — no rows or no columns — is never read or written: any strides will do;
+  // NumPy gives such arrays strides of 0.)
   const py::ssize_t item = sizeof(T), row_bytes = cols.strides(0);
-  minidl::check((columns <= 1 || cols.strides(1) == item) &&
-                    (rows <= 1 || (row_bytes % item == 0 && row_bytes / item >= columns)),
+  minidl::check(rows * columns == 0 ||
+                    ((columns <= 1 || cols.strides(1) == item) &&
+                     (rows <= 1 || (row_bytes % item == 0 && row_bytes / item >= columns))),
                 std::string(op) + ": cols must have contiguous rows (unit stride, row stride >= row length), got strides (" +
                     std::to_string(cols.strides(0)) + ", " + std::to_string(cols.strides(1)) + ")");
-  if (rows > 1) g.col_stride = row_bytes / item;
+  if (rows > 1 && columns > 0) g.col_stride = row_bytes / item;
   minidl::checked_mul(rows, g.col_stride, std::string(op) + ": cols' extent (rows * row stride)");
   return g;
 }

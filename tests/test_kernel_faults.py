@@ -108,6 +108,16 @@ def test_bad_hyper_parameters_name_the_argument(name, args, match):
         fn(x, cols, *args) if name.startswith("im2col") else fn(cols, x, *args)
 
 
+@native
+@pytest.mark.parametrize("name", ["im2col", "im2col_elementwise", "col2im", "col2im_gather"])
+def test_an_empty_cols_is_accepted_whatever_its_strides(name):
+    """NumPy gives an empty array strides of 0; nothing is read or written through them."""
+    from minidl import _C
+    x, cols = np.zeros((1, 0, 0, 1), np.float32), np.zeros((0, 2), np.float32)   # out 2 × 1
+    fn = getattr(_C, name)
+    fn(x, cols, 1, 1, 1, 1, 1, 0, 1, 1) if name.startswith("im2col") else fn(cols, x, 1, 1, 1, 1, 1, 0, 1, 1)
+
+
 def test_python_dispatch_refuses_sizes_beyond_int64():
     x = np.zeros((1, 1, 4, 4), np.float32)
     for mode in ("native", "reference"):
@@ -116,6 +126,10 @@ def test_python_dispatch_refuses_sizes_beyond_int64():
                 K.im2col(x, 1, padding=2**63)
             with pytest.raises(ValueError, match="column matrix"):
                 K.im2col(x, 1, padding=2**40)
+            with pytest.raises(ValueError, match="padding: the padded input height"):
+                K.im2col(x[:0, :0], 1, padding=2**62)                 # empty, yet refused
+            with pytest.raises(ValueError, match="dilation: the dilated kernel"):
+                K.im2col(x, 3, dilation=2**62)
 
 
 # ---- 2. exceptions inside OpenMP regions; 3. bounds on output_size and sampling_ratio ---------
@@ -282,6 +296,21 @@ def test_roi_align_of_a_roi_outside_the_map_is_zero_like_the_reference(dtype, al
     np.testing.assert_array_equal(
         grad_input, roi_align_backward_reference(grad, rois, (2, 3, 6, 5), 1.0, sampling_ratio, aligned))
     assert not grad_input.any()
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nms_box_with_a_nan_coordinate_neither_suppresses_nor_is_suppressed(dtype):
+    """Its area is NaN, so every IoU with it is NaN (as in torchvision and the reference); the
+    C++ area used to be 0, and the box second in score order was suppressed (IoU 100/0)."""
+    from minidl import _C
+    from minidl.kernels.nms import nms_reference
+    boxes = np.array([[0, 0, 10, 10], [np.nan, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, np.nan],
+                      [0, 0, 9, 9]], dtype)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype)
+    keep = _C.nms(boxes, scores, 0.5)
+    np.testing.assert_array_equal(keep, nms_reference(boxes, scores, 0.5))
+    np.testing.assert_array_equal(keep, [0, 1, 3])
 
 
 # ---- 5. the sanitizer job --------------------------------------------------------------------

@@ -179,7 +179,12 @@ index_t nms_cpu(const T* boxes, const T* scores, const index_t* labels, index_t 
   for (index_t s = 0; s < n; ++s) {
     const T* b = boxes + 4 * order[s];
     soa[0][s] = b[0], soa[1][s] = b[1], soa[2][s] = b[2], soa[3][s] = b[3];
-    soa[4][s] = nms_max(T(0), b[2] - b[0]) * nms_max(T(0), b[3] - b[1]);
+    // nms_max(d, 0), not nms_max(0, d): it returns its first argument when the comparison is
+    // false, so a NaN side gives a NaN area. Then every IoU of that box is NaN and it neither
+    // suppresses nor is suppressed — as in torchvision (its area is NaN too), the NumPy
+    // reference and the CUDA path (xp.maximum propagates NaN). nms_max(0, NaN) = 0 made the
+    // box's area 0 and the answer depend on which box came first.
+    soa[4][s] = nms_max(b[2] - b[0], T(0)) * nms_max(b[3] - b[1], T(0));
   }
   // Runs of one label ([run_start[r], run_start[r + 1])); a single run without labels.
   std::vector<index_t> run_start{0};

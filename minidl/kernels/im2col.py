@@ -226,6 +226,10 @@ def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
         raise ValueError(f"im2col: x must have shape (N, C, H, W), got {tuple(input_shape)}")
     h, w = input_shape[2:]
     for axis, size, kk, pp, dd in (("height", h, k[0], p[0], d[0]), ("width", w, k[1], p[1], d[1])):
+        if size + 2 * pp > _INT64_MAX:           # as the bindings: sizes they form stay in int64
+            raise ValueError(f"padding: the padded input {axis} {size + 2 * pp} is 2**63 or more")
+        if dd * (kk - 1) + 1 > _INT64_MAX:
+            raise ValueError(f"dilation: the dilated kernel {dd * (kk - 1) + 1} is 2**63 or more")
         if size + 2 * pp < dd * (kk - 1) + 1:
             raise ValueError(f"kernel_size: the (dilated) kernel {dd * (kk - 1) + 1} is larger than "
                              f"the padded input {axis} {size + 2 * pp}")
