@@ -118,6 +118,35 @@ def test_an_empty_cols_is_accepted_whatever_its_strides(name):
     fn(x, cols, 1, 1, 1, 1, 1, 0, 1, 1) if name.startswith("im2col") else fn(cols, x, 1, 1, 1, 1, 1, 0, 1, 1)
 
 
+@native
+@pytest.mark.parametrize("shape, geometry", [
+    ((3, 4, 3, 3), ((1, 3), (2**63 - 1, 2**63 - 1), (2, 5), (3, 5))),   # a + stride - 1 overflowed
+    ((2, 3, 5, 4), ((2, 3), (2**62, 3), (1, 0), (1, 1))),
+    ((1, 3, 2, 0), ((2, 1), (2, 2), (1, 1), (1, 2))),   # a plane of width 0: null + offset
+    ((1, 2, 0, 3), ((3, 3), (2, 2), (2, 1), (1, 1))),   # height 0, through the stride-2 phases
+    ((1, 2, 0, 4), ((3, 3), (1, 1), (2, 1), (1, 1))),   # height 0, one block copy per tap
+])
+def test_extreme_but_valid_geometry_equals_the_reference(shape, geometry):
+    """Valid calls whose index arithmetic UBSan caught overflowing or offsetting a null plane
+    (.ci/sanitize runs this test on the sanitizer build)."""
+    from minidl import _C
+    k, s, p, d = geometry
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    cols_shape = K.column_shape(shape, k, s, p, d)
+    expected = K.im2col_reference(x, k, s, p, d)
+    for name in ("im2col", "im2col_elementwise"):
+        cols = np.full(cols_shape, np.nan)
+        getattr(_C, name)(x, cols, *k, *s, *p, *d)
+        np.testing.assert_array_equal(cols, expected)
+    cols = rng.standard_normal(cols_shape)
+    expected = K.col2im_reference(cols, shape, k, s, p, d)
+    for name in ("col2im", "col2im_gather"):
+        out = np.full(shape, np.nan)
+        getattr(_C, name)(cols, out, *k, *s, *p, *d)
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_python_dispatch_refuses_sizes_beyond_int64():
     x = np.zeros((1, 1, 4, 4), np.float32)
     for mode in ("native", "reference"):

@@ -43,12 +43,16 @@ static void with_compiled_stride(const ConvGeometry& g, Body&& body) {
     body(std::integral_constant<int, 0>{});
 }
 
+// ceil(a / b) for a >= 0, b >= 1, written without the usual (a + b - 1) / b: a stride may be as
+// large as int64 allows (it only has to be >= 1), and a + b - 1 would then overflow.
+static index_t ceil_div(index_t a, index_t b) { return a / b + (a % b != 0); }
+
 // First and one-past-last output coordinate o whose input coordinate o * stride + offset lies
 // in [0, size): the interior of a row, where the bounds test can be skipped.
 static void inside_range(index_t offset, index_t stride, index_t size, index_t out_size,
                          index_t* first, index_t* last) {
-  const index_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  const index_t hi = size - offset <= 0 ? 0 : (size - offset + stride - 1) / stride;
+  const index_t lo = offset >= 0 ? 0 : ceil_div(-offset, stride);
+  const index_t hi = size - offset <= 0 ? 0 : ceil_div(size - offset, stride);
   *first = std::min(lo, out_size);
   *last = std::max(*first, std::min(hi, out_size));
 }
@@ -67,10 +71,12 @@ static void copy_run(const T* plane, index_t height, index_t width, index_t dy, 
   if (kStride) sh = sw = kStride;
   index_t first, last;  // the output columns whose pixel is inside the plane's width
   inside_range(dx, sw, width, out_w, &first, &last);
-  if (first == last) first = last = 0;  // none: all zeros (and no pointer past the plane)
   for (index_t oy = 0; oy < out_h; ++oy, out += out_w) {
     const index_t iy = oy * sh + dy;
-    if (iy < 0 || iy >= height) {  // the whole output row looks into the zero padding
+    // The whole output row looks into the zero padding: above or below the plane, or no column
+    // inside its width. (Then no pointer into the plane is formed either: for an empty plane
+    // it may be null, and null + dx is undefined behaviour — UBSan found it at width 0.)
+    if (iy < 0 || iy >= height || first == last) {
       for (index_t ox = 0; ox < out_w; ++ox) out[ox] = T(0);
       continue;
     }
@@ -116,7 +122,7 @@ static void copy_shifted_block(const T* plane, index_t height, index_t width, in
   const index_t q0 = std::min(std::max(oy0 * width, -shift), oy1 * width);
   const index_t q1 = std::max(q0, std::min(oy1 * width, plane_size - shift));
   std::fill(out, out + q0, T(0));
-  std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
+  if (q1 > q0) std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);  // (plane may be null)
   std::fill(out + q1, out + out_h * width, T(0));
   // Re-zero the columns of each row that wrapped around a row end: column by column, since a
   // 3×3 tap wraps one column only (a std::fill per row would be one call per 1-element run).
