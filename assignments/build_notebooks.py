@@ -3,14 +3,21 @@
 Keeping the cells as Python strings makes the notebooks reviewable in a diff; the generated
 ``*_solution.ipynb`` files are what students and the tests use.
 
-    python assignments/build_notebooks.py
+    python assignments/build_notebooks.py                    # every notebook
+    python assignments/build_notebooks.py 05_segmentation    # only these
+
+Notebooks 1–4 are written out below; the later ones each live in one module of ``course/``
+(cells, parts, frozen cases and mutations together, see course/__init__.py).
 """
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import nbformat
 
+import course
+from course.spec import part
 from kernel_part_cells import KERNEL_CELLS
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -38,10 +45,6 @@ def notebook(name, cells, parts):
         if roles != {"answer", "check"}:
             raise ValueError(f"{name}: part {p['name']!r} needs an answer cell and a check cell, has {sorted(roles)}")
     return nb
-
-
-def part(name, title, points, forbid=(), requires=()):
-    return {"name": name, "title": title, "points": points, "forbid": list(forbid), "requires": list(requires)}
 
 
 AUTOGRAD_PARTS = [
@@ -826,11 +829,32 @@ NOTEBOOKS = {"01_autograd_solution.ipynb": (AUTOGRAD, AUTOGRAD_PARTS),
              "04_visualization_solution.ipynb": (VISUALIZATION, VISUALIZATION_PARTS)}
 
 
-def main():
-    for name, (cells, parts) in NOTEBOOKS.items():
+def all_notebooks():
+    """{solution file name: (cells, parts)} for notebooks 1–4 and every course module present."""
+    out = dict(NOTEBOOKS)
+    for stem in course.available():
+        module = course.load(stem)
+        out[f"{stem}_solution.ipynb"] = (module.CELLS, module.PARTS)
+    return out
+
+
+def main(argv=()):
+    wanted = set(argv)
+    if wanted:
+        books = {}
+        for stem in wanted:
+            name = f"{stem}_solution.ipynb"
+            if name in NOTEBOOKS:
+                books[name] = NOTEBOOKS[name]
+            else:
+                module = course.load(stem)
+                books[name] = (module.CELLS, module.PARTS)
+    else:
+        books = all_notebooks()
+    for name, (cells, parts) in books.items():
         nbformat.write(notebook(name, cells, parts), HERE / name)
         print("wrote", name)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
