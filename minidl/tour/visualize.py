@@ -126,9 +126,12 @@ def run(report, quick=False, device="cpu"):
             "show what random filters give — colours and noise — not what the lecture describes."))
 
     # ---- activations: filters, neighbours, embeddings, patches --------------------------------
-    report.figure(vis.show_filter_grid(vgg.conv1_1.weight, nrow=16, title="VGG16 conv1_1: 64 filters, 3×3×3",
-                                       scale=8),
-                  "First-layer filters of VGG16 (each min-max normalized, shown as RGB) — "
+    # conv1_1 reads Caffe's BGR order (VGG16Features flips the input), so its input channels are
+    # reversed to show each filter in the RGB colours it responds to
+    report.figure(vis.show_filter_grid(vgg.conv1_1.weight.numpy()[:, ::-1], nrow=16,
+                                       title="VGG16 conv1_1: 64 filters, 3×3×3", scale=8),
+                  "First-layer filters of VGG16 (each min-max normalized; input channels put back from the network's "
+                  "BGR order into RGB) — "
                   + ("oriented edges, colour opponents and blobs, learnt from ImageNet, as in the lecture."
                      if pretrained else "random (no pretrained weights installed): no structure."))
     report.figure(vis.show_filter_grid(model.features[0].weight, nrow=16, title="conv1 filters (3×3×3)", scale=8),
