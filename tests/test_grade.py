@@ -270,6 +270,11 @@ def test_forbidden_names_are_found_however_they_are_written():
                    "import minidl.kernels.im2col as m", "f = getattr(F, 'conv2d')",
                    "%matplotlib inline\ndef my_conv2d(x):\n    return minidl.functional.conv2d(x)"):
         assert find_forbidden(source, forbid), source
+    # the answer's own names and plain text are not minidl's: a variable, a parameter, a label
+    assert find_forbidden("conv2d = x @ w\nprint('conv2d', conv2d)\ndef f(im2col=1):\n    return im2col\n",
+                          forbid) == []
+    assert [h.name for h in find_forbidden("import importlib\nm = importlib.import_module('minidl.kernels.im2col')",
+                                           forbid)] == ["im2col"]
     (hit,) = find_forbidden("def outer():\n    def inner():\n        return F.conv2d(1)\n", forbid)
     assert (hit.name, hit.line, hit.where) == ("conv2d", 3, "inner")
     cpp = "%%writefile a.h\n// minidl::roi_pool_cell is the answer\nauto v = minidl::roi_pool_cell<T>(p);\n"

@@ -4,8 +4,10 @@ A part that teaches ``conv2d`` is passed by ``return F.conv2d(x, w, b, stride, p
 right, the lesson is skipped. So each part lists the names it forbids (``forbid`` in the notebook's
 metadata), and ``find_forbidden`` walks the syntax tree of the student's answer cell looking for
 them: as a name (``conv2d(...)``), an attribute (``F.conv2d``), an import (``from minidl.functional
-import conv2d as c``) or a string (``getattr(F, "conv2d")``). Names are compared whole, so the
-student's own ``my_conv2d`` is fine.
+import conv2d as c``) or a string handed to ``getattr`` / ``__import__`` / ``import_module``
+(``getattr(F, "conv2d")``). Names are compared whole, so the student's own ``my_conv2d`` is fine,
+and so is a name the answer binds itself (``accuracy = (pred == y).mean()``, a parameter or a
+function of its own called ``jitter``) or a string that is only text (``print("accuracy", a)``).
 
 It is a check against taking the shortcut by accident or on purpose, not a sandbox: code that builds
 the name from pieces at run time is not caught (and would be visible to a TA reading the answer).
@@ -41,6 +43,34 @@ def _enclosing_functions(tree):
     return sorted(spans, key=lambda s: (s[0], -s[1]))
 
 
+def _bound_names(tree) -> set:
+    """Names the cell binds itself — assigned, a parameter, its own def or class — but not by an
+    import (an imported name is minidl's, and the import itself is reported)."""
+    own = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            own.add(node.id)
+        elif isinstance(node, ast.arg):
+            own.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            own.add(node.name)
+    return own
+
+
+_LOOKUPS = {"getattr", "__import__", "import_module", "hasattr"}
+
+
+def _looked_up_strings(tree) -> set:
+    """ids of the string constants used as names: arguments of getattr / __import__ / import_module."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if func in _LOOKUPS:
+                found.update(id(a) for a in ast.walk(node) if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return found
+
+
 def find_forbidden(cell_source: str, forbidden) -> list[Finding]:
     """Every use of a forbidden name in one cell (empty when the cell does not parse: running it
     will report the syntax error)."""
@@ -54,17 +84,19 @@ def find_forbidden(cell_source: str, forbidden) -> list[Finding]:
         tree = ast.parse(_python_source(cell_source))
     except SyntaxError:
         return []
+    own = _bound_names(tree)
+    looked_up = _looked_up_strings(tree)
     hits = []
     for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.Name):
-            names = [node.id]
+            names = [] if node.id in own else [node.id]
         elif isinstance(node, ast.Attribute):
             names = [node.attr]
         elif isinstance(node, ast.alias):
             names = node.name.split(".") + ([node.asname] if node.asname else [])
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names = [node.value]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) in looked_up:
+            names = node.value.split(".")          # "conv2d", or a module path "minidl.functional.conv"
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = node.module.split(".")
         for name in names:
