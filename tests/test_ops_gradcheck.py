@@ -210,3 +210,11 @@ def test_pow_zero_exponent_and_std_of_a_constant_have_zero_gradients():
     a = np.random.default_rng(0).uniform(0.5, 2.0, (3, 4))
     gradcheck(lambda t: F.std(t, axis=1), [tensor(a, requires_grad=True)])
     gradcheck(lambda t: t ** 3, [tensor(a, requires_grad=True)])
+
+
+def test_gradcheck_projection_is_not_a_seed_0_input():
+    """A projection equal to the input (both drawn from default_rng(0)) makes a normalization's projected
+    gradient Jᵀx vanish (J x = 0 for a scale-invariant op with a symmetric Jacobian): gradcheck salts its
+    stream so a correct backward passes on the input everyone draws first."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    gradcheck(lambda t: F.instance_norm(t, eps=1e-5), [x])
