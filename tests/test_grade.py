@@ -273,6 +273,9 @@ def test_forbidden_names_are_found_however_they_are_written():
     # the answer's own names and plain text are not minidl's: a variable, a parameter, a label
     assert find_forbidden("conv2d = x @ w\nprint('conv2d', conv2d)\ndef f(im2col=1):\n    return im2col\n",
                           forbid) == []
+    assert find_forbidden("class Net:\n    def im2col(self, x):\n        return x\n    def f(self, x):\n"
+                          "        self.conv2d = 1\n        return self.im2col(x) + self.conv2d\n", forbid) == []
+    assert [h.name for h in find_forbidden("def conv2d(x):\n    return x\ny = F.conv2d(x)\n", forbid)] == ["conv2d"]
     assert [h.name for h in find_forbidden("import importlib\nm = importlib.import_module('minidl.kernels.im2col')",
                                            forbid)] == ["im2col"]
     (hit,) = find_forbidden("def outer():\n    def inner():\n        return F.conv2d(1)\n", forbid)

@@ -6,8 +6,10 @@ metadata), and ``find_forbidden`` walks the syntax tree of the student's answer 
 them: as a name (``conv2d(...)``), an attribute (``F.conv2d``), an import (``from minidl.functional
 import conv2d as c``) or a string handed to ``getattr`` / ``__import__`` / ``import_module``
 (``getattr(F, "conv2d")``). Names are compared whole, so the student's own ``my_conv2d`` is fine,
-and so is a name the answer binds itself (``accuracy = (pred == y).mean()``, a parameter or a
-function of its own called ``jitter``) or a string that is only text (``print("accuracy", a)``).
+and so is a name the answer binds itself (``accuracy = (pred == y).mean()``, a parameter, a
+function or method of its own called ``jitter``, ``self.conv_relu`` when its class defines it) or a
+string that is only text (``print("accuracy", a)``). ``F.conv2d`` is flagged even in a cell that
+defines its own ``conv2d``.
 
 It is a check against taking the shortcut by accident or on purpose, not a sandbox: code that builds
 the name from pieces at run time is not caught (and would be visible to a TA reading the answer).
@@ -50,6 +52,9 @@ def _bound_names(tree) -> set:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             own.add(node.id)
+        elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+              and isinstance(node.value, ast.Name) and node.value.id == "self"):
+            own.add(node.attr)                     # self.conv_relu = ... in the student's own class
         elif isinstance(node, ast.arg):
             own.add(node.arg)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -92,7 +97,9 @@ def find_forbidden(cell_source: str, forbidden) -> list[Finding]:
         if isinstance(node, ast.Name):
             names = [] if node.id in own else [node.id]
         elif isinstance(node, ast.Attribute):
-            names = [node.attr]
+            # self.conv_relu(...) calls the student's own method or layer when the cell defines it
+            mine = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls") and node.attr in own
+            names = [] if mine else [node.attr]
         elif isinstance(node, ast.alias):
             names = node.name.split(".") + ([node.asname] if node.asname else [])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) in looked_up:
