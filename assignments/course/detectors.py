@@ -10,18 +10,21 @@ student and checked against frozen results of minidl's own implementation:
    recall at IoU 0.5 of the student's proposals vs sliding windows;
 3. R-CNN's warp: crop + bilinear resize of every proposal (``rcnn.warp_regions``, RoIAlign's sampling);
 4. R-CNN's post-hoc SVMs: one-vs-rest hinge loss + L2 with a hand-written gradient on cached features of the
-   committed ``rcnn_shapes`` network; held-out accuracy;
+   committed ``rcnn_shapes`` network; held-out accuracy (simplified labelling: one IoU rule for all classes and a
+   background SVM, unlike the paper's ground-truth-only positives; the markdown says so);
 5. Fast R-CNN: the backward of RoI max pooling (argmax switches, summed where bins overlap);
 6. Fast R-CNN's multi-task loss (``box_head.detection_loss``): softmax cross-entropy + smooth-L1 on the true
    class's offsets of the foreground RoIs;
 7. single-shot detector: the anchor grid, anchor matching (``ops.match_anchors``) and the encoded per-anchor
    targets (``SingleShotDetector.assign_targets``), with a figure of the matched anchors;
-8. the single-shot detector's loss: per-anchor softmax cross-entropy with hard negative mining (3 negatives per
-   positive, the highest-loss ones) + smooth-L1 on the positives' offsets (``SingleShotDetector.loss``);
+8. the single-shot detector's loss: per-anchor softmax cross-entropy with hard negative mining
+   (``negative_ratio`` = 3 negatives per positive, at least 8, the highest-loss ones) + smooth-L1 on the positives'
+   offsets (``SingleShotDetector.loss``);
 9. PASCAL VOC mAP (``metrics.voc_map`` / ``average_precision``), then the committed R-CNN, Fast R-CNN and
    single-shot detectors compared on held-out scenes with the student's mAP (table + precision-recall figure).
 
-Assumptions: assignment 3 (IoU, NMS, RoI pooling forward) is done, so a plain NumPy IoU is given here; the
+Assumptions: assignment 3 (IoU, NMS, RoI pooling forward) is done, so a plain NumPy IoU (``box_iou_np``) is given
+here and minidl's ``box_iou`` is forbidden where IoU is part of the lesson (parts 7 and 9); the
 feature extraction for selective search (``region_features``, Felzenszwalb) and the SVM features are given;
 SSD's loss (part 8) is checked on given scores and offsets of random anchors, frozen through
 ``SingleShotDetector.loss`` itself (a stand-in for the network returns them). VOC matching uses the
@@ -88,7 +91,8 @@ Write your code where a cell says `TODO`. `pytest -m assignment7_warp` (or `_sli
 `python -m minidl.grade work/07_detectors.ipynb` grades all of it. The expected results are fixed data computed
 once from minidl's implementation; an answer that calls that implementation (`sliding_window_proposals`,
 `hierarchical_grouping`, `warp_regions`, `roi_pool`, `detection_loss`, `match_anchors`, `voc_map`, ...) scores 0
-for the part.
+for the part. In parts 7 and 9 that includes minidl's `box_iou` (assignment 3's `ops.box_iou`): use the given
+NumPy `box_iou_np` instead.
 """),
     ("code", """
 import time
@@ -136,7 +140,8 @@ rcnn = load_pretrained("rcnn_shapes")                   # committed weights: loa
 ## Part 1 — sliding windows and their cost (2 points)
 
 The brute-force detector classifies *every* window. A window of scale `s` and aspect ratio `r = h / w` is
-`w = s / √r` wide and `h = s·√r` high (area `s²`, torchvision's anchor convention), shrunk to the image when
+`w = s / √r` wide and `h = s·√r` high (area `s²`, torchvision's anchor convention; **part 7's SSD anchors use the
+opposite convention, `r = w / h`**), shrunk to the image when
 larger (`w = min(w, W)`, `h = min(h, H)`). It slides with step `stride` (one number, or one per scale) over an
 image of `(H, W)` pixels; along one axis of length `L` the start offsets are
 
@@ -238,7 +243,8 @@ of neighbours per region, and a **max-heap** of `(−similarity, a, b)` for ever
 2. the new region `t`: histograms = the size-weighted mean `(size[a]·h[a] + size[b]·h[b]) / (size[a] + size[b])`,
    size = the sum, box = the box around both boxes; `a` and `b` are no longer alive;
 3. its neighbours = the neighbours of `a` and `b` except `a`, `b`; in their neighbour sets replace `a`, `b` by `t`;
-4. push `(−my_similarity(t, r), r, t)` for each neighbour `r` (compute them in one call, iterate in the set's order).
+4. push `(−my_similarity(t, r), r, t)` for each neighbour `r` (one call for all of them is convenient; the push order
+   does not matter: no two heap entries are equal, so the pops come out in the same order whatever it is).
 
 Return the boxes of all regions formed, oldest first: float32 `(2R − 1, 4)`. The check then runs your grouping
 on 8 strategies (HSV and Lab colour, two segmentation scales, measures `"CTSF"` and `"TSF"`: the paper's fast
@@ -440,14 +446,14 @@ check_close("a warped linear ramp is the ramp at the bin centres",
             my_warp_regions(ramp, np.array([[0, x1, y1, x2, y2]]), S),
             np.broadcast_to(0.3 * centres_x[None, :] + 0.7 * centres_y[:, None], (1, 2, S, S)), tol=1e-6)
 
-# the proposals of part 2's figure, warped: expected (minidl) above, yours below
+# the ground-truth boxes of scene 0, warped: expected (frozen, minidl) above, yours below
 boxes = scene_targets[0]["boxes"]
 rois = np.concatenate([np.zeros((len(boxes), 1), np.float32), boxes], axis=1)
 expected_crops = cases["warp scene"][0].expected
 mine = my_warp_regions(scene_images[:1], rois, 32)
 check_close("warped objects of scene 0", mine, expected_crops, tol=1e-5)
 fig, ax = plt.subplots(2, len(boxes) + 1, figsize=(1.6 * (len(boxes) + 1), 3.4), squeeze=False)
-ax[0, 0].imshow(scene_images[0].transpose(1, 2, 0)); draw_boxes(ax[0, 0], boxes, "lime"); ax[0, 0].set_title("scene", fontsize=8)
+ax[0, 0].imshow(scene_images[0].transpose(1, 2, 0)); draw_boxes(ax[0, 0], boxes, "lime"); ax[0, 0].set_title("scene 0, objects", fontsize=8)
 ax[1, 0].axis("off")
 for i in range(len(boxes)):
     ax[0, i + 1].imshow(expected_crops[i].transpose(1, 2, 0).clip(0, 1)); ax[0, i + 1].set_title("expected", fontsize=8)
@@ -474,6 +480,12 @@ Write the loss **and its gradient by hand** (no autograd): `dS_ik = −t_ik · [
 `dW = Xᵀ dS + reg · W`, `db = Σ_i dS_i`. Return `(loss, dW, db)`. The check compares with frozen values,
 checks the gradient against central differences, then trains the SVMs with a given gradient-descent loop and
 expects at least 70 % accuracy on regions of held-out scenes (predict `argmax_k S_ik`; about 60 % are background).
+
+*What R-CNN itself did:* its SVMs took only the **ground-truth boxes** as positives of their class and proposals
+with IoU < 0.3 to every object of that class as its negatives (IoU ≥ 0.5 was the rule for fine-tuning the CNN), and
+there was one SVM per object class and **no background SVM** (a region every SVM rejects is background). This
+notebook simplifies: one IoU labelling for all regions (ground-truth boxes included) and background as a 6th
+one-vs-rest class, so a region is classified by the argmax of the six scores.
 """),
     ("answer", "svm", """
 def my_svm_loss(W, b, X, y, reg):
@@ -659,14 +671,16 @@ conv head predicts for each anchor `C + 1` scores and 4 offsets, in one forward 
 
 **Anchors** (`my_anchor_grid`): cell `(i, j)` of an `H×W` map with `stride` pixels per cell is centred at
 `((j + 0.5)·stride, (i + 0.5)·stride)`; it gets, for each size `s` (outer loop) and aspect ratio `r = w / h`
-(inner; SSD's convention), a box `s·√r` wide and `s/√r` high. Order: cell-major, row by row, the `A` anchors of a
+(inner; SSD's convention), a box `s·√r` wide and `s/√r` high. **Careful: here `r = w / h`, the opposite of part 1's
+sliding windows (`r = h / w`): ratio 2 is a wide anchor here, a tall window there.** Order: cell-major, row by row, the `A` anchors of a
 cell together → float32 `(H·W·A, 4)`.
 
 **Matching** (`my_match_anchors`): with `iou = IoU(gt, anchors)` `(G, A)`, each anchor takes its best ground
 truth (argmax, the first on ties): IoU ≥ `pos_threshold` → that gt's index, IoU < `neg_threshold` → −1
 (background), in between → −2 (ignored). Then each ground truth `j = 0, 1, ...` in order also **claims its own
 best anchor** (argmax over anchors, if that IoU > 0), so no object goes unmatched (a later gt wins a shared anchor).
-No ground truth: all −1. → int64 `(A,)`.
+No ground truth: all −1. → int64 `(A,)`. Compute the IoU with the given NumPy `box_iou_np`: minidl's `box_iou`
+(assignment 3's `ops.box_iou`) is forbidden in this part — an answer that calls it scores 0.
 
 **Targets** (`my_assign_targets`, thresholds 0.5 / 0.4): labels `(A,)` = `gt_label + 1` for a matched anchor,
 `0` for background, `−1` for ignored; box targets `(A, 4)` float32, zero except for the positives, which get the
@@ -772,12 +786,13 @@ plt.show()
 With the targets of part 7, SSD's loss is a sum over **anchors**: each anchor is a tiny classifier (`C + 1`
 scores) and a tiny box regressor (4 offsets). But nearly all anchors are background (here ~1900 of 1920), so
 a plain mean would teach the network to say "background" everywhere. SSD keeps, per image, only the
-**hardest negatives** — the background anchors with the highest classification loss, `3×` as many as the
-image's positives (at least 8, at most all of them) — and ignores the rest:
+**hardest negatives** — the background anchors with the highest classification loss, `negative_ratio` times as
+many as the image's positives (`negative_ratio = 3` by default; at least 8, at most all of them) — and ignores the
+rest:
 
     scores (N, A, C+1), deltas (N, A, 4), labels (N, A) in {-1 ignored, 0 background, c+1}, box_targets (N, A, 4)
     ce[n, a]       = −log softmax(scores[n, a])[labels[n, a]]        (0 where the label is −1; stable: subtract the max)
-    negatives of image n: anchors with label 0; keep the count = min(#negatives, max(3·#positives_n, 8))
+    negatives of image n: anchors with label 0; keep the count = min(#negatives_n, max(negative_ratio·#positives_n, 8))
                    with the largest ce (a stable sort of −ce: ties keep the lower index)
     P              = max(total number of positives in the batch, 1)
     classification = Σ over positives and kept negatives of ce / P
@@ -816,8 +831,8 @@ def multibox_parts(scores, deltas, labels, box_targets):
     return np.array([float(v.item()) for v in my_multibox_loss(tensor(scores), tensor(deltas), labels, box_targets)])
 
 check_cases("my_multibox_loss (total, classification, regression)", multibox_parts, cases["multibox loss"],
-            tol=1e-6, hint="count positives over the whole batch; per image keep max(3 x its positives, 8) "
-                            "negatives with the largest cross-entropy; ignored anchors (-1) add nothing")
+            tol=1e-6, hint="count positives over the whole batch; per image keep max(negative_ratio x its positives, "
+                            "8) negatives with the largest cross-entropy; ignored anchors (-1) add nothing")
 scores, deltas, labels, box_targets = cases["multibox loss"][0].args
 check_gradients("my_multibox_loss gradient", lambda s, d: my_multibox_loss(s, d, labels, box_targets)[0],
                 [scores, deltas])
@@ -868,8 +883,15 @@ detections of class `c` (arrays as long as that list) and the number of ground-t
 `my_average_precision(recall, precision)` is the **all-point interpolated** area: prepend recall 0 / precision 0,
 append recall 1 / precision 0, make precision monotone from the right (`p_i = max(p_i, p_{i+1}, ...)`), and sum
 `(r_{i+1} − r_i) · p_{i+1}` where the recall changes. mAP = the mean AP over classes that have ground truth
-(`NaN` for the others): `my_voc_map` returns `(mAP, ap_per_class)`. `preds` / `targets` are lists with one dict per image (`boxes`, `scores`, `labels` /
-`boxes`, `labels`), as the detectors and `ShapesDataset` give them. Use `box_iou_np`.
+(`NaN` for the others): `my_voc_map` returns `(mAP, ap_per_class)`. `preds` / `targets` are lists with one dict
+per image (`boxes`, `scores`, `labels` / `boxes`, `labels`), as the detectors and `ShapesDataset` give them.
+Compute the IoU with the given NumPy `box_iou_np`: minidl's `box_iou` (assignment 3's `ops.box_iou`) is forbidden in
+this part — an answer that calls it scores 0.
+
+Edge cases, as `minidl.metrics.voc_map`: a class without ground truth gets AP `NaN` and does not count in the mean
+(tested); when **no** class has ground truth, mAP is `NaN` (tested; avoid dividing by a count of zero). For such a
+class `my_pr_curve` still ranks the detections, all false positives, and its recall is defined as `TP / max(n_truth, 1)`
+(all zeros) — not tested, since `my_voc_map` gives that class `NaN` whatever the curve is.
 """),
     ("answer", "map", """
 def my_pr_curve(preds, targets, c, iou_threshold=0.5):
@@ -916,7 +938,8 @@ def my_voc_map(preds, targets, num_classes, iou_threshold=0.5):
         recall, precision, n_truth = my_pr_curve(preds, targets, c, iou_threshold)
         if n_truth:
             ap[c] = my_average_precision(recall, precision)
-    return float(np.nanmean(ap)), ap
+    valid = ~np.isnan(ap)
+    return (float(ap[valid].mean()) if valid.any() else float("nan")), ap
     ### END SOLUTION
 """),
     ("check", "map", """
@@ -942,10 +965,15 @@ d, g, n, c = cases["voc ap"][0].args
 check_close("my_voc_map: mAP is the mean AP over classes", np.array(my_voc_map(*as_dicts(d, g, n), c)[0]),
             np.array(np.nanmean(cases["voc ap"][0].expected)), tol=1e-12)
 only_class_0 = [dict(t, labels=np.zeros_like(t["labels"])) for t in as_dicts(d, g, n)[1]]
-ap = my_voc_map(as_dicts(d, g, n)[0], only_class_0, c)[1]
-if not (np.isfinite(ap[0]) and np.isnan(ap[1:]).all()):
-    raise AssertionError(f"my_voc_map: classes without ground truth must have AP NaN (and not count), got {ap}")
-print("my_voc_map: classes without ground truth get NaN — OK")
+m, ap = my_voc_map(as_dicts(d, g, n)[0], only_class_0, c)
+if not (np.isfinite(ap[0]) and np.isnan(ap[1:]).all() and abs(m - ap[0]) < 1e-12):
+    raise AssertionError(f"my_voc_map: classes without ground truth must have AP NaN and not count in the mean, "
+                         f"got mAP {m}, AP {ap}")
+no_truth = [dict(t, boxes=np.zeros((0, 4)), labels=np.zeros(0, np.int64)) for t in as_dicts(d, g, n)[1]]
+m, ap = my_voc_map(as_dicts(d, g, n)[0], no_truth, c)
+if not (np.isnan(m) and np.isnan(ap).all()):
+    raise AssertionError(f"my_voc_map: with no ground truth at all, mAP and every AP must be NaN, got {m}, {ap}")
+print("my_voc_map: classes without ground truth get NaN, and mAP is NaN when no class has any — OK")
 
 # the committed detectors on held-out scenes, scored with your mAP
 from minidl.detection.proposals import selective_search
@@ -1151,7 +1179,7 @@ def reference_cases():
     cases["multibox loss"] = trials(multibox_reference, multibox_args, range(3))
     cases["multibox loss extreme"] = trials(multibox_reference, lambda rng: multibox_args(rng, 1000.0), [7])
 
-    # part 8
+    # part 9
     def ap_args(rng):
         n = int(rng.integers(5, 15))
         tp = rng.random(n) < 0.6

@@ -167,8 +167,12 @@ Write four functions on NumPy arrays (non-overlapping k×k windows: stride = k, 
 * `my_unpool_nearest(x, s)` and `my_unpool_bed_of_nails(x, s)`;
 * `my_max_pool2d_with_switches(x, k)` → `(values (N, C, H/k, W/k), switches (N, C, H/k, W/k))`: the **switch**
   of a window is the position of its maximum as a flat index into its image plane, `row * W + col` (PyTorch's
-  `return_indices=True` layout), int64. Ties: the **first** maximum in row-major order wins
-  (`np.argmax` already does that). Hint: `x.reshape(N, C, H/k, k, W/k, k)` puts each window on two axes;
+  `return_indices=True` layout), int64. **Ties** (tested: one frozen input has many equal values): the
+  **first** maximum of the window in row-major order wins — scanning the window's rows top to bottom, each row
+  left to right. Hint: `x.reshape(N, C, H//k, k, W//k, k)` puts each window on axes 3 (row in the window) and 5
+  (column); `.transpose(0, 1, 2, 4, 3, 5)` makes those two axes adjacent, so that `.reshape(N, C, H//k, W//k, k*k)`
+  lists each window's values in row-major order and `np.argmax(..., axis=-1)` returns the first maximum
+  (without the transpose the flattened axis mixes windows and the switches are wrong);
 * `my_max_unpool2d(x, switches, out_size)` → `(N, C, *out_size)`: zeros, then each value at its switch
   (`np.put_along_axis` on the flattened planes, or fancy indexing).
 
@@ -268,9 +272,12 @@ overlap and **the overlaps are summed**. In 1-D, input `[a, b]`, filter `[x, y, 
 
 With channels, input `x` `(N, C_in, H, W)` and weight `w` `(C_in, C_out, k, k)` (PyTorch's layout for
 `conv_transpose2d`): input pixel `(a, b)` adds `Σ_c x[n, c, a, b] · w[c, :, :, :]` — a `(N, C_out, k, k)` block —
-into the output window starting at `(stride·a, stride·b)`. The full scatter is `(H−1)·stride + k` tall; then
-`padding` rows/columns are **cropped** on every side (padding of the transpose conv *removes* output, the
-opposite of a conv), and `output_padding` extra rows/columns are kept at the bottom/right:
+into the output window starting at `(stride·a, stride·b)`. Scatter into a zero buffer of
+`(H−1)·stride + k + output_padding` rows (and likewise columns): its last `output_padding` rows/columns receive
+nothing from the scatter and stay zero. Then **crop** `padding` rows/columns from every side of the buffer
+(padding of the transpose conv *removes* output, the opposite of a conv; the crop at the bottom/right may
+remove some or all of those zero rows): the result is
+`buffer[:, :, padding : padding + H_out, padding : padding + W_out]` with
 
     H_out = (H − 1)·stride − 2·padding + k + output_padding
 
@@ -307,7 +314,8 @@ def my_conv_transpose2d(x, w, stride=1, padding=0, output_padding=0):
     ### END SOLUTION
 """),
     ("check", "transpose_conv", """
-shape_hint = "H_out = (H-1)*stride - 2*padding + k + output_padding: scatter into (H-1)*stride + k rows, then crop padding"
+shape_hint = ("H_out = (H-1)*stride - 2*padding + k + output_padding: scatter into a zero buffer of "
+              "(H-1)*stride + k + output_padding rows/cols, then keep buffer[:, :, padding:padding+H_out, padding:padding+W_out]")
 check_cases("my_conv_transpose2d: the lecture's 2×2 -> 4×4 (3×3 filter, stride 2, padding 1, output_padding 1)",
             my_conv_transpose2d, cases["transpose conv lecture"], tol=1e-12, hint=shape_hint)
 check_cases("my_conv_transpose2d: channels, strides 1-3, paddings", my_conv_transpose2d, cases["transpose conv"],
@@ -403,7 +411,9 @@ labels, passes = my_sliding_window_segment(patch_classifier, *case.args)
 if labels.shape != case.expected.shape:
     raise AssertionError(f"my_sliding_window_segment: labels have shape {labels.shape}, expected {case.expected.shape}")
 check_at_least("agreement with the frozen sliding-window labels (committed classifier, 32×32 crop)",
-               (labels == case.expected).mean(), 0.995, hint="centre each patch on its pixel; run the model in eval mode")
+               (labels == case.expected).mean(), 0.995,
+               hint="centre each patch on its pixel: pad P//2 zeros on every side, patch = padded[:, i:i+P, j:j+P]; "
+                    "the label is the argmax of the model's scores over axis 1")
 
 # given: the price of the sliding window, on a full 64×64 scene, against one pass of the FCN
 scene_data = ShapesDataset(1, 64, "scene", seed=20, target_keys="semantic_mask")
@@ -495,7 +505,13 @@ over all the pixels of the data set (PASCAL VOC's definition):
     mIoU = mean of IoU_c over the classes present (in the truth or the prediction)
 
 A class that appears neither in the truth nor in the prediction has IoU 0/0: return **NaN** for it in
-`my_iou_per_class` and leave it out of the mean. Pixels whose *target* is `ignore_index` are not counted.
+`my_iou_per_class` and leave it out of the mean. If no class is present at all (no pixel is counted, e.g. every
+target is `ignore_index`), `my_mean_iou` returns `miou = NaN` (tested).
+
+`ignore_index` looks at the **target** only: a pixel whose target equals it is dropped from the confusion
+matrix whatever its prediction (tested with predictions of 255 at those pixels). A *prediction* equal to
+`ignore_index` is not special: at a counted pixel every prediction must be a class in `0 … num_classes−1` (a
+network's argmax always is; what happens otherwise — `minidl.metrics` raises a `ValueError` — is not tested).
 
 Write `my_confusion_matrix(pred, target, num_classes, ignore_index)` (any shapes; `np.add.at` or `np.bincount`
 of `t * C + p`), `my_iou_per_class(cm)` and `my_mean_iou(pred, target, num_classes, ignore_index)` →
@@ -548,6 +564,15 @@ check_cases("my_mean_iou, ignore_index=255", lambda p, t: np.array(my_mean_iou(p
             cases["mean iou ignore"], tol=1e-12)
 truth = np.random.default_rng(0).integers(0, 4, (3, 8, 8))
 check_close("a perfect prediction has mIoU 1", np.array(my_mean_iou(truth, truth, 6)[0]), np.array(1.0), tol=0)
+# ignore_index concerns the target: the prediction at an ignored pixel does not matter, even when it is 255
+(case,) = cases["confusion matrix ignore"][:1]
+p, t = case.args
+check_close("confusion matrix: predictions of 255 at the ignored pixels change nothing",
+            my_confusion_matrix(np.where(t == 255, 255, p), t, 5, 255), case.expected, tol=0)
+empty = my_mean_iou(truth, np.full_like(truth, 255), 6, 255)[0]
+if not np.isnan(empty):
+    raise AssertionError(f"my_mean_iou: with every target ignored no class is present, expected NaN, got {empty}")
+print("my_mean_iou with every target ignored: NaN — OK")
 """),
     ("md", """
 ## Part 6 — a fully convolutional network, down and up (3 points)
@@ -569,17 +594,32 @@ and a final **1×1 convolution** that turns each pixel's feature vector into cla
 | classifier | 1×1 conv | (N, num_classes, 32, 32) |
 
 A 4×4 transpose conv with stride 2 and padding 1 doubles the size exactly: `(H−1)·2 − 2 + 4 = 2H`. Put
-`nn.BatchNorm2d` and `nn.ReLU` after every conv and transpose conv except the classifier (give those layers
-`bias=False`: batch norm cancels a bias), and subtract 0.5 from the input (pixels are in [0, 1]). The skips
-(adding an encoder output to the decoder output of the same size, FCN's trick) help the boundaries; they are
-not required. Use `nn.Conv2d(c_in, c_out, k, stride=, padding=, bias=, rng=rng)` and
-`nn.ConvTranspose2d(...)` with the same arguments, and `nn.Sequential`.
+`nn.BatchNorm2d` and `nn.ReLU` after every conv and transpose conv except the 1×1 classifier. The convs and
+transpose convs that a batch norm follows get `bias=False` (batch norm subtracts the mean, which cancels a
+bias); the 1×1 classifier has no batch norm after it and **keeps** its bias (the default). Subtract 0.5 from
+the input (pixels are in [0, 1]).
+
+The "skips" in the table add the encoder's feature map of the same size to the decoder's feature map
+(e.g. `u = up3(d3) + d2`; the reference solution does this). That is a U-Net-like skip connection (U-Net
+concatenates the two maps instead of adding them); the FCN of Long et al. does something related but different:
+it adds *class-score* maps, computed by 1×1 score layers from earlier layers, to the upsampled final scores.
+Skips are optional here: the check does not require them, and this notebook does not measure what they change.
+
+Use `nn.Conv2d(c_in, c_out, k, stride=, padding=, bias=, rng=rng)`, `nn.ConvTranspose2d(...)` with the same
+arguments, and `nn.Sequential`. minidl's own segmentation network and its building blocks (`FCN`,
+`downsampling_backbone`, `conv_relu`, `transpose_conv_relu` of `minidl.models.blocks`) are off limits; helpers
+you define yourself may have any name.
 
 Write `MySegmenter(num_classes, rng)`: any down-and-up design in this spirit that maps `(N, 3, H, W)` to
 `(N, num_classes, H, W)` for H, W divisible by 8. The given loop trains it for 800 steps (Adam, batches of 16,
 your part-4 loss with the background weighted 0.2) on 1,200 scenes of 32×32 with three shape classes
-(circle, square, triangle: 4 classes per pixel), flipped and rotated, in 20–40 s. The check expects a mean
-IoU on 100 held-out scenes of at least **0.40** — predicting "background" everywhere scores about 0.22.
+(circle, square, triangle: 4 classes per pixel), flipped and rotated, in 20–40 s. The check expects:
+
+* the output shape: a `(2, 3, 32, 32)` input gives scores `(2, 4, 32, 32)`;
+* the training loss to fall at least **2×**: the mean loss of the last 50 steps at most half that of the
+  first 50 steps;
+* a mean IoU on 100 held-out scenes of at least **0.40** (computed after subtracting `log(weight)` from the
+  scores to undo the class weights) — predicting "background" everywhere scores about 0.22.
 """),
     ("answer", "fcn", """
 class MySegmenter(nn.Module):
@@ -665,7 +705,8 @@ check_at_least("mean IoU on 100 held-out 32×32 scenes", miou, 0.40,
                hint="down with stride-2 convs, up with 4×4 stride-2 transpose convs, batch norm + ReLU after each, "
                     "a 1×1 conv to class scores at full resolution")
 
-# the committed FCN (trained on 64×64 scenes, 5 classes): shown on the same scenes upsampled ×2
+# the committed FCN (trained on 64×64 scenes; 6 scores: background + 5 shapes, of which the first 4 are used here):
+# shown on the same scenes upsampled ×2
 shown = [k for k in range(len(test_y)) if len(np.unique(test_y[k])) >= 3][:3]      # scenes with 2+ classes of shape
 with minidl.no_grad():
     committed = fcn(Tensor(test_x[shown].repeat(2, axis=2).repeat(2, axis=3))).numpy()[:, :4, ::2, ::2].argmax(axis=1)
