@@ -30,6 +30,9 @@ What the notebook teaches (CS231n lecture 8, "classification + localization" and
    ``alpha · max(w, h)`` of the person's box, keypoints with visibility 0 not counted, ``min_visibility=1``).
    Evaluated on the committed ``load_pretrained("pose_shapes")`` (64×64 stick figures, dataset seed 1):
    frozen PCK values at several alphas, a skeleton figure and a PCK(alpha) curve next to the frozen one.
+   Also checked: the loss is invariant to scaling image and coordinates by 2 (the point of dividing by S), and
+   ``my_pck`` returns NaN when no keypoint is counted (as ``pck`` does). Truth is drawn white and predictions red
+   dashed, both outlined in black, because the stick figures and shapes take any hue.
 
 Note on the brief: it asked for the keypoint loss "over visible keypoints only"; ``KeypointLoss`` (the frozen
 reference) uses every keypoint, so the notebook follows the library and says so.
@@ -106,7 +109,7 @@ The box head predicts `pred` (N, 4); the truth is `target` (N, 4). With the elem
     L2 (squared error):   d²
     L1:                   |d|
     smooth-L1 (Huber):    0.5 d² / beta     where |d| < beta
-                          |d| − 0.5 beta    elsewhere              (beta = 0: plain L1)
+                          |d| − 0.5 beta    elsewhere              (beta = 0: plain L1, see below)
 
 then a **reduction** over all N·4 numbers: `"mean"` (the default), `"sum"`, or `"none"` (the (N, 4) array of
 per-number losses) — PyTorch's `mse_loss`, `l1_loss` and `smooth_l1_loss(..., beta=...)`.
@@ -115,8 +118,12 @@ Smooth-L1 (Fast R-CNN) is the compromise: near 0 it is the parabola (smooth, its
 box gets right), far away it is L1 (the gradient is ±1 however wrong the box, so one outlier cannot dominate a
 batch the way it does with L2's gradient `2d`). The two pieces meet with equal value and slope at `|d| = beta`.
 
-Write the three with Tensor operations (`-`, `*`, `.abs()`, `.sum()`, `.mean()`; for the two branches
-`F.where(mask, a, b)` with a boolean NumPy mask, e.g. `d.numpy() < beta`) so autograd gives the gradients.
+Write the three with Tensor operations (`-`, `*`, `/`, `.abs()`, `.sum()`, `.mean()`) so autograd gives the
+gradients. For the two branches of smooth-L1 use `F.where(mask, a, b)` with a boolean NumPy mask on the **absolute**
+error: with `abs_d = d.abs()` (a Tensor), `mask = abs_d.numpy() < beta` (the same as `np.abs(d.numpy()) < beta`; not
+`d.numpy() < beta`, which would put every large negative error in the quadratic branch). `F.where` computes both
+branches, so **special-case `beta == 0`**: return the plain L1 loss without computing `0.5 d² / beta` (a division by
+0: a RuntimeWarning, and NaN gradients in the unused branch). The check includes a `beta = 0` case.
 `pred` and `target` are Tensors of the same shape. Put the reduction in the helper `my_reduce`.
 """),
     ("answer", "box_losses", """
@@ -134,6 +141,8 @@ def my_reduce(loss, reduction):
 
 
 def my_l2_loss(pred, target, reduction="mean"):
+    # pred, target: Tensors of the same shape, e.g. (N, 4) -> my_reduce of (pred - target)²: a scalar Tensor
+    # ("mean", "sum") or a Tensor of pred's shape ("none")
     ### BEGIN SOLUTION
     d = pred - target
     return my_reduce(d * d, reduction)
@@ -141,12 +150,15 @@ def my_l2_loss(pred, target, reduction="mean"):
 
 
 def my_l1_loss(pred, target, reduction="mean"):
+    # pred, target: Tensors of the same shape -> my_reduce of |pred - target|
     ### BEGIN SOLUTION
     return my_reduce((pred - target).abs(), reduction)
     ### END SOLUTION
 
 
 def my_smooth_l1_loss(pred, target, beta=1.0, reduction="mean"):
+    # pred, target: Tensors of the same shape, beta >= 0 a float -> my_reduce of the per-number smooth-L1
+    # (mask on |d|, not d; beta == 0: plain L1)
     ### BEGIN SOLUTION
     d = (pred - target).abs()
     if beta == 0:
@@ -162,7 +174,8 @@ check_cases("my_l2_loss", lambda p, t, r: my_l2_loss(T(p), T(t), r), cases["l2"]
             hint="the square of pred - target, then the reduction over all N*4 numbers")
 check_cases("my_l1_loss", lambda p, t, r: my_l1_loss(T(p), T(t), r), cases["l1"], tol=1e-12)
 check_cases("my_smooth_l1_loss", lambda p, t, b, r: my_smooth_l1_loss(T(p), T(t), b, r), cases["smooth l1"],
-            tol=1e-12, hint="0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is plain L1")
+            tol=1e-12, hint="0.5 d^2 / beta where |d| < beta (the mask on |d|, not d), else |d| - 0.5 beta; "
+                 "beta = 0 is plain L1")
 rng = np.random.default_rng(0)
 pred, target = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
 check_gradients("my_l2_loss gradient", lambda p: my_l2_loss(p, T(target)), [pred])
@@ -217,6 +230,9 @@ as `minidl.models.localization.LocalizationLoss` (its default `box_loss="smooth_
 """),
     ("answer", "multitask", """
 def my_multitask_loss(scores, pred_boxes, labels, boxes, image_size, box_weight=1.0, beta=0.05):
+    # scores (N, C) Tensor, pred_boxes (N, 4) Tensor (fractions of the image), labels (N,) ints,
+    # boxes (N, 4) NumPy array in pixels, image_size S an int, box_weight and beta floats
+    # -> a scalar Tensor: mean cross-entropy + box_weight * my_smooth_l1_loss(pred_boxes, boxes / S, beta) (mean)
     ### BEGIN SOLUTION
     shifted = scores - scores.max(axis=1, keepdims=True).detach()
     log_probs = shifted - shifted.exp().sum(axis=1, keepdims=True).log()
@@ -257,7 +273,9 @@ held-out images: here **correct localization**, the fraction of validation image
 Write `my_paired_iou(a, b)` (a and b (N, 4) NumPy arrays; box n of `a` against box n of `b` only, not all pairs;
 intersection width/height clamped at 0), `my_correct_localization(...)` and `my_choose_weight(results)`:
 `results` is `{weight: {"losses": [training loss per step], "metric": validation metric}}`; return the weight
-with the highest metric.
+with the highest metric. Ties: return the **first** of the tied weights in the dict's order (what
+`max(results, key=...)` does; a dict keeps its insertion order). The check tests this on a toy sweep with a tie,
+and compares your choice on the real sweep with `max(weights, key=metric)`.
 
 Then the check trains one localizer per weight in `(0.1, 1, 10, 100)` with **your** multi-task loss (given code).
 To keep it to seconds, the localizer is a small head on top of the frozen convolutional features of minidl's trained
@@ -289,7 +307,8 @@ def my_correct_localization(pred_labels, pred_boxes, labels, boxes, iou_threshol
 
 
 def my_choose_weight(results):
-    # results: {weight: {"losses": [...], "metric": float}} -> the weight with the highest metric
+    # results: {weight: {"losses": [...], "metric": float}} -> the weight (a key) with the highest metric;
+    # ties: the first such key in the dict's order
     ### BEGIN SOLUTION
     return max(results, key=lambda w: results[w]["metric"])
     ### END SOLUTION
@@ -304,6 +323,12 @@ toy = {0.1: {"losses": [0.5, 0.1], "metric": 0.2}, 1.0: {"losses": [1.0, 0.4], "
 chosen_toy = my_choose_weight(toy)
 print(f"my_choose_weight on a toy sweep: {chosen_toy} (expected 1.0) — {'OK' if chosen_toy == 1.0 else 'WRONG'}")
 assert chosen_toy == 1.0, "my_choose_weight: return the weight (a key of results) whose metric is highest"
+tie = {0.1: {"losses": [0.5], "metric": 0.2}, 1.0: {"losses": [1.0], "metric": 0.7},
+       10.0: {"losses": [5.0], "metric": 0.7}, 100.0: {"losses": [9.0], "metric": 0.7}}
+chosen_tie = my_choose_weight(tie)
+print(f"my_choose_weight with a three-way tie at 0.7: {chosen_tie} (expected 1.0, the first) — "
+      f"{'OK' if chosen_tie == 1.0 else 'WRONG'}")
+assert chosen_tie == 1.0, "my_choose_weight: on a tie, return the first tied weight in the dict's order"
 
 # ---- the sweep (given): a small localizer head per weight, trained with YOUR multi-task loss ----
 from minidl.models import load_shapes_classifier
@@ -378,24 +403,27 @@ axes[1].set(xlabel="box_weight", ylim=(0, 1),
 plt.tight_layout()
 plt.show()
 
+import matplotlib.patheffects as pe
+outlined = [pe.withStroke(linewidth=2.6, foreground="black")]  # the shapes take any hue: outline the boxes
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.4))
 for row, w in enumerate((by_loss, chosen)):
     for k in range(8):
         ax = axes[row, k]
         ax.imshow(val_images[k].transpose(1, 2, 0))
-        for box, colour in ((val_boxes[k], "lime"), (predictions[w][1][k], "red")):
+        for box, colour, style in ((val_boxes[k], "white", "-"), (predictions[w][1][k], "red", "--")):
             x1, y1, x2, y2 = box
-            ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1))
+            ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.2,
+                                       linestyle=style, path_effects=outlined))
         ax.set_title(f"w={w:g}: {SHAPE_CLASSES[predictions[w][0][k]]}", fontsize=7)
         ax.set_axis_off()
-fig.suptitle("validation images: true box green, predicted box red, predicted class in the title; "
+fig.suptitle("validation images: true box white, predicted box red dashed, predicted class in the title; "
              f"top: weight {by_loss:g} (lowest loss), bottom: weight {chosen:g} (your choice)", fontsize=9)
 plt.tight_layout()
 plt.show()
 """),
     ("md", """
 The left panel only shows that each run trained: a curve for weight 100 sits higher because its loss multiplies the
-box term by 100, not because its model is worse. The middle panel is the comparison that means something. With a
+box term by 100, not because its model is worse. The right panel is the comparison that means something. With a
 small weight the cross-entropy dominates the shared layer and the boxes are worse (the mean IoU printed above);
 with a huge one the box term drowns the classification (the accuracy falls). The metric finds the balance in between; the loss would always say "smallest".
 
@@ -403,20 +431,27 @@ with a huge one the box term drowns the classification (the accuracy falls). The
 
 DeepPose's idea: a CNN outputs the `(x, y)` of K = 14 joints, trained with an L2 loss on the coordinates — the box
 regression of part 1 with 14 points. minidl's `KeypointLoss` divides the pixel coordinates by the image size `S`
-(so the loss is near 1 at the start whatever `S`) and averages over everything:
+and averages over everything:
 
     pred (N, K, 2) pixels, keypoints (N, K, 3) = (x, y, visibility)
     loss = mean over n, k and x/y of ((pred − keypoints[..., :2]) / S)²
 
 The visibility column is **ignored** by the loss (an occluded joint still has a known position in these images).
+Dividing by `S` makes the loss independent of the image size: the same figure drawn at size 2S, with errors twice as
+many pixels, has the same loss (the check tests this). For scale, the check prints the loss of a trivial predictor
+that puts every joint at the image centre (≈ 0.045 on these figures) next to the committed network's.
 
 **PCK** (Percentage of Correct Keypoints, the bounding-box version of Yang & Ramanan, as `minidl.metrics.pck`): a
 predicted keypoint is correct when its distance to the true one is **at most** `alpha · max(w, h)` of the person's
 box `(x1, y1, x2, y2)` (w = x2 − x1, h = y2 − y1), so the score does not depend on how large the person is drawn:
 
+    size[n]   = max(x2 − x1, y2 − y1) of boxes[n]                             (N,)
     d[n, k]   = ‖pred[n, k] − keypoints[n, k, :2]‖₂                          (N, K)
     counted   = keypoints[n, k, 2] >= 1        (visibility 0 = not labelled: not in the denominator)
     PCK       = #(d[n, k] <= alpha · size[n]  and counted) / #counted          a float
+
+With no counted keypoint at all (#counted = 0) PCK is undefined: return `float("nan")`, as `minidl.metrics.pck`
+does (the check tests this case).
 
 Write both with NumPy (`pred` and `keypoints` are arrays; `my_keypoint_loss` also accepts and returns Tensors for the
 gradient check: use only `-`, `*`, `/`, indexing and `.mean()` on it). The check evaluates the committed pose network
@@ -434,11 +469,13 @@ def my_keypoint_loss(pred, keypoints, image_size):
 
 
 def my_pck(pred, keypoints, boxes, alpha=0.2):
-    # pred (N, K, 2), keypoints (N, K, 3), boxes (N, 4) -> a float in [0, 1]
+    # pred (N, K, 2), keypoints (N, K, 3), boxes (N, 4) -> a float in [0, 1]; float("nan") when nothing is counted
     ### BEGIN SOLUTION
     size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])            # (N,)
     distance = np.linalg.norm(pred[..., :2] - keypoints[..., :2], axis=-1)              # (N, K)
     counted = keypoints[..., 2] >= 1
+    if not counted.any():
+        return float("nan")
     correct = (distance <= alpha * size[:, None]) & counted
     return float(correct.sum() / counted.sum())
     ### END SOLUTION
@@ -449,10 +486,18 @@ check_cases("my_keypoint_loss", lambda p, k, s: my_keypoint_loss(p, k, s), cases
                  "coordinate")
 pred, keypoints, size = cases["keypoint loss"][0].args
 check_gradients("my_keypoint_loss gradient", lambda p: my_keypoint_loss(p, keypoints, size), [pred])
+doubled = np.concatenate([2 * keypoints[..., :2], keypoints[..., 2:]], axis=-1)
+check_close("my_keypoint_loss is independent of the image size (everything x2, S x2)",
+            my_keypoint_loss(2 * pred, doubled, 2 * size), my_keypoint_loss(pred, keypoints, size), tol=1e-12)
 check_cases("my_pck on random predictions (some keypoints with visibility 0)", my_pck, cases["pck"], tol=1e-12,
             hint="correct when distance <= alpha * max(w, h) of the box; keypoints with visibility 0 are not counted")
 check_cases("my_pck with distances exactly alpha * size", my_pck, cases["pck boundary"], tol=1e-12,
             hint="a keypoint exactly at the radius is correct (<=, not <)")
+pck_pred, pck_keypoints, pck_boxes, _ = cases["pck"][0].args
+unlabelled = np.concatenate([pck_keypoints[..., :2], np.zeros_like(pck_keypoints[..., 2:])], axis=-1)
+no_counted = my_pck(pck_pred, unlabelled, pck_boxes, 0.2)
+print(f"my_pck with every visibility 0: {no_counted} (expected nan) — {'OK' if np.isnan(no_counted) else 'WRONG'}")
+assert np.isnan(no_counted), "my_pck: with no counted keypoint (every visibility 0) return float('nan')"
 
 # ---- the committed pose network on held-out stick figures (given) ----
 from minidl.models import load_pretrained
@@ -468,29 +513,38 @@ with minidl.no_grad():
 
 check_cases("my_keypoint_loss of the committed model", lambda: my_keypoint_loss(predicted_keypoints, true_keypoints, 64),
             cases["pose model loss"], tol=1e-4)
+centre_loss = float(as_array(my_keypoint_loss(np.full(predicted_keypoints.shape, 32.0), true_keypoints, 64)))
+print(f"for scale: every joint at the image centre scores {centre_loss:.4f}, the committed network "
+      f"{float(as_array(my_keypoint_loss(predicted_keypoints, true_keypoints, 64))):.5f}")
 check_cases("my_pck of the committed model", lambda alpha: my_pck(predicted_keypoints, true_keypoints, person_boxes, alpha),
             cases["pose model pck"], tol=2e-3)
 check_at_least("PCK@0.1 of the committed model", my_pck(predicted_keypoints, true_keypoints, person_boxes, 0.1), 0.85)
 
 alphas = np.array([a for (a,) in (c.args for c in cases["pose model pck"])])
 yours = [my_pck(predicted_keypoints, true_keypoints, person_boxes, a) for a in alphas]
-fig = plt.figure(figsize=(12, 4.2))
+import matplotlib.patheffects as pe
+outlined = [pe.withStroke(linewidth=2.6, foreground="black")]  # the figures and backgrounds take any hue: outline both
+fig = plt.figure(figsize=(12, 4.6))
 grid = fig.add_gridspec(2, 5)
 for k in range(6):
     ax = fig.add_subplot(grid[k // 3, k % 3])
     ax.imshow(pose_images[k].transpose(1, 2, 0))
-    for points, colour in ((true_keypoints[k], "lime"), (predicted_keypoints[k], "red")):
+    for points, colour, style in ((true_keypoints[k], "white", "-"), (predicted_keypoints[k], "red", "--")):
         for a, b in POSE_SKELETON:
-            ax.plot([points[a, 0] - 0.5, points[b, 0] - 0.5], [points[a, 1] - 0.5, points[b, 1] - 0.5], color=colour, lw=1)
-        ax.scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=5, color=colour)
-    ax.set_title(f"figure {k}: true green, predicted red", fontsize=7)
+            ax.plot([points[a, 0] - 0.5, points[b, 0] - 0.5], [points[a, 1] - 0.5, points[b, 1] - 0.5], style,
+                    color=colour, lw=1.2, path_effects=outlined)
+        ax.scatter(points[:, 0] - 0.5, points[:, 1] - 0.5, s=8, color=colour, edgecolors="black", linewidths=0.5,
+                   zorder=3)
+    ax.set_title(f"figure {k}", fontsize=8)
     ax.set_axis_off()
 ax = fig.add_subplot(grid[:, 3:])
 ax.plot(alphas, yours, "-", color="tab:blue", label="your my_pck")
 ax.plot(alphas, [float(c.expected) for c in cases["pose model pck"]], "o", ms=4, color="black", label="expected (frozen)")
 ax.set(xlabel="alpha (radius / box size)", ylabel="PCK", ylim=(0, 1.02),
-       title="PCK of the pose network on 64 held-out figures vs alpha")
+       title="PCK vs alpha\\n(pose network, 64 held-out figures)")
 ax.legend(fontsize=8)
+fig.suptitle("held-out stick figures: true skeleton white, predicted red dashed (left); PCK yours vs frozen (right)",
+             fontsize=9)
 plt.tight_layout()
 plt.show()
 """),
