@@ -105,8 +105,9 @@ class KeypointLoss:
     """L2 regression loss on keypoints, for ``fit``: ``mean((pred - true)² / S²)`` over x and y.
 
     Called as ``loss(predictions (N, K, 2), keypoints (N, K, 2 or 3))`` (a visibility column is
-    ignored: occluded joints still have a known position). Dividing by the image size S² keeps the
-    loss near 1 at the start whatever the image size.
+    ignored: occluded joints still have a known position). Dividing by the image size S² makes the
+    loss independent of the image size (coordinates as fractions of the image: predicting every joint
+    at the centre gives about 0.045 on the shapes stick figures, at 32 and at 64 pixels).
     """
 
     def __init__(self, image_size):
