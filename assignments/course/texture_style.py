@@ -364,7 +364,7 @@ for k in (1, 3):
     ("md", """
 Now the lecture's figure: a 48×48 brick texture synthesized through VGG16 (80 Adam steps of 0.05 from the same noise)
 from `relu1_1` only, then `relu1_1 + relu2_1`, then up to `relu3_1`. Each layer's weight is 1 / ‖G_l(texture)‖², which
-puts the layers' terms on a comparable scale (with the pretrained weights they start at about 0.47, 0.60 and 0.68; the
+puts the layers' terms on a comparable scale (with the pretrained weights they start at about 0.46, 0.59 and 0.68; the
 cell prints them). A unit of `relu1_1` sees 3×3 pixels, `relu2_1` 10×10 and `relu3_1` 24×24: the deeper Gram matrices
 are statistics of larger windows.
 
@@ -640,7 +640,7 @@ out_batch = run_net(nets["batch"], tests)
 low_instance, low_batch = run_net(mine, low_contrast), run_net(nets["batch"], low_contrast)
 change = {k: float(np.abs(lo - hi).mean()) for k, lo, hi in (("instance", low_instance, out_instance),
                                                              ("batch", low_batch, out_batch))}
-print(f"mean |output(low contrast) - output(photo)|: instance norm {change['instance']:.4f}, "
+print(f"mean |output(low contrast) - output(photo)|: instance norm {change['instance']:.1e}, "
       f"batch norm {change['batch']:.4f}")
 check_at_least("the instance-norm network ignores the contrast (1 = change below 0.01)",
                float(change["instance"] < 0.01), 1)
@@ -834,7 +834,7 @@ def reference_cases():
 MUTATIONS = {
     "no (1 + epsilon) tolerance in the Efros-Leung step": (
         "efros_leung", "distance <= distance.min() * (1.0 + epsilon)", "distance <= distance.min()",
-        {"efros_leung"}, "vs minidl.vis.synthesize_texture", ["efros_leung"]),
+        {"efros_leung"}, "share of your picks equal to minidl.vis.synthesize_texture's", ["efros_leung"]),
     "instance norm over (C, H, W) instead of (H, W)": (
         "norms", "    mean = x.mean(axis=(2, 3), keepdims=True)\n    centred = x - mean\n"
                  "    var = (centred * centred).mean(axis=(2, 3), keepdims=True)",
