@@ -829,30 +829,20 @@ NOTEBOOKS = {"01_autograd_solution.ipynb": (AUTOGRAD, AUTOGRAD_PARTS),
              "04_visualization_solution.ipynb": (VISUALIZATION, VISUALIZATION_PARTS)}
 
 
-def all_notebooks():
-    """{solution file name: (cells, parts)} for notebooks 1–4 and every course module present."""
-    out = dict(NOTEBOOKS)
-    for stem in course.available():
-        module = course.load(stem)
-        out[f"{stem}_solution.ipynb"] = (module.CELLS, module.PARTS)
-    return out
+def cells_and_parts(stem):
+    """(cells, parts) of notebook ``stem``: 1–4 from this file, 5–9 from their course module."""
+    name = f"{stem}_solution.ipynb"
+    if name in NOTEBOOKS:
+        return NOTEBOOKS[name]
+    module = course.load(stem)
+    return module.CELLS, module.PARTS
 
 
 def main(argv=()):
-    wanted = set(argv)
-    if wanted:
-        books = {}
-        for stem in wanted:
-            name = f"{stem}_solution.ipynb"
-            if name in NOTEBOOKS:
-                books[name] = NOTEBOOKS[name]
-            else:
-                module = course.load(stem)
-                books[name] = (module.CELLS, module.PARTS)
-    else:
-        books = all_notebooks()
-    for name, (cells, parts) in books.items():
-        nbformat.write(notebook(name, cells, parts), HERE / name)
+    stems = argv or [name.replace("_solution.ipynb", "") for name in NOTEBOOKS] + list(course.MODULES)
+    for stem in stems:
+        name = f"{stem}_solution.ipynb"
+        nbformat.write(notebook(name, *cells_and_parts(stem)), HERE / name)
         print("wrote", name)
 
 

@@ -21,10 +21,8 @@ from minidl import Tensor, nn, ops, tensor, vis
 from minidl.grade.frozen import REFERENCES, save_cases
 from minidl.kernels.im2col import im2col_reference
 
-import course
-
-
-from course.spec import trials      # noqa: E402  (assignments/ is on sys.path when run as a script)
+import course                      # assignments/course/: notebooks 5–9 (this script's folder is on sys.path)
+from course.spec import trials
 
 
 # ---- 01 autograd -------------------------------------------------------------------------------
@@ -136,7 +134,7 @@ def _course_builder(stem):
     return lambda: course.load(stem).reference_cases()
 
 
-for _stem in course.available():               # notebooks 5–9: each module has its reference_cases()
+for _stem in course.MODULES:                    # notebooks 5–9: each module has its reference_cases()
     BUILDERS[_stem] = _course_builder(_stem)
 
 

@@ -31,7 +31,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     from student_parts import all_parts
-    for number, template, _ in {(n, t, None) for n, t, _ in all_parts()}:
+    for number, template in {(n, t) for n, t, _ in all_parts()}:
         config.addinivalue_line("markers", f"assignment{number}: grades your work/{template.name}")
     for number, _, part in all_parts():
         config.addinivalue_line("markers", f"assignment{number}_{part['name']}: {part['title']} (your notebook)")

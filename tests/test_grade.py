@@ -126,7 +126,7 @@ MUTATIONS = {
 
 
 GRADED = {name: None if spec[0] != "03_detection" else ["iou", "nms", "roi_pool"] for name, spec in MUTATIONS.items()}
-for _stem in course.available():         # notebooks 5–9 keep their mutations beside their cells
+for _stem in course.MODULES:            # notebooks 5–9 keep their mutations beside their cells
     for _name, (_part, _old, _new, _expected, _message, _graded) in course.load(_stem).MUTATIONS.items():
         MUTATIONS[f"{_stem}: {_name}"] = (_stem, _part, _old, _new, _expected, _message)
         GRADED[f"{_stem}: {_name}"] = _graded

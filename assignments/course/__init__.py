@@ -36,10 +36,3 @@ def load(stem):
     if module.STEM != stem:
         raise ValueError(f"course/{MODULES[stem]}.py says STEM = {module.STEM!r}, expected {stem!r}")
     return module
-
-
-def available():
-    """The stems whose module file exists (all of them once the course is complete)."""
-    import pathlib
-    here = pathlib.Path(__file__).resolve().parent
-    return [stem for stem, mod in MODULES.items() if (here / f"{mod}.py").exists()]

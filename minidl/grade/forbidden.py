@@ -66,7 +66,8 @@ _LOOKUPS = {"getattr", "__import__", "import_module", "hasattr"}
 
 
 def _looked_up_strings(tree) -> set:
-    """ids of the string constants used as names: arguments of getattr / __import__ / import_module."""
+    """ids of the string constants used as names: arguments of getattr / hasattr / __import__ /
+    import_module."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
