@@ -241,7 +241,8 @@ def task_region_detector(name, steps, device="cpu", n_train=3000, batch_size=8, 
                    "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
 
 
-def task_ssd(name, steps, device="cpu", n_train=3000, batch_size=16, lr=3e-3):
+def task_single_shot(name, steps, device="cpu", n_train=3000, batch_size=16, lr=3e-3):
+    """Detectors without proposals (SSD, YOLO): ``model.loss(images, targets)`` and ``model.detect(images)``."""
     model = pretrained.build(name).to(device)
     x, t = scenes(n_train, 0)
     plan = batches(n_train, batch_size, steps)
@@ -260,14 +261,16 @@ TASKS = {   # name: (function, default steps = the steps of the committed weight
     "pose_shapes": (task_pose, 500),
     "fast_rcnn_shapes": (task_region_detector, 2000),
     "rcnn_shapes": (task_region_detector, 300),
-    "ssd_shapes": (task_ssd, 3000),
+    "ssd_shapes": (task_single_shot, 3000),
+    "yolo_shapes": (task_single_shot, 3000),
 }
 
 
 #: the headline metric(s) of each task's METRIC line
 HEADLINE = {"fcn_shapes": ("mIoU",), "fcn_unpool_shapes": ("mIoU",), "patch_classifier_shapes": ("mIoU",),
             "localizer_shapes": ("accuracy", "mean_box_iou"), "pose_shapes": ("PCK@0.1", "PCK@0.2"),
-            "fast_rcnn_shapes": ("mAP@0.5",), "rcnn_shapes": ("mAP@0.5",), "ssd_shapes": ("mAP@0.5",)}
+            "fast_rcnn_shapes": ("mAP@0.5",), "rcnn_shapes": ("mAP@0.5",), "ssd_shapes": ("mAP@0.5",),
+            "yolo_shapes": ("mAP@0.5",), "spp_net_shapes": ("mAP@0.5",)}
 
 
 def main(argv=None):

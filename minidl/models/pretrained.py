@@ -27,6 +27,8 @@ CONFIGS = {
     "fast_rcnn_shapes": ("minidl.detection.fast_rcnn", "FastRCNN", dict(num_classes=5)),
     "rcnn_shapes": ("minidl.detection.rcnn", "RCNN", dict(num_classes=5)),
     "ssd_shapes": ("minidl.detection.single_shot", "SingleShotDetector", dict(num_classes=5, image_size=64)),
+    "yolo_shapes": ("minidl.detection.yolo", "YOLODetector", dict(num_classes=5, image_size=64)),
+    "spp_net_shapes": ("minidl.detection.spp_net", "SPPNet", dict(num_classes=5)),
 }
 
 
