@@ -87,6 +87,15 @@ def train_steps(model, step_fn, steps, lr, log_every=100, warmup=0):
     return time.perf_counter() - start, losses
 
 
+def cpu_name():
+    """The CPU model (``/proc/cpuinfo``), for the training records: timings depend on it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
 def per_image_seconds(fn, images, repeats=1):
     start = time.perf_counter()
     for _ in range(repeats):
@@ -228,17 +237,44 @@ def task_region_detector(name, steps, device="cpu", n_train=3000, batch_size=8, 
         proposals = [jitter_proposals(t[i]["boxes"], (SIZE, SIZE), 64, rng) for i in idx]
         return model.loss(x[idx], proposals, [t[i] for i in idx], rois_per_image=rois_per_image, rng=rng)[0]
     seconds, _ = train_steps(model, step, steps, lr)
-    xt, tt = scenes(200, 1)
+    return model, {**evaluate_region_detector(model), "train_seconds": seconds}
+
+
+def evaluate_region_detector(model, n_test=200, seed=1):
+    """mAP@0.5 on held-out scenes with selective-search proposals, and the seconds per image
+    (proposals + network, one image at a time over the first 50)."""
+    xt, tt = scenes(n_test, seed)
     proposals, proposal_seconds = test_proposals(xt)
     detections = model.detect(xt, proposals)
     start = time.perf_counter()
     for i in range(50):
         model.detect(xt[i:i + 1], proposals[i:i + 1])
     model_seconds = (time.perf_counter() - start) / 50
-    return model, {"mAP@0.5": voc_map(detections, tt, 5)["map"], "train_seconds": seconds,
-                   "network_seconds_per_image": model_seconds, "proposal_seconds_per_image": proposal_seconds,
-                   "seconds_per_image": model_seconds + proposal_seconds,
-                   "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
+    return {"mAP@0.5": voc_map(detections, tt, 5)["map"],
+            "network_seconds_per_image": model_seconds, "proposal_seconds_per_image": proposal_seconds,
+            "seconds_per_image": model_seconds + proposal_seconds,
+            "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
+
+
+def task_spp_net(name, steps, device="cpu", n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+    """SPP-net: R-CNN's trained CNN (``rcnn_shapes``) as the frozen backbone, only the head trained.
+
+    The same data, proposals and RoI sampling as ``task_region_detector``; the backbone runs once
+    per image without gradient, the pyramid-pooled windows feed the head. Its training seconds are
+    the head's only: add R-CNN's (the backbone's) for the whole recipe.
+    """
+    from minidl.detection.roi_sampling import jitter_proposals
+    model = pretrained.build(name).copy_backbone_from(pretrained.load_pretrained("rcnn_shapes")).to(device)
+    x, t = scenes(n_train, 0)
+    plan = batches(n_train, batch_size, steps)
+    rng = np.random.default_rng(0)
+
+    def step(s):
+        idx = plan[s]
+        proposals = [jitter_proposals(t[i]["boxes"], (SIZE, SIZE), 64, rng) for i in idx]
+        return model.loss(x[idx], proposals, [t[i] for i in idx], rois_per_image=rois_per_image, rng=rng)[0]
+    seconds, _ = train_steps(model, step, steps, lr)
+    return model, {**evaluate_region_detector(model), "train_seconds": seconds}
 
 
 def task_single_shot(name, steps, device="cpu", n_train=3000, batch_size=16, lr=3e-3):
@@ -263,6 +299,7 @@ TASKS = {   # name: (function, default steps = the steps of the committed weight
     "rcnn_shapes": (task_region_detector, 300),
     "ssd_shapes": (task_single_shot, 3000),
     "yolo_shapes": (task_single_shot, 3000),
+    "spp_net_shapes": (task_spp_net, 1000),
 }
 
 
@@ -300,6 +337,9 @@ def main(argv=None):
             path = pretrained.weights_path(name)
             model.save(path)
             result["weights_kib"] = round(os.path.getsize(path) / 1024, 1)
+            pretrained.save_training_record(name, {**{k: (round(v, 4) if isinstance(v, float) else v)
+                                                      for k, v in result.items() if not isinstance(v, dict)},
+                                                   "cpu": cpu_name(), "date": time.strftime("%Y-%m-%d")})
         print("RESULT " + json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}),
               flush=True)
 

@@ -10,6 +10,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "adaptive_max_pool/adaptive_max_pool_checks.h"
+#include "adaptive_max_pool/adaptive_max_pool_cpu.h"
 #include "common/checks.h"
 #include "common/roi_checks.h"
 #include "im2col/im2col_checks.h"
@@ -401,6 +403,49 @@ py::array roi_align_backward(py::array grad_output, py::array rois, double spati
   return grad_input;
 }
 
+// ---- adaptive max pooling (csrc/adaptive_max_pool/, minidl/kernels/adaptive_max_pool.py) ----
+template <typename T>
+py::tuple adaptive_max_pool2d_forward(py::array input, index_t out_h, index_t out_w) {
+  minidl::check_array<T>(input, "input");
+  minidl::check_ndim(input, 4, "input");
+  const index_t n = input.shape(0), c = input.shape(1), h = input.shape(2), w = input.shape(3);
+  minidl::check_adaptive_pool_sizes(n, c, h, w, out_h, out_w, "adaptive_max_pool2d");
+  py::array_t<T> output({n, c, out_h, out_w});
+  py::array_t<index_t> argmax({n, c, out_h, out_w});
+  auto in = static_cast<const T*>(input.data());
+  T* out = output.mutable_data();
+  index_t* am = argmax.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::adaptive_max_pool2d_forward_cpu<T>(in, n, c, h, w, out_h, out_w, out, am);
+  }
+  return py::make_tuple(output, argmax);
+}
+
+template <typename T>
+py::array adaptive_max_pool2d_backward(py::array grad_output, py::array argmax, index_t height,
+                                       index_t width) {
+  minidl::check_array<T>(grad_output, "grad_output");
+  minidl::check_ndim(grad_output, 4, "grad_output");
+  minidl::check_array<index_t>(argmax, "argmax");
+  minidl::check(argmax.ndim() == 4 && std::equal(argmax.shape(), argmax.shape() + 4, grad_output.shape()),
+                "adaptive_max_pool2d backward: argmax shape " + minidl::shape_str(argmax) +
+                    " differs from grad_output shape " + minidl::shape_str(grad_output));
+  const index_t n = grad_output.shape(0), c = grad_output.shape(1);
+  const index_t out_h = grad_output.shape(2), out_w = grad_output.shape(3);
+  minidl::check_adaptive_pool_sizes(n, c, height, width, out_h, out_w,
+                                    "adaptive_max_pool2d backward");
+  py::array_t<T> grad_input = zeros_like_plane<T>(n, c, height, width);
+  auto go = static_cast<const T*>(grad_output.data());
+  auto am = static_cast<const index_t*>(argmax.data());
+  T* gi = grad_input.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::adaptive_max_pool2d_backward_cpu<T>(go, am, n, c, height, width, out_h, out_w, gi);
+  }
+  return grad_input;
+}
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl's C++ (OpenMP) kernels; see csrc/<kernel>/ and minidl/kernels/.";
 #ifdef _OPENMP
@@ -530,4 +575,27 @@ PYBIND11_MODULE(_C, m) {
       py::arg("grad_output"), py::arg("rois"), py::arg("spatial_scale"), py::arg("batch_size"),
       py::arg("height"), py::arg("width"), py::arg("sampling_ratio"), py::arg("aligned"),
       "grad_input (N, C, H, W); deterministic.");
+  // adaptive max pooling (csrc/adaptive_max_pool/); minidl/kernels/adaptive_max_pool.py
+  m.def(
+      "adaptive_max_pool2d_forward",
+      [](py::array input, index_t out_h, index_t out_w) {
+        py::tuple result;
+        minidl::dispatch_float(input, "input", [&](auto t) {
+          result = adaptive_max_pool2d_forward<decltype(t)>(input, out_h, out_w);
+        });
+        return result;
+      },
+      py::arg("input"), py::arg("out_h"), py::arg("out_w"),
+      "(output, argmax), both (N, C, out_h, out_w); argmax int64 = h * W + w. PyTorch's bins.");
+  m.def(
+      "adaptive_max_pool2d_backward",
+      [](py::array grad_output, py::array argmax, index_t height, index_t width) {
+        py::array result;
+        minidl::dispatch_float(grad_output, "grad_output", [&](auto t) {
+          result = adaptive_max_pool2d_backward<decltype(t)>(grad_output, argmax, height, width);
+        });
+        return result;
+      },
+      py::arg("grad_output"), py::arg("argmax"), py::arg("height"), py::arg("width"),
+      "grad_input (N, C, height, width); deterministic.");
 }

@@ -14,6 +14,8 @@
 #include <initializer_list>
 #include <string>
 
+#include "adaptive_max_pool/adaptive_max_pool_checks.h"
+#include "adaptive_max_pool/adaptive_max_pool_cuda.h"
 #include "common/checks.h"
 #include "common/cuda_check.h"  // kMaxLaunchElements (host-only constants; g++ sees cuda_runtime.h)
 #include "common/roi_checks.h"
@@ -298,4 +300,42 @@ PYBIND11_MODULE(_C_cuda, m) {
       py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("spatial_scale"),
       py::arg("pooled_h"), py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
       py::arg("grad_input"), py::arg("deterministic"), py::arg("dtype_code"), py::arg("stream"));
+
+  // adaptive max pooling (csrc/adaptive_max_pool/); minidl/kernels/adaptive_max_pool.py
+  m.def(
+      "adaptive_max_pool2d_forward",
+      [](ptr_t input, index_t batch, index_t channels, index_t height, index_t width,
+         index_t out_h, index_t out_w, ptr_t output, ptr_t argmax, int dtype_code, ptr_t stream) {
+        const index_t size = element_size(dtype_code);
+        minidl::check_adaptive_pool_sizes(batch, channels, height, width, out_h, out_w,
+                                          "adaptive_max_pool2d");
+        check_launch(batch * channels * out_h * out_w, "adaptive_max_pool2d");  // a thread per cell
+        check_pointers(size, {{input, "input"}, {output, "output"}});
+        check_pointers(8, {{argmax, "argmax"}});
+        py::gil_scoped_release release;
+        minidl::adaptive_max_pool2d_forward_cuda(input, batch, channels, height, width, out_h,
+                                                 out_w, output, argmax, dtype_code, stream);
+      },
+      py::arg("input"), py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
+      py::arg("out_h"), py::arg("out_w"), py::arg("output"), py::arg("argmax"),
+      py::arg("dtype_code"), py::arg("stream"));
+  m.def(
+      "adaptive_max_pool2d_backward",
+      [](ptr_t grad_output, ptr_t argmax, index_t batch, index_t channels, index_t height,
+         index_t width, index_t out_h, index_t out_w, ptr_t grad_input, int dtype_code,
+         ptr_t stream) {
+        const index_t size = element_size(dtype_code);
+        minidl::check_adaptive_pool_sizes(batch, channels, height, width, out_h, out_w,
+                                          "adaptive_max_pool2d backward");
+        check_launch(batch * channels, "adaptive_max_pool2d backward");  // a thread per plane
+        check_pointers(size, {{grad_output, "grad_output"}, {grad_input, "grad_input"}});
+        check_pointers(8, {{argmax, "argmax"}});
+        py::gil_scoped_release release;
+        minidl::adaptive_max_pool2d_backward_cuda(grad_output, argmax, batch, channels, height,
+                                                  width, out_h, out_w, grad_input, dtype_code,
+                                                  stream);
+      },
+      py::arg("grad_output"), py::arg("argmax"), py::arg("batch"), py::arg("channels"),
+      py::arg("height"), py::arg("width"), py::arg("out_h"), py::arg("out_w"),
+      py::arg("grad_input"), py::arg("dtype_code"), py::arg("stream"));
 }

@@ -14,7 +14,8 @@ from .loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse
 from .matmul import linear, matmul
 from .methods import attach as _attach
 from .norm import batch_norm, conditional_instance_norm, instance_norm
-from .pool import avg_pool2d, max_pool2d, max_unpool2d, unpool_bed_of_nails, unpool_nearest
+from .pool import (adaptive_max_pool2d, avg_pool2d, max_pool2d, max_unpool2d, unpool_bed_of_nails,
+                   unpool_nearest)
 from .reduce import argmax, argmin, max, mean, min, std, sum, var
 from .shape import (broadcast_to, cat, concat, expand, flatten, getitem, pad, permute, reshape,
                     squeeze, stack, transpose, unsqueeze)

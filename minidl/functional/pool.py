@@ -9,6 +9,9 @@ pooling. Growing (the "unpooling" slide):
     max unpooling       max_unpool2d         the value goes back where max_pool2d found it
     interpolation       interpolate          nearest or bilinear resampling (interpolate.py)
 
+Adaptive max pooling (``adaptive_max_pool2d``) fixes the output size instead of the window:
+SPP-net's spatial pyramid pooling (lecture 8), a fixed-length feature from any H × W.
+
 Pooling windows are handled like im2col's reference: one strided slice of the padded input per
 kernel tap (i, j), so every op is a handful of whole-array operations on NumPy or CuPy.
 """
@@ -19,6 +22,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..kernels import adaptive_max_pool as adaptive_kernels
 from ..tensor import Function, Tensor
 from .conv import as_pair
 from ._args import tensor_args
@@ -289,3 +293,49 @@ def unpool_bed_of_nails(x, scale_factor=2):
     zeros elsewhere; (N, C, H, W) -> (N, C, H*sh, W*sw)."""
     check_input(x, "unpool_bed_of_nails")
     return UnpoolBedOfNails.apply(x, as_pair(scale_factor, "scale_factor", 1))
+
+
+# ---- adaptive pooling: a fixed output size from any input size (SPP-net) ---------------------
+class AdaptiveMaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        values, argmax = adaptive_kernels.adaptive_max_pool2d_forward(x, output_size)
+        ctx.argmax, ctx.shape = argmax, x.shape
+        return values, argmax
+
+    @staticmethod
+    def backward(ctx, grad, _grad_index):
+        # each cell's gradient goes back to the input position that won its bin (bins may
+        # overlap, so one position can collect several)
+        return adaptive_kernels.adaptive_max_pool2d_backward(grad, ctx.argmax, ctx.shape), None
+
+
+def _adaptive_output_size(output_size, x, name):
+    """output_size: an int, or a pair (h, w) whose entries are ints >= 1 or None (None keeps
+    that input dimension, as PyTorch) -> (out_h, out_w)."""
+    pair = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    ok = len(pair) == 2 and all(v is None or (isinstance(v, numbers.Integral)
+                                              and not isinstance(v, (bool, np.bool_))) for v in pair)
+    if not ok or (not isinstance(output_size, (tuple, list)) and output_size is None):
+        raise TypeError(f"{name}: output_size must be an int or a pair (h, w) of ints or None, "
+                        f"got {output_size!r}")
+    size = tuple(x.shape[2 + a] if v is None else int(v) for a, v in enumerate(pair))
+    if min(size) < 1:
+        raise ValueError(f"{name}: output_size must be >= 1, got {output_size!r}")
+    return size
+
+
+@tensor_args("x")
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """Max over out_h × out_w bins that tile the input, whatever its size: x (N, C, H, W) ->
+    (N, C, out_h, out_w), PyTorch's semantics. Bin i of n along an axis of length H spans rows
+    ``[floor(i*H/n), ceil((i+1)*H/n))`` (neighbours overlap by a row when n does not divide H;
+    n > H is allowed). output_size: int or (h, w), None in the pair keeping that input size.
+    With ``return_indices`` also the position of each maximum as a flat index into its H*W
+    plane. Kernels: minidl/kernels/adaptive_max_pool.py, csrc/adaptive_max_pool/."""
+    check_input(x, "adaptive_max_pool2d")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"adaptive_max_pool2d: input must have a non-empty H × W plane, got {x.shape}")
+    size = _adaptive_output_size(output_size, x, "adaptive_max_pool2d")
+    values, indices = AdaptiveMaxPool2d.apply(x, size)
+    return (values, indices.detach()) if return_indices else values

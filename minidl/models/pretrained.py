@@ -28,7 +28,7 @@ CONFIGS = {
     "rcnn_shapes": ("minidl.detection.rcnn", "RCNN", dict(num_classes=5)),
     "ssd_shapes": ("minidl.detection.single_shot", "SingleShotDetector", dict(num_classes=5, image_size=64)),
     "yolo_shapes": ("minidl.detection.yolo", "YOLODetector", dict(num_classes=5, image_size=64)),
-    "spp_net_shapes": ("minidl.detection.spp_net", "SPPNet", dict(num_classes=5)),
+    "spp_net_shapes": ("minidl.detection.spp_net", "SPPNet", dict(num_classes=5, image_scale=2)),
 }
 
 
@@ -37,6 +37,35 @@ def weights_path(name):
     if name not in CONFIGS:
         raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(CONFIGS)}")
     return os.path.join(WEIGHTS_DIR, f"{name}.npz")
+
+
+#: What ``benchmarks/train_lecture8.py`` measured when it trained each committed model (training
+#: seconds, steps, machine, date, headline metric): the tour's and the docs' training-time column.
+RECORDS_PATH = os.path.join(WEIGHTS_DIR, "training_records.json")
+
+
+def training_record(name):
+    """The record of the run that produced ``minidl/weights/<name>.npz`` (a dict), or None."""
+    import json
+    if not os.path.exists(RECORDS_PATH):
+        return None
+    with open(RECORDS_PATH) as f:
+        return json.load(f).get(name)
+
+
+def save_training_record(name, record):
+    """Add or replace ``name``'s record (written to a temporary file, then renamed into place)."""
+    import json
+    records = {}
+    if os.path.exists(RECORDS_PATH):
+        with open(RECORDS_PATH) as f:
+            records = json.load(f)
+    records[name] = record
+    tmp = RECORDS_PATH + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(records, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, RECORDS_PATH)
 
 
 def build(name, rng=0):

@@ -6,4 +6,5 @@ from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, ModuleList, 
 from .inspect import capture_activations, forward_until
 from .module import CheckpointError, Module, Parameter, load_npz, save_npz
 from .norm import BatchNorm2d, ConditionalInstanceNorm2d, InstanceNorm2d
-from .pool import AvgPool2d, MaxPool2d, MaxUnpool2d, Upsample
+from .pool import (AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d, SpatialPyramidPooling,
+                   Upsample)

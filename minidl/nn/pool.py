@@ -1,4 +1,5 @@
-"""Pooling and upsampling layers: MaxPool2d, AvgPool2d, MaxUnpool2d, Upsample.
+"""Pooling and upsampling layers: MaxPool2d, AvgPool2d, MaxUnpool2d, Upsample,
+AdaptiveMaxPool2d and SpatialPyramidPooling (SPP-net).
 
 Thin Modules over minidl/functional/pool.py (no parameters); PyTorch's names and arguments.
 A max-pool / max-unpool pair (lecture 8's "max unpooling"): the encoder's
@@ -6,6 +7,8 @@ A max-pool / max-unpool pair (lecture 8's "max unpooling"): the encoder's
 ``MaxUnpool2d(2)(x, indices)`` puts the values back to.
 """
 from __future__ import annotations
+
+import numbers
 
 from .. import functional as F
 from .module import Module
@@ -70,3 +73,54 @@ class Upsample(Module):
     def extra_repr(self):
         what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
         return f"{what}, mode={self.mode!r}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """(N, C, H, W) -> (N, C, out_h, out_w) for any H, W: ``F.adaptive_max_pool2d``."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class SpatialPyramidPooling(Module):
+    """Spatial pyramid pooling (He et al. 2014, "Spatial Pyramid Pooling in Deep Convolutional
+    Networks for Visual Recognition"; CS231n lecture 8): (N, C, H, W) -> (N, C * sum(l*l)).
+
+    For each level l, in order, the map is max-pooled to an l × l grid of bins
+    (``F.adaptive_max_pool2d(x, (l, l))``) and flattened per sample in (C, l, l) order; the
+    levels are concatenated. The bins scale with the input, so the output length depends on C
+    and the levels only, never on H, W. That is why SPP-net can feed a fully-connected head
+    from a proposal's window of *any* size: it runs the convolutions once per image and pools
+    each proposal's window of the feature map into the same fixed-length vector (where R-CNN
+    warped every crop to 227 × 227 and ran the whole network on each). Fast R-CNN's RoI pooling
+    is the one-level case (ops.roi_pool pools a box like adaptive_max_pool2d pools its crop:
+    docs/detection_ops.md). Level 1 is the global max of each channel.
+    """
+
+    def __init__(self, levels=(1, 2, 4)):
+        super().__init__()
+        levels = tuple(levels) if isinstance(levels, (tuple, list)) else (levels,)
+        if not levels or not all(isinstance(l, numbers.Integral) and not isinstance(l, bool)
+                                 and l >= 1 for l in levels):
+            raise ValueError(f"SpatialPyramidPooling: levels must be a non-empty sequence of "
+                             f"ints >= 1, got {levels!r}")
+        self.levels = tuple(int(l) for l in levels)
+
+    def output_features(self, channels):
+        """The output length for ``channels`` input channels: C * sum(l*l)."""
+        return channels * sum(l * l for l in self.levels)
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        pooled = [F.adaptive_max_pool2d(x, (l, l)).reshape(n, c * l * l) for l in self.levels]
+        return pooled[0] if len(pooled) == 1 else F.cat(pooled, 1)
+
+    def extra_repr(self):
+        return f"levels={self.levels}"
