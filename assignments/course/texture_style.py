@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import part, trials
+from .spec import part, trials, well_conditioned_trials
 
 STEM = "09_texture_style"
 
@@ -774,16 +774,18 @@ def reference_cases():
     cases["efros leung brick"] = [((), vis.synthesize_texture(_brick_sample(32, 128), 48, window_size=11, epsilon=0.1,
                                                               rng=0, progress=False))]
 
-    # part 2: Gram synthesis on the small random VGG, 6 Adam steps
+    # part 2: Gram synthesis on the small random VGG, 6 Adam steps. Some textures make these steps chaotic
+    # (rounding differences between processors moved pixels by 0.01), so only trials stable to rounding are
+    # kept: a student's processor rounds differently from the one that froze the answer (check tolerance 1e-3)
     small = _small_vgg()
     layers = ["relu1_1", "relu2_1", "relu3_1"]
     for k in (1, 3):
-        cases[f"gram synthesis {k} layers"] = trials(
+        cases[f"gram synthesis {k} layers"] = well_conditioned_trials(
             lambda tex, seed, k=k: vis.synthesize_texture_gram(small, tex, layers[:k], layer_weights=[1e3] * k,
                                                                num_steps=6, lr=0.05, init_scale=0.1,
                                                                value_range=(0, 1), rng=seed, progress_bar=False).image,
             lambda rng: (_resize_square(load_skimage(str(rng.choice(["coffee", "astronaut", "rocket"]))), 16),
-                         int(rng.integers(100))), range(2))
+                         int(rng.integers(100))), count=2, tol=1e-3)
 
     # part 3: the loss (vis.StyleLoss) and a short run (vis.style_transfer) on the small random VGG
     weights = [1e3, 1e3, 1e3]
