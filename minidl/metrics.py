@@ -122,19 +122,31 @@ def _box_area(boxes):
     return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
 
 
-def mean_box_iou(pred_boxes, target_boxes) -> float:
-    """Mean IoU of ``pred_boxes[i]`` with ``target_boxes[i]`` (both (N, 4)): localization quality."""
+def paired_box_iou(pred_boxes, target_boxes) -> np.ndarray:
+    """IoU of ``pred_boxes[i]`` with ``target_boxes[i]`` (both (N, 4) x1y1x2y2) -> (N,); no overlap
+    (or two empty boxes) gives 0."""
     pred, target = _check_boxes(pred_boxes, "pred_boxes"), _check_boxes(target_boxes, "target_boxes")
     if pred.shape != target.shape:
         raise ValueError(f"pred_boxes and target_boxes must have the same shape, got {pred.shape} and {target.shape}")
-    if len(pred) == 0:
-        return float("nan")
     top_left = np.maximum(pred[:, :2], target[:, :2])
     bottom_right = np.minimum(pred[:, 2:], target[:, 2:])
     wh = np.clip(bottom_right - top_left, 0, None)
     inter = wh[:, 0] * wh[:, 1]
     union = _box_area(pred) + _box_area(target) - inter
-    return float(np.mean(np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)))
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def mean_box_iou(pred_boxes, target_boxes) -> float:
+    """Mean IoU of ``pred_boxes[i]`` with ``target_boxes[i]`` (both (N, 4)): localization quality."""
+    iou = paired_box_iou(pred_boxes, target_boxes)
+    return float(np.mean(iou)) if len(iou) else float("nan")
+
+
+def correct_localization(pred_labels, pred_boxes, labels, boxes, iou_threshold=0.5) -> float:
+    """Fraction of single-object images whose class is right AND whose box has IoU >= ``iou_threshold``
+    with the truth — classification and localization judged together (assignment 6's metric)."""
+    right_class = np.asarray(pred_labels).reshape(-1) == np.asarray(labels).reshape(-1)
+    return float(np.mean(right_class & (paired_box_iou(pred_boxes, boxes) >= iou_threshold)))
 
 
 def pck(pred, target, boxes, alpha=0.2, visible=None, per_keypoint=False, min_visibility=1):

@@ -73,6 +73,16 @@ def test_mean_box_iou_by_hand():
         M.mean_box_iou(np.zeros((2, 3)), np.zeros((2, 3)))
 
 
+def test_correct_localization_needs_the_class_and_the_box():
+    # image 0: right class, IoU 1/3 (< 0.5) -> wrong; image 1: right class, IoU 1 -> right;
+    # image 2: IoU 1 but wrong class -> wrong. A metric that checked only one of the two would give 2/3.
+    pred = np.array([[0, 0, 10, 10], [0, 0, 2, 2], [0, 0, 4, 4]])
+    target = np.array([[5, 0, 15, 10], [0, 0, 2, 2], [0, 0, 4, 4]])
+    np.testing.assert_allclose(M.paired_box_iou(pred, target), [1 / 3, 1, 1])
+    assert M.correct_localization([1, 2, 3], pred, [1, 2, 0], target) == pytest.approx(1 / 3)
+    assert M.correct_localization([1, 2, 3], pred, [1, 2, 0], target, iou_threshold=0.3) == pytest.approx(2 / 3)
+
+
 def test_pck_by_hand():
     # instance 1: box 10×20 → size 20, radius 0.1·20 = 2; instance 2: box 50×40 → size 50, radius 5
     boxes = np.array([[0, 0, 10, 20], [0, 0, 50, 40]])

@@ -6,8 +6,10 @@ The first CNN detector, and the slow baseline of the lecture:
 2. **warp** each proposal to a fixed size (here bilinear resampling of the box's pixels with
    ``roi_align`` at spatial scale 1 — the "warped image regions" of the paper);
 3. a CNN classifies each warped region (C + 1 classes) and regresses a box correction
-   (``box_head.BoxHead``; the paper trained SVMs and a separate linear regressor — one network
-   with the multi-task loss is the simpler modern equivalent).
+   (``box_head.BoxHead``, trained with a softmax and a smooth-L1 loss — the paper's first stage,
+   "fine-tune the CNN with a softmax classifier"). The paper then threw the softmax away and
+   trained one linear SVM per class and a ridge box regressor on CNN features cached on disk:
+   ``rcnn_svm.py`` builds exactly that on top of this model, for the comparison.
 
 The cost is one full CNN forward *per proposal*: neighbouring and overlapping proposals share
 most pixels, yet each is convolved again. Fast R-CNN (fast_rcnn.py) removes exactly that.
