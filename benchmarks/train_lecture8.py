@@ -1,11 +1,11 @@
 """Train every lecture-8 model on the shapes world, print its metric and time, save its weights.
 
     flock /tmp/minidl-bench.lock python benchmarks/train_lecture8.py --task all
-    python benchmarks/train_lecture8.py --task fcn_shapes [--steps N] [--no-save] [--device cuda]
+    python benchmarks/train_lecture8.py --task fcn_shapes [--steps N] [--no-save | --record-only] [--device cuda]
 
 Tasks (``minidl.models.pretrained.CONFIGS``): fcn_shapes, fcn_unpool_shapes, patch_classifier_shapes
 (the sliding-window baseline), localizer_shapes, pose_shapes, fast_rcnn_shapes, rcnn_shapes,
-ssd_shapes. Each trains with seed 0 for a fixed number of steps (so the saved ``.npz`` is
+ssd_shapes, yolo_shapes, spp_net_shapes. Each trains with seed 0 for a fixed number of steps (so the saved ``.npz`` is
 reproduced up to BLAS rounding), evaluates on held-out images (dataset seed 1) and prints one
 ``METRIC <task> <metric>=<value> ... steps=N train_seconds=S device=D`` line with its headline
 metric, then one ``RESULT {...}`` JSON line with every measure (the metric per class, the
@@ -14,7 +14,9 @@ training seconds, the inference time).
 ``--device cuda`` trains the same model from the same initial weights on the same batches on a
 GPU (the data is generated on the host and each batch is copied to the model's device), so its
 metric can be compared with a CPU run of the same ``--steps``; add ``--no-save`` to keep the
-committed weights.
+committed weights. A saved run also writes its training record (seconds, steps, metric, processor)
+to ``minidl/weights/training_records.json``, which the tour's detector table reads;
+``--record-only`` re-trains to time the committed recipe but keeps the committed weights.
 """
 from __future__ import annotations
 
@@ -316,6 +318,9 @@ def main(argv=None):
     parser.add_argument("--task", nargs="+", default=["all"], help=f"one or more of {list(TASKS)} or all")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("--no-save", action="store_true", help="do not write minidl/weights/<task>.npz")
+    parser.add_argument("--record-only", action="store_true",
+                        help="keep the committed weights but write the run's training record (how long the "
+                             "committed recipe takes to train, for the tour's table)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="train and evaluate on this device (cuda: needs CuPy and a GPU)")
     args = parser.parse_args(argv)
@@ -336,7 +341,10 @@ def main(argv=None):
               + f" steps={steps} train_seconds={result['train_seconds']:.1f} device={args.device}", flush=True)
         if not args.no_save:
             path = pretrained.weights_path(name)
-            model.save(path)
+            if args.record_only:        # the committed weights stay; this run only measured the recipe
+                result["note"] = "re-trained only to time the recipe; the committed weights were kept"
+            else:
+                model.save(path)
             result["weights_kib"] = round(os.path.getsize(path) / 1024, 1)
             pretrained.save_training_record(name, {**{k: (round(v, 4) if isinstance(v, float) else v)
                                                       for k, v in result.items() if not isinstance(v, dict)},
