@@ -29,7 +29,7 @@ from minidl.detection.rcnn_svm import RCNNWithSVMs                              
 from minidl.detection.sliding_window import sliding_window_detect, windows_for_recall   # noqa: E402
 from minidl.metrics import voc_map                                                 # noqa: E402
 from minidl.models import pretrained                                               # noqa: E402
-from minidl.tour.detection import DETECTORS, SVM_WEIGHTS                           # noqa: E402
+from minidl.tour.detection import DETECTORS, SVM_WEIGHTS, _training_cost           # noqa: E402
 
 
 def load(key, name):
@@ -95,7 +95,7 @@ def main(argv=None):
                      "seconds_per_image": float(np.median(per_key[key]["seconds"])),
                      "train_seconds": record.get("train_seconds"), "cache_mb": record.get("cache_mb")}
         print(f"{label:58s} {np.mean(maps):8.3f} [{np.min(maps):.3f}, {np.max(maps):.3f}] "
-              f"{rows[key]['seconds_per_image']:8.4f}  {record.get('train_seconds', '?')} s")
+              f"{rows[key]['seconds_per_image']:8.4f}  {'; '.join(_training_cost(key, name))}")
     print("RESULT " + json.dumps({"seeds": args.seeds, "scenes": args.scenes, **extra, "detectors": rows},
                                  default=float))
 

@@ -22,8 +22,10 @@ class Report:
 
     def model(self, name, source, retrain=""):
         """Record where a model shown in the report comes from (trained during this run, or loaded
-        from committed weights) and how to retrain it; ``write`` lists them before the chapters."""
-        self.models.append((name, source, retrain))
+        from committed weights) and how to retrain it; ``write`` lists them before the chapters.
+        A model used by several chapters or detectors is listed once."""
+        if (name, source, retrain) not in self.models:
+            self.models.append((name, source, retrain))
 
     def section(self, title):
         self.parts.append(f"<h2>{html.escape(title)}</h2>")
