@@ -226,11 +226,15 @@ def test_proposals(images):
     return proposals, (time.perf_counter() - start) / len(images)
 
 
-def task_region_detector(name, steps, device="cpu", n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+def task_region_detector(name, steps, device="cpu", **kw):
     """R-CNN / Fast R-CNN: ``model.loss`` and ``model.detect`` take host images and run the network
     on the model's device (proposals, RoI sampling and NMS stay on the host)."""
+    return train_region_detector(pretrained.build(name).to(device), steps, **kw)
+
+
+def train_region_detector(model, steps, n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+    """Train a region-based detector on jittered ground-truth proposals -> ``(model, result)``."""
     from minidl.detection.roi_sampling import jitter_proposals
-    model = pretrained.build(name).to(device)
     x, t = scenes(n_train, 0)
     plan = batches(n_train, batch_size, steps)
     rng = np.random.default_rng(0)
@@ -259,25 +263,15 @@ def evaluate_region_detector(model, n_test=200, seed=1):
             "proposals_per_image": float(np.mean([len(p) for p in proposals]))}
 
 
-def task_spp_net(name, steps, device="cpu", n_train=3000, batch_size=8, lr=2e-3, rois_per_image=64):
+def task_spp_net(name, steps, device="cpu", **kw):
     """SPP-net: R-CNN's trained CNN (``rcnn_shapes``) as the frozen backbone, only the head trained.
 
     The same data, proposals and RoI sampling as ``task_region_detector``; the backbone runs once
     per image without gradient, the pyramid-pooled windows feed the head. Its training seconds are
     the head's only: add R-CNN's (the backbone's) for the whole recipe.
     """
-    from minidl.detection.roi_sampling import jitter_proposals
     model = pretrained.build(name).copy_backbone_from(pretrained.load_pretrained("rcnn_shapes")).to(device)
-    x, t = scenes(n_train, 0)
-    plan = batches(n_train, batch_size, steps)
-    rng = np.random.default_rng(0)
-
-    def step(s):
-        idx = plan[s]
-        proposals = [jitter_proposals(t[i]["boxes"], (SIZE, SIZE), 64, rng) for i in idx]
-        return model.loss(x[idx], proposals, [t[i] for i in idx], rois_per_image=rois_per_image, rng=rng)[0]
-    seconds, _ = train_steps(model, step, steps, lr)
-    return model, {**evaluate_region_detector(model), "train_seconds": seconds}
+    return train_region_detector(model, steps, **kw)
 
 
 def task_single_shot(name, steps, device="cpu", n_train=3000, batch_size=16, lr=3e-3):
