@@ -27,7 +27,7 @@ from common import try_import_torch                    # noqa: E402
 from minidl import functional as F, optim              # noqa: E402
 from minidl.data import ShapesDataset                   # noqa: E402
 from minidl.models import pretrained                    # noqa: E402
-from minidl.tensor import Tensor                        # noqa: E402
+from minidl.autograd import Tensor                        # noqa: E402
 
 
 def torch_twin(torch, module):

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minidl.data import ShapesDataset                                            # noqa: E402
 from minidl.models import pretrained                                             # noqa: E402
 from minidl.models.localization import LocalizationLoss, localize                 # noqa: E402
-from minidl.tensor import Tensor, no_grad                                         # noqa: E402
+from minidl.autograd import Tensor, no_grad                                         # noqa: E402
 from minidl.metrics import correct_localization                                  # noqa: E402
 from minidl.models.localization_sweep import (SWEEP_AXES, LocalizerHeads, backbone_features,   # noqa: E402
                                               evaluate_heads, heads_loss, train_heads)

@@ -35,7 +35,7 @@ from minidl import backend, functional as F, optim                  # noqa: E402
 from minidl.data import ShapesDataset                                 # noqa: E402
 from minidl.metrics import accuracy, mean_box_iou, mean_iou, pck, voc_map   # noqa: E402
 from minidl.models import pretrained                                  # noqa: E402
-from minidl.tensor import Tensor                                      # noqa: E402
+from minidl.autograd import Tensor                                      # noqa: E402
 
 SIZE = 64
 

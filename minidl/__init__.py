@@ -1,6 +1,6 @@
 """minidl — a from-scratch educational deep-learning framework (NumPy/CuPy autograd, C++/CUDA kernels).
 
-Start with ``minidl/tensor.py`` (the autograd engine), then ``minidl/functional`` (the ops),
+Start with ``minidl/autograd.py`` (the autograd engine), then ``minidl/functional`` (the ops),
 ``minidl/nn`` (layers) and ``minidl/optim`` (optimizers). ``python -m minidl.tour`` trains
 small models and writes an HTML report.
 """
@@ -8,7 +8,7 @@ from . import functional  # noqa: F401  (attaches the Tensor operators)
 from . import kernels, nn, optim, train  # noqa: F401
 from . import ops  # noqa: F401  (detection ops: boxes, nms, roi_pool, roi_align)
 from .backend import cuda_available, manual_seed
-from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, override_backward, tensor
+from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, override_backward, tensor
 
 __version__ = "0.1.0"
 

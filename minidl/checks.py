@@ -56,7 +56,7 @@ def check_saliency(name, saliency_fn, model, images, targets, eps=1e-6, tol=1e-6
     so ``model`` and ``images`` must be float64 (float32 has too few digits for it).
     """
     from .gradcheck import numerical_grad
-    from .tensor import Tensor, no_grad
+    from .autograd import Tensor, no_grad
     images = np.asarray(_as_numpy(images))
     if images.dtype != np.float64:
         raise ValueError(f"{name}: the numerical check needs float64 images (and model), got {images.dtype}")
@@ -76,7 +76,7 @@ def check_guided_relu_rule(name, rule, trials=3, seed=0):
     reaching a ReLU's input with the guided rule ``g · (x > 0) · (g > 0)``, exactly. Also checks
     that the ordinary rule ``g · (x > 0)`` is back once the ``with`` block has ended."""
     from .functional.activation import ReLU, relu
-    from .tensor import Tensor, override_backward
+    from .autograd import Tensor, override_backward
     worst = 0.0
     for t in range(trials):
         rng = np.random.default_rng(seed + t)
@@ -104,7 +104,7 @@ def check_guided_relu_rule(name, rule, trials=3, seed=0):
 def check_fooling_image(name, model, original, fooled, target, max_relative_l2=0.1):
     """The model predicts ``target`` for ``fooled`` (C, H, W), and the perturbation is small:
     prints ``‖fooled − original‖₂ / ‖original‖₂`` and OK when it is at most ``max_relative_l2``."""
-    from .tensor import Tensor, no_grad
+    from .autograd import Tensor, no_grad
     original, fooled = _as_numpy(original), _as_numpy(fooled)
     if fooled.shape != original.shape:
         raise AssertionError(f"{name}: your image has shape {fooled.shape}, expected {original.shape}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .tensor import Tensor
+from .autograd import Tensor
 
 
 class GradcheckError(AssertionError):
@@ -88,7 +88,7 @@ def gradcheck(fn, inputs, eps=1e-6, tol=1e-6, seed=0, raise_exception=True, devi
 
     def scalar(*xs):
         with_values = [Tensor(x, device=device) if c else x for x, c in zip(xs, checked)]
-        from .tensor import no_grad
+        from .autograd import no_grad
         with no_grad():
             return float((fn(*with_values).data * projection).sum())  # float() syncs the GPU
 

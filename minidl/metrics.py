@@ -19,7 +19,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .ops.boxes import box_iou      # pairwise (N, M) IoU; 0 for two empty boxes
-from .tensor import Tensor
+from .autograd import Tensor
 
 
 def _np(x, name="input"):

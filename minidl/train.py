@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend
-from .tensor import Tensor, no_grad
+from .autograd import Tensor, no_grad
 
 
 def to_tensor(batch, device="cpu"):

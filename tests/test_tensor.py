@@ -1,5 +1,4 @@
 """The autograd engine: graph building, accumulation, topological order, API shape, errors."""
-import importlib
 
 import numpy as np
 import pytest
@@ -191,9 +190,12 @@ def test_get_array_module_on_cupy_like_arrays():
         assert backend.get_array_module(Tensor._wrap(a)) is cupy
 
 
-def _returning(make_grads, n_inputs=1):
-    """A Function of n_inputs arrays whose backward returns make_grads(ctx, g)."""
+def _returning(make_grads, n_inputs=1, fresh=False):
+    """A Function of n_inputs arrays whose backward returns make_grads(ctx, g); ``fresh``: it
+    declares ``returns_fresh_grads``."""
     class Probe(Function):
+        returns_fresh_grads = fresh
+
         @staticmethod
         def forward(ctx, *arrays):
             ctx.kept = np.full(arrays[0].shape, 5.0)
@@ -214,11 +216,44 @@ def test_a_leaf_adopts_a_fresh_gradient_without_copying():
         made.append(weakref.ref(out))      # a weak reference holds nothing
         return out
     x = tensor(np.ones(4), requires_grad=True)
-    _returning(fresh).apply(x).backward(np.ones(4))
-    if not importlib.import_module("minidl.tensor")._EXACT_REFCOUNTS:   # (minidl.tensor is the function)
-        pytest.skip("this interpreter's reference counts are not trusted: gradients are copied")
-    assert x.grad.data is made[0](), "the fresh array should have been adopted, not copied"
+    _returning(fresh, fresh=True).apply(x).backward(np.ones(4))
+    assert x.grad.data is made[0](), "the declared fresh array should have been adopted, not copied"
     assert np.array_equal(x.grad.data, [3.0] * 4)
+
+    y = tensor(np.ones(4), requires_grad=True)       # the same backward, undeclared: copied
+    _returning(fresh).apply(y).backward(np.ones(4))
+    assert made[1]() is None and np.array_equal(y.grad.data, [3.0] * 4)
+
+
+def test_a_declared_fresh_array_given_to_two_inputs_is_copied_for_each():
+    x, y = tensor(np.ones(4), requires_grad=True), tensor(np.ones(4), requires_grad=True)
+    _returning(lambda ctx, g: (lambda a: (a, a))(g * 2.0), 2, fresh=True).apply(x, y).backward(np.ones(4))
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+    x.grad.data[...] = -1.0
+    assert np.array_equal(y.grad.data, [2.0] * 4)
+
+
+def test_the_layers_that_declare_fresh_gradients_hand_them_over_uncopied():
+    import weakref
+    from minidl.functional.conv import Conv2d, ConvTranspose2d
+    from minidl.functional.matmul import Linear, MatMul
+    from minidl.functional.norm import _Normalize
+    from minidl.functional.elementwise import Add
+    assert all(f.returns_fresh_grads for f in (Conv2d, ConvTranspose2d, Linear, MatMul, _Normalize))
+    assert not Add.returns_fresh_grads          # its backward passes the incoming gradient on
+    made = {}
+
+    class SpyLinear(Linear):                    # Linear's own backward, its arrays watched
+        @staticmethod
+        def backward(ctx, g):
+            grads = Linear.backward(ctx, g)
+            made.update({name: weakref.ref(a) for name, a in zip("xwb", grads)})
+            return grads
+    rng = np.random.default_rng(0)
+    x, w, b = (tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((5, 3), (4, 3), (4,)))
+    SpyLinear.apply(x, w, b).backward(np.ones((5, 4)))
+    assert x.grad.data is made["x"]() and w.grad.data is made["w"]() and b.grad.data is made["b"]()
+    np.testing.assert_allclose(w.grad.data, np.ones((4, 5)) @ x.data)
 
 
 def test_a_leaf_copies_a_fresh_gradient_of_another_layout():
@@ -258,3 +293,18 @@ def test_an_adopted_gradient_is_not_changed_by_later_accumulation_elsewhere():
     first = x.grad.data
     (x * 4).sum().backward()                # accumulating makes a new array; the old one stays
     assert np.array_equal(first, [3.0] * 3) and np.array_equal(x.grad.data, [7.0] * 3)
+
+
+def test_the_engine_is_a_module_that_imports_no_op():
+    """``import minidl.autograd`` is the engine module (``minidl.tensor`` is the function), and the
+    engine depends on no op module: the ops import the engine, never the other way round."""
+    import ast
+    import inspect
+    import types
+    import minidl
+    import minidl.autograd as engine
+    assert isinstance(engine, types.ModuleType) and callable(minidl.tensor)
+    imported = {node.module or alias.name                  # "from .x import y" or "from . import x"
+                for node in ast.walk(ast.parse(inspect.getsource(engine)))
+                if isinstance(node, ast.ImportFrom) and node.level > 0 for alias in node.names}
+    assert imported == {"backend"}, imported

@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from ..backend import get_rng, to_numpy
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 def _is_number(x) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 class BoxHead(nn.Module):

@@ -18,7 +18,7 @@ import numpy as np
 from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import roi_pool
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import host_float32, model_device
 from .box_head import BoxHead, detection_loss
 from .postprocess import postprocess_per_image

@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from ..ops import box_iou
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import host_float32, model_device
 from .fast_rcnn import rois_with_batch_index
 from .rcnn import warp_regions

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..backend import get_rng, to_numpy
 from ..ops.boxes import box_iou
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 # ---- the brute-force baseline ---------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from .. import functional as F
 from .. import nn
 from ..models.blocks import downsampling_backbone
 from ..ops import anchor_grid, encode_boxes, match_anchors
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import host_float32, model_device
 from .postprocess import postprocess_detections
 

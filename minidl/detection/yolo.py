@@ -71,7 +71,7 @@ from .. import functional as F
 from .. import nn
 from ..models.blocks import conv_relu, downsampling_backbone
 from ..ops import batched_nms, clip_boxes_to_image, remove_small_boxes
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import host_float32, model_device
 
 

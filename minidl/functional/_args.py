@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 _REAL_KINDS = "biuf"          # bool, signed int, unsigned int, float
 

@@ -9,7 +9,7 @@ because softmax(x) = softmax(x - c)).
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from .elementwise import as_float_input
 from .reduce import normalize_axis
 from ._args import number, tensor_args

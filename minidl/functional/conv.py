@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import backend
 from ..kernels.im2col import conv_output_size
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 from ._args import tensor_args
@@ -67,6 +67,8 @@ class Conv2d(Function):
     nearly always — there the dual needs one im2col(dy) for both dx and dW, where the plain
     side needs col2im for dx *and* im2col(x) for dW. The three helpers just swap roles.
     """
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
     def forward(ctx, x, weight, bias, geom):
@@ -152,6 +154,8 @@ class ConvTranspose2d(Function):
 
     weight (C_in, C_out/G, kh, kw) is the weight of the convolution that maps y back to x.
     """
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
     def forward(ctx, x, weight, bias, geom, out_shape):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from ._args import flag, tensor_args
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from ._args import number, tensor, tensor_args
 
 

@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from .conv import as_pair
 from .pool import check_input
 from ._args import tensor_args

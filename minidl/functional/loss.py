@@ -11,7 +11,7 @@ uses L2 or smooth L1 (Fast R-CNN); multi-label targets use the sigmoid BCE.
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from . import elementwise as E
 from .activation import relu
 from ._args import tensor_args

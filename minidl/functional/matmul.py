@@ -8,13 +8,15 @@ the speed of the framework: it runs on BLAS (NumPy) or cuBLAS (CuPy).
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from .elementwise import unbroadcast
 from ._args import tensor_args
 
 
 class MatMul(Function):
     """(..., n, k) @ (..., k, m) -> (..., n, m), both operands at least 2-D."""
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
     def forward(ctx, a, b):
@@ -39,6 +41,8 @@ class Linear(Function):
     One fused op instead of matmul + transpose + add: three GEMMs in total for forward and
     backward and no temporary graph nodes — the MLP benchmark depends on this.
     """
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
     def forward(ctx, x, weight, bias):

@@ -5,7 +5,7 @@ exactly one place (its Function in minidl/functional) and ``grep "def relu"`` fi
 """
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..autograd import Tensor
 from . import activation as A
 from . import elementwise as E
 from .matmul import matmul
@@ -46,6 +46,7 @@ _METHODS = {
     "expand": S.broadcast_to, "broadcast_to": S.broadcast_to,
     "relu": A.relu, "sigmoid": A.sigmoid, "tanh": A.tanh,
     "softmax": A.softmax, "log_softmax": A.log_softmax,
+    "to": E.to_device_dtype,      # x.to(device=None, dtype=None): differentiable, the gradient moves back
 }
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..kernels import norm as kernels
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from .matmul import matmul
 from ._args import flag, number, tensor_args
 
@@ -39,6 +39,8 @@ class _Normalize(Function):
     kernels of ``minidl.kernels.norm`` (NumPy reference, C++, CUDA); x, not a normalized copy,
     is what the backward keeps.
     """
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, var, per_instance, input_stats, eps):

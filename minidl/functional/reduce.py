@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from .elementwise import Sqrt
 from ._args import tensor_args
 

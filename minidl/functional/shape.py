@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..kernels.index_add import index_add
-from ..tensor import Function, Tensor
+from ..autograd import Function, Tensor
 from ._args import axis as axis_arg
 from ._args import int_tuple, number, tensor_args, tensor_list
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..gradcheck import gradcheck
 from ..kernels.roi_pool import roi_pool_backward_reference, roi_pool_reference, round_half_away
-from ..tensor import Function
+from ..autograd import Function
 
 HERE = Path(__file__).resolve().parent
 HARNESS_CPP = HERE / "roi_pool_harness.cpp"   # OpenMP launcher + binding (g++)

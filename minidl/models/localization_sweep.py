@@ -21,7 +21,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn, optim
 from ..metrics import accuracy, correct_localization, mean_box_iou
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import config_grid, model_device, sweep
 from .localization import Localizer
 

@@ -37,7 +37,7 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from .. import nn
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import host_float32, model_device
 from .blocks import conv_relu, downsampling_backbone, transpose_conv_relu
 

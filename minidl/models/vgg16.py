@@ -51,7 +51,7 @@ import numpy as np
 
 from .. import backend, nn
 from ..nn.module import load_npz, save_npz
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 #: number of 3×3 convolutions per block and their output channels (VGG16, "configuration D")
 BLOCKS = (2, 2, 3, 3, 3)

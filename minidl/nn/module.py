@@ -25,7 +25,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 class Parameter(Tensor):

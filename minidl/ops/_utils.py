@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 def unwrap(x, name):

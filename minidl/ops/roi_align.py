@@ -32,7 +32,7 @@ from __future__ import annotations
 import numbers
 
 from ..kernels import roi_align as kernels
-from ..tensor import Function
+from ..autograd import Function
 from ._utils import roi_inputs
 
 

@@ -25,7 +25,7 @@ default adds with atomicAdd, so the last bits of a sum can change from run to ru
 from __future__ import annotations
 
 from ..kernels import roi_pool as kernels
-from ..tensor import Function
+from ..autograd import Function
 from ._utils import roi_inputs
 
 

@@ -473,7 +473,7 @@ def fast_style_test_losses(nets, vgg, size, num_images):
 
 def _fast_style_loss(net, vgg, images, style):
     """The training loss of ``net`` on ``images`` (no graph; on the device of ``net`` and ``vgg``)."""
-    from ..tensor import Tensor, no_grad
+    from ..autograd import Tensor, no_grad
     c = FAST_STYLE
     loss = vis.StyleLoss(vgg, style, c["content_layer"], STYLE_LAYERS, c["content_weight"], c["style_weights"],
                          c["tv_weight"])

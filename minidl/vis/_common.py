@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..nn.inspect import forward_until
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ..train import model_device
 
 

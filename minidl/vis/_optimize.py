@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend
 from ..nn.module import Parameter
 from ..optim import Adam
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ._common import check_positive_int, progress
 
 OPTIMIZERS = ("adam", "lbfgs")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ._common import as_batch, check_positive_int, layer_output, progress
 from .receptive_field import _flatten, patch_for_unit, receptive_fields
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import backend
 from ..nn.inspect import capture_activations
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ._common import as_batch, as_targets, check_positive_int, class_scores, frozen_eval_copy, resize
 from .guided_backprop import guided_backprop
 from .saliency import input_gradient

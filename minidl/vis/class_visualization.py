@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ..train import model_device
 from ._common import (as_targets, check_positive_int, frozen_eval_copy, gaussian_blur, jitter,
                       one_hot_like, progress)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ._common import (as_batch, check_positive_int, frozen_eval_copy, jitter, layer_output,
                       progress_counter, resize)
 

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 #: iterations run with exaggerated P and momentum 0.5 (van der Maaten's and scikit-learn's value)
 EARLY_EXAGGERATION_ITERS = 250

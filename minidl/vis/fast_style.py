@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..optim import Adam
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ._common import as_batch, check_positive_int, frozen_eval_copy, progress
 from .style_transfer import StyleLoss
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ._common import as_batch, frozen_eval_copy, layer_output
 from ._optimize import optimize_image
 from .losses import total_variation

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from .. import backend
 from ..functional.activation import log_softmax
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ._common import as_batch, as_targets, frozen_eval_copy, one_hot_like, progress
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..functional.activation import ReLU
-from ..tensor import override_backward
+from ..autograd import override_backward
 from .saliency import input_gradient
 
 

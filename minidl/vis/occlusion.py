@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..functional.activation import softmax
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ._common import as_batch, check_positive_int, progress
 
 

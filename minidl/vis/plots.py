@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 def _to_numpy(x, name):

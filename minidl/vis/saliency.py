@@ -16,7 +16,7 @@ pixels.
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ._common import as_batch, as_targets, class_scores, frozen_eval_copy, layer_output
 
 

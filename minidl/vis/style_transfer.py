@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..autograd import Tensor, no_grad
 from ..train import model_device
 from ._common import as_batch, frozen_eval_copy, layer_outputs
 from ._optimize import optimize_image

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import backend
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 def _progress(total, enabled, desc):

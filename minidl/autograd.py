@@ -14,13 +14,14 @@ walks the graph once in reverse topological order (iteratively, so deep graphs c
 Python's recursion limit) and *adds* gradients into ``.grad`` of the leaf tensors — a tensor
 used twice receives the sum of both contributions (the multivariate chain rule).
 
-A leaf's first gradient is kept without a copy when no one else holds that array (a backward
-just made it); otherwise it is copied, so ``.grad`` never changes when something else does.
+A leaf's first gradient is copied, so ``.grad`` never changes when something else does — unless
+the Function declares that its backward returns fresh arrays no one else holds
+(``returns_fresh_grads = True``, e.g. a convolution's weight gradient, just made by a GEMM): then
+``.grad`` adopts the array, which saves a copy per weight and step.
 """
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 
 import numpy as np
@@ -97,6 +98,11 @@ class Context:
 
 class Function:
     """Base class of every differentiable operation (see the module docstring)."""
+
+    #: True when ``backward`` returns arrays it has just made and keeps nowhere (not on ``ctx``,
+    #: not the incoming gradient or a view of it, not one array for two inputs): the engine may
+    #: then hand them to a leaf's ``.grad`` without copying. False (the safe default): copied.
+    returns_fresh_grads = False
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -191,11 +197,8 @@ class Tensor:
         return self.numpy().tolist()
 
     # ---- devices, dtypes, graph control ----------------------------------------------
-    def to(self, device=None, dtype=None):
-        """A tensor on ``device`` / with ``dtype``; differentiable (the gradient moves back)."""
-        from .functional.elementwise import to_device_dtype
-        return to_device_dtype(self, device, dtype)
-
+    # to(device=None, dtype=None): a differentiable copy on another device / with another dtype,
+    # attached by functional/methods.py with the other ops (its Function lives in elementwise.py)
     def cpu(self):
         return self.to("cpu")
 
@@ -251,27 +254,17 @@ class Tensor:
         run_backward(self, grad)
 
 
-# The sole-owner test below reads sys.getrefcount, which counts exactly on CPython up to 3.13
-# with the GIL. CPython 3.14 often *borrows* the reference when it loads a local variable (so a
-# shared array could read as sole), free-threaded builds defer counts, and PyPy has no counts:
-# there every first gradient is copied, as before.
-_EXACT_REFCOUNTS = (sys.implementation.name == "cpython" and sys.version_info < (3, 14)
-                    and getattr(sys, "_is_gil_enabled", lambda: True)())
-
-
-def _accumulate(t, g, sole_owner=False):
+def _accumulate(t, g, owned=False):
     """Add g into t.grad (allocating it on first use).
 
     The first gradient is copied — another tensor, a saved value or the caller may hold the
-    same array — unless the caller knows it holds the only reference (``sole_owner``): then
-    t.grad adopts it (that copy was 5 % of a conv's fwd+bwd), if it has the dtype and the
-    C-contiguous layout a copy would have (PyTorch likewise adopts only layout-matching
-    gradients). Later gradients are added out of place, never into an array someone else may
-    see. Not counted as holders: weak references and raw pointers a custom backward keeps —
-    such a backward must return a copy.
+    same array — unless the caller owns it (``owned``: a Function with ``returns_fresh_grads``
+    made it): then t.grad adopts it (that copy was 5 % of a conv's fwd+bwd), if it has the dtype
+    and the C-contiguous layout a copy would have (PyTorch likewise adopts only layout-matching
+    gradients). Later gradients are added out of place, never into an array someone else may see.
     """
     if t.grad is None:
-        adopt = sole_owner and g.dtype == t.dtype and g.flags.c_contiguous
+        adopt = owned and g.dtype == t.dtype and g.flags.c_contiguous
         t.grad = Tensor._wrap(g) if adopt else Tensor(g.copy() if g.dtype == t.dtype else g.astype(t.dtype))
     else:
         t.grad.data = t.grad.data + g
@@ -306,27 +299,24 @@ def run_backward(output, grad):
         # Outputs nobody used get a zero gradient (e.g. the second result of a two-output op).
         grads_out = [g if g is not None else xp.zeros(shape, dtype)
                      for g, (shape, dtype, xp) in zip(grads_out, node.outputs_meta)]
-        backward = _backward_overrides().get(node.function, node.function.backward)
-        grads_in = backward(node, *grads_out)
+        override = _backward_overrides().get(node.function)
+        grads_in = (override or node.function.backward)(node, *grads_out)
         grads_in = list(grads_in) if isinstance(grads_in, tuple) else [grads_in]
         grads_in += [None] * (len(node.inputs) - len(grads_in))
+        # fresh arrays by the Function's own declaration (an override makes no such promise)
+        fresh = node.function.returns_fresh_grads and override is None
         for i, (a, needed) in enumerate(zip(node.inputs, node.needs_input_grad)):
             g = grads_in[i]
-            grads_in[i] = None      # the list lets go of it: see the sole-owner test below
             if not needed or g is None:
                 continue
             if g.shape != a.shape:
                 raise RuntimeError(f"{node.function.__name__}.backward returned a gradient of shape "
                                    f"{g.shape} for an input of shape {a.shape}")
             if a._ctx is None or a._retain_grad:
-                # The list slot is cleared above, so a fresh array that a backward made and
-                # kept nowhere is referred to only by ``g`` and getrefcount's argument: 2. Any
-                # other holder (ctx, a workspace, another slot, grads_out) raises the count;
-                # a view (g.base) shares another array's memory. An interpreter that counts
-                # differently is not trusted (_EXACT_REFCOUNTS): it copies.
-                sole = (_EXACT_REFCOUNTS and a._ctx is None
-                        and getattr(g, "base", True) is None and sys.getrefcount(g) == 2)
-                _accumulate(a, g, sole_owner=sole)
+                # a leaf may adopt g only if it is fresh and no other input receives it too;
+                # a non-leaf's retained .grad is always a copy (g also flows on to its node)
+                owned = fresh and a._ctx is None and sum(h is g for h in grads_in) == 1
+                _accumulate(a, g, owned=owned)
             if a._ctx is not None:
                 slots = pending.setdefault(id(a._ctx), [None] * len(a._ctx.outputs_meta))
                 k = a._output_index
