@@ -15,7 +15,7 @@ from minidl import kernels, nn, ops
 from minidl.gradcheck import gradcheck
 from minidl.kernels.adaptive_max_pool import (adaptive_max_pool2d_backward_reference,
                                               adaptive_max_pool2d_reference, bin_edges)
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
 

@@ -11,7 +11,7 @@ import pytest
 import minidl.functional as F
 import minidl.nn as nn
 import minidl.ops as ops
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 
 # ---- small dtypes in the box ops: computed wide, as torchvision's _upcast -------------------------

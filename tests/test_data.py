@@ -8,7 +8,7 @@ from minidl.data import (POSE_FLIP_PERMUTATION, POSE_KEYPOINT_NAMES, SHAPE_CLASS
                          Subset, TensorDataset, default_collate, mask_to_box, random_split)
 from minidl.data import registry
 from minidl.data import transforms as T
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 
 def _samples(mode, n, size, seed=0):

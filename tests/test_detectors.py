@@ -10,7 +10,7 @@ from minidl.detection.postprocess import postprocess_detections
 from minidl.detection.roi_sampling import (BOX_CODER_WEIGHTS, assign_rois, jitter_proposals,
                                            sample_rois)
 from minidl.ops import box_iou, decode_boxes, encode_boxes
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 GT_BOXES = np.array([[10, 10, 30, 30], [40, 35, 60, 60]], np.float32)
 GT_LABELS = np.array([2, 0])

@@ -127,7 +127,7 @@ def _api_argument_cases():
     import minidl.functional as F
     import minidl.nn as nn
     import minidl.ops as ops
-    from minidl.tensor import Tensor
+    from minidl.autograd import Tensor
 
     rng = np.random.default_rng(0)
 
@@ -291,7 +291,7 @@ def _api_value_cases():
 
     import minidl.functional as F
     import minidl.ops as ops
-    from minidl.tensor import Tensor
+    from minidl.autograd import Tensor
 
     def close(got, expected, dtype, what):
         got = np.asarray(got.data if isinstance(got, Tensor) else got, dtype=np.float64)

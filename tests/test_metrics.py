@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minidl import metrics as M
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 # ---- classification and segmentation -------------------------------------------------------------
 

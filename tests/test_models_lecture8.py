@@ -12,7 +12,7 @@ from minidl import nn
 from minidl.models.blocks import transpose_conv_relu
 from minidl.models.segmentation import (FCN, PatchClassifier, extract_patches, remove_class_weights_, segment,
                                         sliding_window_segment)
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 
 def _scenes(n, size=32, seed=0):

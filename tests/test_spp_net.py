@@ -11,7 +11,7 @@ from minidl.detection.sliding_window import WINDOW_LADDER, sliding_window_detect
 from minidl.detection.spp_net import (SPPNet, feature_windows, pyramid_pool_regions,
                                       pyramid_pool_regions_batched)
 from minidl.metrics import voc_map
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 
 def _feature_map_and_rois(rng, n=2, d=3, h=16, w=16, k=24, stride=4):

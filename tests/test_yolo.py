@@ -10,7 +10,7 @@ from minidl.detection.yolo import (YOLODetector, decode_outputs, responsible_pre
                                    yolo_targets)
 from minidl.gradcheck import gradcheck
 from minidl.metrics import voc_map
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 
 
 def logit(p):
