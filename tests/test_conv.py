@@ -257,7 +257,7 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
     builds the output. With F = C the forward is the plain im2col(x) GEMM and the backward the
     dual's — one im2col(dy) for dx and dW, no col2im at all. Values and all three gradients
     equal those of the plain path in both directions."""
-    from minidl.functional import conv as conv_module, conv_gemm
+    from minidl.functional import conv_dual, conv_gemm
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 5, 9, 8))
     w = rng.standard_normal((filters, 5) + kernel)
@@ -282,7 +282,7 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
         assert sorted(calls) == [("col2im",), ("im2col", 2)]           # dual forward + backward
     else:
         assert calls == [("im2col", 5), ("im2col", 5)]                 # im2col(x), then im2col(dy)
-    monkeypatch.setattr(conv_module, "_dual_side", lambda *args, **kw: False)
+    monkeypatch.setattr(conv_dual, "enabled", False)                   # the plain side of conv.py
     plain = run()
     for a, b_ in zip(chosen, plain):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
@@ -299,7 +299,7 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
 def test_weight_gradient_alone_equals_the_full_backward(op, wshape, kwargs, monkeypatch):
     """A first layer's input needs no gradient: the backward then computes dW (and db) alone
     (``_conv_weight_grad``), on the plain or the dual side. They equal the full backward's."""
-    from minidl.functional import conv as conv_module
+    from minidl.functional import conv as conv_module, conv_dual
     rng = np.random.default_rng(12)
     c_in = wshape[1] * kwargs.get("groups", 1) if op == "conv2d" else wshape[0]
     x = rng.standard_normal((3, c_in, 7, 6))
@@ -318,8 +318,8 @@ def test_weight_gradient_alone_equals_the_full_backward(op, wshape, kwargs, monk
 
     calls = []
     real = conv_module._conv_weight_grad
-    monkeypatch.setattr(conv_module, "_conv_weight_grad",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    for module in (conv_module, conv_dual):     # the plain side or the dual side
+        monkeypatch.setattr(module, "_conv_weight_grad", lambda *a, **k: calls.append(1) or real(*a, **k))
     alone = grads(False)
     assert calls, "the weight-only branch did not run"
     full = grads(True)

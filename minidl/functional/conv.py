@@ -18,9 +18,9 @@ and so the two are each other's backward pass:
 
 The three chunked helpers of ``functional/conv_gemm.py`` (``_conv_gemm``,
 ``_conv_gemm_transposed``, ``_conv_weight_grad``) are all the arithmetic there is; the two
-Functions here only choose which one plays which role. With stride 1 the roles can even swap
-inside conv2d: a stride-1 convolution equals the transpose convolution of its flipped filters
-(``_flipped_dual``), and each direction takes the side that copies fewer column rows.
+Functions here only choose which one plays which role. The fast lane, behind one check in
+``Conv2d``: a stride-1 convolution equals the transpose convolution of its flipped filters, so
+each direction may run on the side that copies fewer column rows (``functional/conv_dual.py``).
 
 Memory and speed: the batch is processed in chunks whose columns stay under
 ``kernels.im2col.MAX_COLUMN_BYTES`` (cache-sized, written into reused buffers), so the column
@@ -37,6 +37,7 @@ import numpy as np
 from .. import backend
 from ..kernels.im2col import conv_output_size
 from ..autograd import Function, Tensor
+from . import conv_dual
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 from ._args import tensor_args
@@ -59,13 +60,12 @@ def as_pair(value, name, minimum):
 
 # ---- the two Functions: the same three GEMMs in two roles -----------------------------------
 class Conv2d(Function):
-    """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv).
+    """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv)
+    and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
-    A stride-1 conv is also the transpose conv of its flipped filters (``_flipped_dual``), so
-    each direction can take whichever side builds fewer column rows (``_dual_side``): the
-    forward with F < C (the dual's columns have F·kh·kw rows instead of C·kh·kw), the backward
-    nearly always — there the dual needs one im2col(dy) for both dx and dW, where the plain
-    side needs col2im for dx *and* im2col(x) for dW. The three helpers just swap roles.
+    The fast lane: a stride-1 conv is also the transpose conv of its flipped filters, and either
+    direction may run on that dual side when it copies fewer column rows (``conv_dual.py``; the
+    same numbers, checked against this plain side in tests/test_conv.py).
     """
 
     returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
@@ -76,77 +76,26 @@ class Conv2d(Function):
         x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
         ctx.save_for_backward(x, weight)
         ctx.geom = geom
-        ctx.has_dual = _has_dual(geom)
-        if not ctx.has_dual or not _dual_side(weight, "forward"):
-            return _conv_gemm(x, weight, geom, bias)
-        v, dual_geom = _flipped_dual(weight, geom)   # y = conv_transpose(x, V) = col2im(Vᵀ @ x)
-        oh, ow = (conv_output_size(s, k, 1, p, d) for s, k, p, d in
-                  zip(x.shape[2:], geom.kernel, geom.padding, geom.dilation))
-        out = _conv_gemm_transposed(x, v, dual_geom, (x.shape[0], weight.shape[0], oh, ow))
-        if bias is not None:
-            out += bias.reshape(1, -1, 1, 1)
-        return out
+        if conv_dual.takes("forward", weight, geom):
+            return conv_dual.forward(x, weight, geom, bias)
+        return _conv_gemm(x, weight, geom, bias)                # W @ im2col(x) + b
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
-        dx = dw = None
-        if not ctx.has_dual or not _dual_side(weight, "backward", need_dx, need_dw):
-            if need_dx:                              # dx and dW share the rows of grad_out
-                result = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape,
-                                               weight_grad_with=x if need_dw else None)
-                dx, dw = result if need_dw else (result, None)
-            elif need_dw:
-                dw = _conv_weight_grad(x, grad_out, ctx.geom, weight)
-        else:                                        # the backward of conv_transpose(x, V)
-            v, dual_geom = _flipped_dual(weight, ctx.geom)
-            dv = None
-            if need_dx:                              # dx and dV share im2col(grad_out)
-                result = _conv_gemm(grad_out, v, dual_geom, weight_grad_with=x if need_dw else None)
-                dx, dv = result if need_dw else (result, None)
-            elif need_dw:
-                dv = _conv_weight_grad(grad_out, x, dual_geom, v)
-            if dv is not None:
-                dw = dv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)     # V -> W: flip, swap back
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
+        if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
+            return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
+        dx = dw = None
+        if need_dx:                 # dx = col2im(Wᵀ @ dy), and dW from the same rows of dy
+            result = _conv_gemm_transposed(grad_out, weight, ctx.geom, x.shape,
+                                           weight_grad_with=x if need_dw else None)
+            dx, dw = result if need_dw else (result, None)
+        elif need_dw:               # a first layer: dW = Σ rows(dy) @ im2col(x)ᵀ alone
+            dw = _conv_weight_grad(x, grad_out, ctx.geom, weight)
         return dx, dw, db
-
-
-def _flipped_dual(weight, geom):
-    """A stride-1 convolution *is* a transpose convolution: conv2d(x, W, padding p) equals
-    conv_transpose2d(x, V, padding d·(k-1) - p), with V = W rotated by 180° in space and its
-    in/out channels swapped, (F, C, kh, kw) -> (C, F, kh, kw). Returns (V, its geometry)."""
-    xp = backend.get_array_module(weight)
-    v = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    padding = tuple(d * (k - 1) - p for d, k, p in zip(geom.dilation, geom.kernel, geom.padding))
-    return v, geom._replace(padding=padding)
-
-
-def _has_dual(geom):
-    """Stride 1, one group and padding ≤ d·(k-1) (so the dual's padding is not negative)."""
-    return (geom.stride == (1, 1) and geom.groups == 1
-            and all(p <= d * (k - 1) for p, d, k in zip(geom.padding, geom.dilation, geom.kernel)))
-
-
-def _dual_side(weight, direction, need_dx=True, need_dw=True):
-    """Whether this direction of a conv with a dual should run on the dual's side: the side
-    whose copies (rows of column matrices written or read per output pixel) are fewer.
-
-    forward   plain: im2col(x), C·k rows (+ F to reorder the result)   dual: col2im, F·k rows (+ C)
-    backward  plain: col2im for dx and im2col(x) for dW, C·k rows each (+ F: rows of dy)
-              dual:  one im2col(dy), F·k rows, for both (+ C: rows of x, for dW)
-    with k = kh·kw. Examples: the 16 -> 3 channel 9×9 output conv of the style-transfer net
-    runs both directions as its dual (5.3× smaller columns); a 3×3 conv with F = C runs its
-    forward plainly and its backward as the dual (9F + C instead of F + 18C rows).
-    """
-    f, c, k = weight.shape[0], weight.shape[1], weight.shape[2] * weight.shape[3]
-    if direction == "forward":
-        return f * k + c < c * k + f
-    plain = f + (c * k if need_dx else 0) + (c * k if need_dw else 0)
-    dual = f * k + (c if need_dw else 0)
-    return dual < plain
 
 
 class ConvTranspose2d(Function):
