@@ -1,4 +1,4 @@
-"""Elementwise arithmetic: + - * / neg pow exp log sqrt abs clip maximum minimum where.
+"""Elementwise arithmetic: + - * / neg pow exp log sqrt abs (select.py: clip, maximum, where).
 
 Lecture idea: backpropagation is the chain rule applied one small op at a time. Each
 Function below is a "gate": forward computes the value, backward multiplies the incoming
@@ -12,7 +12,7 @@ import numbers
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ._args import number, tensor, tensor_args
+from ._args import tensor, tensor_args
 
 
 def unbroadcast(grad, shape):
@@ -196,93 +196,6 @@ class Abs(Function):
         return g * backend.get_array_module(g).sign(ctx.saved_tensors[0])
 
 
-class Clip(Function):
-    """clip(a, low, high); the gradient flows only where low <= a <= high (inclusive, as in PyTorch)."""
-
-    @staticmethod
-    def forward(ctx, a, low, high):
-        xp = backend.get_array_module(a)
-        ctx.save_for_backward(a)
-        ctx.bounds = low, high
-        return xp.clip(a, low, high)
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        low, high = ctx.bounds
-        keep = backend.get_array_module(a).ones(a.shape, dtype=bool)
-        if low is not None:
-            keep &= a >= low
-        if high is not None:
-            keep &= a <= high
-        return g * keep, None, None
-
-
-def _chooses_a(a, b, pick_a, xp):
-    """Where maximum/minimum takes ``a``: where ``pick_a(a, b)`` holds, or where ``a`` is NaN.
-
-    NaN propagates (as in NumPy and PyTorch): a comparison with NaN is False, so a plain
-    ``where(a > b, a, b)`` would silently drop a NaN ``a`` and return ``b``. When ``b`` is NaN,
-    ``pick_a`` is False and ``b`` (the NaN) is taken already."""
-    return pick_a(a, b) | (a != a)          # a != a holds exactly where a is NaN
-
-
-class _Select(Function):
-    """maximum / minimum: the gradient goes to the chosen operand; ties split it in half.
-
-    PyTorch's rule, exactly: an operand gets no gradient only where the *other* one strictly
-    wins. So where a NaN is involved (no comparison holds) both operands receive it in full —
-    the output is NaN either way, and this keeps the NaN visible in both gradients."""
-
-    @staticmethod
-    def forward(ctx, a, b, pick_a):
-        xp = backend.get_array_module(a, b)
-        ctx.save_for_backward(a, b)
-        ctx.pick_a = pick_a
-        return xp.where(_chooses_a(a, b, pick_a, xp), a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        xp = backend.get_array_module(g)
-        tie = a == b
-        wa = xp.where(tie, 0.5, ~ctx.pick_a(b, a)).astype(g.dtype)     # 0 where b strictly wins
-        wb = xp.where(tie, 0.5, ~ctx.pick_a(a, b)).astype(g.dtype)     # 0 where a strictly wins
-        return unbroadcast(g * wa, _shape(a)), unbroadcast(g * wb, _shape(b)), None
-
-
-class Where(Function):
-    """where(cond, a, b): the gradient goes to a where cond holds and to b elsewhere."""
-
-    @staticmethod
-    def forward(ctx, cond, a, b):
-        xp = backend.get_array_module(cond, a, b)
-        ctx.cond = cond
-        ctx.shapes = _shape(a), _shape(b)
-        return xp.where(cond, a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        zero = g.dtype.type(0)
-        xp = backend.get_array_module(g)
-        return (None, unbroadcast(xp.where(ctx.cond, g, zero), ctx.shapes[0]),
-                unbroadcast(xp.where(ctx.cond, zero, g), ctx.shapes[1]))
-
-
-class ToDeviceDtype(Function):
-    """Move/cast: backward moves/casts the gradient back to where the input lived."""
-
-    @staticmethod
-    def forward(ctx, a, device, dtype):
-        ctx.device, ctx.dtype = backend.device_of(a), a.dtype
-        out = backend.to_device(a, device) if device is not None else a
-        return out.astype(dtype, copy=False) if dtype is not None else out
-
-    @staticmethod
-    def backward(ctx, g):
-        return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None, None
-
-
 # ---- the functional API ------------------------------------------------------------------
 def add(a, b):
     return _binary(Add, a, b)
@@ -344,59 +257,3 @@ def sqrt(a):
 @tensor_args("a")
 def abs(a):  # noqa: A001
     return Abs.apply(a)
-
-
-@tensor_args("a")
-def clip(a, min=None, max=None):  # noqa: A002 (torch.clamp's argument names)
-    if min is None and max is None:
-        raise ValueError("clip needs at least one of min= and max=")
-    for name, bound in (("min", min), ("max", max)):     # checked, passed as given (ints stay ints)
-        if bound is not None:
-            number(bound, name, "clip", allow_inf=True)
-    return Clip.apply(a, min, max)
-
-
-clamp = clip
-
-
-def _greater(x, y):
-    return x > y
-
-
-def _less(x, y):
-    return x < y
-
-
-def maximum(a, b):
-    return _binary(_Select, a, b, _greater, op="maximum")
-
-
-def minimum(a, b):
-    return _binary(_Select, a, b, _less, op="minimum")
-
-
-@tensor_args("condition")
-def where(condition, a, b):
-    """Elementwise ``a if condition else b`` (torch.where); condition is a bool array/Tensor."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
-    like = a if isinstance(a, Tensor) else b
-    if not isinstance(a, Tensor):
-        a = _operand(a, like, "a", "where")
-    if not isinstance(b, Tensor):
-        b = _operand(b, like, "b", "where")
-    shapes = (_shape(cond), _shape(a), _shape(b))
-    try:
-        return Where.apply(cond, a, b)
-    except ValueError as error:
-        if "broadcast" not in str(error):
-            raise
-        raise ValueError(f"where: condition, a and b of shapes {shapes} do not broadcast to one "
-                         f"shape") from None
-
-
-def to_device_dtype(a, device=None, dtype=None):
-    if device is not None:
-        device = backend.normalize_device(device)
-    if (device is None or device == a.device) and (dtype is None or a.dtype == dtype):
-        return a
-    return ToDeviceDtype.apply(a, device, dtype)

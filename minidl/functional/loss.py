@@ -14,6 +14,7 @@ from .. import backend
 from ..autograd import Function, Tensor
 from . import elementwise as E
 from .activation import relu
+from .select import where
 from ._args import tensor_args
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -190,7 +191,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     d = E.abs(input - _pair(input, target, "smooth_l1_loss"))
     if beta == 0:
         return _reduce(d, reduction)
-    return _reduce(E.where(d.data < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+    return _reduce(where(d.data < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
 
 
 @tensor_args("input", "target", "weight", "pos_weight", optional=("weight", "pos_weight"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from ..autograd import Tensor
 from . import activation as A
 from . import elementwise as E
+from . import select as Sel
+from .device import to_device_dtype
 from .matmul import matmul
 from . import reduce as R
 from . import shape as S
@@ -36,8 +38,8 @@ _METHODS = {
     "__lt__": _compare(lambda a, b: a < b), "__le__": _compare(lambda a, b: a <= b),
     "__gt__": _compare(lambda a, b: a > b), "__ge__": _compare(lambda a, b: a >= b),
     "__eq__": _compare(lambda a, b: a == b), "__ne__": _compare(lambda a, b: a != b),
-    "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "abs": E.abs, "clip": E.clip, "clamp": E.clip,
-    "pow": E.pow, "maximum": E.maximum, "minimum": E.minimum,
+    "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "abs": E.abs, "clip": Sel.clip, "clamp": Sel.clip,
+    "pow": E.pow, "maximum": Sel.maximum, "minimum": Sel.minimum,
     "sum": R.sum, "mean": R.mean, "max": R.max, "min": R.min, "var": R.var, "std": R.std,
     "argmax": R.argmax, "argmin": R.argmin,
     "matmul": matmul,
@@ -46,7 +48,7 @@ _METHODS = {
     "expand": S.broadcast_to, "broadcast_to": S.broadcast_to,
     "relu": A.relu, "sigmoid": A.sigmoid, "tanh": A.tanh,
     "softmax": A.softmax, "log_softmax": A.log_softmax,
-    "to": E.to_device_dtype,      # x.to(device=None, dtype=None): differentiable, the gradient moves back
+    "to": to_device_dtype,      # x.to(device=None, dtype=None): differentiable, the gradient moves back
 }
 
 

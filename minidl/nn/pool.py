@@ -1,7 +1,7 @@
 """Pooling and upsampling layers: MaxPool2d, AvgPool2d, MaxUnpool2d, Upsample,
 AdaptiveMaxPool2d and SpatialPyramidPooling (SPP-net).
 
-Thin Modules over minidl/functional/pool.py (no parameters); PyTorch's names and arguments.
+Thin Modules over minidl/functional/pool.py and unpool.py (no parameters); PyTorch's names and arguments.
 A max-pool / max-unpool pair (lecture 8's "max unpooling"): the encoder's
 ``MaxPool2d(2, return_indices=True)`` returns the positions that the decoder's
 ``MaxUnpool2d(2)(x, indices)`` puts the values back to.
