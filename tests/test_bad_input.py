@@ -153,3 +153,31 @@ def test_edge_case_results_and_gradients_match_pytorch(case):
     z.sum().backward()
     np.testing.assert_array_equal(y.numpy(), z.detach().numpy())    # NaN where torch has NaN
     np.testing.assert_array_equal(t.grad.numpy(), r.grad.numpy())
+
+
+def test_one_int_pair_check_serves_every_layer_op_and_kernel():
+    """kernel_size / stride / padding / output_size go through minidl.pairs.as_pair everywhere:
+    TypeError for a non-int, ValueError below the minimum, the argument named."""
+    import inspect
+    import minidl.pairs
+    from minidl import nn, ops
+    from minidl import functional as F
+    from minidl.kernels.im2col import im2col
+    from minidl.pairs import as_pair
+    assert as_pair(3, "k") == (3, 3) and as_pair((2, np.int64(5)), "k", 1) == (2, 5)
+    for bad, error in (((1, 2, 3), TypeError), (1.5, TypeError), (True, TypeError), ("3", TypeError),
+                       ((0, 1), ValueError)):
+        with pytest.raises(error, match="stride"):
+            as_pair(bad, "stride", 1)
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    for call in (lambda: F.conv2d(Tensor(x), Tensor(np.zeros((2, 2, 3, 3), np.float32)), stride=1.5),
+                 lambda: F.max_pool2d(Tensor(x), 2, stride=1.5), lambda: nn.Conv2d(2, 2, 3, stride=1.5),
+                 lambda: im2col(x, 3, stride=1.5),
+                 lambda: ops.roi_pool(Tensor(x), Tensor(np.zeros((1, 5), np.float32)), (2, 1.5))):
+        with pytest.raises(TypeError, match="must be an int or a pair of ints"):
+            call()
+    # no module keeps a private copy of the rule
+    import minidl.functional.conv, minidl.kernels.im2col, minidl.ops._utils, minidl.vis.receptive_field  # noqa: E401
+    for module in (minidl.functional.conv, minidl.kernels.im2col, minidl.ops._utils):
+        assert "isinstance(v, numbers.Integral)" not in inspect.getsource(module), module.__name__
+    assert "numbers.Integral" in inspect.getsource(minidl.pairs)

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import backend
 from ..kernels.im2col import conv_output_size
+from ..pairs import as_pair
 from ..autograd import Function, Tensor
 from . import conv_dual
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
@@ -44,18 +45,6 @@ from ._args import tensor_args
 
 # The hyper-parameters of one convolution, each (height, width) pairs of ints.
 Geometry = namedtuple("Geometry", "kernel stride padding dilation groups")
-
-
-def as_pair(value, name, minimum):
-    """An int or a pair of ints (>= minimum) -> a tuple of two ints; anything else is an error
-    that names the argument."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(values) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                   for v in values):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(values) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(values[0]), int(values[1])
 
 
 # ---- the two Functions: the same three GEMMs in two roles -----------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from .conv import as_pair
+from ..pairs import as_pair
 from .pool import check_input
 from ._args import tensor_args
 

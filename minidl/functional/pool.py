@@ -20,7 +20,7 @@ import numpy as np
 from .. import backend
 from ..kernels import adaptive_max_pool as adaptive_kernels
 from ..autograd import Function, Tensor
-from .conv import as_pair
+from ..pairs import as_pair
 from ._args import tensor_args
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import backend
 from . import contiguous, dtype_code, native_for
+from ..pairs import as_pair
 
 #: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
 #: Measured on the 2-core Xeon (docs/conv.md): 12 MiB runs the three large benchmark convs 1-6 %
@@ -203,23 +204,12 @@ def col2im_reference(cols, input_shape, kernel_size, stride, padding, dilation, 
 
 
 # ---- dispatch -----------------------------------------------------------------------------------
-def _pair(value, name):
-    """An int or a pair of ints -> a tuple of two Python ints."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                   for v in values):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
 def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
     """Validate the convolution hyper-parameters; return them as pairs of ints."""
-    k, s, p, d = (_pair(v, name) for v, name in ((kernel_size, "kernel_size"), (stride, "stride"),
-                                                  (padding, "padding"), (dilation, "dilation")))
-    for values, name, low in ((k, "kernel_size", 1), (s, "stride", 1), (p, "padding", 0),
-                              (d, "dilation", 1)):
-        if min(values) < low:
-            raise ValueError(f"{name} must be >= {low}, got {values}")
+    k, s, p, d = (as_pair(v, name, low) for v, name, low in
+                  ((kernel_size, "kernel_size", 1), (stride, "stride", 1), (padding, "padding", 0),
+                   (dilation, "dilation", 1)))
+    for values, name in ((k, "kernel_size"), (s, "stride"), (p, "padding"), (d, "dilation")):
         if max(values) > _INT64_MAX:             # the kernels compute in int64
             raise ValueError(f"{name} must be < 2**63, got {values}")
     if len(input_shape) != 4:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..functional.conv import as_pair
+from ..pairs import as_pair
 from . import init
 from .module import Module, Parameter
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..pairs import as_pair
 
 
 def unwrap(x, name):
@@ -94,16 +95,6 @@ def check_number(value, name, minimum=None):
     return value
 
 
-def pair(value, name):
-    """An int or a pair of ints >= 1 (like torchvision's output_size) -> (h, w)."""
-    values = (value, value) if isinstance(value, numbers.Integral) else \
-        tuple(value) if isinstance(value, (tuple, list)) else None
-    if values is None or len(values) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values):
-        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
-    return int(values[0]), int(values[1])
-
-
 def size_pair(value, name):
     """An image or feature-map size (height, width): a pair of non-negative numbers -> floats."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
@@ -148,6 +139,6 @@ def roi_inputs(input, boxes, output_size, spatial_scale, op):
                         ((batch < 0) | (batch >= x.shape[0]) | (batch != xp.floor(batch)),
                          f"{op}: boxes[:, 0] must be integer batch indices in [0, {x.shape[0]}) "
                          f"for an input batch of {x.shape[0]}")])
-    size = pair(output_size, f"{op}: output_size")
+    size = as_pair(output_size, f"{op}: output_size", 1)
     scale = check_number(spatial_scale, f"{op}: spatial_scale", minimum=0.0)
     return x, rois, size, scale

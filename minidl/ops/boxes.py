@@ -20,7 +20,8 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ._utils import (boxes_array, check_number, finite_check, like, pair, raise_first_failed,
+from ..pairs import as_pair
+from ._utils import (boxes_array, check_number, finite_check, like, raise_first_failed,
                      size_pair, unwrap, upcast)
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -187,7 +188,7 @@ def anchor_grid(feature_size, stride, sizes, aspect_ratios=(1.0,), dtype=np.floa
     (area s²). Order: cell-major, row by row, the A anchors of a cell together — the order of a
     conv head's output (N, A·4, H, W) permuted to (N, H, W, A, 4).
     """
-    height, width = pair(feature_size, "feature_size")
+    height, width = as_pair(feature_size, "feature_size", 1)
     if isinstance(stride, numbers.Real):
         stride = (stride, stride)
     if not isinstance(stride, (tuple, list)) or len(stride) != 2:

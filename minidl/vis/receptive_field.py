@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..pairs import as_pair
+
 #: layers that act on each pixel separately (class names): the receptive field is unchanged
 POINTWISE_LAYERS = frozenset({
     "Identity", "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus",
@@ -54,11 +56,7 @@ class ReceptiveField(NamedTuple):
 
 
 def _pair(value, name, layer):
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return tuple(value)
-    raise TypeError(f"{type(layer).__name__}.{name} must be an int or a pair of ints, got {value!r}")
+    return as_pair(value, f"{type(layer).__name__}.{name}")
 
 
 def layer_geometry(layer):
