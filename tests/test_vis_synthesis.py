@@ -81,7 +81,7 @@ def test_gram_texture_synthesis_reduces_style_loss_tenfold(rng):
     assert result.losses[-1] <= result.losses[0] / 10
     # the reported final loss is the loss of the returned image
     targets = style_targets(model, texture, ["relu1", "relu2"])
-    from minidl.vis._common import layer_outputs
+    from minidl.nn.inspect import layer_outputs
     final = style_loss(layer_outputs(model, Tensor(result.image[None]), ["relu1", "relu2"]), targets,
                        {"relu1": 1.0, "relu2": 1.0})
     assert float(final.item()) == pytest.approx(result.losses[-1], rel=1e-4)

@@ -3,7 +3,7 @@ from . import init
 from .conv import Conv2d, ConvTranspose2d
 from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential,
                      Sigmoid, Tanh)
-from .inspect import capture_activations, forward_until
+from .inspect import capture_activations, forward_until, layer_outputs
 from .module import CheckpointError, Module, Parameter, load_npz, save_npz
 from .norm import BatchNorm2d, ConditionalInstanceNorm2d, InstanceNorm2d
 from .pool import (AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d, SpatialPyramidPooling,

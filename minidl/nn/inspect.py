@@ -1,7 +1,7 @@
 """Looking inside a model: capture activations by layer name, run a model up to a layer.
 
-Lecture 12 visualizes what a trained network computes: its intermediate activations. Both
-tools here use forward hooks (``Module.register_forward_hook``), so they work on any model
+Lecture 12 visualizes what a trained network computes: its intermediate activations. These
+tools use forward hooks (``Module.register_forward_hook``), so they work on any model
 without changing its code; layers are named by their dotted path in ``named_modules()``
 (e.g. ``"features.3"``).
 """
@@ -27,24 +27,40 @@ def capture_activations(model, names):
             h.remove()
 
 
-class _StopForward(Exception):
-    def __init__(self, output):
-        self.output = output
+class _AllCaptured(Exception):
+    """Raised by the capture hook once every requested layer has produced its output."""
+
+
+def layer_outputs(model, x, layers):
+    """``{name: output Tensor}`` of several layers in one forward pass, stopping as soon as the
+    last of them has run (a VGG is not run past ``relu4_1`` when that is the deepest needed)."""
+    layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
+    outputs, handles = {}, []
+
+    def store(name):
+        def hook(module, inputs, output):
+            outputs[name] = output
+            if len(outputs) == len(layers):
+                raise _AllCaptured
+        return hook
+
+    try:
+        for name in layers:
+            handles.append(model.get_submodule(name).register_forward_hook(store(name)))
+        try:
+            model(x)
+        except _AllCaptured:
+            pass
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n in layers if n not in outputs]
+    if missing:
+        raise RuntimeError(f"layers {missing} were not called during model(x)")
+    return outputs
 
 
 def forward_until(model, x, name):
-    """Run ``model(x)`` and return the output of layer ``name``, skipping every later layer.
-
-    The hook raises once the layer has produced its output, so nothing after it is computed
+    """Run ``model(x)`` and return the output of layer ``name``, skipping every later layer
     (useful for feature extractors: "run a VGG up to relu3_1")."""
-    def stop(mod, inp, out):
-        raise _StopForward(out)
-
-    handle = model.get_submodule(name).register_forward_hook(stop)
-    try:
-        model(x)
-    except _StopForward as done:
-        return done.output
-    finally:
-        handle.remove()
-    raise RuntimeError(f"layer {name!r} was not called during model(x)")
+    return layer_outputs(model, x, [name])[name]

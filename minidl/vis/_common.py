@@ -16,8 +16,8 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..autograd import Tensor, no_grad
 from ..nn.inspect import forward_until
-from ..autograd import Tensor
 from ..train import model_device
 
 
@@ -187,54 +187,10 @@ def jitter(images, dy, dx):
 
 
 def resize(images, size):
-    """Bilinear resize of ``(N, C, H, W)`` images to ``size = (H', W')`` (pixel centres aligned,
-    like ``F.interpolate(..., mode="bilinear", align_corners=False)``)."""
-    xp = backend.get_array_module(images)
-    n, c, h, w = images.shape
-    out_h, out_w = size
-
-    def coords(out_len, in_len):
-        pos = (xp.arange(out_len, dtype=np.float64) + 0.5) * in_len / out_len - 0.5
-        pos = xp.clip(pos, 0, in_len - 1)
-        lo = xp.floor(pos).astype(np.int64)
-        hi = xp.minimum(lo + 1, in_len - 1)
-        return lo, hi, (pos - lo)
-
-    y0, y1, wy = coords(out_h, h)
-    x0, x1, wx = coords(out_w, w)
-    rows = images[:, :, y0] * (1 - wy)[:, None] + images[:, :, y1] * wy[:, None]   # (N, C, H', W)
-    out = rows[..., x0] * (1 - wx) + rows[..., x1] * wx
-    return out.astype(images.dtype)
+    """Bilinear resize of ``(N, C, H, W)`` arrays to ``size = (H', W')``, no gradient: the values
+    of ``F.interpolate(..., mode="bilinear", align_corners=False)`` (pixel centres aligned)."""
+    from ..functional.interpolate import interpolate
+    with no_grad():
+        return interpolate(Tensor(images), size=tuple(size), mode="bilinear", align_corners=False).data
 
 
-class _AllCaptured(Exception):
-    """Raised by the capture hook once every requested layer has produced its output."""
-
-
-def layer_outputs(model, x, layers):
-    """``{name: output Tensor}`` of several layers in one forward pass, stopping as soon as the
-    last of them has run (a VGG is not run past ``relu4_1`` when that is the deepest needed)."""
-    layers = list(dict.fromkeys(layers))
-    outputs, handles = {}, []
-
-    def hook(name):
-        def store(module, inputs, output):
-            outputs[name] = output
-            if len(outputs) == len(layers):
-                raise _AllCaptured
-        return store
-
-    try:
-        for name in layers:
-            handles.append(model.get_submodule(name).register_forward_hook(hook(name)))
-        try:
-            model(x)
-        except _AllCaptured:
-            pass
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [n for n in layers if n not in outputs]
-    if missing:
-        raise RuntimeError(f"layers {missing} were not called during model(x)")
-    return outputs

@@ -17,7 +17,8 @@ from typing import NamedTuple
 from .. import backend
 from ..autograd import Tensor, no_grad
 from ..train import model_device
-from ._common import as_batch, frozen_eval_copy, layer_outputs
+from ..nn.inspect import layer_outputs
+from ._common import as_batch, frozen_eval_copy
 from ._optimize import optimize_image
 from .losses import content_loss, style_loss, total_variation
 from .texture_gram import _layer_weights, style_targets

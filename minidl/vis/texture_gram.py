@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 from .. import backend
 from ..autograd import Tensor, no_grad
-from ._common import as_batch, frozen_eval_copy, layer_outputs
+from ..nn.inspect import layer_outputs
+from ._common import as_batch, frozen_eval_copy
 from ._optimize import optimize_image
 from .losses import gram_matrix, style_loss
 
