@@ -178,7 +178,7 @@ Your body is the lesson; `csrc/roi_pool/` holds the production version of the sa
   and `deterministic=True` picks a kernel with one thread per (image, channel) plane.
 * **Guards**: `roi_pool_geometry` rejects RoIs whose batch index is out of range or whose corners are NaN,
   infinite or huge (a NaN cast to an integer index is undefined behaviour), and the bindings in
-  `csrc/bind_cpu.cpp` check every array's dtype, shape and contiguity before touching memory.
+  `csrc/roi_pool/roi_pool_bind_cpu.cpp` check every array's dtype, shape and contiguity before touching memory.
 
 Read `csrc/roi_pool/roi_pool.h` next to your header: the arithmetic is the same line for line.
 """),

@@ -4,7 +4,7 @@
 // pointers as integers (cupy_array.data.ptr), shapes as ints, the CuPy stream as an integer.
 // CuPy owns all GPU memory; this module never allocates any. The arrays' shapes and dtypes are
 // checked on the Python side (minidl/kernels/*.py), where the CuPy arrays are visible. What this
-// module does see it checks itself before a launch, with the functions bind_cpu.cpp uses
+// module does see it checks itself before a launch, with the functions the CPU bindings use
 // (im2col/im2col_checks.h, common/roi_checks.h, common/checks.h): the sizes and every product
 // of them, the hyper-parameters, the dtype code and each pointer's alignment. So a raw call
 // with a bad size is the same ValueError as on the CPU, never a launch over a wrapped size.
@@ -40,7 +40,7 @@ index_t element_size(int dtype_code) {
   return dtype_code == 0 ? 4 : 8;
 }
 
-// A device pointer must be aligned for its elements, as bind_cpu.cpp requires of NumPy data
+// A device pointer must be aligned for its elements, as the CPU bindings require of NumPy data
 // (CuPy's allocations are; a raw pointer at an odd byte offset is not). 0 passes: it is how
 // norm's optional weight / bias say "none", and no other launcher is handed 0 by minidl.
 struct DevicePointer {

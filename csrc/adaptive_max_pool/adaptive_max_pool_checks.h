@@ -1,5 +1,5 @@
 // adaptive_max_pool_checks.h — the size checks of adaptive_max_pool2d, shared by both bindings
-// (bind_cpu.cpp, bind_cuda.cpp); minidl/functional/pool.py refuses the same values first with
+// (the CPU binding adaptive_max_pool_bind_cpu.cpp, bind_cuda.cpp); minidl/functional/pool.py refuses the same values first with
 // messages that name the Python arguments.
 #pragma once
 

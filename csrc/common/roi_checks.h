@@ -1,6 +1,6 @@
 // roi_checks.h — the argument checks of roi_pool and roi_align, shared by both bindings.
 //
-// bind_cpu.cpp and bind_cuda.cpp call the same functions, and minidl/kernels/roi_pool.py /
+// the CPU bindings (roi_pool_bind_cpu.cpp, roi_align_bind_cpu.cpp) and bind_cuda.cpp call the same functions, and minidl/kernels/roi_pool.py /
 // roi_align.py repeat them word for word for the NumPy reference, so all three paths refuse
 // the same arguments with the same message.
 //

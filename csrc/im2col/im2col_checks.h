@@ -1,6 +1,6 @@
 // im2col_checks.h — the argument checks of im2col / col2im, shared by both bindings.
 //
-// bind_cpu.cpp reads the sizes from NumPy arrays, bind_cuda.cpp receives them as plain ints;
+// im2col_bind_cpu.cpp reads the sizes from NumPy arrays, bind_cuda.cpp receives them as plain ints;
 // both call checked_conv_geometry first, so the two modules refuse exactly the same arguments.
 // Every size the kernels use is derived here once, in checked arithmetic (common/checks.h),
 // before any of it reaches a loop: a negative stride, a zero kernel or a product that wraps

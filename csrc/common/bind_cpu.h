@@ -1,0 +1,50 @@
+// bind_cpu.h — what every family's CPU binding (csrc/<kernel>/<kernel>_bind_cpu.cpp) shares:
+// pybind11, the checks of common/checks.h, the RoI ops' two helpers, and the one function per
+// family that csrc/bind_cpu.cpp calls to register it in minidl._C.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "common/checks.h"
+
+namespace py = pybind11;
+using minidl::index_t;
+
+void bind_index_add_cpu(py::module_& m);
+void bind_im2col_cpu(py::module_& m);
+void bind_norm_cpu(py::module_& m);
+void bind_nms_cpu(py::module_& m);
+void bind_roi_pool_cpu(py::module_& m);
+void bind_roi_align_cpu(py::module_& m);
+void bind_adaptive_max_pool_cpu(py::module_& m);
+
+// ---- the RoI ops (roi_pool, roi_align) and adaptive max pooling -------------------------------
+// These bindings check dtypes, shapes and parameters (the RoI ops' bounds on output_size and
+// sampling_ratio: common/roi_checks.h). They do *not* check the values of boxes,
+// RoIs or argmax switches (NaN, inf, batch indices out of range): the op layer
+// (minidl/ops/) rejects those with a ValueError, and the kernel bodies are written so that any
+// value gives a defined result and never an out-of-range access (tests call these directly).
+template <typename T>
+void check_rois(const py::array& rois, index_t count, const char* op) {
+  minidl::check_array<T>(rois, "rois");
+  minidl::check(rois.ndim() == 2 && rois.shape(1) == 5,
+                std::string(op) + ": rois must have shape (K, 5) = (batch index, x1, y1, x2, y2), got " +
+                    minidl::shape_str(rois));
+  if (count >= 0)
+    minidl::check(rois.shape(0) == count, std::string(op) + ": rois has " +
+                                              std::to_string(rois.shape(0)) + " rows, expected " +
+                                              std::to_string(count));
+}
+
+// The zeroed grad_input of a backward pass (its sizes were checked by check_roi_sizes).
+template <typename T>
+py::array_t<T> zeros_like_plane(index_t batch, index_t channels, index_t height, index_t width) {
+  py::array_t<T> out({batch, channels, height, width});
+  std::fill_n(out.mutable_data(), out.size(), T(0));
+  return out;
+}

@@ -1,0 +1,89 @@
+// roi_align_bind_cpu.cpp — minidl._C's binding of roi_align: RoI bilinear pooling (minidl/ops/roi_align.py).
+//
+// As every binding (csrc/bind_cpu.cpp): check dtypes, shapes and every derived size before
+// touching memory (a bad call raises ValueError/TypeError naming the argument), then release
+// the GIL and run the OpenMP launcher; float32 and float64 overloads.
+#include "common/bind_cpu.h"
+#include "common/roi_checks.h"
+#include "roi_align/roi_align_cpu.h"
+
+template <typename T>
+py::array roi_align_forward(py::array input, py::array rois, double spatial_scale, index_t pooled_h,
+                            index_t pooled_w, index_t sampling_ratio, bool aligned) {
+  minidl::check_array<T>(input, "input");
+  minidl::check_ndim(input, 4, "input");
+  check_rois<T>(rois, -1, "roi_align");
+  minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align");
+  minidl::check_sampling_ratio(sampling_ratio, "roi_align");
+  const index_t k = rois.shape(0), c = input.shape(1);
+  minidl::check_roi_sizes(k, input.shape(0), c, input.shape(2), input.shape(3), pooled_h, pooled_w,
+                          "roi_align");
+  py::array_t<T> output({k, c, pooled_h, pooled_w});
+  auto in = static_cast<const T*>(input.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* out = output.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_align_forward_cpu<T>(in, input.shape(0), c, input.shape(2), input.shape(3), r, k,
+                                     spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
+                                     out);
+  }
+  return output;
+}
+
+template <typename T>
+py::array roi_align_backward(py::array grad_output, py::array rois, double spatial_scale,
+                             index_t batch_size, index_t height, index_t width,
+                             index_t sampling_ratio, bool aligned) {
+  minidl::check_array<T>(grad_output, "grad_output");
+  minidl::check_ndim(grad_output, 4, "grad_output");
+  check_rois<T>(rois, grad_output.shape(0), "roi_align backward");
+  minidl::check_roi_params(spatial_scale, grad_output.shape(2), grad_output.shape(3),
+                           "roi_align backward");
+  minidl::check_sampling_ratio(sampling_ratio, "roi_align backward");
+  const index_t c = grad_output.shape(1);
+  minidl::check_roi_sizes(grad_output.shape(0), batch_size, c, height, width, grad_output.shape(2),
+                          grad_output.shape(3), "roi_align backward");
+  py::array_t<T> grad_input = zeros_like_plane<T>(batch_size, c, height, width);
+  auto go = static_cast<const T*>(grad_output.data());
+  auto r = static_cast<const T*>(rois.data());
+  T* gi = grad_input.mutable_data();
+  {
+    py::gil_scoped_release release;
+    minidl::roi_align_backward_cpu<T>(go, r, grad_output.shape(0), batch_size, c, height, width,
+                                      spatial_scale, grad_output.shape(2), grad_output.shape(3),
+                                      sampling_ratio, aligned, gi);
+  }
+  return grad_input;
+}
+
+void bind_roi_align_cpu(py::module_& m) {
+  m.def(
+      "roi_align_forward",
+      [](py::array input, py::array rois, double spatial_scale, index_t pooled_h, index_t pooled_w,
+         index_t sampling_ratio, bool aligned) {
+        py::array result;
+        minidl::dispatch_float(input, "input", [&](auto t) {
+          result = roi_align_forward<decltype(t)>(input, rois, spatial_scale, pooled_h, pooled_w,
+                                                  sampling_ratio, aligned);
+        });
+        return result;
+      },
+      py::arg("input"), py::arg("rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
+      py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
+      "output (K, C, pooled_h, pooled_w).");
+  m.def(
+      "roi_align_backward",
+      [](py::array grad_output, py::array rois, double spatial_scale, index_t batch_size,
+         index_t height, index_t width, index_t sampling_ratio, bool aligned) {
+        py::array result;
+        minidl::dispatch_float(grad_output, "grad_output", [&](auto t) {
+          result = roi_align_backward<decltype(t)>(grad_output, rois, spatial_scale, batch_size,
+                                                   height, width, sampling_ratio, aligned);
+        });
+        return result;
+      },
+      py::arg("grad_output"), py::arg("rois"), py::arg("spatial_scale"), py::arg("batch_size"),
+      py::arg("height"), py::arg("width"), py::arg("sampling_ratio"), py::arg("aligned"),
+      "grad_input (N, C, H, W); deterministic.");
+}
