@@ -104,7 +104,7 @@ if NVCC and not CUDA_HOME:
     NVCC = None
 if NVCC:
     extensions.append(Pybind11Extension(
-        "minidl._C_cuda", ["csrc/bind_cuda.cpp"] + rel("csrc/*/*_cuda.cu"),
+        "minidl._C_cuda", ["csrc/bind_cuda.cpp"] + rel("csrc/*/*_bind_cuda.cpp") + rel("csrc/*/*_cuda.cu"),
         include_dirs=["csrc", os.path.join(CUDA_HOME, "include")],
         extra_compile_args=["-O3", "-fvisibility=hidden"], cxx_std=17,
         # BuildExt hands the .cu files to nvcc and takes them out of `sources`: listed here so
