@@ -81,7 +81,7 @@ else:
 HEADERS = rel("csrc/*.h") + rel("csrc/*/*.h")
 
 extensions = [
-    Pybind11Extension("minidl._C", ["csrc/bind_cpu.cpp"] + rel("csrc/*/*_cpu.cpp"),
+    Pybind11Extension("minidl._C", ["csrc/bind_cpu.cpp"] + rel("csrc/*/*_cpu.cpp") + rel("csrc/*/*_cpu_fast.cpp"),
                       include_dirs=["csrc"], extra_compile_args=CXX_FLAGS, depends=HEADERS,
                       extra_link_args=LINK_FLAGS, cxx_std=17),
 ]

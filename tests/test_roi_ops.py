@@ -1,4 +1,6 @@
 """roi_pool / roi_align: C++ == NumPy reference == torchvision, gradchecks, guards, bad input."""
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -48,17 +50,23 @@ def test_roi_pool_native_equals_reference(seed, k, h, w, out, scale, dtype):
 @settings(max_examples=60, deadline=None)
 @given(sampling_ratio=st.sampled_from([-1, 0, 1, 2]), aligned=st.booleans(), **roi_cases)
 def test_roi_align_native_equals_reference(seed, k, h, w, out, scale, dtype, sampling_ratio, aligned):
+    """Both C++ forms — "native" (roi_align_cpu_fast.cpp) and "body" (roi_align_cpu.cpp, the loop
+    over the body the CUDA kernels call) — against the NumPy reference on every case."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 3, h, w)).astype(dtype)
     rois = make_rois(rng, k, 2, max(h, w) / scale, dtype)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     args = (out, scale, sampling_ratio, aligned)
-    output = kernels.roi_align.roi_align_forward(x, rois, *args)
-    np.testing.assert_allclose(output, roi_align_reference(x, rois, *args), **tol)
-    grad = rng.standard_normal(output.shape).astype(dtype)
+    expected = roi_align_reference(x, rois, *args)
+    grad = rng.standard_normal(expected.shape).astype(dtype)
     bargs = (x.shape, scale, sampling_ratio, aligned)
-    np.testing.assert_allclose(kernels.roi_align.roi_align_backward(grad, rois, *bargs),
-                               roi_align_backward_reference(grad, rois, *bargs), **tol)
+    expected_grad = roi_align_backward_reference(grad, rois, *bargs)
+    for form in ("native", "body"):
+        with kernels.using(form):
+            np.testing.assert_allclose(kernels.roi_align.roi_align_forward(x, rois, *args), expected,
+                                       **tol, err_msg=form)
+            np.testing.assert_allclose(kernels.roi_align.roi_align_backward(grad, rois, *bargs),
+                                       expected_grad, **tol, err_msg=form)
 
 
 # ---- torchvision: values and gradients ---------------------------------------------------------
@@ -116,7 +124,7 @@ def test_gradcheck_roi_pool(mode, seed):
         gradcheck(lambda t: ops.roi_pool(t, rois, (3, 2), 1 / 8), [x], eps=1e-6, tol=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 @pytest.mark.parametrize("aligned, sampling_ratio", [(False, -1), (True, 2), (True, -1)])
 def test_gradcheck_roi_align(mode, aligned, sampling_ratio):
     rng = np.random.default_rng(3)
@@ -128,15 +136,17 @@ def test_gradcheck_roi_align(mode, aligned, sampling_ratio):
 
 
 @native
+@pytest.mark.parametrize("form", ["native", "body"])
 @pytest.mark.parametrize("op", ["roi_pool", "roi_align"])
-def test_cpu_backward_is_bit_reproducible(op):
+def test_cpu_backward_is_bit_reproducible(op, form):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 32, 20, 20)).astype(np.float32)
     rois = make_rois(rng, 200, 2, 320, np.float32)
     grads = []
     for _ in range(3):
         xm = minidl.tensor(x, requires_grad=True)
-        getattr(ops, op)(xm, rois, 7, 1 / 16).sum().backward()
+        with kernels.using(form):
+            getattr(ops, op)(xm, rois, 7, 1 / 16).sum().backward()
         grads.append(xm.grad.numpy())
     assert all(np.array_equal(grads[0], g) for g in grads[1:])
 
@@ -154,7 +164,7 @@ def test_empty_boxes_give_empty_output(mode, op):
             assert x.grad.shape == (2, 3, 5, 5) and not x.grad.numpy().any()
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_rois_outside_the_map_pool_zeros(mode):
     x = np.ones((1, 2, 4, 4), np.float32)
     rois = np.array([[0, 100, 100, 200, 200], [0, -90, -90, -50, -50]], np.float32)
@@ -202,9 +212,9 @@ def test_kernels_stay_in_bounds_on_non_finite_rois_given_directly():
         assert not output.any() and (argmax == -1).all()
         grad = np.ones_like(output)
         assert not _C.roi_pool_backward(grad, argmax, bad, 2, 6, 6).any()
-        for aligned in (False, True):
-            assert not _C.roi_align_forward(x, bad, scale, 2, 2, -1, aligned).any()
-            assert not _C.roi_align_backward(grad, bad, scale, 2, 6, 6, -1, aligned).any()
+        for aligned, fast in itertools.product((False, True), (False, True)):
+            assert not _C.roi_align_forward(x, bad, scale, 2, 2, -1, aligned, fast).any()
+            assert not _C.roi_align_backward(grad, bad, scale, 2, 6, 6, -1, aligned, fast).any()
     # corrupted argmax switches are ignored, not followed
     good = np.array([[0, 0, 0, 3, 3]], np.float32)
     _, argmax = _C.roi_pool_forward(x, good, 1.0, 2, 2)

@@ -9,7 +9,7 @@
 
 template <typename T>
 py::array roi_align_forward(py::array input, py::array rois, double spatial_scale, index_t pooled_h,
-                            index_t pooled_w, index_t sampling_ratio, bool aligned) {
+                            index_t pooled_w, index_t sampling_ratio, bool aligned, bool fast) {
   minidl::check_array<T>(input, "input");
   minidl::check_ndim(input, 4, "input");
   check_rois<T>(rois, -1, "roi_align");
@@ -24,9 +24,9 @@ py::array roi_align_forward(py::array input, py::array rois, double spatial_scal
   T* out = output.mutable_data();
   {
     py::gil_scoped_release release;
-    minidl::roi_align_forward_cpu<T>(in, input.shape(0), c, input.shape(2), input.shape(3), r, k,
-                                     spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
-                                     out);
+    const auto launch = fast ? minidl::roi_align_forward_cpu_fast<T> : minidl::roi_align_forward_cpu<T>;
+    launch(in, input.shape(0), c, input.shape(2), input.shape(3), r, k, spatial_scale, pooled_h,
+           pooled_w, sampling_ratio, aligned, out);
   }
   return output;
 }
@@ -34,7 +34,7 @@ py::array roi_align_forward(py::array input, py::array rois, double spatial_scal
 template <typename T>
 py::array roi_align_backward(py::array grad_output, py::array rois, double spatial_scale,
                              index_t batch_size, index_t height, index_t width,
-                             index_t sampling_ratio, bool aligned) {
+                             index_t sampling_ratio, bool aligned, bool fast) {
   minidl::check_array<T>(grad_output, "grad_output");
   minidl::check_ndim(grad_output, 4, "grad_output");
   check_rois<T>(rois, grad_output.shape(0), "roi_align backward");
@@ -50,9 +50,9 @@ py::array roi_align_backward(py::array grad_output, py::array rois, double spati
   T* gi = grad_input.mutable_data();
   {
     py::gil_scoped_release release;
-    minidl::roi_align_backward_cpu<T>(go, r, grad_output.shape(0), batch_size, c, height, width,
-                                      spatial_scale, grad_output.shape(2), grad_output.shape(3),
-                                      sampling_ratio, aligned, gi);
+    const auto launch = fast ? minidl::roi_align_backward_cpu_fast<T> : minidl::roi_align_backward_cpu<T>;
+    launch(go, r, grad_output.shape(0), batch_size, c, height, width, spatial_scale,
+           grad_output.shape(2), grad_output.shape(3), sampling_ratio, aligned, gi);
   }
   return grad_input;
 }
@@ -61,29 +61,30 @@ void bind_roi_align_cpu(py::module_& m) {
   m.def(
       "roi_align_forward",
       [](py::array input, py::array rois, double spatial_scale, index_t pooled_h, index_t pooled_w,
-         index_t sampling_ratio, bool aligned) {
+         index_t sampling_ratio, bool aligned, bool fast) {
         py::array result;
         minidl::dispatch_float(input, "input", [&](auto t) {
           result = roi_align_forward<decltype(t)>(input, rois, spatial_scale, pooled_h, pooled_w,
-                                                  sampling_ratio, aligned);
+                                                  sampling_ratio, aligned, fast);
         });
         return result;
       },
       py::arg("input"), py::arg("rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
-      py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
-      "output (K, C, pooled_h, pooled_w).");
+      py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"), py::arg("fast") = true,
+      "output (K, C, pooled_h, pooled_w). fast=False: the loop over the shared body (the GPU's code).");
   m.def(
       "roi_align_backward",
       [](py::array grad_output, py::array rois, double spatial_scale, index_t batch_size,
-         index_t height, index_t width, index_t sampling_ratio, bool aligned) {
+         index_t height, index_t width, index_t sampling_ratio, bool aligned, bool fast) {
         py::array result;
         minidl::dispatch_float(grad_output, "grad_output", [&](auto t) {
           result = roi_align_backward<decltype(t)>(grad_output, rois, spatial_scale, batch_size,
-                                                   height, width, sampling_ratio, aligned);
+                                                   height, width, sampling_ratio, aligned, fast);
         });
         return result;
       },
       py::arg("grad_output"), py::arg("rois"), py::arg("spatial_scale"), py::arg("batch_size"),
       py::arg("height"), py::arg("width"), py::arg("sampling_ratio"), py::arg("aligned"),
-      "grad_input (N, C, H, W); deterministic.");
+      py::arg("fast") = true,
+      "grad_input (N, C, H, W); deterministic. fast=False: the loop over the shared body.");
 }

@@ -8,6 +8,12 @@ array it is given:
     CuPy array  + minidl._C_cuda built     -> the CUDA kernel
     otherwise, or after use("reference")   -> the NumPy reference (runs on CuPy arrays too)
 
+The C++ kernels come in two forms. ``use("native")`` (the default) runs the fast CPU forms
+(``csrc/<k>/<k>_cpu_fast.cpp`` where a family has one); ``use("body")`` runs the textbook form,
+``csrc/<k>/<k>_cpu.cpp``: an OpenMP loop over output elements calling the per-element body of
+``<k>.h`` — the very code the CUDA kernel runs, so the CPU tests test it. Families without a
+fast form run the same code in both modes; on CuPy arrays both modes run the CUDA kernels.
+
 ``import minidl`` never needs the compiled modules: without them everything runs on the
 references. ``available()`` tells what this installation can use.
 """
@@ -18,7 +24,7 @@ import importlib
 
 from .. import backend
 
-_MODES = ("reference", "native")
+_MODES = ("reference", "native", "body")
 _mode = "native"
 _modules = {}
 
@@ -40,7 +46,9 @@ def available() -> dict:
 
 
 def use(mode: str):
-    """Select ``"native"`` (compiled kernels when available, the default) or ``"reference"``."""
+    """Select ``"native"`` (compiled kernels when available, fast CPU forms: the default),
+    ``"body"`` (compiled kernels, CPU forms that loop over the shared per-element body) or
+    ``"reference"`` (the NumPy references)."""
     global _mode
     if mode not in _MODES:
         raise ValueError(f"kernel mode must be one of {_MODES}, got {mode!r}")
@@ -60,6 +68,11 @@ def using(mode_: str):
         yield
     finally:
         use(previous)
+
+
+def fast_cpu_form() -> bool:
+    """Whether a C++ kernel with two CPU forms should run its fast one (mode "native")."""
+    return _mode == "native"
 
 
 def native_for(array):

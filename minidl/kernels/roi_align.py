@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, native_for
+from . import contiguous, dtype_code, fast_cpu_form, native_for
 from .roi_pool import check_roi_params, roi_batch_index
 
 #: Sample points per bin and axis at most — the adaptive grid's cap and the bound on an explicit
@@ -151,7 +151,7 @@ def roi_align_forward(input, rois, output_size, spatial_scale, sampling_ratio, a
     ph, pw = output_size
     if xp is np:
         return native.roi_align_forward(input, rois, float(spatial_scale), ph, pw,
-                                        int(sampling_ratio), bool(aligned))
+                                        int(sampling_ratio), bool(aligned), fast=fast_cpu_form())
     n, c, h, w = input.shape
     output = xp.empty((rois.shape[0], c, ph, pw), dtype=input.dtype)
     native.roi_align_forward(input.data.ptr, n, c, h, w, rois.data.ptr, rois.shape[0],
@@ -175,7 +175,7 @@ def roi_align_backward(grad_output, rois, input_shape, spatial_scale, sampling_r
     n, c, h, w = input_shape
     if xp is np:
         return native.roi_align_backward(grad_output, rois, float(spatial_scale), n, h, w,
-                                         int(sampling_ratio), bool(aligned))
+                                         int(sampling_ratio), bool(aligned), fast=fast_cpu_form())
     grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
     k, _, ph, pw = grad_output.shape
     native.roi_align_backward(grad_output.data.ptr, rois.data.ptr, k, n, c, h, w,
