@@ -198,7 +198,7 @@ class Tensor:
 
     # ---- devices, dtypes, graph control ----------------------------------------------
     # to(device=None, dtype=None): a differentiable copy on another device / with another dtype,
-    # attached by functional/methods.py with the other ops (its Function lives in elementwise.py)
+    # attached by functional/methods.py with the other ops (its Function lives in device.py)
     def cpu(self):
         return self.to("cpu")
 
