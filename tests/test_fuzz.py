@@ -441,6 +441,8 @@ def _api_value_cases():
 
 # ---- 3. the raw bindings -------------------------------------------------------------------------
 def _binding_cases():
+    import functools
+
     import numpy as np
     from hypothesis import strategies as st
 
@@ -505,14 +507,15 @@ def _binding_cases():
             right_shape = geom is not None and cols_shape == tuple(geom[1])
             must_accept = right_shape and layout in ("contiguous",) \
                 and np.dtype(dtype) in (np.float32, np.float64) and max(geom[1]) < 10**6
-            if op in ("im2col", "im2col_elementwise"):
-                run_binding(must_accept, getattr(_C, op), x, cols, *args)
+            binding = functools.partial(getattr(_C, op.split()[0]), fast=op.endswith("fast"))
+            if op.startswith("im2col"):
+                run_binding(must_accept, binding, x, cols, *args)
                 assert right_shape, f"{op} accepted an invalid call (geometry {args}, cols {cols_shape})"
                 expected = im2col_kernels.im2col_reference(np.asarray(x, np.float64), *geom[0])
                 assert np.allclose(cols, expected, atol=1e-3), f"{op} differs from the reference"
             else:
                 out = np.zeros(shape, dtype)
-                run_binding(must_accept, getattr(_C, op), cols, out, *args)
+                run_binding(must_accept, binding, cols, out, *args)
                 assert right_shape, f"{op} accepted an invalid call (geometry {args}, cols {cols_shape})"
                 expected = im2col_kernels.col2im_reference(np.asarray(cols, np.float64), shape, *geom[0])
                 assert np.allclose(out, expected, atol=1e-3), f"{op} differs from the reference"
@@ -566,7 +569,7 @@ def _binding_cases():
         return f"nms n={n} nan_at={nan_at} {np.dtype(dtype)} {layout} labels={with_labels} {label_shape}", call
 
     conv_cases = st.tuples(
-        st.sampled_from(["im2col", "im2col_elementwise", "col2im", "col2im_gather"]),
+        st.sampled_from(["im2col fast", "im2col body", "col2im fast", "col2im body"]),
         st.tuples(dims, dims, st.integers(0, 6), st.integers(0, 6)),
         geometries, st.sampled_from([0, 0, 0, -1, 1]), dtypes, layouts,
         st.integers(0, 2**16)).map(conv_geometry_case)

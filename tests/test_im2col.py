@@ -57,34 +57,27 @@ def test_kernels_equal_the_reference_exactly(case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
     reference = K.im2col_reference(x, k, s, p, d)
-    native = K.im2col(x, k, s, p, d)
-    assert native.dtype == dtype and native.shape == K.column_shape(shape, k, s, p, d)
-    np.testing.assert_array_equal(native, reference)
-    # The CUDA kernel's per-entry loop (im2col_element), run on the CPU: the GPU's body.
-    elementwise = np.full(reference.shape, np.nan, dtype=dtype)
-    kernels._load("_C").im2col_elementwise(x, elementwise, *k, *s, *p, *d)
-    np.testing.assert_array_equal(elementwise, reference)
     cols = rng.standard_normal(reference.shape).astype(dtype)
     expected = K.col2im_reference(cols, shape, k, s, p, d)
-    np.testing.assert_array_equal(K.col2im(cols, shape, k, s, p, d), expected)
-    # The CUDA kernel's per-pixel gather (col2im_pixel), run on the CPU: the GPU's body.
-    gathered = np.full(shape, np.nan, dtype=dtype)
-    kernels._load("_C").col2im_gather(cols, gathered, *k, *s, *p, *d)
-    np.testing.assert_array_equal(gathered, expected)
-    # Column matrices with padded rows (column_workspace's layout): the same values, and
-    # nothing written into the pad.
-    base = np.full((cols.shape[0], cols.shape[1] + 3), np.nan, dtype=dtype)
-    padded = base[:, :cols.shape[1]]
-    np.testing.assert_array_equal(K.im2col(x, k, s, p, d, out=padded), reference)
-    padded[...] = np.nan
-    kernels._load("_C").im2col_elementwise(x, padded, *k, *s, *p, *d)
-    np.testing.assert_array_equal(padded, reference)
-    assert np.isnan(base[:, cols.shape[1]:]).all()
-    padded[...] = cols
-    np.testing.assert_array_equal(K.col2im(padded, shape, k, s, p, d), expected)
-    gathered[...] = np.nan
-    kernels._load("_C").col2im_gather(padded, gathered, *k, *s, *p, *d)
-    np.testing.assert_array_equal(gathered, expected)
+    # Both CPU forms: "native" (im2col_cpu_fast.cpp, whole runs) and "body" (im2col_cpu.cpp,
+    # one call per element of the im2col.h body that the CUDA kernels call).
+    for form in ("native", "body"):
+        with kernels.using(form):
+            native = K.im2col(x, k, s, p, d)
+            assert native.dtype == dtype and native.shape == K.column_shape(shape, k, s, p, d)
+            np.testing.assert_array_equal(native, reference, err_msg=form)
+            np.testing.assert_array_equal(K.col2im(cols, shape, k, s, p, d), expected, err_msg=form)
+            # Column matrices with padded rows (column_workspace's layout): the same values,
+            # and nothing written into the pad.
+            base = np.full((cols.shape[0], cols.shape[1] + 3), np.nan, dtype=dtype)
+            padded = base[:, :cols.shape[1]]
+            np.testing.assert_array_equal(K.im2col(x, k, s, p, d, out=padded), reference,
+                                          err_msg=form)
+            assert np.isnan(base[:, cols.shape[1]:]).all()
+            padded[...] = cols
+            out = np.full(shape, np.nan, dtype=dtype)     # every pixel must be written
+            np.testing.assert_array_equal(K.col2im(padded, shape, k, s, p, d, out=out), expected,
+                                          err_msg=form)
 
 
 @needs_cpu_kernels
@@ -112,16 +105,18 @@ def test_stride_two_phase_path_equals_the_reference_on_a_grid():
 
 
 @needs_cpu_kernels
+@pytest.mark.parametrize("form", ["native", "body"])
 @pytest.mark.parametrize("kernel", [1, 3])
-def test_stride_two_on_threads_equals_the_reference(kernel):
-    """Large enough (>= 4M elements) for the kernels' OpenMP branch, where every thread has its
-    own phase buffer; the 1×1 kernel takes the plain strided copy in im2col."""
+def test_stride_two_on_threads_equals_the_reference(kernel, form):
+    """Large enough (>= 4M elements) for the kernels' OpenMP branch, where every thread of the
+    fast form has its own phase buffer; the 1×1 kernel takes the plain strided copy in im2col."""
     x = np.random.default_rng(4).standard_normal((16, 64, 64, 64)).astype(np.float32)
     geometry = ((kernel, kernel), (2, 2), (kernel // 2,) * 2, (1, 1))
-    np.testing.assert_array_equal(K.im2col(x, *geometry), K.im2col_reference(x, *geometry))
     cols = np.random.default_rng(5).standard_normal(K.column_shape(x.shape, *geometry)).astype(np.float32)
-    np.testing.assert_array_equal(K.col2im(cols, x.shape, *geometry),
-                                  K.col2im_reference(cols, x.shape, *geometry))
+    with kernels.using(form):
+        np.testing.assert_array_equal(K.im2col(x, *geometry), K.im2col_reference(x, *geometry))
+        np.testing.assert_array_equal(K.col2im(cols, x.shape, *geometry),
+                                      K.col2im_reference(cols, x.shape, *geometry))
 
 
 def test_im2col_of_a_small_image_by_hand():
@@ -131,7 +126,7 @@ def test_im2col_of_a_small_image_by_hand():
                          [1, 2, 4, 5],      # tap (0, 1)
                          [3, 4, 6, 7],      # tap (1, 0)
                          [4, 5, 7, 8]], dtype=np.float64)
-    for mode in ("reference", "native"):
+    for mode in ("reference", "native", "body"):
         with kernels.using(mode):
             np.testing.assert_array_equal(K.im2col(x, (2, 2)), expected)
     # col2im of all-ones columns counts how many fields see each pixel.
@@ -139,7 +134,7 @@ def test_im2col_of_a_small_image_by_hand():
     np.testing.assert_array_equal(counts[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
 
 
-@pytest.mark.parametrize("mode", ["reference", "native"])
+@pytest.mark.parametrize("mode", ["reference", "native", "body"])
 @pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (0, 1), (1, 2))])
 def test_col2im_is_the_transpose_of_im2col(mode, geometry):
     """<im2col(x), c> == <x, col2im(c)> for all x, c: col2im multiplies by the transpose."""

@@ -65,9 +65,9 @@ WRAPPING_KERNEL = "x = np.zeros((1, 1, 1, 1), np.float32)\ncols = np.zeros((0, 1
 @native
 @pytest.mark.parametrize("call", [
     "_C.im2col(x, cols, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1)",
-    "_C.im2col_elementwise(x, cols, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1)",
+    "_C.im2col(x, cols, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1, fast=False)",
     "_C.col2im(cols, x, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1)",
-    "_C.col2im_gather(cols, x, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1)",
+    "_C.col2im(cols, x, 2**33, 2**31, 2**40, 2**40, 2**32, 2**30, 1, 1, fast=False)",
 ])
 def test_zero_row_cols_from_a_wrapping_kernel_size_is_refused(call):
     run_expecting(WRAPPING_KERNEL + call, "ValueError", "channels * kernel_h * kernel_w")
@@ -78,7 +78,7 @@ def test_zero_row_cols_from_a_wrapping_kernel_size_is_refused(call):
     # H + 2 * padding overflows
     ("_C.im2col(x, cols, 1, 1, 1, 1, 2**62, 0, 1, 1)", "2 * padding"),
     # dilation * (kernel - 1) overflows (it wrapped negative: "the kernel fits")
-    ("_C.col2im_gather(cols, x, 3, 1, 1, 1, 0, 0, 2**62, 1)", "dilation * (kernel_size - 1)"),
+    ("_C.col2im(cols, x, 3, 1, 1, 1, 0, 0, 2**62, 1, fast=False)", "dilation * (kernel_size - 1)"),
     # out_h * out_w of a huge padding overflows the column count
     ("_C.im2col(x, cols, 1, 1, 1, 1, 2**61, 2**61, 1, 1)", "batch * out_h * out_w"),
 ])
@@ -99,23 +99,26 @@ def test_huge_geometry_overflow_is_refused(call, match):
     ((5, 3, 1, 1, 0, 0, 1, 1), "larger than the padded input"),     # a negative output size
     ((3, 3, 1, 1, 0, 0, 2, 1), "larger than the padded input"),
 ])
-@pytest.mark.parametrize("name", ["im2col", "im2col_elementwise", "col2im", "col2im_gather"])
-def test_bad_hyper_parameters_name_the_argument(name, args, match):
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("name", ["im2col", "col2im"])
+def test_bad_hyper_parameters_name_the_argument(name, fast, args, match):
     from minidl import _C
     x, cols = np.zeros((1, 2, 4, 4), np.float32), np.zeros((18, 4), np.float32)
     fn = getattr(_C, name)
     with pytest.raises(ValueError, match=match):
-        fn(x, cols, *args) if name.startswith("im2col") else fn(cols, x, *args)
+        fn(x, cols, *args, fast=fast) if name == "im2col" else fn(cols, x, *args, fast=fast)
 
 
 @native
-@pytest.mark.parametrize("name", ["im2col", "im2col_elementwise", "col2im", "col2im_gather"])
-def test_an_empty_cols_is_accepted_whatever_its_strides(name):
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("name", ["im2col", "col2im"])
+def test_an_empty_cols_is_accepted_whatever_its_strides(name, fast):
     """NumPy gives an empty array strides of 0; nothing is read or written through them."""
     from minidl import _C
     x, cols = np.zeros((1, 0, 0, 1), np.float32), np.zeros((0, 2), np.float32)   # out 2 × 1
     fn = getattr(_C, name)
-    fn(x, cols, 1, 1, 1, 1, 1, 0, 1, 1) if name.startswith("im2col") else fn(cols, x, 1, 1, 1, 1, 1, 0, 1, 1)
+    args = (1, 1, 1, 1, 1, 0, 1, 1)
+    fn(x, cols, *args, fast=fast) if name == "im2col" else fn(cols, x, *args, fast=fast)
 
 
 @native
@@ -135,15 +138,15 @@ def test_extreme_but_valid_geometry_equals_the_reference(shape, geometry):
     x = rng.standard_normal(shape)
     cols_shape = K.column_shape(shape, k, s, p, d)
     expected = K.im2col_reference(x, k, s, p, d)
-    for name in ("im2col", "im2col_elementwise"):
+    for fast in (True, False):
         cols = np.full(cols_shape, np.nan)
-        getattr(_C, name)(x, cols, *k, *s, *p, *d)
+        _C.im2col(x, cols, *k, *s, *p, *d, fast=fast)
         np.testing.assert_array_equal(cols, expected)
     cols = rng.standard_normal(cols_shape)
     expected = K.col2im_reference(cols, shape, k, s, p, d)
-    for name in ("col2im", "col2im_gather"):
+    for fast in (True, False):
         out = np.full(shape, np.nan)
-        getattr(_C, name)(cols, out, *k, *s, *p, *d)
+        _C.col2im(cols, out, *k, *s, *p, *d, fast=fast)
         np.testing.assert_array_equal(out, expected)
 
 

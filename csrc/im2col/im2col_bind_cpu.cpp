@@ -42,72 +42,59 @@ minidl::ConvGeometry conv_geometry(const py::array& x, const py::array& cols, in
   return g;
 }
 
-// elementwise = false: the fast CPU form (run copies); true: the GPU's per-entry loop.
+// fast = true: the fast CPU form (im2col_cpu_fast.cpp); false: the textbook form, the body the
+// CUDA kernel runs (im2col_cpu.cpp). The same result bit for bit.
 template <typename T>
 void im2col(py::array x, py::array cols, index_t kh, index_t kw, index_t sh, index_t sw,
-            index_t ph, index_t pw, index_t dh, index_t dw, bool elementwise) {
+            index_t ph, index_t pw, index_t dh, index_t dw, bool fast) {
   const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, "im2col");
   auto x_ptr = static_cast<const T*>(x.data());
   auto cols_ptr = static_cast<T*>(cols.mutable_data());
   py::gil_scoped_release release;
-  if (elementwise)
-    minidl::im2col_elementwise_cpu<T>(x_ptr, g, cols_ptr);
-  else
-    minidl::im2col_cpu<T>(x_ptr, g, cols_ptr);
+  (fast ? minidl::im2col_cpu_fast<T> : minidl::im2col_cpu<T>)(x_ptr, g, cols_ptr);
 }
 
-// gather = false: the fast CPU form (a scatter per plane); true: the GPU's per-pixel gather.
 template <typename T>
 void col2im(py::array cols, py::array x, index_t kh, index_t kw, index_t sh, index_t sw,
-            index_t ph, index_t pw, index_t dh, index_t dw, bool gather) {
+            index_t ph, index_t pw, index_t dh, index_t dw, bool fast) {
   const auto g = conv_geometry<T>(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, "col2im");
   auto cols_ptr = static_cast<const T*>(cols.data());
   auto x_ptr = static_cast<T*>(x.mutable_data());
   py::gil_scoped_release release;
-  if (gather)
-    minidl::col2im_gather_cpu<T>(cols_ptr, g, x_ptr);
-  else
-    minidl::col2im_cpu<T>(cols_ptr, g, x_ptr);
+  (fast ? minidl::col2im_cpu_fast<T> : minidl::col2im_cpu<T>)(cols_ptr, g, x_ptr);
 }
 
 void bind_im2col_cpu(py::module_& m) {
-  for (const bool elementwise : {false, true}) {
-    m.def(
-        elementwise ? "im2col_elementwise" : "im2col",
-        [elementwise](py::array x, py::array cols, index_t kernel_h, index_t kernel_w,
-                      index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
-                      index_t dilation_h, index_t dilation_w) {
-          minidl::dispatch_float(x, "x", [&](auto t) {
-            im2col<decltype(t)>(x, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                                dilation_h, dilation_w, elementwise);
-          });
-        },
-        py::arg("x"), py::arg("cols"), py::arg("kernel_h"), py::arg("kernel_w"),
-        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
-        py::arg("dilation_h"), py::arg("dilation_w"),
-        elementwise ? "im2col as the CUDA kernel computes it (im2col_element per column entry), "
-                      "for tests: the same result as im2col, bit for bit."
-                    : "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] "
-                      "(0 outside); x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place.");
-  }
-  for (const bool gather : {false, true}) {
-    m.def(
-        gather ? "col2im_gather" : "col2im",
-        [gather](py::array cols, py::array x, index_t kernel_h, index_t kernel_w,
-                 index_t stride_h, index_t stride_w, index_t pad_h, index_t pad_w,
-                 index_t dilation_h, index_t dilation_w) {
-          minidl::dispatch_float(cols, "cols", [&](auto t) {
-            col2im<decltype(t)>(cols, x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                                dilation_h, dilation_w, gather);
-          });
-        },
-        py::arg("cols"), py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"),
-        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
-        py::arg("dilation_h"), py::arg("dilation_w"),
-        gather ? "col2im as the CUDA kernel computes it (a gather per pixel, col2im_pixel), for "
-                 "tests: the same result as col2im, bit for bit."
-               : "The transpose of im2col: x[n, c, y, x] = sum of the column entries copied from "
-                 "that pixel, taps in row-major order (deterministic); x (N, C, H, W) "
-                 "overwritten. A scatter per image plane on the CPU.");
-  }
+  m.def(
+      "im2col",
+      [](py::array x, py::array cols, index_t kernel_h, index_t kernel_w, index_t stride_h,
+         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w,
+         bool fast) {
+        minidl::dispatch_float(x, "x", [&](auto t) {
+          im2col<decltype(t)>(x, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              dilation_h, dilation_w, fast);
+        });
+      },
+      py::arg("x"), py::arg("cols"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
+      py::arg("dilation_w"), py::arg("fast") = true,
+      "cols[(c,i,j), (n,oy,ox)] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] (0 outside); "
+      "x (N, C, H, W), cols (C*kh*kw, N*out_h*out_w) written in place. fast=False: the "
+      "textbook form (one im2col_element call per entry, as the CUDA kernel), same result.");
+  m.def(
+      "col2im",
+      [](py::array cols, py::array x, index_t kernel_h, index_t kernel_w, index_t stride_h,
+         index_t stride_w, index_t pad_h, index_t pad_w, index_t dilation_h, index_t dilation_w,
+         bool fast) {
+        minidl::dispatch_float(cols, "cols", [&](auto t) {
+          col2im<decltype(t)>(cols, x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              dilation_h, dilation_w, fast);
+        });
+      },
+      py::arg("cols"), py::arg("x"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+      py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("dilation_h"),
+      py::arg("dilation_w"), py::arg("fast") = true,
+      "The transpose of im2col: x[n, c, y, x] = sum of the column entries copied from that "
+      "pixel, taps in row-major order (deterministic); x (N, C, H, W) overwritten. fast=False: "
+      "the textbook form (one col2im_pixel gather per pixel, as the CUDA kernel), same result.");
 }

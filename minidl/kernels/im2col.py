@@ -24,8 +24,11 @@ columns fit, and each chunk is im2col'ed into the same reused buffer (``workspac
 
 Implementations: ``im2col_reference``/``col2im_reference`` (NumPy or CuPy: a loop over the
 kh×kw window only, each step one strided slice — Chainer's formulation), and the C++/CUDA
-kernels of csrc/im2col/ picked by ``im2col``/``col2im`` from the array's type. The kernels and
-the reference agree bit for bit (col2im sums the taps of a pixel in the same order).
+kernels of csrc/im2col/ picked by ``im2col``/``col2im`` from the array's type. On the CPU the
+kernel has two forms: ``im2col_cpu.cpp``, the textbook one (one call per element of the
+``im2col.h`` body that the CUDA kernel calls; ``minidl.kernels.use("body")``), and
+``im2col_cpu_fast.cpp`` (whole runs; the default). The kernels and the reference agree bit for
+bit (col2im sums the taps of a pixel in the same order).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, native_for
+from . import contiguous, dtype_code, fast_cpu_form, native_for
 from ..pairs import as_pair
 
 #: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
@@ -125,7 +128,9 @@ def column_workspace(rows, columns, dtype, xp=np):
     is a view of the first ``columns`` entries of each row. Measured (2-core Xeon, OpenBLAS):
     alone, the GEMM writing dx's columns, (576, 64) @ (64, 4096), 1.67-1.73 -> 1.44-1.48 ms;
     inside a conv, where the columns come straight from im2col, less — fwd+bwd 0.7-2.6 % faster
-    on the four benchmark convs (medians of 20 processes each, docs/conv.md). The CUDA kernels
+    on the four benchmark convs (medians of 20 processes each, docs/conv.md); on the AMD EPYC
+    VM, 32x64x32x32 -> 64 fwd+bwd 67 ms padded vs 84 ms unpadded (medians of 12 interleaved
+    processes each; the other convs within noise), so the padding stays. The CUDA kernels
     take contiguous columns (no padding)."""
     itemsize = np.dtype(dtype).itemsize
     stride = columns
@@ -258,7 +263,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
         return im2col_reference(x, k, s, p, d, out=out)
     x = contiguous(x, xp)
     if xp is np:
-        native.im2col(x, out, *k, *s, *p, *d)
+        native.im2col(x, out, *k, *s, *p, *d, fast=fast_cpu_form())
     else:
         native.im2col(x.data.ptr, out.data.ptr, *x.shape, *k, *s, *p, *d, dtype_code(x),
                       backend.current_stream_ptr())
@@ -298,7 +303,7 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     if xp is not np or not (_has_contiguous_rows(cols) and cols.flags.aligned):  # padded rows: fine
         cols = contiguous(cols, xp)
     if xp is np:
-        native.col2im(cols, out, *k, *s, *p, *d)
+        native.col2im(cols, out, *k, *s, *p, *d, fast=fast_cpu_form())
     else:
         native.col2im(cols.data.ptr, out.data.ptr, *input_shape, *k, *s, *p, *d,
                       dtype_code(cols), backend.current_stream_ptr())
