@@ -562,10 +562,12 @@ def _binding_cases():
         labels = r.integers(0, 3, label_shape if label_shape else n).astype(np.int64) if with_labels else None
 
         def call():
-            keep = _C.nms(boxes, scores, 0.5, labels)
+            keeps = [_C.nms(boxes, scores, 0.5, labels, fast=fast) for fast in (True, False)]
             expected = nms_kernels.nms_reference(np.asarray(boxes, np.float64), scores.astype(np.float64),
                                                  0.5, labels)
-            assert np.array_equal(np.sort(keep), np.sort(expected)), f"nms keeps {keep}, reference {expected}"
+            for fast, keep in zip((True, False), keeps):
+                assert np.array_equal(np.sort(keep), np.sort(expected)), \
+                    f"nms (fast={fast}) keeps {keep}, reference {expected}"
         return f"nms n={n} nan_at={nan_at} {np.dtype(dtype)} {layout} labels={with_labels} {label_shape}", call
 
     conv_cases = st.tuples(

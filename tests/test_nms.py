@@ -35,9 +35,13 @@ def test_native_equals_reference(n, seed, threshold, dtype, labelled):
     scores = rng.integers(0, 4, n).astype(dtype)                  # many equal scores
     labels = rng.integers(0, 3, n) if labelled else None
     expected = nms_reference(boxes, scores, threshold, labels)
-    got = kernels.nms.nms(boxes, scores, threshold, labels)
-    assert got.dtype == np.int64
-    np.testing.assert_array_equal(got, expected)
+    # Both C++ forms: "native" (nms_cpu_fast.cpp, lazy words) and "body" (nms_cpu.cpp, every
+    # word by the body of nms.h that the CUDA kernel calls, then the walk).
+    for form in ("native", "body"):
+        with kernels.using(form):
+            got = kernels.nms.nms(boxes, scores, threshold, labels)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, expected, err_msg=form)
 
 
 @native
@@ -49,6 +53,8 @@ def test_native_equals_reference_many_boxes(n, threshold):
     scores = rng.random(n).astype(np.float32)
     expected = nms_reference(boxes, scores, threshold)
     for _ in range(3):                                   # whatever the threads' timing
+        np.testing.assert_array_equal(kernels.nms.nms(boxes, scores, threshold), expected)
+    with kernels.using("body"):                          # the textbook form: the full mask
         np.testing.assert_array_equal(kernels.nms.nms(boxes, scores, threshold), expected)
 
 
@@ -64,7 +70,7 @@ def test_reference_is_greedy_nms_by_definition():
     np.testing.assert_array_equal(nms_reference(boxes, scores, 0.4), keep)
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_iou_exactly_at_threshold_is_kept(mode):
     boxes = np.array([[0, 0, 4, 1], [0, 0, 2, 1]], np.float32)   # IoU = 2/4 exactly
     scores = np.array([0.9, 0.8], np.float32)
@@ -73,7 +79,7 @@ def test_iou_exactly_at_threshold_is_kept(mode):
         assert ops.nms(boxes, scores, 0.4999).tolist() == [0]
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_threshold_compared_in_float64_like_torchvision(mode):
     """IoU 1/3 in float32 is 0.33333334 > 1/3 in float64: suppressed, as in torchvision's CPU
     kernel; a float32 comparison (0.33333334 > float32(1/3)) would keep it."""
@@ -83,7 +89,7 @@ def test_threshold_compared_in_float64_like_torchvision(mode):
         assert ops.nms(boxes, scores, 1 / 3).tolist() == [0]
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_equal_scores_break_ties_by_index(mode):
     boxes = np.array([[0, 0, 10, 10]] * 3 + [[50, 50, 60, 60]] * 2, np.float32)
     scores = np.ones(5, np.float32)
@@ -91,7 +97,7 @@ def test_equal_scores_break_ties_by_index(mode):
         assert ops.nms(boxes, scores, 0.5).tolist() == [0, 3]      # identical boxes: first wins
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_inverted_and_empty_boxes_never_suppress(mode):
     boxes = np.array([[10, 10, 0, 0], [10, 10, 0, 0], [5, 5, 5, 5], [5, 5, 5, 5]], np.float32)
     with kernels.using(mode):
@@ -111,7 +117,7 @@ def test_empty_input_gives_empty_int64(mode, as_tensor):
             assert keep.shape == (0,) and keep.dtype == np.int64
 
 
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 def test_batched_nms_never_suppresses_across_categories(mode):
     boxes = np.array([[0, 0, 10, 10]] * 4, np.float32)
     scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
@@ -134,7 +140,10 @@ def test_batched_nms_native_equals_per_category_reference(n, seed, threshold, ca
         expected[members[nms_reference(boxes[members], scores[members], threshold)]] = True
     expected = np.flatnonzero(expected)
     expected = expected[np.argsort(-scores[expected], kind="stable")]
-    np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, threshold), expected)
+    for form in ("native", "body"):
+        with kernels.using(form):
+            np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, threshold), expected,
+                                          err_msg=form)
 
 
 @pytest.mark.parametrize("n", [200, 1500, 9000])   # coordinate trick / per-category loop; threads
@@ -148,7 +157,7 @@ def test_batched_nms_reference_strategies_agree_with_native(n):
 
 
 # ---- torchvision -------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["native", "reference"])
+@pytest.mark.parametrize("mode", ["native", "body", "reference"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_nms_matches_torchvision(mode, dtype):
     torch = pytest.importorskip("torch", reason="torch is only used to compare with torchvision")
@@ -172,7 +181,7 @@ def test_batched_nms_matches_torchvision(n):
     scores = (rng.permutation(n) / n).astype(np.float32)   # distinct: torchvision's final sort is unstable
     expected = tv.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores),
                                   torch.from_numpy(idxs), 0.5).numpy()
-    for mode in ("native", "reference"):
+    for mode in ("native", "body", "reference"):
         with kernels.using(mode):
             np.testing.assert_array_equal(ops.batched_nms(boxes, scores, idxs, 0.5), expected)
 
@@ -218,6 +227,7 @@ def test_kernel_survives_non_finite_values_given_directly():
         assert keep.dtype == np.int64 and len(np.unique(keep)) == len(keep)
         assert ((keep >= 0) & (keep < 300)).all()
         np.testing.assert_array_equal(_C.nms(boxes, scores, 0.5, labels), keep)
+        np.testing.assert_array_equal(_C.nms(boxes, scores, 0.5, labels, fast=False), keep)
         finite_first = np.isfinite(scores[keep])
         assert not (~finite_first[:-1] & finite_first[1:]).any()        # NaN scores come last
 

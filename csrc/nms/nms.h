@@ -15,7 +15,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "../common/host_device.h"
@@ -57,6 +56,8 @@ MINIDL_HD bool iou_exceeds(T ax1, T ay1, T ax2, T ay2, T a_area, T bx1, T by1, T
 // column boxes starting at sorted index `col0` (`cols` already points at column col0, so the
 // CUDA kernel can pass a copy of the block in shared memory). Only columns after the row
 // (j > i) can be suppressed by it; bits of columns j <= i stay 0. label == nullptr: one class.
+// Called by the CUDA kernel (nms_cuda.cu) and the CPU's textbook form (nms_cpu.cpp); the CPU's
+// fast form (nms_cpu_fast.cpp) computes the same word with a vectorized loop.
 template <typename T>
 MINIDL_HD std::uint64_t nms_suppression_word(const NmsBoxes<T>& rows, index_t i,
                                              const NmsBoxes<T>& cols, index_t col0, int count,
@@ -66,33 +67,12 @@ MINIDL_HD std::uint64_t nms_suppression_word(const NmsBoxes<T>& rows, index_t i,
   const bool labelled = rows.label != nullptr;
   const index_t label = labelled ? rows.label[i] : 0;
   std::uint64_t word = 0;
-#ifdef __CUDA_ARCH__
   for (int k = first; k < count; ++k) {
     const bool hit = (!labelled || cols.label[k] == label) &&
                      iou_exceeds(x1, y1, x2, y2, area, cols.x1[k], cols.y1[k], cols.x2[k],
                                  cols.y2[k], cols.area[k], threshold);
     word |= static_cast<std::uint64_t>(hit) << k;
   }
-#else
-  // Host: first decide the columns into bytes — a loop of plain float operations that the
-  // compiler vectorizes (4 or 8 columns per instruction) — then pack 8 bytes (each 0 or 1,
-  // little-endian) into 8 bits with one multiplication: byte j lands on bit 56 + j.
-  unsigned char hits[kNmsWord] = {};
-  if (labelled)  // `&`, not `&&`: no branch, so this loop vectorizes too
-    for (int k = first; k < count; ++k)
-      hits[k] = (cols.label[k] == label) &
-                iou_exceeds(x1, y1, x2, y2, area, cols.x1[k], cols.y1[k], cols.x2[k], cols.y2[k],
-                            cols.area[k], threshold);
-  else
-    for (int k = first; k < count; ++k)
-      hits[k] = iou_exceeds(x1, y1, x2, y2, area, cols.x1[k], cols.y1[k], cols.x2[k], cols.y2[k],
-                            cols.area[k], threshold);
-  for (int byte = 0; byte < kNmsWord / 8; ++byte) {
-    std::uint64_t eight;
-    std::memcpy(&eight, hits + 8 * byte, 8);
-    word |= ((eight * 0x0102040810204080ULL) >> 56) << (8 * byte);
-  }
-#endif
   return word;
 }
 

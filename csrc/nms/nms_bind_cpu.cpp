@@ -7,7 +7,8 @@
 #include "nms/nms_cpu.h"
 
 template <typename T>
-py::array nms_binding(py::array boxes, py::array scores, double iou_threshold, py::object labels) {
+py::array nms_binding(py::array boxes, py::array scores, double iou_threshold, py::object labels,
+                      bool fast) {
   minidl::check_array<T>(boxes, "boxes");
   minidl::check(boxes.ndim() == 2 && boxes.shape(1) == 4,
                 "nms: boxes must have shape (N, 4), got " + minidl::shape_str(boxes));
@@ -32,9 +33,9 @@ py::array nms_binding(py::array boxes, py::array scores, double iou_threshold, p
   index_t kept = 0;
   {
     py::gil_scoped_release release;
-    kept = minidl::nms_cpu<T>(static_cast<const T*>(boxes.data()),
-                              static_cast<const T*>(scores.data()), label_ptr, n, iou_threshold,
-                              keep.data());
+    kept = (fast ? minidl::nms_cpu_fast<T> : minidl::nms_cpu<T>)(
+        static_cast<const T*>(boxes.data()), static_cast<const T*>(scores.data()), label_ptr, n,
+        iou_threshold, keep.data());
   }
   py::array_t<index_t> result(kept);
   std::copy_n(keep.data(), kept, result.mutable_data());
@@ -44,14 +45,16 @@ py::array nms_binding(py::array boxes, py::array scores, double iou_threshold, p
 void bind_nms_cpu(py::module_& m) {
   m.def(
       "nms",
-      [](py::array boxes, py::array scores, double iou_threshold, py::object labels) {
+      [](py::array boxes, py::array scores, double iou_threshold, py::object labels, bool fast) {
         py::array keep;
         minidl::dispatch_float(boxes, "boxes", [&](auto t) {
-          keep = nms_binding<decltype(t)>(boxes, scores, iou_threshold, labels);
+          keep = nms_binding<decltype(t)>(boxes, scores, iou_threshold, labels, fast);
         });
         return keep;
       },
       py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("labels") = py::none(),
+      py::arg("fast") = true,
       "Greedy NMS: int64 indices of the kept boxes by decreasing score (stable). labels (N,) "
-      "int64: boxes of different labels never suppress each other.");
+      "int64: boxes of different labels never suppress each other. fast=False: the textbook "
+      "form (every suppression word by the body of nms.h, then the walk: the GPU's steps).");
 }

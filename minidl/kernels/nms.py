@@ -4,7 +4,10 @@ Greedy NMS: visit the boxes by decreasing score; keep a box unless a box kept be
 overlaps it with IoU > iou_threshold. The reference below is that sentence as a loop: take the
 best remaining box, keep it, drop every remaining box it suppresses (one vectorized IoU per
 kept box), repeat. The compiled kernels (csrc/nms/) do the same IoU tests in blocks of 64
-columns packed into 64-bit words, in parallel (see csrc/nms/nms.h).
+columns packed into 64-bit words, in parallel (see csrc/nms/nms.h): the CUDA kernels and the
+CPU's textbook form (nms_cpu.cpp, ``minidl.kernels.use("body")``) compute every word with the
+body of nms.h and then walk the rows; the CPU's fast form (nms_cpu_fast.cpp, the default)
+computes only the words of kept rows, while it walks.
 
 Arithmetic shared by every path, so that they keep the same boxes even when an IoU lands
 exactly on the threshold: IoU = inter / (area_i + area_j - inter) in the boxes' dtype, areas
@@ -17,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, native_for
+from . import contiguous, dtype_code, fast_cpu_form, native_for
 
 
 def _decreasing_score_order(scores, xp):
@@ -65,7 +68,7 @@ def nms(boxes, scores, iou_threshold, labels=None):
     if labels is not None:
         labels = contiguous(labels, xp, xp.int64)
     if xp is np:
-        return native.nms(boxes, scores, float(iou_threshold), labels)
+        return native.nms(boxes, scores, float(iou_threshold), labels, fast=fast_cpu_form())
     return _nms_cuda(native, xp, boxes, scores, float(iou_threshold), labels)
 
 
