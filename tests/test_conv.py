@@ -272,10 +272,10 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
         return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
     calls = []
-    real_im2col, real_col2im = conv_gemm.im2col, conv_gemm.col2im
-    monkeypatch.setattr(conv_gemm, "im2col", lambda a, *args, **kw:
+    real_im2col, real_col2im = conv_gemm.im2col_into, conv_gemm.col2im_into
+    monkeypatch.setattr(conv_gemm, "im2col_into", lambda a, *args, **kw:
                         calls.append(("im2col", a.shape[1])) or real_im2col(a, *args, **kw))
-    monkeypatch.setattr(conv_gemm, "col2im", lambda a, *args, **kw:
+    monkeypatch.setattr(conv_gemm, "col2im_into", lambda a, *args, **kw:
                         calls.append(("col2im",)) or real_col2im(a, *args, **kw))
     chosen = run()
     if filters == 2:

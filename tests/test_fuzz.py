@@ -492,7 +492,7 @@ def _binding_cases():
 
         def valid():
             try:
-                k, s, p, d = im2col_kernels._check_geometry(shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw))
+                k, s, p, d = im2col_kernels.check_geometry(shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw))
                 rows, cols = im2col_kernels.column_shape(shape, k, s, p, d)
             except (ValueError, TypeError, OverflowError):
                 return None

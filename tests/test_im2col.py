@@ -188,7 +188,7 @@ def test_chunked_conv_equals_unchunked(monkeypatch):
 def test_conv_never_builds_columns_above_the_bound(monkeypatch):
     """Every column buffer conv2d asks for stays under MAX_COLUMN_BYTES (one image at least)."""
     sizes = []
-    real_im2col = K.im2col
+    real_im2col = K.im2col_into
 
     def spy(x, *args, **kwargs):
         out = real_im2col(x, *args, **kwargs)
@@ -196,7 +196,7 @@ def test_conv_never_builds_columns_above_the_bound(monkeypatch):
         return out
 
     import minidl.functional.conv_gemm as conv_gemm
-    monkeypatch.setattr(conv_gemm, "im2col", spy)
+    monkeypatch.setattr(conv_gemm, "im2col_into", spy)
     monkeypatch.setattr(K, "MAX_COLUMN_BYTES", 3 * 9 * 36 * 8 * 2)   # exactly two images
     x = minidl.Tensor(np.ones((7, 3, 6, 6)), requires_grad=True)
     w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)   # F >= C: the im2col(x) side

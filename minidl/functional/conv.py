@@ -35,7 +35,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import backend
-from ..kernels.im2col import conv_output_size
+from ..kernels.im2col import check_geometry, conv_output_size
 from ..pairs import as_pair
 from ..autograd import Function, Tensor
 from . import conv_dual
@@ -164,15 +164,6 @@ def _check_operands(name, x, weight, bias, groups, in_channels_axis):
     return out_channels
 
 
-def _check_fits(name, size, padding, dilation, kernel):
-    for axis in (0, 1):
-        span = dilation[axis] * (kernel[axis] - 1) + 1
-        if size[axis] + 2 * padding[axis] < span:
-            raise ValueError(f"{name}: kernel_size {kernel} (dilated extent {span}) is larger than "
-                             f"the padded input ({size[0] + 2 * padding[0]}, "
-                             f"{size[1] + 2 * padding[1]}); use more padding or a smaller kernel")
-
-
 def _same_padding(x, kernel, stride, dilation):
     """padding='same' (stride 1): pad (d*(k-1))//2 on each side, the odd pixel on the right/bottom
     (as PyTorch does). Returns (x, symmetric padding)."""
@@ -208,7 +199,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     elif isinstance(padding, str):
         raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     padding = as_pair(padding, "padding", 0)
-    _check_fits("conv2d", x.shape[2:], padding, dilation, kernel)
+    check_geometry(x.shape, kernel, stride, padding, dilation, op="conv2d")  # the one check
     out = Conv2d.apply(x, weight, bias, geom=Geometry(kernel, stride, padding, dilation, groups))
     return out.reshape(out.shape[1:]) if unbatched else out
 
@@ -262,7 +253,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
                                     as_pair(dilation, "dilation", 1))
     n_img, _, h, w = xs.shape
     f_all, c_per_group, kh, kw = ws.shape
-    _check_fits("conv2d_naive", (h, w), (ph, pw), (dh, dw), (kh, kw))
+    check_geometry(x.shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw), op="conv2d_naive")
     oh, ow = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
     x_pad = xp.pad(xs, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = xp.zeros((n_img, f_all, oh, ow), dtype=xs.dtype)

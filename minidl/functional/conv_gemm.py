@@ -9,13 +9,15 @@ and consumes. Each helper cuts the batch into chunks whose column matrix stays u
 ``kernels.im2col.MAX_COLUMN_BYTES`` and writes it into a reused buffer (``workspace``), so the
 columns of the whole batch are never built. A backward pass that needs two of the products
 from the same columns asks one helper for both (``weight_grad_with=``). Which helper plays
-which role is decided in ``functional/conv.py``.
+which role is decided in ``functional/conv.py``, which also validated the geometry once
+(``kernels.im2col.check_geometry``): the helpers call ``im2col_into``/``col2im_into``, which do
+not check it again chunk after chunk.
 """
 from __future__ import annotations
 
 from .. import backend
-from ..kernels.im2col import (batch_chunks, col2im, column_workspace, conv_output_size, im2col,
-                              workspace)
+from ..kernels.im2col import (batch_chunks, col2im_into, column_workspace, conv_output_size,
+                              im2col_into, workspace)
 
 
 def _rows_of(a, name):
@@ -47,7 +49,7 @@ def _conv_gemm(image, weight, geom, bias=None, weight_grad_with=None):
     grad_wt = None if weight_grad_with is None else _WeightGrad(weight, g)
     for chunk in batch_chunks(n, rows * pixels * image.itemsize, xp=xp):
         m = chunk.stop - chunk.start
-        cols = im2col(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
+        cols = im2col_into(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
         target = out[chunk]
         if m == 1:   # the GEMM result (F, oh*ow) already is the (1, F, oh, ow) output
             xp.matmul(w3, cols.reshape(g, rows // g, pixels), out=target.reshape(g, f // g, pixels))
@@ -84,11 +86,10 @@ def _conv_gemm_transposed(grad_out, weight, geom, image_shape, weight_grad_with=
         g_rows = _rows_of(grad_out[chunk], "rows")
         cols = column_workspace(rows, m * pixels, grad_out.dtype, xp).reshape(g, rows // g, -1)
         xp.matmul(w3t, g_rows.reshape(g, f // g, m * pixels), out=cols)
-        col2im(cols.reshape(rows, m * pixels), (m,) + tuple(image_shape[1:]), *geom[:4],
-               out=image[chunk])
+        col2im_into(cols.reshape(rows, m * pixels), *geom[:4], out=image[chunk])
         if grad_wt is not None:   # the columns buffer is free again: im2col(x) goes there
-            x_cols = im2col(weight_grad_with[chunk], *geom[:4],
-                            out=column_workspace(rows, m * pixels, grad_out.dtype, xp))
+            x_cols = im2col_into(weight_grad_with[chunk], *geom[:4],
+                                 out=column_workspace(rows, m * pixels, grad_out.dtype, xp))
             grad_wt.add(x_cols, g_rows)
     return image if grad_wt is None else (image, grad_wt.result())
 
@@ -140,6 +141,6 @@ def _conv_weight_grad(image, grad_out, geom, weight):
     grad_wt = _WeightGrad(weight, geom.groups)
     for chunk in batch_chunks(n, rows * pixels * image.itemsize, xp=xp):
         m = chunk.stop - chunk.start
-        cols = im2col(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
+        cols = im2col_into(image[chunk], *geom[:4], out=column_workspace(rows, m * pixels, image.dtype, xp))
         grad_wt.add(cols, _rows_of(grad_out[chunk], "rows"))
     return grad_wt.result()

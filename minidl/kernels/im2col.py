@@ -209,34 +209,37 @@ def col2im_reference(cols, input_shape, kernel_size, stride, padding, dilation, 
 
 
 # ---- dispatch -----------------------------------------------------------------------------------
-def _check_geometry(input_shape, kernel_size, stride, padding, dilation):
-    """Validate the convolution hyper-parameters; return them as pairs of ints."""
+# One validation layer per boundary: ``check_geometry`` is the Python check with named errors,
+# run by the public ``im2col``/``col2im`` and once per call by ``F.conv2d`` (whose chunked
+# GEMMs then call ``im2col_into``/``col2im_into`` chunk after chunk without repeating it). The
+# compiled bindings keep only the checks that guard memory (csrc/im2col/im2col_checks.h).
+def check_geometry(input_shape, kernel_size, stride, padding, dilation, op="im2col"):
+    """Validate a convolution's hyper-parameters against an (N, C, H, W) input: each an int or a
+    pair (kernel, stride, dilation >= 1, padding >= 0), the dilated kernel inside the padded
+    input, every size the kernels form below 2**63. Returns them as pairs of ints."""
     k, s, p, d = (as_pair(v, name, low) for v, name, low in
                   ((kernel_size, "kernel_size", 1), (stride, "stride", 1), (padding, "padding", 0),
                    (dilation, "dilation", 1)))
     for values, name in ((k, "kernel_size"), (s, "stride"), (p, "padding"), (d, "dilation")):
         if max(values) > _INT64_MAX:             # the kernels compute in int64
-            raise ValueError(f"{name} must be < 2**63, got {values}")
+            raise ValueError(f"{op}: {name} must be < 2**63, got {values}")
     if len(input_shape) != 4:
-        raise ValueError(f"im2col: x must have shape (N, C, H, W), got {tuple(input_shape)}")
+        raise ValueError(f"{op}: x must have shape (N, C, H, W), got {tuple(input_shape)}")
     h, w = input_shape[2:]
     for axis, size, kk, pp, dd in (("height", h, k[0], p[0], d[0]), ("width", w, k[1], p[1], d[1])):
         if size + 2 * pp > _INT64_MAX:           # as the bindings: sizes they form stay in int64
-            raise ValueError(f"padding: the padded input {axis} {size + 2 * pp} is 2**63 or more")
+            raise ValueError(f"{op}: padding: the padded input {axis} {size + 2 * pp} is 2**63 or more")
         if dd * (kk - 1) + 1 > _INT64_MAX:
-            raise ValueError(f"dilation: the dilated kernel {dd * (kk - 1) + 1} is 2**63 or more")
+            raise ValueError(f"{op}: dilation: the dilated kernel {dd * (kk - 1) + 1} is 2**63 or more")
         if size + 2 * pp < dd * (kk - 1) + 1:
-            raise ValueError(f"kernel_size: the (dilated) kernel {dd * (kk - 1) + 1} is larger than "
-                             f"the padded input {axis} {size + 2 * pp}")
-    return k, s, p, d
-
-
-def _check_column_size(shape, op):
-    """The column matrix must have fewer than 2**63 entries, the bindings' bound (they compute
-    sizes in int64 and refuse a product that would overflow: csrc/im2col/im2col_checks.h)."""
-    if shape[0] * shape[1] > _INT64_MAX:
+            raise ValueError(f"{op}: kernel_size {k}: the (dilated) kernel {dd * (kk - 1) + 1} is "
+                             f"larger than the padded input {axis} {size + 2 * pp}; use more "
+                             f"padding or a smaller kernel")
+    shape = column_shape(input_shape, k, s, p, d)
+    if shape[0] * shape[1] > _INT64_MAX:         # the bindings' bound (im2col_checks.h)
         raise ValueError(f"{op}: the column matrix {shape} has 2**63 entries or more: "
                          f"kernel_size, padding or the input is far too large")
+    return k, s, p, d
 
 
 def _check_array(a, name):
@@ -253,20 +256,26 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     otherwise (or under ``minidl.kernels.use("reference")``).
     """
     xp = backend.get_array_module(x)
-    k, s, p, d = _check_geometry(x.shape, kernel_size, stride, padding, dilation)
+    geometry = check_geometry(x.shape, kernel_size, stride, padding, dilation)
     _check_array(x, "x")
-    shape = column_shape(x.shape, k, s, p, d)
-    _check_column_size(shape, "im2col")
+    shape = column_shape(x.shape, *geometry)
     out = _output_buffer(out, shape, x.dtype, xp, "im2col", padded_rows_ok=xp is np)
+    return im2col_into(x, *geometry, out=out)
+
+
+def im2col_into(x, kernel_size, stride, padding, dilation, out):
+    """im2col of ``x`` into ``out``, for callers that validated all of it already: pairs from
+    ``check_geometry``, a float32/64 ``x``, ``out`` of the column shape (``column_workspace``)."""
     native = native_for(x)
     if native is None:
-        return im2col_reference(x, k, s, p, d, out=out)
+        return im2col_reference(x, kernel_size, stride, padding, dilation, out=out)
+    xp = backend.get_array_module(x)
     x = contiguous(x, xp)
     if xp is np:
-        native.im2col(x, out, *k, *s, *p, *d, fast=fast_cpu_form())
+        native.im2col(x, out, *kernel_size, *stride, *padding, *dilation, fast=fast_cpu_form())
     else:
-        native.im2col(x.data.ptr, out.data.ptr, *x.shape, *k, *s, *p, *d, dtype_code(x),
-                      backend.current_stream_ptr())
+        native.im2col(x.data.ptr, out.data.ptr, *x.shape, *kernel_size, *stride, *padding,
+                      *dilation, dtype_code(x), backend.current_stream_ptr())
     return out
 
 
@@ -289,22 +298,28 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
     the sum of the column entries im2col copied from it (the transpose of im2col)."""
     xp = backend.get_array_module(cols)
     input_shape = tuple(int(v) for v in input_shape)
-    k, s, p, d = _check_geometry(input_shape, kernel_size, stride, padding, dilation)
+    geometry = check_geometry(input_shape, kernel_size, stride, padding, dilation, op="col2im")
     _check_array(cols, "cols")
-    shape = column_shape(input_shape, k, s, p, d)
-    _check_column_size(shape, "col2im")
+    shape = column_shape(input_shape, *geometry)
     if cols.shape != shape:
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected {shape} for an input "
                          f"of shape {input_shape}")
     out = _output_buffer(out, input_shape, cols.dtype, xp, "col2im")
+    return col2im_into(cols, *geometry, out=out)
+
+
+def col2im_into(cols, kernel_size, stride, padding, dilation, out):
+    """col2im of ``cols`` into the image ``out`` (N, C, H, W), for callers that validated all of
+    it already (as ``im2col_into``); ``cols`` may have padded rows (``column_workspace``)."""
     native = native_for(cols)
     if native is None:
-        return col2im_reference(cols, input_shape, k, s, p, d, out=out)
+        return col2im_reference(cols, out.shape, kernel_size, stride, padding, dilation, out=out)
+    xp = backend.get_array_module(cols)
     if xp is not np or not (_has_contiguous_rows(cols) and cols.flags.aligned):  # padded rows: fine
         cols = contiguous(cols, xp)
     if xp is np:
-        native.col2im(cols, out, *k, *s, *p, *d, fast=fast_cpu_form())
+        native.col2im(cols, out, *kernel_size, *stride, *padding, *dilation, fast=fast_cpu_form())
     else:
-        native.col2im(cols.data.ptr, out.data.ptr, *input_shape, *k, *s, *p, *d,
-                      dtype_code(cols), backend.current_stream_ptr())
+        native.col2im(cols.data.ptr, out.data.ptr, *out.shape, *kernel_size, *stride, *padding,
+                      *dilation, dtype_code(cols), backend.current_stream_ptr())
     return out
