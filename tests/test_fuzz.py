@@ -444,6 +444,7 @@ def _binding_cases():
     import functools
 
     import numpy as np
+    import raw_bindings as raw
     from hypothesis import strategies as st
 
     from minidl import _C
@@ -531,19 +532,19 @@ def _binding_cases():
         def call():
             ph, pw = pooled
             if op == "roi_align_forward":
-                out = _C.roi_align_forward(x, rois, scale, ph, pw, ratio, True)
+                out = raw.roi_align_forward(x, rois, scale, ph, pw, ratio, True)
                 expected = roi_align_kernels.roi_align_reference(np.asarray(x, np.float64),
                                                                  rois.astype(np.float64), (ph, pw),
                                                                  scale, ratio, True)
             elif op == "roi_align_backward":
                 grad = array((1, channels, ph, pw) if min(ph, pw) > 0 and ph * pw < 10**6 else (1, channels, 1, 1),
                              dtype, layout, r)
-                out = _C.roi_align_backward(grad, rois, scale, 2, 6, 5, ratio, True)
+                out = raw.roi_align_backward(grad, rois, scale, 2, 6, 5, ratio, True)
                 expected = roi_align_kernels.roi_align_backward_reference(
                     np.asarray(grad, np.float64), rois.astype(np.float64), (2, channels, 6, 5), scale,
                     ratio, True)
             else:
-                out, _ = _C.roi_pool_forward(x, rois, scale, ph, pw)
+                out, _ = raw.roi_pool_forward(x, rois, scale, ph, pw)
                 expected, _ = roi_pool_kernels.roi_pool_reference(np.asarray(x, np.float64),
                                                                   rois.astype(np.float64), (ph, pw), scale)
             assert np.allclose(out, expected, atol=1e-3), f"{op} differs from the reference"
@@ -562,7 +563,7 @@ def _binding_cases():
         labels = r.integers(0, 3, label_shape if label_shape else n).astype(np.int64) if with_labels else None
 
         def call():
-            keeps = [_C.nms(boxes, scores, 0.5, labels, fast=fast) for fast in (True, False)]
+            keeps = [raw.nms(boxes, scores, 0.5, labels, fast=fast) for fast in (True, False)]
             expected = nms_kernels.nms_reference(np.asarray(boxes, np.float64), scores.astype(np.float64),
                                                  0.5, labels)
             for fast, keep in zip((True, False), keeps):

@@ -20,6 +20,8 @@ from minidl import kernels, ops
 from minidl.kernels import im2col as K
 from minidl.kernels.roi_align import roi_align_backward_reference, roi_align_reference
 
+import raw_bindings as raw
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
 UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
@@ -179,13 +181,16 @@ def test_zero_channels_with_a_huge_output_size_names_output_size(op, mode):
 
 @native
 @pytest.mark.parametrize("call", [
-    "_C.roi_pool_forward(x, rois, 1.0, 2**20, 2**20)",
-    "_C.roi_align_forward(x, rois, 1.0, 2**20, 2**20, 2, False)",
-    "_C.roi_align_forward(x, rois, 1.0, 0, 7, 2, False)",
+    "_C.roi_pool_forward(x, rois, empty(2**20, 2**20), empty(2**20, 2**20, np.int64), 1.0)",
+    "_C.roi_align_forward(x, rois, empty(2**20, 2**20), 1.0, 2, False)",
+    "_C.roi_align_forward(x, rois, empty(0, 7), 1.0, 2, False)",
 ])
 def test_raw_bindings_bound_the_output_size(call):
+    """The pooled size is the output's (allocated by the caller: empty with zero channels)."""
     run_expecting("x = np.zeros((1, 0, 4, 4), np.float32)\n"
-                  "rois = np.array([[0, 0, 0, 3, 3]], np.float32)\n" + call,
+                  "rois = np.array([[0, 0, 0, 3, 3]], np.float32)\n"
+                  "def empty(h, w, dtype=np.float32):\n"
+                  "    return np.empty((1, 0, h, w), dtype)\n" + call,
                   "ValueError", "output_size must be in [1, 4096]")
 
 
@@ -204,10 +209,10 @@ def test_the_largest_output_size_with_zero_channels_is_an_empty_result(op, mode)
 @native
 @pytest.mark.parametrize("call", [
     # forward: 2^40 samples per axis overflowed the sample count and looped for ever
-    "_C.roi_align_forward(x, rois, 1.0, 2, 2, 2**40, False)",
+    "_C.roi_align_forward(x, rois, np.empty((1, 1, 2, 2), np.float32), 1.0, 2**40, False)",
     # backward: 20000² taps per cell (~20 GB of table) -> bad_alloc inside OpenMP -> abort
-    "_C.roi_align_backward(grad, rois, 1.0, 1, 4, 4, 20000, False)",
-    "_C.roi_align_backward(grad, rois, 1.0, 1, 4, 4, 2**40, True)",
+    "_C.roi_align_backward(grad, rois, np.zeros((1, 1, 4, 4), np.float32), 1.0, 20000, False)",
+    "_C.roi_align_backward(grad, rois, np.zeros((1, 1, 4, 4), np.float32), 1.0, 2**40, True)",
 ])
 def test_raw_bindings_bound_the_sampling_ratio(call):
     run_expecting("x = np.ones((1, 1, 4, 4), np.float32)\ngrad = np.ones((1, 1, 2, 2), np.float32)\n"
@@ -251,7 +256,9 @@ def test_out_of_memory_inside_an_openmp_region_is_a_memory_error():
             used = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize"))
         resource.setrlimit(resource.RLIMIT_AS, (used + 400 * 2**20, resource.RLIM_INFINITY))
         x = np.ones((1, 1, 8, 8), np.float32)
-        _C.roi_pool_forward(x, np.array([[0, 0, 0, 7, 7]], np.float32), 1.0, 4096, 4096)
+        output = np.empty((1, 1, 4096, 4096), np.float32)
+        argmax = np.empty((1, 1, 4096, 4096), np.int64)
+        _C.roi_pool_forward(x, np.array([[0, 0, 0, 7, 7]], np.float32), output, argmax, 1.0)
         """, "MemoryError", "")
 
 
@@ -270,10 +277,13 @@ def misaligned(shape, dtype):
     ("_C.im2col(bad((1, 1, 4, 4)), z(9, 4), 3, 3, 1, 1, 0, 0, 1, 1)", "x"),
     ("_C.im2col(z(1, 1, 4, 4), bad((9, 4)), 3, 3, 1, 1, 0, 0, 1, 1)", "cols"),
     ("_C.col2im(bad((9, 4)), z(1, 1, 4, 4), 3, 3, 1, 1, 0, 0, 1, 1)", "cols"),
-    ("_C.roi_align_forward(bad((1, 1, 4, 4)), z(1, 5), 1.0, 2, 2, 2, False)", "input"),
-    ("_C.roi_pool_forward(z(1, 1, 4, 4), bad((1, 5)), 1.0, 2, 2)", "rois"),
-    ("_C.nms(bad((3, 4), np.float64), np.zeros(3), 0.5)", "boxes"),
-    ("_C.index_add(bad((3, 2), np.float64), np.array([0]), np.ones((1, 2)))", "out"),
+    ("_C.roi_align_forward(bad((1, 1, 4, 4)), z(1, 5), z(1, 1, 2, 2), 1.0, 2, False)", "input"),
+    ("_C.roi_align_forward(z(1, 1, 4, 4), z(1, 5), bad((1, 1, 2, 2)), 1.0, 2, False)", "output"),
+    ("_C.roi_pool_forward(z(1, 1, 4, 4), bad((1, 5)), z(1, 1, 2, 2), z(1, 1, 2, 2).astype(np.int64), 1.0)",
+     "rois"),
+    ("_C.nms(bad((3, 4), np.float64), np.zeros(3), None, np.zeros(3, np.int64), 0.5)", "boxes"),
+    ("_C.nms(np.zeros((3, 4)), np.zeros(3), None, bad((3,), np.int64), 0.5)", "keep"),
+    ("_C.index_add(np.array([0]), np.ones((1, 2)), bad((3, 2), np.float64))", "out"),
     ("_C.norm_statistics(bad((2, 3, 4)), z(3), z(3), False)", "x"),
 ])
 def test_misaligned_arrays_are_refused_naming_the_argument(call, name):
@@ -316,15 +326,14 @@ OUTSIDE_ROIS = np.array([[0, 100, 100, 120, 130], [1, -60, -50, -20, -30],   # b
 @pytest.mark.parametrize("aligned", [False, True])
 @pytest.mark.parametrize("sampling_ratio", [-1, 2])
 def test_roi_align_of_a_roi_outside_the_map_is_zero_like_the_reference(dtype, aligned, sampling_ratio):
-    from minidl import _C
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 5)).astype(dtype)
     rois = OUTSIDE_ROIS.astype(dtype)
-    out = _C.roi_align_forward(x, rois, 1.0, 3, 2, sampling_ratio, aligned)
+    out = raw.roi_align_forward(x, rois, 1.0, 3, 2, sampling_ratio, aligned)
     np.testing.assert_array_equal(out, roi_align_reference(x, rois, (3, 2), 1.0, sampling_ratio, aligned))
     assert not out.any()                                            # zeros, as torchvision
     grad = rng.standard_normal(out.shape).astype(dtype)
-    grad_input = _C.roi_align_backward(grad, rois, 1.0, 2, 6, 5, sampling_ratio, aligned)
+    grad_input = raw.roi_align_backward(grad, rois, 1.0, 2, 6, 5, sampling_ratio, aligned)
     np.testing.assert_array_equal(
         grad_input, roi_align_backward_reference(grad, rois, (2, 3, 6, 5), 1.0, sampling_ratio, aligned))
     assert not grad_input.any()
@@ -335,14 +344,14 @@ def test_roi_align_of_a_roi_outside_the_map_is_zero_like_the_reference(dtype, al
 def test_nms_box_with_a_nan_coordinate_neither_suppresses_nor_is_suppressed(dtype):
     """Its area is NaN, so every IoU with it is NaN (as in torchvision and the reference); the
     C++ area used to be 0, and the box second in score order was suppressed (IoU 100/0)."""
-    from minidl import _C
     from minidl.kernels.nms import nms_reference
     boxes = np.array([[0, 0, 10, 10], [np.nan, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, np.nan],
                       [0, 0, 9, 9]], dtype)
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype)
-    keep = _C.nms(boxes, scores, 0.5)
-    np.testing.assert_array_equal(keep, nms_reference(boxes, scores, 0.5))
-    np.testing.assert_array_equal(keep, [0, 1, 3])
+    for fast in (True, False):
+        keep = raw.nms(boxes, scores, 0.5, fast=fast)
+        np.testing.assert_array_equal(keep, nms_reference(boxes, scores, 0.5))
+        np.testing.assert_array_equal(keep, [0, 1, 3])
 
 
 # ---- 5. the sanitizer job --------------------------------------------------------------------

@@ -50,15 +50,15 @@ def test_index_add_binding_rejects_bad_input_without_crashing():
     from minidl import _C
     out = np.zeros((3, 2))
     with pytest.raises(ValueError, match="out of range"):
-        _C.index_add(out, np.array([3]), np.ones((1, 2)))
+        _C.index_add(np.array([3]), np.ones((1, 2)), out)
     with pytest.raises(ValueError, match="src has 2 rows"):
-        _C.index_add(out, np.array([0]), np.ones((2, 2)))
+        _C.index_add(np.array([0]), np.ones((2, 2)), out)
     with pytest.raises(TypeError, match="float32"):
-        _C.index_add(out.astype(np.float32), np.array([0]), np.ones((1, 2)))
+        _C.index_add(np.array([0]), np.ones((1, 2)), out.astype(np.float32))
     with pytest.raises(TypeError, match="int64"):
-        _C.index_add(out, np.array([0], dtype=np.int32), np.ones((1, 2)))
+        _C.index_add(np.array([0], dtype=np.int32), np.ones((1, 2)), out)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _C.index_add(np.zeros((2, 3)).T, np.array([0]), np.ones((1, 2)))
+        _C.index_add(np.array([0]), np.ones((1, 2)), np.zeros((2, 3)).T)
 
 
 def test_import_works_without_compiled_modules(tmp_path):

@@ -74,20 +74,20 @@ def test_norm_binding_rejects_bad_input_without_crashing():
     x = np.zeros((2, 3, 4))
     mean, var = np.zeros(3), np.ones(3)
     with pytest.raises(ValueError, match=r"mean has shape \(2,\), expected \(3,\)"):
-        _C.norm_forward(x, np.zeros(2), var, None, None, 1e-5, False, np.empty_like(x))
+        _C.norm_forward(x, np.zeros(2), var, None, None, np.empty_like(x), 1e-5, False)
     with pytest.raises(ValueError, match="expected \\(6,\\)"):      # instance norm: N*C groups
         _C.norm_statistics(x, mean, var, True)
     with pytest.raises(ValueError, match="weight has shape"):
-        _C.norm_forward(x, mean, var, np.ones(4), None, 1e-5, False, np.empty_like(x))
+        _C.norm_forward(x, mean, var, np.ones(4), None, np.empty_like(x), 1e-5, False)
     with pytest.raises(ValueError, match="out has shape"):
-        _C.norm_forward(x, mean, var, None, None, 1e-5, False, np.empty((2, 3, 5)))
+        _C.norm_forward(x, mean, var, None, None, np.empty((2, 3, 5)), 1e-5, False)
     with pytest.raises(TypeError, match="float64"):
-        _C.norm_forward(x, mean.astype(np.float32), var, None, None, 1e-5, False, np.empty_like(x))
+        _C.norm_forward(x, mean.astype(np.float32), var, None, None, np.empty_like(x), 1e-5, False)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), x, mean, var, 1e-5, False,
-                              np.empty(3), np.empty(3))
+        _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), x, mean, var, np.empty(3),
+                              np.empty(3), 1e-5, False)
     with pytest.raises(TypeError, match="weight must be an ndarray or None"):   # no temporary copy
-        _C.norm_forward(x, mean, var, [1.0, 1.0, 1.0], None, 1e-5, False, np.empty_like(x))
+        _C.norm_forward(x, mean, var, [1.0, 1.0, 1.0], None, np.empty_like(x), 1e-5, False)
     with pytest.raises(ValueError, match="shape \\(N, C, ...\\)"):
         _C.norm_statistics(np.zeros(3), mean, var, False)
     with pytest.raises(ValueError, match="no values"):

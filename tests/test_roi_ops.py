@@ -12,6 +12,8 @@ from minidl.gradcheck import gradcheck
 from minidl.kernels.roi_align import roi_align_backward_reference, roi_align_reference
 from minidl.kernels.roi_pool import roi_pool_backward_reference, roi_pool_reference
 
+import raw_bindings as raw
+
 native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
 
 
@@ -201,40 +203,38 @@ def test_bad_input_raises_naming_the_argument(op, kwargs, error, match):
 def test_kernels_stay_in_bounds_on_non_finite_rois_given_directly():
     """The ops reject these; the C++ bodies must still never turn NaN/inf or a bad batch index
     into a memory access: such RoIs pool 0 (argmax -1) and receive no gradient."""
-    from minidl import _C
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     bad = np.array([[0, np.nan, 0, 3, 3], [0, 0, np.inf, 3, 3], [0, -np.inf, -np.inf, np.inf, np.inf],
                     [np.nan, 0, 0, 3, 3], [7, 0, 0, 3, 3], [-3, 0, 0, 3, 3], [np.inf, 0, 0, 3, 3],
                     [0, 1e30, 1e30, 1e31, 1e31], [1, -1e30, 0, 1e30, 3]], np.float32)
     for scale in (1.0, 1e20):
-        output, argmax = _C.roi_pool_forward(x, bad, scale, 2, 2)
+        output, argmax = raw.roi_pool_forward(x, bad, scale, 2, 2)
         assert not output.any() and (argmax == -1).all()
         grad = np.ones_like(output)
-        assert not _C.roi_pool_backward(grad, argmax, bad, 2, 6, 6).any()
+        assert not raw.roi_pool_backward(grad, argmax, bad, 2, 6, 6).any()
         for aligned, fast in itertools.product((False, True), (False, True)):
-            assert not _C.roi_align_forward(x, bad, scale, 2, 2, -1, aligned, fast).any()
-            assert not _C.roi_align_backward(grad, bad, scale, 2, 6, 6, -1, aligned, fast).any()
+            assert not raw.roi_align_forward(x, bad, scale, 2, 2, -1, aligned, fast).any()
+            assert not raw.roi_align_backward(grad, bad, scale, 2, 6, 6, -1, aligned, fast).any()
     # corrupted argmax switches are ignored, not followed
     good = np.array([[0, 0, 0, 3, 3]], np.float32)
-    _, argmax = _C.roi_pool_forward(x, good, 1.0, 2, 2)
+    _, argmax = raw.roi_pool_forward(x, good, 1.0, 2, 2)
     argmax[0, 0, 0, 0], argmax[0, 1, 0, 0] = 10**9, -5
-    g = _C.roi_pool_backward(np.ones((1, 3, 2, 2), np.float32), argmax, good, 2, 6, 6)
+    g = raw.roi_pool_backward(np.ones((1, 3, 2, 2), np.float32), argmax, good, 2, 6, 6)
     assert g.sum() == 12 - 2
 
 
 @native
 def test_kernels_check_shapes():
-    from minidl import _C
     x = np.zeros((1, 1, 4, 4), np.float32)
     with pytest.raises(ValueError, match="rois"):
-        _C.roi_align_forward(x, np.zeros((2, 4), np.float32), 1.0, 2, 2, -1, False)
+        raw.roi_align_forward(x, np.zeros((2, 4), np.float32), 1.0, 2, 2, -1, False)
     with pytest.raises(TypeError, match="rois"):
-        _C.roi_pool_forward(x, np.zeros((2, 5), np.float64), 1.0, 2, 2)
+        raw.roi_pool_forward(x, np.zeros((2, 5), np.float64), 1.0, 2, 2)
     with pytest.raises(ValueError, match="spatial_scale"):
-        _C.roi_pool_forward(x, np.zeros((2, 5), np.float32), -1.0, 2, 2)
+        raw.roi_pool_forward(x, np.zeros((2, 5), np.float32), -1.0, 2, 2)
     with pytest.raises(ValueError, match="argmax"):
-        _C.roi_pool_backward(np.zeros((2, 1, 2, 2), np.float32), np.zeros((2, 1, 2, 3), np.int64),
+        raw.roi_pool_backward(np.zeros((2, 1, 2, 2), np.float32), np.zeros((2, 1, 2, 3), np.int64),
                              np.zeros((2, 5), np.float32), 1, 4, 4)
 
 

@@ -9,8 +9,8 @@
 void bind_adaptive_max_pool_cuda(py::module_& m) {
   m.def(
       "adaptive_max_pool2d_forward",
-      [](ptr_t input, index_t batch, index_t channels, index_t height, index_t width,
-         index_t out_h, index_t out_w, ptr_t output, ptr_t argmax, int dtype_code, ptr_t stream) {
+      [](ptr_t input, ptr_t output, ptr_t argmax, index_t batch, index_t channels, index_t height,
+         index_t width, index_t out_h, index_t out_w, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         minidl::check_adaptive_pool_sizes(batch, channels, height, width, out_h, out_w,
                                           "adaptive_max_pool2d");
@@ -21,13 +21,13 @@ void bind_adaptive_max_pool_cuda(py::module_& m) {
         minidl::adaptive_max_pool2d_forward_cuda(input, batch, channels, height, width, out_h,
                                                  out_w, output, argmax, dtype_code, stream);
       },
-      py::arg("input"), py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
-      py::arg("out_h"), py::arg("out_w"), py::arg("output"), py::arg("argmax"),
+      py::arg("input"), py::arg("output"), py::arg("argmax"), py::arg("batch"),
+      py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("out_h"), py::arg("out_w"),
       py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "adaptive_max_pool2d_backward",
-      [](ptr_t grad_output, ptr_t argmax, index_t batch, index_t channels, index_t height,
-         index_t width, index_t out_h, index_t out_w, ptr_t grad_input, int dtype_code,
+      [](ptr_t grad_output, ptr_t argmax, ptr_t grad_input, index_t batch, index_t channels,
+         index_t height, index_t width, index_t out_h, index_t out_w, int dtype_code,
          ptr_t stream) {
         const index_t size = element_size(dtype_code);
         minidl::check_adaptive_pool_sizes(batch, channels, height, width, out_h, out_w,
@@ -40,7 +40,7 @@ void bind_adaptive_max_pool_cuda(py::module_& m) {
                                                   width, out_h, out_w, grad_input, dtype_code,
                                                   stream);
       },
-      py::arg("grad_output"), py::arg("argmax"), py::arg("batch"), py::arg("channels"),
-      py::arg("height"), py::arg("width"), py::arg("out_h"), py::arg("out_w"),
-      py::arg("grad_input"), py::arg("dtype_code"), py::arg("stream"));
+      py::arg("grad_output"), py::arg("argmax"), py::arg("grad_input"), py::arg("batch"),
+      py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("out_h"), py::arg("out_w"),
+      py::arg("dtype_code"), py::arg("stream"));
 }

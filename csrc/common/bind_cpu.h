@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <string>
 
 #include <pybind11/numpy.h>
@@ -23,6 +24,25 @@ void bind_roi_pool_cpu(py::module_& m);
 void bind_roi_align_cpu(py::module_& m);
 void bind_adaptive_max_pool_cpu(py::module_& m);
 
+// An output array allocated by the caller (minidl/kernels/__init__.py: the calling convention):
+// of dtype T, aligned, C-contiguous, writeable and of exactly `shape`. Returns its data.
+template <typename T>
+T* output_of(py::array& a, std::initializer_list<index_t> shape, const char* op, const char* name) {
+  minidl::check_array<T>(a, name);
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  py::ssize_t d = 0;
+  std::string expected = "(";
+  for (index_t s : shape) {
+    same = same && d < a.ndim() && a.shape(d) == s;
+    expected += (d++ ? ", " : "") + std::to_string(s);
+  }
+  expected += shape.size() == 1 ? ",)" : ")";
+  minidl::check(same, std::string(op) + ": " + name + " must have shape " + expected + ", got " +
+                          minidl::shape_str(a));
+  minidl::check(a.writeable(), std::string(op) + ": " + name + " must be writeable");
+  return static_cast<T*>(a.mutable_data());
+}
+
 // ---- the RoI ops (roi_pool, roi_align) and adaptive max pooling -------------------------------
 // These bindings check dtypes, shapes and parameters (the RoI ops' bounds on output_size and
 // sampling_ratio: common/roi_checks.h). They do *not* check the values of boxes,
@@ -39,12 +59,4 @@ void check_rois(const py::array& rois, index_t count, const char* op) {
     minidl::check(rois.shape(0) == count, std::string(op) + ": rois has " +
                                               std::to_string(rois.shape(0)) + " rows, expected " +
                                               std::to_string(count));
-}
-
-// The zeroed grad_input of a backward pass (its sizes were checked by check_roi_sizes).
-template <typename T>
-py::array_t<T> zeros_like_plane(index_t batch, index_t channels, index_t height, index_t width) {
-  py::array_t<T> out({batch, channels, height, width});
-  std::fill_n(out.mutable_data(), out.size(), T(0));
-  return out;
 }

@@ -7,7 +7,7 @@
 #include "index_add/index_add_cpu.h"
 
 template <typename T>
-void index_add(py::array out, py::array index, py::array src) {
+void index_add(py::array index, py::array src, py::array out) {
   minidl::check_array<T>(out, "out");
   minidl::check_array<T>(src, "src");
   minidl::check_array<index_t>(index, "index");
@@ -37,9 +37,9 @@ void index_add(py::array out, py::array index, py::array src) {
 void bind_index_add_cpu(py::module_& m) {
   m.def(
       "index_add",
-      [](py::array out, py::array index, py::array src) {
-        minidl::dispatch_float(out, "out", [&](auto t) { index_add<decltype(t)>(out, index, src); });
+      [](py::array index, py::array src, py::array out) {
+        minidl::dispatch_float(out, "out", [&](auto t) { index_add<decltype(t)>(index, src, out); });
       },
-      py::arg("out"), py::arg("index"), py::arg("src"),
+      py::arg("index"), py::arg("src"), py::arg("out"),
       "out[index[i]] += src[i] (in place), deterministic; float32 or float64.");
 }

@@ -8,7 +8,7 @@
 void bind_index_add_cuda(py::module_& m) {
   m.def(
       "index_add",
-      [](ptr_t index, index_t n, ptr_t src, ptr_t out, index_t rows, index_t inner, int dtype_code,
+      [](ptr_t index, ptr_t src, ptr_t out, index_t n, index_t rows, index_t inner, int dtype_code,
          ptr_t stream) {
         const index_t size = element_size(dtype_code);
         minidl::check(n >= 0 && rows >= 0 && inner >= 0, "index_add: n, rows and inner must be >= 0");
@@ -20,7 +20,7 @@ void bind_index_add_cuda(py::module_& m) {
         py::gil_scoped_release release;
         minidl::index_add_cuda(index, n, src, out, rows, inner, dtype_code, stream);
       },
-      py::arg("index"), py::arg("n"), py::arg("src"), py::arg("out"), py::arg("rows"),
+      py::arg("index"), py::arg("src"), py::arg("out"), py::arg("n"), py::arg("rows"),
       py::arg("inner"), py::arg("dtype_code"), py::arg("stream"));
 
 }

@@ -83,7 +83,7 @@ void norm_statistics(py::array x, py::array mean, py::array var, bool per_instan
 }
 
 void norm_forward(py::array x, py::array mean, py::array var, py::object weight, py::object bias,
-                  double eps, bool per_instance, py::array out) {
+                  py::array out, double eps, bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
@@ -96,8 +96,8 @@ void norm_forward(py::array x, py::array mean, py::array var, py::object weight,
   });
 }
 
-void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var, double eps,
-                        bool per_instance, py::array sum_dy, py::array sum_dy_xhat) {
+void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var,
+                        py::array sum_dy, py::array sum_dy_xhat, double eps, bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
@@ -111,8 +111,8 @@ void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var
 }
 
 void norm_backward_input(py::array dy, py::array x, py::array mean, py::array var,
-                         py::object weight, double eps, py::array sum_dy, py::array sum_dy_xhat,
-                         bool input_stats, bool per_instance, py::array dx) {
+                         py::object weight, py::array sum_dy, py::array sum_dy_xhat, py::array dx,
+                         double eps, bool input_stats, bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
@@ -133,12 +133,13 @@ void bind_norm_cpu(py::module_& m) {
   m.def("norm_statistics", &norm_statistics, py::arg("x"), py::arg("mean"), py::arg("var"),
         py::arg("per_instance"));
   m.def("norm_forward", &norm_forward, py::arg("x"), py::arg("mean"), py::arg("var"),
-        py::arg("weight"), py::arg("bias"), py::arg("eps"), py::arg("per_instance"),
-        py::arg("out"));
+        py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("eps"),
+        py::arg("per_instance"));
   m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("x"), py::arg("mean"),
-        py::arg("var"), py::arg("eps"), py::arg("per_instance"), py::arg("sum_dy"),
-        py::arg("sum_dy_xhat"));
+        py::arg("var"), py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("eps"),
+        py::arg("per_instance"));
   m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("x"),
-        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("eps"), py::arg("sum_dy"),
-        py::arg("sum_dy_xhat"), py::arg("input_stats"), py::arg("per_instance"), py::arg("dx"));
+        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("eps"), py::arg("input_stats"),
+        py::arg("per_instance"));
 }

@@ -8,8 +8,8 @@
 void bind_norm_cuda(py::module_& m) {
   m.def(
       "norm_statistics",
-      [](ptr_t x, index_t batch, index_t channels, index_t plane, bool per_instance, ptr_t mean,
-         ptr_t var, int dtype_code, ptr_t stream) {
+      [](ptr_t x, ptr_t mean, ptr_t var, index_t batch, index_t channels, index_t plane,
+         bool per_instance, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_statistics");
         check_pointers(size, {{x, "x"}, {mean, "mean"}, {var, "var"}});
@@ -17,13 +17,13 @@ void bind_norm_cuda(py::module_& m) {
         minidl::norm_statistics_cuda(x, batch, channels, plane, per_instance, mean, var, dtype_code,
                                      stream);
       },
-      py::arg("x"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
-      py::arg("per_instance"), py::arg("mean"), py::arg("var"), py::arg("dtype_code"),
-      py::arg("stream"));
+      py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("batch"), py::arg("channels"),
+      py::arg("plane"), py::arg("per_instance"), py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "norm_forward",
-      [](ptr_t x, index_t batch, index_t channels, index_t plane, bool per_instance, ptr_t mean,
-         ptr_t var, ptr_t weight, ptr_t bias, double eps, ptr_t out, int dtype_code, ptr_t stream) {
+      [](ptr_t x, ptr_t mean, ptr_t var, ptr_t weight, ptr_t bias, ptr_t out, index_t batch,
+         index_t channels, index_t plane, double eps, bool per_instance, int dtype_code,
+         ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_forward");
         check_pointers(size, {{x, "x"}, {mean, "mean"}, {var, "var"}, {weight, "weight"},
@@ -32,13 +32,13 @@ void bind_norm_cuda(py::module_& m) {
         minidl::norm_forward_cuda(x, batch, channels, plane, per_instance, mean, var, weight, bias,
                                   eps, out, dtype_code, stream);
       },
-      py::arg("x"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
-      py::arg("per_instance"), py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("bias"),
-      py::arg("eps"), py::arg("out"), py::arg("dtype_code"), py::arg("stream"));
+      py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("bias"),
+      py::arg("out"), py::arg("batch"), py::arg("channels"), py::arg("plane"), py::arg("eps"),
+      py::arg("per_instance"), py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "norm_backward_sums",
-      [](ptr_t dy, ptr_t x, index_t batch, index_t channels, index_t plane, bool per_instance,
-         ptr_t mean, ptr_t var, double eps, ptr_t sum_dy, ptr_t sum_dy_xhat, int dtype_code,
+      [](ptr_t dy, ptr_t x, ptr_t mean, ptr_t var, ptr_t sum_dy, ptr_t sum_dy_xhat, index_t batch,
+         index_t channels, index_t plane, double eps, bool per_instance, int dtype_code,
          ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_backward_sums");
@@ -48,14 +48,14 @@ void bind_norm_cuda(py::module_& m) {
         minidl::norm_backward_sums_cuda(dy, x, batch, channels, plane, per_instance, mean, var, eps,
                                         sum_dy, sum_dy_xhat, dtype_code, stream);
       },
-      py::arg("dy"), py::arg("x"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
-      py::arg("per_instance"), py::arg("mean"), py::arg("var"), py::arg("eps"), py::arg("sum_dy"),
-      py::arg("sum_dy_xhat"), py::arg("dtype_code"), py::arg("stream"));
+      py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("sum_dy"),
+      py::arg("sum_dy_xhat"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
+      py::arg("eps"), py::arg("per_instance"), py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "norm_backward_input",
-      [](ptr_t dy, ptr_t x, index_t batch, index_t channels, index_t plane, bool per_instance,
-         ptr_t mean, ptr_t var, ptr_t weight, double eps, ptr_t sum_dy, ptr_t sum_dy_xhat,
-         bool input_stats, ptr_t dx, int dtype_code, ptr_t stream) {
+      [](ptr_t dy, ptr_t x, ptr_t mean, ptr_t var, ptr_t weight, ptr_t sum_dy, ptr_t sum_dy_xhat,
+         ptr_t dx, index_t batch, index_t channels, index_t plane, double eps, bool input_stats,
+         bool per_instance, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_backward_input");
         check_pointers(size, {{dy, "dy"}, {x, "x"}, {mean, "mean"}, {var, "var"},
@@ -66,9 +66,8 @@ void bind_norm_cuda(py::module_& m) {
                                          weight, eps, sum_dy, sum_dy_xhat, input_stats, dx,
                                          dtype_code, stream);
       },
-      py::arg("dy"), py::arg("x"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
-      py::arg("per_instance"), py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("eps"),
-      py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("input_stats"), py::arg("dx"),
-      py::arg("dtype_code"), py::arg("stream"));
-
+      py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("weight"),
+      py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("batch"),
+      py::arg("channels"), py::arg("plane"), py::arg("eps"), py::arg("input_stats"),
+      py::arg("per_instance"), py::arg("dtype_code"), py::arg("stream"));
 }

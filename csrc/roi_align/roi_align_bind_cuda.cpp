@@ -9,9 +9,9 @@
 void bind_roi_align_cuda(py::module_& m) {
   m.def(
       "roi_align_forward",
-      [](ptr_t input, index_t batch, index_t channels, index_t height, index_t width, ptr_t rois,
-         index_t num_rois, double spatial_scale, index_t pooled_h, index_t pooled_w,
-         index_t sampling_ratio, bool aligned, ptr_t output, int dtype_code, ptr_t stream) {
+      [](ptr_t input, ptr_t rois, ptr_t output, index_t batch, index_t channels, index_t height,
+         index_t width, index_t num_rois, index_t pooled_h, index_t pooled_w, double spatial_scale,
+         index_t sampling_ratio, bool aligned, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align");
         minidl::check_sampling_ratio(sampling_ratio, "roi_align");
@@ -24,16 +24,16 @@ void bind_roi_align_cuda(py::module_& m) {
                                        spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
                                        output, dtype_code, stream);
       },
-      py::arg("input"), py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
-      py::arg("rois"), py::arg("num_rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
-      py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"), py::arg("output"),
+      py::arg("input"), py::arg("rois"), py::arg("output"), py::arg("batch"), py::arg("channels"),
+      py::arg("height"), py::arg("width"), py::arg("num_rois"), py::arg("pooled_h"),
+      py::arg("pooled_w"), py::arg("spatial_scale"), py::arg("sampling_ratio"), py::arg("aligned"),
       py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "roi_align_backward",
-      [](ptr_t grad_output, ptr_t rois, index_t num_rois, index_t batch, index_t channels,
-         index_t height, index_t width, double spatial_scale, index_t pooled_h, index_t pooled_w,
-         index_t sampling_ratio, bool aligned, ptr_t grad_input, bool deterministic,
-         int dtype_code, ptr_t stream) {
+      [](ptr_t grad_output, ptr_t rois, ptr_t grad_input, index_t num_rois, index_t batch,
+         index_t channels, index_t height, index_t width, index_t pooled_h, index_t pooled_w,
+         double spatial_scale, index_t sampling_ratio, bool aligned, int dtype_code, ptr_t stream,
+         bool deterministic) {
         const index_t size = element_size(dtype_code);
         minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_align backward");
         minidl::check_sampling_ratio(sampling_ratio, "roi_align backward");
@@ -48,9 +48,9 @@ void bind_roi_align_cuda(py::module_& m) {
                                         spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
                                         grad_input, deterministic, dtype_code, stream);
       },
-      py::arg("grad_output"), py::arg("rois"), py::arg("num_rois"), py::arg("batch"),
-      py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("spatial_scale"),
-      py::arg("pooled_h"), py::arg("pooled_w"), py::arg("sampling_ratio"), py::arg("aligned"),
-      py::arg("grad_input"), py::arg("deterministic"), py::arg("dtype_code"), py::arg("stream"));
-
+      py::arg("grad_output"), py::arg("rois"), py::arg("grad_input"), py::arg("num_rois"),
+      py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
+      py::arg("pooled_h"), py::arg("pooled_w"), py::arg("spatial_scale"),
+      py::arg("sampling_ratio"), py::arg("aligned"), py::arg("dtype_code"), py::arg("stream"),
+      py::arg("deterministic") = false);
 }

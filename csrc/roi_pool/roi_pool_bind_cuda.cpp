@@ -9,9 +9,9 @@
 void bind_roi_pool_cuda(py::module_& m) {
   m.def(
       "roi_pool_forward",
-      [](ptr_t input, index_t batch, index_t channels, index_t height, index_t width, ptr_t rois,
-         index_t num_rois, double spatial_scale, index_t pooled_h, index_t pooled_w, ptr_t output,
-         ptr_t argmax, int dtype_code, ptr_t stream) {
+      [](ptr_t input, ptr_t rois, ptr_t output, ptr_t argmax, index_t batch, index_t channels,
+         index_t height, index_t width, index_t num_rois, index_t pooled_h, index_t pooled_w,
+         double spatial_scale, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         minidl::check_roi_params(spatial_scale, pooled_h, pooled_w, "roi_pool");
         minidl::check_roi_sizes(num_rois, batch, channels, height, width, pooled_h, pooled_w,
@@ -24,15 +24,15 @@ void bind_roi_pool_cuda(py::module_& m) {
                                       spatial_scale, pooled_h, pooled_w, output, argmax,
                                       dtype_code, stream);
       },
-      py::arg("input"), py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
-      py::arg("rois"), py::arg("num_rois"), py::arg("spatial_scale"), py::arg("pooled_h"),
-      py::arg("pooled_w"), py::arg("output"), py::arg("argmax"), py::arg("dtype_code"),
+      py::arg("input"), py::arg("rois"), py::arg("output"), py::arg("argmax"), py::arg("batch"),
+      py::arg("channels"), py::arg("height"), py::arg("width"), py::arg("num_rois"),
+      py::arg("pooled_h"), py::arg("pooled_w"), py::arg("spatial_scale"), py::arg("dtype_code"),
       py::arg("stream"));
   m.def(
       "roi_pool_backward",
-      [](ptr_t grad_output, ptr_t argmax, ptr_t rois, index_t num_rois, index_t batch,
-         index_t channels, index_t height, index_t width, index_t pooled_h, index_t pooled_w,
-         ptr_t grad_input, bool deterministic, int dtype_code, ptr_t stream) {
+      [](ptr_t grad_output, ptr_t argmax, ptr_t rois, ptr_t grad_input, index_t num_rois,
+         index_t batch, index_t channels, index_t height, index_t width, index_t pooled_h,
+         index_t pooled_w, int dtype_code, ptr_t stream, bool deterministic) {
         const index_t size = element_size(dtype_code);
         minidl::check_roi_sizes(num_rois, batch, channels, height, width, pooled_h, pooled_w,
                                 "roi_pool backward");
@@ -46,8 +46,8 @@ void bind_roi_pool_cuda(py::module_& m) {
                                        width, pooled_h, pooled_w, grad_input, deterministic,
                                        dtype_code, stream);
       },
-      py::arg("grad_output"), py::arg("argmax"), py::arg("rois"), py::arg("num_rois"),
-      py::arg("batch"), py::arg("channels"), py::arg("height"), py::arg("width"),
-      py::arg("pooled_h"), py::arg("pooled_w"), py::arg("grad_input"), py::arg("deterministic"),
-      py::arg("dtype_code"), py::arg("stream"));
+      py::arg("grad_output"), py::arg("argmax"), py::arg("rois"), py::arg("grad_input"),
+      py::arg("num_rois"), py::arg("batch"), py::arg("channels"), py::arg("height"),
+      py::arg("width"), py::arg("pooled_h"), py::arg("pooled_w"), py::arg("dtype_code"),
+      py::arg("stream"), py::arg("deterministic") = false);
 }

@@ -14,6 +14,22 @@ The C++ kernels come in two forms. ``use("native")`` (the default) runs the fast
 ``<k>.h`` — the very code the CUDA kernel runs, so the CPU tests test it. Families without a
 fast form run the same code in both modes; on CuPy arrays both modes run the CUDA kernels.
 
+One calling convention for both compiled modules (``launch`` below is the one place that
+calls them)::
+
+    _C.<op>(*arrays, *options, fast=...)                                    NumPy arrays
+    _C_cuda.<op>(*pointers, *sizes, *options, dtype_code, stream, deterministic=...)
+
+``arrays`` are the op's inputs, then its outputs, named and ordered alike in both modules; the
+caller (the dispatcher in this package) allocates every output — zeroed where the kernel adds
+into it — and the kernels never allocate. ``_C_cuda`` receives each array as its device pointer
+(0 for an absent optional one), then the ``sizes`` that a pointer cannot tell (``_C`` reads
+them from the arrays' shapes). ``options`` are the hyper-parameters, the same on both. Two
+keyword options belong to one side only: ``fast`` (the CPU form: see above) and
+``deterministic`` (CUDA: a plane-per-thread backward instead of atomics; the CPU's always is).
+Validation: the public functions (minidl.ops, minidl.functional) raise the named errors; the
+bindings keep the checks that guard memory (dtypes, shapes, sizes, alignment, index ranges).
+
 ``import minidl`` never needs the compiled modules: without them everything runs on the
 references. ``available()`` tells what this installation can use.
 """
@@ -80,6 +96,22 @@ def native_for(array):
     if _mode == "reference":
         return None
     return _load("_C_cuda") if backend.is_cupy_array(array) else _load("_C")
+
+
+def launch(native, op, arrays, sizes=(), options=(), fast=None, deterministic=None):
+    """Call ``op`` of ``native`` (``_C`` or ``_C_cuda``, from ``native_for``) with the one
+    calling convention (module docstring). ``arrays``: inputs then outputs (None: an absent
+    optional array); ``sizes``: what the CUDA launcher needs to know about them; ``options``:
+    hyper-parameters. ``fast`` goes to ``_C`` only, ``deterministic`` to ``_C_cuda`` only
+    (None: not passed). Returns what the binding returns (most return None)."""
+    kernel = getattr(native, op)
+    if native is _load("_C"):
+        return kernel(*arrays, *options, **({} if fast is None else {"fast": fast}))
+    pointers = [0 if a is None else a.data.ptr for a in arrays]
+    floats = [a for a in arrays if a is not None and a.dtype.kind == "f"]
+    dtype = [dtype_code(floats[0])] if floats else []      # (nms_keep has no float array)
+    keywords = {} if deterministic is None else {"deterministic": deterministic}
+    return kernel(*pointers, *sizes, *options, *dtype, backend.current_stream_ptr(), **keywords)
 
 
 def dtype_code(array) -> int:

@@ -19,10 +19,9 @@ integers) run the reference, where the maximum is just as exact.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, native_for
+from . import contiguous, launch, native_for
 
 _NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 
@@ -76,14 +75,11 @@ def adaptive_max_pool2d_forward(input, output_size):
     if native is None or input.dtype.name not in _NATIVE_DTYPES:
         return adaptive_max_pool2d_reference(input, (out_h, out_w))
     input = contiguous(input, xp)
-    if xp is np:
-        return native.adaptive_max_pool2d_forward(input, out_h, out_w)
     n, c, h, w = input.shape
     output = xp.empty((n, c, out_h, out_w), dtype=input.dtype)
     argmax = xp.empty(output.shape, dtype=xp.int64)
-    native.adaptive_max_pool2d_forward(input.data.ptr, n, c, h, w, out_h, out_w, output.data.ptr,
-                                       argmax.data.ptr, dtype_code(input),
-                                       backend.current_stream_ptr())
+    launch(native, "adaptive_max_pool2d_forward", (input, output, argmax),
+           sizes=(n, c, h, w, out_h, out_w))
     return output, argmax
 
 
@@ -95,12 +91,8 @@ def adaptive_max_pool2d_backward(grad_output, argmax, input_shape):
         return adaptive_max_pool2d_backward_reference(grad_output, argmax, input_shape)
     grad_output = contiguous(grad_output, xp)
     argmax = contiguous(argmax, xp, xp.int64)
-    n, c, h, w = input_shape
-    if xp is np:
-        return native.adaptive_max_pool2d_backward(grad_output, argmax, h, w)
     grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
-    native.adaptive_max_pool2d_backward(grad_output.data.ptr, argmax.data.ptr, n, c, h, w,
-                                        grad_output.shape[2], grad_output.shape[3],
-                                        grad_input.data.ptr, dtype_code(grad_output),
-                                        backend.current_stream_ptr())
+    n, c, h, w = input_shape
+    launch(native, "adaptive_max_pool2d_backward", (grad_output, argmax, grad_input),
+           sizes=(n, c, h, w, *grad_output.shape[2:]))
     return grad_input

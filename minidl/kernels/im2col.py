@@ -38,7 +38,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, fast_cpu_form, native_for
+from . import contiguous, fast_cpu_form, launch, native_for
 from ..pairs import as_pair
 
 #: The largest column matrix (in bytes) built at once; the batch is cut into chunks below it.
@@ -269,13 +269,9 @@ def im2col_into(x, kernel_size, stride, padding, dilation, out):
     native = native_for(x)
     if native is None:
         return im2col_reference(x, kernel_size, stride, padding, dilation, out=out)
-    xp = backend.get_array_module(x)
-    x = contiguous(x, xp)
-    if xp is np:
-        native.im2col(x, out, *kernel_size, *stride, *padding, *dilation, fast=fast_cpu_form())
-    else:
-        native.im2col(x.data.ptr, out.data.ptr, *x.shape, *kernel_size, *stride, *padding,
-                      *dilation, dtype_code(x), backend.current_stream_ptr())
+    x = contiguous(x, backend.get_array_module(x))
+    launch(native, "im2col", (x, out), sizes=x.shape,
+           options=(*kernel_size, *stride, *padding, *dilation), fast=fast_cpu_form())
     return out
 
 
@@ -317,9 +313,6 @@ def col2im_into(cols, kernel_size, stride, padding, dilation, out):
     xp = backend.get_array_module(cols)
     if xp is not np or not (_has_contiguous_rows(cols) and cols.flags.aligned):  # padded rows: fine
         cols = contiguous(cols, xp)
-    if xp is np:
-        native.col2im(cols, out, *kernel_size, *stride, *padding, *dilation, fast=fast_cpu_form())
-    else:
-        native.col2im(cols.data.ptr, out.data.ptr, *out.shape, *kernel_size, *stride, *padding,
-                      *dilation, dtype_code(cols), backend.current_stream_ptr())
+    launch(native, "col2im", (cols, out), sizes=out.shape,
+           options=(*kernel_size, *stride, *padding, *dilation), fast=fast_cpu_form())
     return out

@@ -8,7 +8,7 @@ deterministic and needs no atomics.
 from __future__ import annotations
 
 from .. import backend
-from . import aligned, contiguous, dtype_code, native_for
+from . import aligned, contiguous, launch, native_for
 
 
 def index_add_reference(out, index, src):
@@ -27,15 +27,15 @@ def index_add(out, index, src):
             or out.ndim == 0):
         return index_add_reference(out, index, src)
     src = contiguous(src, xp, out.dtype)
-    if xp is backend.np:
-        native.index_add(out, index, src)         # the binding checks shapes and index range
+    if xp is backend.np:          # the binding checks shapes and index range
+        launch(native, "index_add", (index, src, out))
         return out
-    rows = out.shape[0]
+    rows = out.shape[0]        # the CUDA binding cannot read device memory: checked here
     if index.ndim != 1 or src.shape != (index.shape[0],) + out.shape[1:]:
         raise ValueError(f"index_add: src of shape {src.shape} and index of shape {index.shape} "
                          f"do not match out of shape {out.shape}")
     if index.size and backend.any_true((index < -rows) | (index >= rows)):
         raise ValueError(f"index_add: index out of range for {rows} rows")
-    native.index_add(index.data.ptr, index.shape[0], src.data.ptr, out.data.ptr, rows,
-                     out.size // max(rows, 1), dtype_code(out), backend.current_stream_ptr())
+    launch(native, "index_add", (index, src, out),
+           sizes=(index.shape[0], rows, out.size // max(rows, 1)))
     return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, fast_cpu_form, native_for
+from . import contiguous, fast_cpu_form, launch, native_for
 
 
 def _decreasing_score_order(scores, xp):
@@ -68,7 +68,10 @@ def nms(boxes, scores, iou_threshold, labels=None):
     if labels is not None:
         labels = contiguous(labels, xp, xp.int64)
     if xp is np:
-        return native.nms(boxes, scores, float(iou_threshold), labels, fast=fast_cpu_form())
+        keep = xp.empty(boxes.shape[0], dtype=xp.int64)
+        count = launch(native, "nms", (boxes, scores, labels, keep),
+                       options=(float(iou_threshold),), fast=fast_cpu_form())
+        return keep[:count]
     return _nms_cuda(native, xp, boxes, scores, float(iou_threshold), labels)
 
 
@@ -85,9 +88,7 @@ def _nms_cuda(native, xp, boxes, scores, iou_threshold, labels):
     mask = xp.empty((n, words), dtype=xp.uint64)
     removed = xp.zeros(words, dtype=xp.uint64)
     keep = xp.empty(n, dtype=xp.uint8)
-    stream = backend.current_stream_ptr()
-    native.nms_mask(x1.data.ptr, y1.data.ptr, x2.data.ptr, y2.data.ptr, area.data.ptr,
-                    0 if label is None else label.data.ptr, n, iou_threshold, dtype_code(boxes),
-                    mask.data.ptr, stream)
-    native.nms_keep(mask.data.ptr, n, removed.data.ptr, keep.data.ptr, stream)
+    launch(native, "nms_mask", (x1, y1, x2, y2, area, label, mask), sizes=(n,),
+           options=(iou_threshold,))
+    launch(native, "nms_keep", (mask, removed, keep), sizes=(n,))
     return order[keep.astype(bool)].astype(xp.int64)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from . import aligned, dtype_code, native_for
+from . import aligned, launch, native_for
 
 
 def _grouped(x, per_instance):
@@ -116,8 +116,9 @@ def _check_cuda(name, x, vectors, like):
             raise ValueError(f"{name}: {arg} has shape {a.shape}, expected {x.shape}")
 
 
-def _ptr(a):
-    return 0 if a is None else a.data.ptr
+def _sizes(x):
+    """(batch, channels, plane) of x (N, C, ...): what the CUDA launchers are told."""
+    return x.shape[0], x.shape[1], _plane(x)
 
 
 # ---- batch norm on a GPU: through the planes ------------------------------------------------
@@ -172,11 +173,7 @@ def norm_statistics(x, per_instance):
     xp = backend.get_array_module(x)
     g = _groups(x, per_instance)
     mean, var = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
-    if xp is backend.np:
-        native.norm_statistics(x, mean, var, per_instance)
-    else:
-        native.norm_statistics(x.data.ptr, x.shape[0], x.shape[1], _plane(x), per_instance,
-                               mean.data.ptr, var.data.ptr, dtype_code(x), backend.current_stream_ptr())
+    launch(native, "norm_statistics", (x, mean, var), sizes=_sizes(x), options=(per_instance,))
     return mean, var
 
 
@@ -187,15 +184,12 @@ def norm_forward(x, mean, var, weight, bias, eps, per_instance):
         return norm_forward_reference(x, mean, var, weight, bias, eps, per_instance)
     xp = backend.get_array_module(x)
     out = xp.empty_like(x)
-    if xp is backend.np:
-        native.norm_forward(x, mean, var, weight, bias, eps, per_instance, out)
-    else:
+    if xp is not backend.np:
         g, c = _groups(x, per_instance), x.shape[1]
         _check_cuda("norm_forward", x, {"mean": (mean, g), "var": (var, g), "weight": (weight, c),
                                         "bias": (bias, c)}, {})
-        native.norm_forward(x.data.ptr, x.shape[0], c, _plane(x), per_instance, mean.data.ptr,
-                            var.data.ptr, _ptr(weight), _ptr(bias), eps, out.data.ptr,
-                            dtype_code(x), backend.current_stream_ptr())
+    launch(native, "norm_forward", (x, mean, var, weight, bias, out), sizes=_sizes(x),
+           options=(eps, per_instance))
     return out
 
 
@@ -209,13 +203,10 @@ def norm_backward_sums(dy, x, mean, var, eps, per_instance):
     xp = backend.get_array_module(x)
     g = _groups(x, per_instance)
     sum_dy, sum_dy_xhat = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
-    if xp is backend.np:
-        native.norm_backward_sums(dy, x, mean, var, eps, per_instance, sum_dy, sum_dy_xhat)
-    else:
+    if xp is not backend.np:
         _check_cuda("norm_backward_sums", x, {"mean": (mean, g), "var": (var, g)}, {"dy": dy})
-        native.norm_backward_sums(dy.data.ptr, x.data.ptr, x.shape[0], x.shape[1], _plane(x),
-                                  per_instance, mean.data.ptr, var.data.ptr, eps, sum_dy.data.ptr,
-                                  sum_dy_xhat.data.ptr, dtype_code(x), backend.current_stream_ptr())
+    launch(native, "norm_backward_sums", (dy, x, mean, var, sum_dy, sum_dy_xhat), sizes=_sizes(x),
+           options=(eps, per_instance))
     return sum_dy, sum_dy_xhat
 
 
@@ -231,16 +222,11 @@ def norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat, inpu
         return norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
                                              input_stats, per_instance)
     dx = xp.empty_like(x)
-    if xp is backend.np:
-        native.norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
-                                   input_stats, per_instance, dx)
-    else:
+    if xp is not backend.np:
         g, c = _groups(x, per_instance), x.shape[1]
         _check_cuda("norm_backward_input", x, {"mean": (mean, g), "var": (var, g),
                                                "weight": (weight, c), "sum_dy": (sum_dy, g),
                                                "sum_dy_xhat": (sum_dy_xhat, g)}, {"dy": dy})
-        native.norm_backward_input(dy.data.ptr, x.data.ptr, x.shape[0], c, _plane(x),
-                                   per_instance, mean.data.ptr, var.data.ptr, _ptr(weight), eps,
-                                   sum_dy.data.ptr, sum_dy_xhat.data.ptr, input_stats, dx.data.ptr,
-                                   dtype_code(x), backend.current_stream_ptr())
+    launch(native, "norm_backward_input", (dy, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
+           sizes=_sizes(x), options=(eps, input_stats, per_instance))
     return dx

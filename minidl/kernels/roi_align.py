@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, fast_cpu_form, native_for
+from . import contiguous, fast_cpu_form, launch, native_for
 from .roi_pool import check_roi_params, roi_batch_index
 
 #: Sample points per bin and axis at most — the adaptive grid's cap and the bound on an explicit
@@ -148,15 +147,12 @@ def roi_align_forward(input, rois, output_size, spatial_scale, sampling_ratio, a
         return roi_align_reference(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
     input = contiguous(input, xp)
     rois = contiguous(rois, xp, input.dtype)
-    ph, pw = output_size
-    if xp is np:
-        return native.roi_align_forward(input, rois, float(spatial_scale), ph, pw,
-                                        int(sampling_ratio), bool(aligned), fast=fast_cpu_form())
     n, c, h, w = input.shape
+    ph, pw = output_size
     output = xp.empty((rois.shape[0], c, ph, pw), dtype=input.dtype)
-    native.roi_align_forward(input.data.ptr, n, c, h, w, rois.data.ptr, rois.shape[0],
-                             float(spatial_scale), ph, pw, int(sampling_ratio), bool(aligned),
-                             output.data.ptr, dtype_code(input), backend.current_stream_ptr())
+    launch(native, "roi_align_forward", (input, rois, output),
+           sizes=(n, c, h, w, rois.shape[0], ph, pw),
+           options=(float(spatial_scale), int(sampling_ratio), bool(aligned)), fast=fast_cpu_form())
     return output
 
 
@@ -172,14 +168,11 @@ def roi_align_backward(grad_output, rois, input_shape, spatial_scale, sampling_r
                                             sampling_ratio, aligned)
     grad_output = contiguous(grad_output, xp)
     rois = contiguous(rois, xp, grad_output.dtype)
-    n, c, h, w = input_shape
-    if xp is np:
-        return native.roi_align_backward(grad_output, rois, float(spatial_scale), n, h, w,
-                                         int(sampling_ratio), bool(aligned), fast=fast_cpu_form())
     grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
-    k, _, ph, pw = grad_output.shape
-    native.roi_align_backward(grad_output.data.ptr, rois.data.ptr, k, n, c, h, w,
-                              float(spatial_scale), ph, pw, int(sampling_ratio), bool(aligned),
-                              grad_input.data.ptr, bool(deterministic), dtype_code(grad_output),
-                              backend.current_stream_ptr())
+    k, c, ph, pw = grad_output.shape
+    n, _, h, w = input_shape
+    launch(native, "roi_align_backward", (grad_output, rois, grad_input),
+           sizes=(k, n, c, h, w, ph, pw),
+           options=(float(spatial_scale), int(sampling_ratio), bool(aligned)),
+           fast=fast_cpu_form(), deterministic=bool(deterministic))
     return grad_input

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import backend
-from . import contiguous, dtype_code, native_for
+from . import contiguous, launch, native_for
 
 _NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 _LIMIT = 2.0 ** 40  # scaled corners beyond this (or NaN/inf) make a RoI pool nothing, as in C++
@@ -112,15 +112,12 @@ def roi_pool_forward(input, rois, output_size, spatial_scale):
         return roi_pool_reference(input, rois, output_size, spatial_scale)
     input = contiguous(input, xp)
     rois = contiguous(rois, xp, input.dtype)
-    ph, pw = output_size
-    if xp is np:
-        return native.roi_pool_forward(input, rois, float(spatial_scale), ph, pw)
     n, c, h, w = input.shape
+    ph, pw = output_size
     output = xp.empty((rois.shape[0], c, ph, pw), dtype=input.dtype)
     argmax = xp.empty(output.shape, dtype=xp.int64)
-    native.roi_pool_forward(input.data.ptr, n, c, h, w, rois.data.ptr, rois.shape[0],
-                            float(spatial_scale), ph, pw, output.data.ptr, argmax.data.ptr,
-                            dtype_code(input), backend.current_stream_ptr())
+    launch(native, "roi_pool_forward", (input, rois, output, argmax),
+           sizes=(n, c, h, w, rois.shape[0], ph, pw), options=(float(spatial_scale),))
     return output, argmax
 
 
@@ -133,12 +130,9 @@ def roi_pool_backward(grad_output, argmax, rois, input_shape, deterministic=Fals
     grad_output = contiguous(grad_output, xp)
     argmax = contiguous(argmax, xp, xp.int64)
     rois = contiguous(rois, xp, grad_output.dtype)
-    n, c, h, w = input_shape
-    if xp is np:
-        return native.roi_pool_backward(grad_output, argmax, rois, n, h, w)
     grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
-    k, _, ph, pw = grad_output.shape
-    native.roi_pool_backward(grad_output.data.ptr, argmax.data.ptr, rois.data.ptr, k, n, c, h, w,
-                             ph, pw, grad_input.data.ptr, bool(deterministic),
-                             dtype_code(grad_output), backend.current_stream_ptr())
+    k, c, ph, pw = grad_output.shape
+    n, _, h, w = input_shape
+    launch(native, "roi_pool_backward", (grad_output, argmax, rois, grad_input),
+           sizes=(k, n, c, h, w, ph, pw), deterministic=bool(deterministic))
     return grad_input
