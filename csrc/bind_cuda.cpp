@@ -2,6 +2,10 @@
 //
 // Compiled by g++ (nvcc never sees pybind11): the launchers' API is plain C++ — device
 // pointers as integers (cupy_array.data.ptr), shapes as ints, the CuPy stream as an integer.
+// The calling convention is _C's with pointers (minidl/kernels/__init__.py): _C_cuda.<op>(
+// *pointers, *sizes, *options, dtype_code, stream, deterministic=...) — the same arrays in the
+// same order, then the sizes a pointer cannot tell, the same options, the dtype code (0 float32,
+// 1 float64) and CuPy's stream; tests/test_binding_contract.py compares the two signatures.
 // CuPy owns all GPU memory; this module never allocates any. The arrays' shapes and dtypes are
 // checked on the Python side (minidl/kernels/*.py), where the CuPy arrays are visible. What this
 // module does see it checks itself before a launch, with the functions the CPU bindings use
