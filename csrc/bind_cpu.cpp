@@ -2,9 +2,11 @@
 //
 // The calling convention, shared with minidl._C_cuda (minidl/kernels/__init__.py, whose launch()
 // is the one caller): _C.<op>(*arrays, *options, fast=...) — the op's inputs, then its outputs,
-// every output allocated by the caller (zeroed where the kernel adds into it; checked here with
-// output_of: dtype, shape, contiguity, alignment, writeable), then the hyper-parameters; `fast`
-// picks the CPU form where a family has two. No binding allocates an array.
+// every output allocated by the caller (zeroed where the kernel adds into it) and checked before
+// any write — output_of (dtype, shape, contiguity, alignment, writeable) for the pooling, RoI and
+// nms outputs, the family's own checks for im2col's columns, norm's and index_add's arrays —
+// then the hyper-parameters; `fast` picks the CPU form where a family has two. No binding
+// allocates an array.
 //
 // Each binding checks dtype, alignment, contiguity, shapes, index ranges and every size it
 // derives (in checked arithmetic: common/checks.h) *before* it touches memory — a bad call

@@ -312,6 +312,8 @@ def run_backward(output, grad):
             if g.shape != a.shape:
                 raise RuntimeError(f"{node.function.__name__}.backward returned a gradient of shape "
                                    f"{g.shape} for an input of shape {a.shape}")
+            if g.dtype != a.dtype:   # a gradient has its tensor's dtype (float32 y in a float64 loss)
+                g = g.astype(a.dtype)
             if a._ctx is None or a._retain_grad:
                 # a leaf may adopt g only if it is fresh and no other input receives it too;
                 # a non-leaf's retained .grad is always a copy (g also flows on to its node)

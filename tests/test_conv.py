@@ -380,3 +380,27 @@ def test_padded_column_rows_give_the_same_results(monkeypatch):
     contiguous = run()
     for a, b in zip(padded, contiguous):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dual", [False, True])
+def test_float32_conv_under_a_float64_loss_gets_float32_gradients(dual, monkeypatch):
+    """y - target promotes to float64 (NumPy's rule), so a float64 gradient reaches the float32
+    conv; the engine hands each Function gradients of its outputs' dtype, so the conv's float32
+    column buffers are never mixed with a float64 image (the plain side used to raise a TypeError
+    from the im2col binding, and on a GPU would have written float32 bytes into a float64 buffer)."""
+    from minidl.functional import conv_dual
+    monkeypatch.setattr(conv_dual, "enabled", dual)
+    rng = np.random.default_rng(3)
+    x64, w64 = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    target = rng.standard_normal((2, 4, 6, 5))                      # float64
+
+    def grads(dtype):
+        x = minidl.Tensor(x64.astype(dtype), requires_grad=True)
+        w = minidl.Tensor(w64.astype(dtype), requires_grad=True)
+        ((F.conv2d(x, w, padding=1) - target) ** 2).sum().backward()
+        return x.grad, w.grad
+
+    (gx, gw), (ex, ew) = grads(np.float32), grads(np.float64)
+    assert gx.dtype == gw.dtype == np.float32
+    np.testing.assert_allclose(gx.numpy(), ex.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw.numpy(), ew.numpy(), rtol=1e-4, atol=1e-4)

@@ -82,8 +82,8 @@ def test_kernels_equal_the_reference_exactly(case):
 
 @needs_cpu_kernels
 def test_stride_two_phase_path_equals_the_reference_on_a_grid():
-    """Stride (2, 2) runs through a plane's four phases in the C++ kernels (csrc/im2col/
-    im2col_cpu.cpp): every tap offset parity, odd and even sizes (phases of unequal width),
+    """Stride (2, 2) runs through a plane's four phases in the fast C++ form (csrc/im2col/
+    im2col_phases.h): every tap offset parity, odd and even sizes (phases of unequal width),
     offsets below zero (padding) and past the plane, dilations that keep or flip parity."""
     rng = np.random.default_rng(3)
     checked = 0

@@ -32,8 +32,8 @@ inline index_t element_size(int dtype_code) {
 }
 
 // A device pointer must be aligned for its elements, as the CPU bindings require of NumPy data
-// (CuPy's allocations are; a raw pointer at an odd byte offset is not). 0 passes: it is how
-// norm's optional weight / bias say "none", and no other launcher is handed 0 by minidl.
+// (CuPy's allocations are; a raw pointer at an odd byte offset is not). 0 passes: it is how an
+// absent optional array says "none" (norm's weight / bias, nms's labels: kernels.launch's None).
 struct DevicePointer {
   ptr_t pointer;
   const char* name;

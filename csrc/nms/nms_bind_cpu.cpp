@@ -30,6 +30,8 @@ index_t nms_binding(py::array boxes, py::array scores, py::object labels, py::ar
     label_ptr = static_cast<const index_t*>(label_array.data());
   }
   index_t* keep_ptr = output_of<index_t>(keep, {n}, "nms", "keep");
+  if (!fast)  // the textbook form holds every suppression word: n * ceil(n/64) of them
+    minidl::checked_mul(n, (n + 63) / 64, "nms: the textbook form's mask (n * ceil(n/64) words)");
   py::gil_scoped_release release;
   return (fast ? minidl::nms_cpu_fast<T> : minidl::nms_cpu<T>)(
       static_cast<const T*>(boxes.data()), static_cast<const T*>(scores.data()), label_ptr, n,

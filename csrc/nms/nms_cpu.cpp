@@ -12,6 +12,7 @@
 // The fast form of the same result is nms_cpu_fast.cpp (minidl._C's default).
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nms_cpu.h"
@@ -28,7 +29,9 @@ index_t nms_cpu(const T* boxes, const T* scores, const index_t* labels, index_t 
   const T threshold = threshold_in<T>(iou_threshold);
   const index_t words = (n + kNmsWord - 1) / kNmsWord;
 
-  std::vector<std::uint64_t> mask(n * words, 0);  // mask[i * words + c]
+  // mask[i * words + c], words c >= i / 64 only (the walk reads no others): n * words was
+  // checked by the binding; not zero-filled, every word that is read is written first.
+  std::unique_ptr<std::uint64_t[]> mask(new std::uint64_t[n * words]);
 #pragma omp parallel for schedule(dynamic, 64) if (n >= 1024)
   for (index_t i = 0; i < n; ++i)
     for (index_t c = i / kNmsWord; c < words; ++c) {

@@ -6,8 +6,8 @@
 // and writes only dx; and x itself, not a normalized copy, is what the backward keeps.
 // The sums accumulate in double, in SIMD lanes (`omp simd reduction`: without it the compiler
 // may not reorder a floating-point sum and adds one value per ~4 cycles). Threads only for
-// large inputs, for the reason given in im2col_cpu.cpp (OpenBLAS's threads run between these
-// calls in a network).
+// large inputs, for the reason given at kParallelElements in im2col/im2col_cpu.h (OpenBLAS's
+// threads run between these calls in a network).
 #include "norm_cpu.h"
 
 #include <cmath>

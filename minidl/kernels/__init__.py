@@ -27,8 +27,10 @@ into it — and the kernels never allocate. ``_C_cuda`` receives each array as i
 them from the arrays' shapes). ``options`` are the hyper-parameters, the same on both. Two
 keyword options belong to one side only: ``fast`` (the CPU form: see above) and
 ``deterministic`` (CUDA: a plane-per-thread backward instead of atomics; the CPU's always is).
-Validation: the public functions (minidl.ops, minidl.functional) raise the named errors; the
-bindings keep the checks that guard memory (dtypes, shapes, sizes, alignment, index ranges).
+Validation: the public functions (minidl.ops, minidl.functional) raise the named errors; ``_C``
+keeps the checks that guard memory (dtypes, shapes, sizes, alignment, index ranges); ``_C_cuda``
+sees only pointers and sizes, so it checks the sizes, their products and the alignment, and the
+dispatchers here check the CuPy arrays' shapes and dtypes before they call it.
 
 ``import minidl`` never needs the compiled modules: without them everything runs on the
 references. ``available()`` tells what this installation can use.

@@ -263,9 +263,26 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, out=None):
     return im2col_into(x, *geometry, out=out)
 
 
+def _check_into(op, image, cols, columns, written):
+    """The O(1) checks that guard memory on the way to a kernel, kept in the unchecked entry
+    points: _C_cuda sees raw pointers, so a column matrix of the wrong dtype or shape, or a
+    CuPy view with padded rows, would be written as if it were right."""
+    if image.dtype != cols.dtype:
+        raise TypeError(f"{op}: the image ({image.dtype}) and the columns ({cols.dtype}) must have "
+                        "the same dtype")
+    if tuple(cols.shape) != tuple(columns):
+        raise ValueError(f"{op}: the columns have shape {tuple(cols.shape)}, expected {tuple(columns)}")
+    if not backend.is_cupy_array(cols):
+        return                                   # _C checks strides and alignment itself
+    if not written.flags.c_contiguous:          # (the input is made contiguous below)
+        raise ValueError(f"{op}: the CUDA kernels write C-contiguous arrays only")
+
+
 def im2col_into(x, kernel_size, stride, padding, dilation, out):
     """im2col of ``x`` into ``out``, for callers that validated all of it already: pairs from
     ``check_geometry``, a float32/64 ``x``, ``out`` of the column shape (``column_workspace``)."""
+    _check_into("im2col_into", x, out, column_shape(x.shape, kernel_size, stride, padding, dilation),
+                written=out)
     native = native_for(x)
     if native is None:
         return im2col_reference(x, kernel_size, stride, padding, dilation, out=out)
@@ -307,6 +324,8 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, out=
 def col2im_into(cols, kernel_size, stride, padding, dilation, out):
     """col2im of ``cols`` into the image ``out`` (N, C, H, W), for callers that validated all of
     it already (as ``im2col_into``); ``cols`` may have padded rows (``column_workspace``)."""
+    _check_into("col2im_into", out, cols, column_shape(out.shape, kernel_size, stride, padding, dilation),
+                written=out)
     native = native_for(cols)
     if native is None:
         return col2im_reference(cols, out.shape, kernel_size, stride, padding, dilation, out=out)
