@@ -1,0 +1,120 @@
+// winograd.h — the per-tile bodies of Winograd's F(2×2, 3×3) convolution, shared by the CPU and
+// CUDA launchers.
+//
+// Lecture 8's convolution is a matrix product, conv(x) = W @ im2col(x). Winograd's minimal
+// filtering (Lavin & Gray, 2016) computes the same 3×3, stride-1 convolution with fewer
+// multiplications: a 2×2 block of outputs needs a 4×4 patch d of the input, and
+//
+//     y (2×2) = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          g: one 3×3 filter (of one channel)
+//
+// — 16 multiplications instead of 2·2·9 = 36. Summed over input channels, the ⊙ becomes 16
+// independent matrix products, one per position k = (ξ, ν) of the 4×4 grid:
+//
+//     M[k] (F × P) = U[k] (F × C) @ V[k] (C × P),   U = G g Gᵀ (filters), V = Bᵀ d B (input)
+//
+// with P = N · tiles_h · tiles_w patches (tile (ty, tx) of image n: the 4×4 patch at rows
+// 2·ty − pad_h.., columns 2·tx − pad_w.., zero outside the image; neighbouring patches overlap
+// by 2). The 16 products run through BLAS; this file holds the two data transforms:
+//
+//     V[k][c][p] = (Bᵀ d B)[k]   for patch p of channel c            winograd_input_tile
+//     y[n][f][2ty + i][2tx + j] = (Aᵀ m A)[i][j],  m[k] = M[k][f][p]  winograd_output_tile
+//
+//     Bᵀ = | 1  0 -1  0 |     Aᵀ = | 1  1  1  0 |     G = |  1    0    0  |
+//          | 0  1  1  0 |          | 0  1 -1 -1 |         | 1/2  1/2  1/2 |
+//          | 0 -1  1  0 |                                 | 1/2 -1/2  1/2 |
+//          | 0  1  0 -1 |                                 |  0    0    1  |
+//
+// (the filter transform, U = G g Gᵀ, is small and runs in NumPy/CuPy: minidl/kernels/winograd.py).
+// Bᵀ and Aᵀ hold only 0 and ±1, so both transforms are additions: written out below.
+// Layouts: V (16, C, P) and M (16, F, P), row-major; p = (n · tiles_h + ty) · tiles_w + tx.
+#pragma once
+
+#include "../common/host_device.h"
+
+namespace minidl {
+
+struct WinogradGeometry {
+  index_t batch, channels, height, width;  // the input (N, C, H, W)
+  index_t pad_h, pad_w;
+  index_t out_h, out_w;                    // H + 2·pad − 2 (a 3×3 kernel, stride 1)
+  index_t tiles_h, tiles_w;                // ceil(out / 2): the last tile may hang over the edge
+  index_t patches;                         // P = N · tiles_h · tiles_w
+};
+
+inline WinogradGeometry make_winograd_geometry(index_t batch, index_t channels, index_t height,
+                                               index_t width, index_t pad_h, index_t pad_w) {
+  WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, 0, 0, 0, 0, 0};
+  g.out_h = height + 2 * pad_h - 2;
+  g.out_w = width + 2 * pad_w - 2;
+  g.tiles_h = (g.out_h + 1) / 2;
+  g.tiles_w = (g.out_w + 1) / 2;
+  g.patches = batch * g.tiles_h * g.tiles_w;
+  return g;
+}
+
+// The geometry the output transform needs, from the output's shape (N, ·, out_h, out_w).
+inline WinogradGeometry make_winograd_output_geometry(index_t batch, index_t out_h, index_t out_w) {
+  return make_winograd_geometry(batch, 0, out_h + 2, out_w + 2, 0, 0);  // (H + 0 − 2 = out_h)
+}
+
+// The 16 values Bᵀ d B of the patch of tile (ty, tx) of image n, channel c, written to
+// V[k · (C · P) + c · P + p]. Rows first: t = Bᵀ d (4 additions per column), then t B.
+template <typename T>
+MINIDL_HD void winograd_input_tile(const T* x, const WinogradGeometry& g, index_t n, index_t c,
+                                   index_t ty, index_t tx, T* V) {
+  const T* plane = x + (n * g.channels + c) * g.height * g.width;
+  const index_t y0 = 2 * ty - g.pad_h, x0 = 2 * tx - g.pad_w;
+  T d[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const index_t yy = y0 + i, xx = x0 + j;
+      d[i][j] = (yy >= 0 && yy < g.height && xx >= 0 && xx < g.width) ? plane[yy * g.width + xx]
+                                                                      : T(0);
+    }
+  T t[4][4];  // t = Bᵀ d
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[0][j] - d[2][j];
+    t[1][j] = d[1][j] + d[2][j];
+    t[2][j] = d[2][j] - d[1][j];
+    t[3][j] = d[1][j] - d[3][j];
+  }
+  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx, k_stride = g.channels * g.patches;
+  T* out = V + c * g.patches + p;
+  for (int i = 0; i < 4; ++i) {  // (t B)[i] = (t[i][0] - t[i][2], t[i][1] + t[i][2], ...)
+    out[(4 * i + 0) * k_stride] = t[i][0] - t[i][2];
+    out[(4 * i + 1) * k_stride] = t[i][1] + t[i][2];
+    out[(4 * i + 2) * k_stride] = t[i][2] - t[i][1];
+    out[(4 * i + 3) * k_stride] = t[i][1] - t[i][3];
+  }
+}
+
+// The 2×2 outputs Aᵀ m A of tile (ty, tx) of image n, filter f, from m[k] = M[k][f][p]; the
+// ones inside (out_h, out_w) are written to y (N, F, out_h, out_w), with bias[f] added (bias
+// may be null).
+template <typename T>
+MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index_t filters,
+                                    index_t n, index_t f, index_t ty, index_t tx, const T* bias,
+                                    T* y) {
+  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx, k_stride = filters * g.patches;
+  const T* in = M + f * g.patches + p;
+  T m[4][4];
+  for (int k = 0; k < 16; ++k) m[k / 4][k % 4] = in[k * k_stride];
+  T t[2][4];  // t = Aᵀ m
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = m[0][j] + m[1][j] + m[2][j];
+    t[1][j] = m[1][j] - m[2][j] - m[3][j];
+  }
+  const T b = bias ? bias[f] : T(0);
+  T* plane = y + (n * filters + f) * g.out_h * g.out_w;
+  for (int i = 0; i < 2; ++i) {
+    const index_t yy = 2 * ty + i;
+    if (yy >= g.out_h) break;
+    const T row[2] = {t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3]};  // (t A)[i]
+    for (int j = 0; j < 2; ++j) {
+      const index_t xx = 2 * tx + j;
+      if (xx < g.out_w) plane[yy * g.out_w + xx] = row[j] + b;
+    }
+  }
+}
+
+}  // namespace minidl

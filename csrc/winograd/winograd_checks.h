@@ -1,0 +1,40 @@
+// winograd_checks.h — the size checks of the Winograd transforms, shared by both bindings.
+#pragma once
+
+#include <string>
+
+#include "../common/checks.h"
+#include "winograd.h"
+
+namespace minidl {
+
+// The checked geometry of an (N, C, H, W) input padded by (pad_h, pad_w) for a 3×3 kernel:
+// sizes >= 0, padding in [0, 2] (Winograd's tiles assume the 3×3 fits: out >= 1), and the sizes
+// of x and V in int64.
+inline WinogradGeometry checked_winograd_geometry(index_t batch, index_t channels, index_t height,
+                                                  index_t width, index_t pad_h, index_t pad_w,
+                                                  const std::string& op) {
+  check(batch >= 0 && channels >= 0 && height >= 0 && width >= 0, op + ": x's sizes must be >= 0");
+  check(pad_h >= 0 && pad_h <= 2 && pad_w >= 0 && pad_w <= 2,
+        op + ": padding must be in [0, 2] for a 3x3 kernel, got (" + std::to_string(pad_h) + ", " +
+            std::to_string(pad_w) + ")");
+  check(height + 2 * pad_h >= 3 && width + 2 * pad_w >= 3,
+        op + ": the 3x3 kernel is larger than the padded input");
+  checked_product({batch, channels, height, width}, op + ": the size of x");
+  const WinogradGeometry g = make_winograd_geometry(batch, channels, height, width, pad_h, pad_w);
+  checked_product({16, channels, batch, g.tiles_h, g.tiles_w}, op + ": the size of V");
+  return g;
+}
+
+// The geometry of an output (N, F, out_h, out_w), checked: sizes >= 0 and M's size in int64.
+inline WinogradGeometry checked_winograd_output_geometry(index_t batch, index_t filters,
+                                                         index_t out_h, index_t out_w,
+                                                         const std::string& op) {
+  check(batch >= 0 && filters >= 0 && out_h >= 0 && out_w >= 0, op + ": y's sizes must be >= 0");
+  checked_product({batch, filters, out_h, out_w}, op + ": the size of y");
+  const WinogradGeometry g = make_winograd_output_geometry(batch, out_h, out_w);
+  checked_product({16, filters, batch, g.tiles_h, g.tiles_w}, op + ": the size of M");
+  return g;
+}
+
+}  // namespace minidl

@@ -1,0 +1,41 @@
+// winograd_cpu.cpp — Winograd F(2×2, 3×3)'s data transforms on the CPU: OpenMP loops calling
+// the per-tile bodies of winograd.h, the code the CUDA kernels run (one thread per tile there).
+//
+// One iteration owns one row of tiles of one (image, channel) plane — or (image, filter) plane
+// for the output transform — so no two iterations write the same address. Threads only for
+// large inputs, as in im2col (kParallelElements in im2col/im2col_cpu.h: these kernels run
+// between OpenBLAS's GEMMs, whose threads are still spinning).
+#include "winograd_cpu.h"
+
+namespace minidl {
+
+constexpr index_t kParallelTiles = index_t(1) << 16;  // 64K tiles: ~4 MB of float32 V
+
+template <typename T>
+void winograd_input_transform_cpu(const T* x, const WinogradGeometry& g, T* V) {
+  const index_t rows = g.batch * g.channels * g.tiles_h;
+#pragma omp parallel for schedule(static) if (rows * g.tiles_w >= kParallelTiles)
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t ty = r % g.tiles_h, c = r / g.tiles_h % g.channels, n = r / (g.tiles_h * g.channels);
+    for (index_t tx = 0; tx < g.tiles_w; ++tx) winograd_input_tile(x, g, n, c, ty, tx, V);
+  }
+}
+
+template <typename T>
+void winograd_output_transform_cpu(const T* M, const WinogradGeometry& g, index_t filters,
+                                   const T* bias, T* y) {
+  const index_t rows = g.batch * filters * g.tiles_h;
+#pragma omp parallel for schedule(static) if (rows * g.tiles_w >= kParallelTiles)
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
+    for (index_t tx = 0; tx < g.tiles_w; ++tx) winograd_output_tile(M, g, filters, n, f, ty, tx, bias, y);
+  }
+}
+
+template void winograd_input_transform_cpu<float>(const float*, const WinogradGeometry&, float*);
+template void winograd_input_transform_cpu<double>(const double*, const WinogradGeometry&, double*);
+template void winograd_output_transform_cpu<float>(const float*, const WinogradGeometry&, index_t,
+                                                   const float*, float*);
+template void winograd_output_transform_cpu<double>(const double*, const WinogradGeometry&, index_t,
+                                                    const double*, double*);
+}  // namespace minidl

@@ -1,0 +1,14 @@
+// winograd_cpu.h — the CPU launchers' declarations (see winograd.h for the math and layouts).
+#pragma once
+#include "winograd.h"
+
+namespace minidl {
+// x (N, C, H, W) -> V (16, C, P): every entry written.
+template <typename T>
+void winograd_input_transform_cpu(const T* x, const WinogradGeometry& g, T* V);
+
+// M (16, F, P) -> y (N, F, out_h, out_w) (+ bias[f], bias may be null): every entry written.
+template <typename T>
+void winograd_output_transform_cpu(const T* M, const WinogradGeometry& g, index_t filters,
+                                   const T* bias, T* y);
+}  // namespace minidl

@@ -1,0 +1,65 @@
+// winograd_cuda.cu — Winograd F(2×2, 3×3)'s data transforms on the GPU: one thread per tile,
+// each calling the per-tile body of winograd.h (the code the CPU's OpenMP loops run).
+#include "../common/cuda_check.h"
+#include "winograd.h"
+#include "winograd_cuda.h"
+
+namespace minidl {
+
+template <typename T>
+__global__ void winograd_input_kernel(const T* x, WinogradGeometry g, T* V) {
+  const index_t t = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const index_t tiles = g.tiles_h * g.tiles_w;
+  if (t >= g.batch * g.channels * tiles) return;
+  const index_t tx = t % g.tiles_w, ty = t / g.tiles_w % g.tiles_h;
+  const index_t c = t / tiles % g.channels, n = t / (tiles * g.channels);
+  winograd_input_tile(x, g, n, c, ty, tx, V);
+}
+
+template <typename T>
+__global__ void winograd_output_kernel(const T* M, WinogradGeometry g, index_t filters,
+                                       const T* bias, T* y) {
+  const index_t t = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const index_t tiles = g.tiles_h * g.tiles_w;
+  if (t >= g.batch * filters * tiles) return;
+  const index_t tx = t % g.tiles_w, ty = t / g.tiles_w % g.tiles_h;
+  const index_t f = t / tiles % filters, n = t / (tiles * filters);
+  winograd_output_tile(M, g, filters, n, f, ty, tx, bias, y);
+}
+
+void winograd_input_transform_cuda(std::uintptr_t x, std::uintptr_t V, std::int64_t batch,
+                                   std::int64_t channels, std::int64_t height, std::int64_t width,
+                                   std::int64_t pad_h, std::int64_t pad_w, int dtype_code,
+                                   std::uintptr_t stream) {
+  const WinogradGeometry g = make_winograd_geometry(batch, channels, height, width, pad_h, pad_w);
+  const index_t threads = batch * channels * g.tiles_h * g.tiles_w;
+  if (threads == 0) return;
+  auto s = reinterpret_cast<cudaStream_t>(stream);
+  if (dtype_code == 0)
+    winograd_input_kernel<float><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const float*>(x), g, reinterpret_cast<float*>(V));
+  else
+    winograd_input_kernel<double><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const double*>(x), g, reinterpret_cast<double*>(V));
+  cuda_check(cudaGetLastError(), "winograd_input_transform");
+}
+
+void winograd_output_transform_cuda(std::uintptr_t M, std::uintptr_t bias, std::uintptr_t y,
+                                    std::int64_t batch, std::int64_t filters, std::int64_t out_h,
+                                    std::int64_t out_w, int dtype_code, std::uintptr_t stream) {
+  const WinogradGeometry g = make_winograd_output_geometry(batch, out_h, out_w);
+  const index_t threads = batch * filters * g.tiles_h * g.tiles_w;
+  if (threads == 0) return;
+  auto s = reinterpret_cast<cudaStream_t>(stream);
+  if (dtype_code == 0)
+    winograd_output_kernel<float><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const float*>(M), g, filters, reinterpret_cast<const float*>(bias),
+        reinterpret_cast<float*>(y));
+  else
+    winograd_output_kernel<double><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const double*>(M), g, filters, reinterpret_cast<const double*>(bias),
+        reinterpret_cast<double*>(y));
+  cuda_check(cudaGetLastError(), "winograd_output_transform");
+}
+
+}  // namespace minidl

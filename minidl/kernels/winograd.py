@@ -1,0 +1,133 @@
+"""Winograd F(2×2, 3×3): a 3×3, stride-1 convolution as 16 small matrix products.
+
+Lecture 8 computes a convolution as one matrix product, ``W @ im2col(x)``: 9·C multiplications
+per output. Winograd's minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for
+Convolutional Neural Networks", 2016) gets a 2×2 block of outputs of a 3×3 filter from a 4×4
+input patch d with 16 multiplications instead of 36::
+
+    y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A                      (g: the 3×3 filter)
+
+Over the input channels the element-wise product ⊙ sums into 16 independent matrix products,
+one per position k of the 4×4 grid — ``M[k] = U[k] @ V[k]`` with ``U = G g Gᵀ`` (F, C) and
+``V = Bᵀ d B`` (C, P), P the number of patches — so the work is again GEMMs (BLAS/cuBLAS), with
+2.25× fewer multiplications. The price: three transforms (cheap, additions) and a little
+accuracy (the transforms add and subtract neighbouring pixels; float32 results differ from
+im2col's by ~1e-7 relative to the largest output, measured in docs/conv.md).
+
+Layouts (shared with csrc/winograd/winograd.h)::
+
+    x  (N, C, H, W)      padding (ph, pw) in [0, 2]; out = H + 2·ph − 2 (and W likewise)
+    tiles_h = ceil(out_h / 2), tiles_w = ceil(out_w / 2); patch p = (n·tiles_h + ty)·tiles_w + tx
+    V  (16, C, P)        V[k, c, p] = (Bᵀ d B)[k], d the 4×4 patch at (2·ty − ph, 2·tx − pw)
+    U  (16, F, C)        U[k, f, c] = (G g Gᵀ)[k], g = weight[f, c]
+    M  (16, F, P)        M[k] = U[k] @ V[k]
+    y  (N, F, out_h, out_w), each tile's 2×2 block = Aᵀ m A (+ bias), clipped at the edge
+
+Implementations: the ``*_reference`` functions (NumPy or CuPy, ``einsum`` over tile views) and
+the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies, one OpenMP loop or one CUDA thread
+per tile), picked from the array's type as every kernel family here. Used by
+minidl/functional/conv_winograd.py, the fast lane of 3×3 stride-1 convolutions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from . import contiguous, launch, native_for
+
+#: The transforms (the docstring's Bᵀ, G, Aᵀ). Bᵀ and Aᵀ are applied as the additions they stand
+#: for (``_rows_of_bt`` and the loops below); G as a product, once per weight.
+B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+
+def tiles(out_h, out_w):
+    """(tiles_h, tiles_w): 2×2 output blocks covering the output (the last may hang over)."""
+    return -(-out_h // 2), -(-out_w // 2)
+
+
+def output_size(height, width, padding):
+    """(out_h, out_w) of a 3×3 stride-1 convolution with ``padding`` = (ph, pw)."""
+    return height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
+
+
+def filter_transform(weight):
+    """U (16, F, C) = G g Gᵀ for every filter g = weight[f, c] (F, C, 3, 3)."""
+    xp = backend.get_array_module(weight)
+    g = xp.asarray(G, dtype=weight.dtype)
+    f, c = weight.shape[:2]
+    return xp.ascontiguousarray(xp.einsum("ij,fcjk,lk->ilfc", g, weight, g).reshape(16, f, c))
+
+
+def _rows_of_bt(d):
+    """Bᵀ d along axis -2 of (..., 4, 4) patches: the four rows of Bᵀ written out (0, ±1)."""
+    return (d[..., 0, :] - d[..., 2, :], d[..., 1, :] + d[..., 2, :],
+            d[..., 2, :] - d[..., 1, :], d[..., 1, :] - d[..., 3, :])
+
+
+def input_transform_reference(x, padding, out=None):
+    """V (16, C, P) = Bᵀ d B of every 4×4 patch d (the layout in the module docstring).
+
+    The same additions in the same order as the C++/CUDA body, on all patches at once, so the
+    kernels agree with it bit for bit: first t = Bᵀ d (rows), then t B (columns)."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
+    th, tw = tiles(oh, ow)
+    padded = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)   # zeros past the image too
+    rows, cols = min(h, 2 * th + 2 - ph), min(w, 2 * tw + 2 - pw)
+    padded[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
+    s = padded.strides
+    d = xp.lib.stride_tricks.as_strided(                              # (N, C, th, tw, 4, 4)
+        padded, (n, c, th, tw, 4, 4), (s[0], s[1], 2 * s[2], 2 * s[3], s[2], s[3]))
+    v = xp.empty((4, 4, c, n, th, tw), dtype=x.dtype)
+    for i, t in enumerate(_rows_of_bt(d)):                            # t: (N, C, th, tw, 4)
+        for j, col in enumerate((t[..., 0] - t[..., 2], t[..., 1] + t[..., 2],
+                                 t[..., 2] - t[..., 1], t[..., 1] - t[..., 3])):
+            v[i, j] = col.transpose(1, 0, 2, 3)                       # (C, N, th, tw)
+    v = v.reshape(16, c, n * th * tw)
+    if out is None:
+        return v
+    out[...] = v
+    return out
+
+
+def output_transform_reference(M, bias, out):
+    """out (N, F, out_h, out_w) = Aᵀ m A (+ bias) of every tile, from M (16, F, P); the
+    additions of the C++/CUDA body, in its order."""
+    xp = backend.get_array_module(M)
+    n, f, oh, ow = out.shape
+    th, tw = tiles(oh, ow)
+    m = M.reshape(4, 4, f, n, th, tw)
+    t = (m[0] + m[1] + m[2], m[1] - m[2] - m[3])                      # Aᵀ m: (4, F, N, th, tw)
+    y = xp.empty((n, f, th, 2, tw, 2), dtype=M.dtype)
+    for i in range(2):
+        for j, value in enumerate((t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3])):
+            y[:, :, :, i, :, j] = value.transpose(1, 0, 2, 3)         # (N, F, th, tw)
+    y = y.reshape(n, f, 2 * th, 2 * tw)[:, :, :oh, :ow]
+    out[...] = y if bias is None else y + bias.reshape(1, f, 1, 1)
+    return out
+
+
+def input_transform(x, padding, out):
+    """V (16, C, P) of x (N, C, H, W) into ``out``: C++ / CUDA when built, else the reference.
+    Callers (conv_winograd.py) validated the geometry: a 3×3 kernel, padding in [0, 2]."""
+    native = native_for(x)
+    if native is None:
+        return input_transform_reference(x, padding, out=out)
+    x = contiguous(x, backend.get_array_module(x))
+    launch(native, "winograd_input_transform", (x, out), sizes=x.shape, options=tuple(padding))
+    return out
+
+
+def output_transform(M, bias, out):
+    """out (N, F, out_h, out_w) from M (16, F, P), + bias (F,) or None."""
+    native = native_for(M)
+    if native is None:
+        return output_transform_reference(M, bias, out)
+    xp = backend.get_array_module(M)
+    M = contiguous(M, xp)
+    bias = None if bias is None else contiguous(bias, xp, M.dtype)
+    launch(native, "winograd_output_transform", (M, bias, out), sizes=out.shape)
+    return out
