@@ -26,7 +26,8 @@
 //
 // (the filter transform, U = G g Gᵀ, is small and runs in NumPy/CuPy: minidl/kernels/winograd.py).
 // Bᵀ and Aᵀ hold only 0 and ±1, so both transforms are additions: written out below.
-// Layouts: V (16, C, P) and M (16, F, P), row-major; p = (n · tiles_h + ty) · tiles_w + tx.
+// Layouts: V (16, C, P) and M (16, F, P), row-major within each k (k_stride apart: see
+// WinogradGeometry); p = (n · tiles_h + ty) · tiles_w + tx.
 #pragma once
 
 #include "../common/host_device.h"
@@ -39,26 +40,67 @@ struct WinogradGeometry {
   index_t out_h, out_w;                    // H + 2·pad − 2 (a 3×3 kernel, stride 1)
   index_t tiles_h, tiles_w;                // ceil(out / 2): the last tile may hang over the edge
   index_t patches;                         // P = N · tiles_h · tiles_w
+  // Elements from one k to the next in V (input transform) or M (output transform): C·P (or
+  // F·P) when contiguous, more when padded — the CPU pads it off a multiple of 4 KB, or the 16
+  // streams a tile reads or writes would all land in the same cache sets (as im2col's rows).
+  index_t k_stride;
 };
 
 inline WinogradGeometry make_winograd_geometry(index_t batch, index_t channels, index_t height,
                                                index_t width, index_t pad_h, index_t pad_w) {
-  WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, 0, 0, 0, 0, 0};
+  WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, 0, 0, 0, 0, 0, 0};
   g.out_h = height + 2 * pad_h - 2;
   g.out_w = width + 2 * pad_w - 2;
   g.tiles_h = (g.out_h + 1) / 2;
   g.tiles_w = (g.out_w + 1) / 2;
   g.patches = batch * g.tiles_h * g.tiles_w;
+  g.k_stride = channels * g.patches;  // contiguous V; a launcher may set a padded one
   return g;
 }
 
-// The geometry the output transform needs, from the output's shape (N, ·, out_h, out_w).
-inline WinogradGeometry make_winograd_output_geometry(index_t batch, index_t out_h, index_t out_w) {
-  return make_winograd_geometry(batch, 0, out_h + 2, out_w + 2, 0, 0);  // (H + 0 − 2 = out_h)
+// The geometry the output transform needs, from the output's shape (N, F, out_h, out_w).
+inline WinogradGeometry make_winograd_output_geometry(index_t batch, index_t filters,
+                                                      index_t out_h, index_t out_w) {
+  WinogradGeometry g = make_winograd_geometry(batch, 0, out_h + 2, out_w + 2, 0, 0);
+  g.k_stride = filters * g.patches;   // contiguous M
+  return g;
 }
 
-// The 16 values Bᵀ d B of the patch of tile (ty, tx) of image n, channel c, written to
-// V[k · (C · P) + c · P + p]. Rows first: t = Bᵀ d (4 additions per column), then t B.
+// The arithmetic of the input transform: v (16, k = 4·i + j) = Bᵀ d B of one 4×4 patch d.
+// Rows first, t = Bᵀ d (the rows of Bᵀ written out), then t B (the columns).
+template <typename T>
+MINIDL_HD void winograd_input_values(const T (&d)[4][4], T (&v)[16]) {
+  T t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[0][j] - d[2][j];
+    t[1][j] = d[1][j] + d[2][j];
+    t[2][j] = d[2][j] - d[1][j];
+    t[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[4 * i + 0] = t[i][0] - t[i][2];
+    v[4 * i + 1] = t[i][1] + t[i][2];
+    v[4 * i + 2] = t[i][2] - t[i][1];
+    v[4 * i + 3] = t[i][1] - t[i][3];
+  }
+}
+
+// The arithmetic of the output transform: y (2×2) = Aᵀ m A of one tile's 16 products m.
+template <typename T>
+MINIDL_HD void winograd_output_values(const T (&m)[16], T (&y)[2][2]) {
+  T t[2][4];  // t = Aᵀ m
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = m[j] + m[4 + j] + m[8 + j];
+    t[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  for (int i = 0; i < 2; ++i) {
+    y[i][0] = t[i][0] + t[i][1] + t[i][2];
+    y[i][1] = t[i][1] - t[i][2] - t[i][3];
+  }
+}
+
+// One element of the input transform: the patch of tile (ty, tx) of image n, channel c (zeros
+// outside the image), transformed, written to V[k · k_stride + c · P + p].
 template <typename T>
 MINIDL_HD void winograd_input_tile(const T* x, const WinogradGeometry& g, index_t n, index_t c,
                                    index_t ty, index_t tx, T* V) {
@@ -71,50 +113,31 @@ MINIDL_HD void winograd_input_tile(const T* x, const WinogradGeometry& g, index_
       d[i][j] = (yy >= 0 && yy < g.height && xx >= 0 && xx < g.width) ? plane[yy * g.width + xx]
                                                                       : T(0);
     }
-  T t[4][4];  // t = Bᵀ d
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = d[0][j] - d[2][j];
-    t[1][j] = d[1][j] + d[2][j];
-    t[2][j] = d[2][j] - d[1][j];
-    t[3][j] = d[1][j] - d[3][j];
-  }
-  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx, k_stride = g.channels * g.patches;
-  T* out = V + c * g.patches + p;
-  for (int i = 0; i < 4; ++i) {  // (t B)[i] = (t[i][0] - t[i][2], t[i][1] + t[i][2], ...)
-    out[(4 * i + 0) * k_stride] = t[i][0] - t[i][2];
-    out[(4 * i + 1) * k_stride] = t[i][1] + t[i][2];
-    out[(4 * i + 2) * k_stride] = t[i][2] - t[i][1];
-    out[(4 * i + 3) * k_stride] = t[i][1] - t[i][3];
-  }
+  T v[16];
+  winograd_input_values(d, v);
+  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
+  for (int k = 0; k < 16; ++k) V[k * g.k_stride + c * g.patches + p] = v[k];
 }
 
-// The 2×2 outputs Aᵀ m A of tile (ty, tx) of image n, filter f, from m[k] = M[k][f][p]; the
-// ones inside (out_h, out_w) are written to y (N, F, out_h, out_w), with bias[f] added (bias
-// may be null).
+// One element of the output transform: the 2×2 outputs of tile (ty, tx) of image n, filter f,
+// from m[k] = M[k · k_stride + f · P + p]; the ones inside (out_h, out_w) are written to
+// y (N, F, out_h, out_w), with bias[f] added (bias may be null).
 template <typename T>
 MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index_t filters,
                                     index_t n, index_t f, index_t ty, index_t tx, const T* bias,
                                     T* y) {
-  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx, k_stride = filters * g.patches;
-  const T* in = M + f * g.patches + p;
-  T m[4][4];
-  for (int k = 0; k < 16; ++k) m[k / 4][k % 4] = in[k * k_stride];
-  T t[2][4];  // t = Aᵀ m
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = m[0][j] + m[1][j] + m[2][j];
-    t[1][j] = m[1][j] - m[2][j] - m[3][j];
-  }
+  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
+  T m[16];
+  for (int k = 0; k < 16; ++k) m[k] = M[k * g.k_stride + f * g.patches + p];
+  T out[2][2];
+  winograd_output_values(m, out);
   const T b = bias ? bias[f] : T(0);
   T* plane = y + (n * filters + f) * g.out_h * g.out_w;
-  for (int i = 0; i < 2; ++i) {
-    const index_t yy = 2 * ty + i;
-    if (yy >= g.out_h) break;
-    const T row[2] = {t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3]};  // (t A)[i]
+  for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) {
-      const index_t xx = 2 * tx + j;
-      if (xx < g.out_w) plane[yy * g.out_w + xx] = row[j] + b;
+      const index_t yy = 2 * ty + i, xx = 2 * tx + j;
+      if (yy < g.out_h && xx < g.out_w) plane[yy * g.out_w + xx] = out[i][j] + b;
     }
-  }
 }
 
 }  // namespace minidl

@@ -7,29 +7,50 @@
 #include "winograd/winograd_checks.h"
 #include "winograd/winograd_cpu.h"
 
+// A (16, rows, P) array of dtype T whose rows are contiguous within each k and whose k-stride
+// (in elements, returned) is at least rows · P: V or M, possibly padded between the k.
 template <typename T>
-void winograd_input_transform(py::array x, py::array V, index_t pad_h, index_t pad_w) {
-  minidl::check_array<T>(x, "x");
-  minidl::check_ndim(x, 4, "x");
-  const auto g = minidl::checked_winograd_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
-                                                   pad_h, pad_w, "winograd_input_transform");
-  T* v = output_of<T>(V, {16, g.channels, g.patches}, "winograd_input_transform", "V");
-  auto x_ptr = static_cast<const T*>(x.data());
-  py::gil_scoped_release release;
-  minidl::winograd_input_transform_cpu<T>(x_ptr, g, v);
+index_t k_strided(const py::array& a, index_t rows, index_t patches, const char* op,
+                  const char* name) {
+  minidl::check_dtype<T>(a, name);
+  minidl::check_aligned<T>(a, name);
+  const py::ssize_t item = sizeof(T);
+  minidl::check(a.ndim() == 3 && a.shape(0) == 16 && a.shape(1) == rows && a.shape(2) == patches,
+                std::string(op) + ": " + name + " has shape " + minidl::shape_str(a) +
+                    ", expected (16, " + std::to_string(rows) + ", " + std::to_string(patches) + ")");
+  if (rows * patches == 0) return 0;                        // nothing is read or written
+  minidl::check((patches <= 1 || a.strides(2) == item) &&
+                    (rows <= 1 || a.strides(1) == patches * item) &&
+                    a.strides(0) % item == 0 && a.strides(0) / item >= rows * patches,
+                std::string(op) + ": " + name + " must be contiguous within each of its 16 "
+                "blocks (any stride between them), got strides (" + std::to_string(a.strides(0)) +
+                    ", " + std::to_string(a.strides(1)) + ", " + std::to_string(a.strides(2)) + ")");
+  minidl::checked_mul(15, a.strides(0) / item, std::string(op) + ": " + name + "'s extent");
+  return a.strides(0) / item;
 }
 
 template <typename T>
-void winograd_output_transform(py::array M, py::object bias, py::array y) {
-  minidl::check_array<T>(M, "M");
-  minidl::check_ndim(M, 3, "M");
+void winograd_input_transform(py::array x, py::array V, index_t pad_h, index_t pad_w, bool fast) {
+  minidl::check_array<T>(x, "x");
+  minidl::check_ndim(x, 4, "x");
+  auto g = minidl::checked_winograd_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3), pad_h,
+                                             pad_w, "winograd_input_transform");
+  g.k_stride = k_strided<T>(V, g.channels, g.patches, "winograd_input_transform", "V");
+  minidl::check(V.writeable(), "winograd_input_transform: V must be writeable");
+  T* v = static_cast<T*>(V.mutable_data());
+  auto x_ptr = static_cast<const T*>(x.data());
+  py::gil_scoped_release release;
+  (fast ? minidl::winograd_input_transform_cpu_fast<T> : minidl::winograd_input_transform_cpu<T>)(
+      x_ptr, g, v);
+}
+
+template <typename T>
+void winograd_output_transform(py::array M, py::object bias, py::array y, bool fast) {
   minidl::check_ndim(y, 4, "y");
   const index_t filters = y.shape(1);
-  const auto g = minidl::checked_winograd_output_geometry(y.shape(0), filters, y.shape(2),
-                                                          y.shape(3), "winograd_output_transform");
-  minidl::check(M.shape(0) == 16 && M.shape(1) == filters && M.shape(2) == g.patches,
-                "winograd_output_transform: M has shape " + minidl::shape_str(M) + ", expected (16, " +
-                    std::to_string(filters) + ", " + std::to_string(g.patches) + ")");
+  auto g = minidl::checked_winograd_output_geometry(y.shape(0), filters, y.shape(2), y.shape(3),
+                                                    "winograd_output_transform");
+  g.k_stride = k_strided<T>(M, filters, g.patches, "winograd_output_transform", "M");
   const T* bias_ptr = nullptr;
   if (!bias.is_none()) {
     if (!py::isinstance<py::array>(bias))
@@ -44,28 +65,29 @@ void winograd_output_transform(py::array M, py::object bias, py::array y) {
   T* out = output_of<T>(y, {g.batch, filters, g.out_h, g.out_w}, "winograd_output_transform", "y");
   auto m = static_cast<const T*>(M.data());
   py::gil_scoped_release release;
-  minidl::winograd_output_transform_cpu<T>(m, g, filters, bias_ptr, out);
+  (fast ? minidl::winograd_output_transform_cpu_fast<T> : minidl::winograd_output_transform_cpu<T>)(
+      m, g, filters, bias_ptr, out);
 }
 
 void bind_winograd_cpu(py::module_& m) {
   m.def(
       "winograd_input_transform",
-      [](py::array x, py::array V, index_t pad_h, index_t pad_w) {
+      [](py::array x, py::array V, index_t pad_h, index_t pad_w, bool fast) {
         minidl::dispatch_float(x, "x", [&](auto t) {
-          winograd_input_transform<decltype(t)>(x, V, pad_h, pad_w);
+          winograd_input_transform<decltype(t)>(x, V, pad_h, pad_w, fast);
         });
       },
-      py::arg("x"), py::arg("V"), py::arg("pad_h"), py::arg("pad_w"),
+      py::arg("x"), py::arg("V"), py::arg("pad_h"), py::arg("pad_w"), py::arg("fast") = true,
       "V[k, c, p] = (Bᵀ d B)[k] of the 4x4 patch d of tile p (csrc/winograd/winograd.h); x (N, C, H, "
-      "W), V (16, C, N*tiles_h*tiles_w) written in place.");
+      "W), V (16, C, N*tiles_h*tiles_w) written in place (contiguous within each k).");
   m.def(
       "winograd_output_transform",
-      [](py::array M, py::object bias, py::array y) {
+      [](py::array M, py::object bias, py::array y, bool fast) {
         minidl::dispatch_float(M, "M", [&](auto t) {
-          winograd_output_transform<decltype(t)>(M, bias, y);
+          winograd_output_transform<decltype(t)>(M, bias, y, fast);
         });
       },
-      py::arg("M"), py::arg("bias"), py::arg("y"),
+      py::arg("M"), py::arg("bias"), py::arg("y"), py::arg("fast") = true,
       "y[n, f, 2ty+i, 2tx+j] = (Aᵀ m A)[i, j] + bias[f] with m[k] = M[k, f, p]; M (16, F, P), y (N, F, "
       "out_h, out_w) written in place.");
 }

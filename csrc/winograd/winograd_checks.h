@@ -32,7 +32,7 @@ inline WinogradGeometry checked_winograd_output_geometry(index_t batch, index_t 
                                                          const std::string& op) {
   check(batch >= 0 && filters >= 0 && out_h >= 0 && out_w >= 0, op + ": y's sizes must be >= 0");
   checked_product({batch, filters, out_h, out_w}, op + ": the size of y");
-  const WinogradGeometry g = make_winograd_output_geometry(batch, out_h, out_w);
+  const WinogradGeometry g = make_winograd_output_geometry(batch, filters, out_h, out_w);
   checked_product({16, filters, batch, g.tiles_h, g.tiles_w}, op + ": the size of M");
   return g;
 }

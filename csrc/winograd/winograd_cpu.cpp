@@ -9,7 +9,7 @@
 
 namespace minidl {
 
-constexpr index_t kParallelTiles = index_t(1) << 16;  // 64K tiles: ~4 MB of float32 V
+constexpr index_t kParallelTiles = index_t(1) << 18;  // 256K tiles: 16 MB of float32 V
 
 template <typename T>
 void winograd_input_transform_cpu(const T* x, const WinogradGeometry& g, T* V) {

@@ -11,4 +11,12 @@ void winograd_input_transform_cpu(const T* x, const WinogradGeometry& g, T* V);
 template <typename T>
 void winograd_output_transform_cpu(const T* M, const WinogradGeometry& g, index_t filters,
                                    const T* bias, T* y);
+
+// The fast form (winograd_cpu_fast.cpp), the same arguments and results bit for bit: a row of
+// tiles per task, branch-free over the tiles. minidl._C runs it unless fast=False.
+template <typename T>
+void winograd_input_transform_cpu_fast(const T* x, const WinogradGeometry& g, T* V);
+template <typename T>
+void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, index_t filters,
+                                        const T* bias, T* y);
 }  // namespace minidl

@@ -47,7 +47,7 @@ void winograd_input_transform_cuda(std::uintptr_t x, std::uintptr_t V, std::int6
 void winograd_output_transform_cuda(std::uintptr_t M, std::uintptr_t bias, std::uintptr_t y,
                                     std::int64_t batch, std::int64_t filters, std::int64_t out_h,
                                     std::int64_t out_w, int dtype_code, std::uintptr_t stream) {
-  const WinogradGeometry g = make_winograd_output_geometry(batch, out_h, out_w);
+  const WinogradGeometry g = make_winograd_output_geometry(batch, filters, out_h, out_w);
   const index_t threads = batch * filters * g.tiles_h * g.tiles_w;
   if (threads == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);

@@ -38,7 +38,7 @@ from .. import backend
 from ..kernels.im2col import check_geometry, conv_output_size
 from ..pairs import as_pair
 from ..autograd import Function, Tensor
-from . import conv_dual
+from . import conv_dual, conv_winograd
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 from ._args import tensor_args
@@ -52,9 +52,10 @@ class Conv2d(Function):
     """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv)
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
-    The fast lane: a stride-1 conv is also the transpose conv of its flipped filters, and either
-    direction may run on that dual side when it copies fewer column rows (``conv_dual.py``; the
-    same numbers, checked against this plain side in tests/test_conv.py).
+    The fast lanes: a 3×3 stride-1 conv with many channels runs its forward as Winograd's
+    F(2×2, 3×3) (``conv_winograd.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
+    either direction may run on that dual side when it copies fewer column rows (``conv_dual.py``).
+    Both give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
 
     returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
@@ -65,6 +66,8 @@ class Conv2d(Function):
         x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
         ctx.save_for_backward(x, weight)
         ctx.geom = geom
+        if conv_winograd.takes(weight, geom):
+            return conv_winograd.forward(x, weight, geom.padding, bias)
         if conv_dual.takes("forward", weight, geom):
             return conv_dual.forward(x, weight, geom, bias)
         return _conv_gemm(x, weight, geom, bias)                # W @ im2col(x) + b

@@ -1,0 +1,84 @@
+"""The fast lane of 3×3 stride-1 convolutions: Winograd's F(2×2, 3×3) (minidl/kernels/winograd.py).
+
+The lesson is in conv.py (conv = W @ im2col(x)). This file computes the same convolution with
+2.25× fewer multiplications, behind one check in ``Conv2d`` (``takes``):
+
+    forward   y  = output_transform( U[k] @ input_transform(x)[k] ),  k = 0..15,  U = G W Gᵀ
+
+The backward stays in conv.py (plain or dual side): dx could run here too — it is the conv of dy
+with the filters rotated by 180° and their in/out channels swapped, padding 2 − p
+(``input_grad``) — but with dW then computed apart from it, the measured backward was slower
+than the plain/dual side's, which shares one im2col between dx and dW (docs/conv.md).
+
+The 16 products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
+is cut into chunks whose transformed input V stays under ``MAX_V_BYTES`` (as conv_gemm.py bounds
+the column matrix), each chunk's V and M in reused buffers.
+
+When it pays is measured, not assumed (docs/conv.md): the GEMMs of F(2×2, 3×3) have only C (or
+F) as their inner dimension, so with few channels BLAS runs them far below its peak and the
+im2col GEMM wins. ``takes`` applies the measured rule (``MIN_CHANNELS``); ``enabled = False``
+switches the lane off (tests compare both).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..kernels import winograd
+from ..kernels.im2col import batch_chunks, workspace
+
+#: False: no convolution runs here
+enabled = True
+#: The smallest in- and out-channel counts for which the lane runs (measured: docs/conv.md —
+#: 2×, 1.3× and 1.1× faster forwards at VGG16's 128-, 256- and 512-channel layers; with 16–32
+#: channels 1.4–1.5× slower, with 64 a win at 128×128 and a loss at 32×32, batch 32).
+MIN_CHANNELS = 128
+#: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
+MAX_V_BYTES = 16 * 2**20
+
+
+def takes(weight, geom):
+    """Whether conv2d with this weight (F, C, kh, kw) and geometry runs on the Winograd lane."""
+    f, c = weight.shape[:2]
+    return (enabled and geom.kernel == (3, 3) and geom.stride == (1, 1)
+            and geom.dilation == (1, 1) and geom.groups == 1
+            and all(0 <= p <= 2 for p in geom.padding)
+            and min(f, c) >= MIN_CHANNELS)
+
+
+def forward(x, weight, padding, bias=None):
+    """conv2d(x, weight, bias, stride 1, padding) for a 3×3 weight (F, C, 3, 3): x (N, C, H, W)
+    -> (N, F, H + 2·ph − 2, W + 2·pw − 2)."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    f = weight.shape[0]
+    oh, ow = winograd.output_size(h, w, padding)
+    th, tw = winograd.tiles(oh, ow)
+    u = winograd.filter_transform(weight)                              # (16, F, C)
+    out = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    per_image = 16 * max(c, f) * th * tw * x.itemsize                  # V or M of one image
+    for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
+        p = (chunk.stop - chunk.start) * th * tw
+        v = winograd.input_transform(x[chunk], padding, out=_blocks("winograd_v", c, p, x.dtype, xp))
+        m = xp.matmul(u, v, out=_blocks("winograd_m", f, p, x.dtype, xp))
+        winograd.output_transform(m, bias, out[chunk])
+    return out
+
+
+def _blocks(name, rows, patches, dtype, xp):
+    """A reused (16, rows, patches) buffer for V or M. On the CPU its 16 blocks are spaced one
+    cache line more than their size when that size is a multiple of 4 KB: a tile's transform
+    touches all 16 at once, and 16 streams at page-multiple distances share a handful of cache
+    sets (as im2col's column rows: kernels/im2col.py column_workspace). Measured in docs/conv.md."""
+    size = rows * patches
+    stride = size + (16 if xp is np and size * np.dtype(dtype).itemsize % 4096 == 0 else 0)
+    buffer = workspace(name, (16, stride), dtype, xp, limit=MAX_V_BYTES + 16 * 64)
+    return buffer[:, :size].reshape(16, rows, patches)
+
+
+def input_grad(grad_out, weight, padding):
+    """dx of a 3×3 stride-1 conv: the conv of dy (N, F, oh, ow) with the weight rotated by 180°
+    and transposed to (C, F, 3, 3), padding 2 − p: back to (N, C, H, W)."""
+    xp = backend.get_array_module(weight)
+    flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return forward(grad_out, flipped, (2 - padding[0], 2 - padding[1]))
