@@ -98,6 +98,8 @@ REFUSALS = [
     ("norm_backward_input", (0, 0, 0, 0, 0, 0, 0, 0, 1, -3, 4, 1e-5, True, False, 0, 0), "must be >= 0"),
     ("nms_mask", (0, 0, 0, 0, 0, 0, 0, -1, 0.5, 0, 0), "n must be >= 0"),
     ("nms_keep", (0, 0, 0, -1, 0), "n must be >= 0"),
+    ("winograd_input_transform", (0, 0, 1, 2, 4, 4, 3, 1, 0, 0), "padding must be in [0, 2]"),
+    ("winograd_output_transform", (0, 0, 0, 2**40, 2**40, 4, 4, 0, 0), "the size of y"),
 ]
 
 

@@ -30,16 +30,14 @@ minidl/functional/conv_winograd.py, the fast lane of 3×3 stride-1 convolutions.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from . import contiguous, fast_cpu_form, launch, native_for
 
 #: The transforms (the docstring's Bᵀ, G, Aᵀ). Bᵀ and Aᵀ are applied as the additions they stand
 #: for (``_rows_of_bt`` and the loops below); G as a product, once per weight.
-B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
-G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
-A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
+A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
 
 
 def tiles(out_h, out_w):
@@ -60,7 +58,8 @@ def filter_transform(weight):
     GEMM (1 ms for 512 × 512 filters, where slicing g entry by entry took 19 ms)."""
     xp = backend.get_array_module(weight)
     f, c = weight.shape[:2]
-    g_kron_g = xp.asarray(np.kron(G, G), dtype=weight.dtype)            # (16, 9)
+    g = xp.asarray(G, dtype=weight.dtype)
+    g_kron_g = xp.kron(g, g)                                            # (16, 9)
     return (g_kron_g @ weight.reshape(f * c, 9).T).reshape(16, f, c)
 
 
