@@ -1,5 +1,6 @@
-"""Winograd F(2×2, 3×3): kernels == reference bit for bit (both CPU forms), the lane == im2col's
-conv within float rounding (values and gradients), gradcheck, bad arguments to the bindings."""
+"""Winograd F(2×2, 3×3): the transforms and their adjoints == reference bit for bit (both CPU
+forms), the lane == im2col's conv within float rounding (values and gradients), gradcheck, bad
+arguments to the bindings."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -64,6 +65,38 @@ def test_kernels_equal_the_reference_bit_for_bit(case):
 
 
 @native
+@settings(max_examples=80, deadline=None)
+@given(winograd_cases())
+def test_adjoint_kernels_equal_the_reference_and_are_the_transposes(case):
+    """The backward's kernels: bit for bit with the reference, and the adjoints they claim to be:
+    <input_transform(x), dV> = <x, input_adjoint(dV)>, <output_transform(M), dy> = <M, output_adjoint(dy)>."""
+    shape, f, padding, dtype = case
+    n, c, h, w = shape
+    oh, ow = W.output_size(h, w, padding)
+    th, tw = W.tiles(oh, ow)
+    p = n * th * tw
+    rng = np.random.default_rng(1)
+    x, dv = rng.standard_normal(shape), rng.standard_normal((16, c, p))
+    m, dy = rng.standard_normal((16, f, p)), rng.standard_normal((n, f, oh, ow))
+    x, dv, m, dy = (a.astype(dtype) for a in (x, dv, m, dy))
+    results = {}
+    for mode in ("reference", "native", "body"):
+        with kernels.using(mode):
+            dm = np.full((16, f, p), np.nan, dtype)
+            dx = np.full(shape, np.nan, dtype)
+            results[mode] = (W.output_adjoint(dy, dm), W.input_adjoint(dv, padding, dx))
+    for mode in ("native", "body"):
+        for got, expected in zip(results[mode], results["reference"]):
+            np.testing.assert_array_equal(got, expected, err_msg=mode)
+    dm, dx = (a.astype(np.float64) for a in results["reference"])
+    v = W.input_transform_reference(x.astype(np.float64), padding)
+    y = W.output_transform_reference(m.astype(np.float64), None, np.empty((n, f, oh, ow)))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose((v * dv).sum(), (x * dx).sum(), rtol=tol, atol=tol)
+    np.testing.assert_allclose((y * dy).sum(), (m * dm).sum(), rtol=tol, atol=tol)
+
+
+@native
 def test_padded_blocks_are_accepted_and_the_pad_is_never_written():
     """conv_winograd's buffers space the 16 blocks of V and M apart (off 4 KB multiples)."""
     rng = np.random.default_rng(1)
@@ -112,7 +145,7 @@ def test_the_rule_takes_only_3x3_stride_1_with_many_channels():
 
 
 def test_gradcheck_through_the_lane(monkeypatch):
-    """float64 central differences through a conv that runs its forward on the lane."""
+    """float64 central differences through a conv that runs forward and backward on the lane."""
     monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
     rng = np.random.default_rng(3)
     x = minidl.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
@@ -152,6 +185,11 @@ def test_bindings_refuse_bad_arguments_naming_them():
         _C.winograd_input_transform(np.zeros((1, 2, 1, 1), np.float32), v, 0, 0)
     with pytest.raises(ValueError, match="M has shape"):
         _C.winograd_output_transform(np.zeros((16, 3, 4), np.float32), None, np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="dM has shape"):
+        _C.winograd_output_adjoint(np.zeros((1, 2, 4, 4), np.float32), np.zeros((16, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="dx: expected a C-contiguous array"):
+        _C.winograd_input_adjoint(np.zeros((16, 2, 4), np.float32),
+                                  np.zeros((1, 2, 4, 8), np.float32)[..., ::2], 1, 1)
     with pytest.raises(ValueError, match="bias has shape"):
         _C.winograd_output_transform(np.zeros((16, 2, 4), np.float32), np.zeros(3, np.float32),
                                      np.zeros((1, 2, 4, 4), np.float32))
@@ -171,3 +209,10 @@ def test_cuda_transforms_equal_the_cpu_bit_for_bit():
     y_gpu = W.output_transform(cp.asarray(m), cp.asarray(bias), cp.empty((2, 4, 9, 7), cp.float32))
     np.testing.assert_array_equal(cp.asnumpy(v_gpu), v_cpu)
     np.testing.assert_array_equal(cp.asnumpy(y_gpu), y_cpu)
+    dy = rng.standard_normal((2, 4, 9, 7)).astype(np.float32)
+    dm_cpu = W.output_adjoint(dy, np.empty((16, 4, 40), np.float32))
+    dx_cpu = W.input_adjoint(v_cpu, (1, 1), np.empty(x.shape, np.float32))
+    dm_gpu = W.output_adjoint(cp.asarray(dy), cp.empty((16, 4, 40), cp.float32))
+    dx_gpu = W.input_adjoint(cp.asarray(v_cpu), (1, 1), cp.empty(x.shape, cp.float32))
+    np.testing.assert_array_equal(cp.asnumpy(dm_gpu), dm_cpu)
+    np.testing.assert_array_equal(cp.asnumpy(dx_gpu), dx_cpu)

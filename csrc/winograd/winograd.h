@@ -140,4 +140,81 @@ MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index
     }
 }
 
+// ---- the backward: the adjoints of the two data transforms ------------------------------------
+// y = Aᵀ m A is linear in m, so dL/dm = A dy Aᵀ (dy: the tile's 2×2 output gradients, 0 where the
+// tile hangs over the edge); V = Bᵀ d B is linear in d, so dL/dd = B dV Bᵀ — and since the 4×4
+// patches overlap, an input pixel collects that from every tile whose patch holds it (up to 2×2).
+// The weight's gradient needs no kernel: dU[k] = dM[k] @ V[k]ᵀ and dW = Gᵀ dU G (a GEMM with G ⊗ G).
+
+// dm (16) = A dy Aᵀ: rows first, t = A dy (the rows of A are (1 0), (1 1), (1 −1), (0 −1)).
+template <typename T>
+MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[2][2], T (&dm)[16]) {
+  T t[4][2];
+  for (int b = 0; b < 2; ++b) {
+    t[0][b] = dy[0][b];
+    t[1][b] = dy[0][b] + dy[1][b];
+    t[2][b] = dy[0][b] - dy[1][b];
+    t[3][b] = -dy[1][b];
+  }
+  for (int i = 0; i < 4; ++i) {
+    dm[4 * i + 0] = t[i][0];
+    dm[4 * i + 1] = t[i][0] + t[i][1];
+    dm[4 * i + 2] = t[i][0] - t[i][1];
+    dm[4 * i + 3] = -t[i][1];
+  }
+}
+
+// One element of the output transform's adjoint: tile (ty, tx) of image n, filter f, from dy
+// (N, F, out_h, out_w) into dM[k · k_stride + f · P + p].
+template <typename T>
+MINIDL_HD void winograd_output_adjoint_tile(const T* dy, const WinogradGeometry& g, index_t filters,
+                                            index_t n, index_t f, index_t ty, index_t tx, T* dM) {
+  const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
+  T d[2][2];
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const index_t yy = 2 * ty + i, xx = 2 * tx + j;
+      d[i][j] = (yy < g.out_h && xx < g.out_w) ? plane[yy * g.out_w + xx] : T(0);
+    }
+  T dm[16];
+  winograd_output_adjoint_values(d, dm);
+  const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
+  for (int k = 0; k < 16; ++k) dM[k * g.k_stride + f * g.patches + p] = dm[k];
+}
+
+// (B dV Bᵀ)[r][s] of one tile: Σ_k Σ_l Bᵀ[k][r] Bᵀ[l][s] dV[4k + l], with column r of Bᵀ
+// written out: (1 0 0 0), (0 1 −1 1), (−1 1 1 0), (0 0 0 −1) — zero terms skipped.
+template <typename T>
+MINIDL_HD T winograd_input_adjoint_entry(const T* dv, index_t stride, int r, int s) {
+  const int column[4][4] = {{1, 0, 0, 0}, {0, 1, -1, 1}, {-1, 1, 1, 0}, {0, 0, 0, -1}};
+  T sum = T(0);
+  for (int k = 0; k < 4; ++k) {
+    if (!column[r][k]) continue;
+    T row = T(0);
+    for (int l = 0; l < 4; ++l)
+      if (column[s][l]) row += column[s][l] > 0 ? dv[(4 * k + l) * stride] : -dv[(4 * k + l) * stride];
+    sum += column[r][k] > 0 ? row : -row;
+  }
+  return sum;
+}
+
+// One element of the input transform's adjoint: dx of pixel (yy, xx) of image n, channel c — the
+// sum over the tiles whose 4×4 patch holds it (tile rows first, then columns) of that patch's
+// (B dV Bᵀ) entry. A gather, as col2im_pixel: no two pixels write the same address.
+template <typename T>
+MINIDL_HD T winograd_input_adjoint_pixel(const T* dV, const WinogradGeometry& g, index_t n,
+                                         index_t c, index_t yy, index_t xx) {
+  const index_t py = yy + g.pad_h, px = xx + g.pad_w;  // in padded coordinates
+  const index_t ty0 = py >= 2 ? (py - 2) / 2 : 0, ty1 = py / 2 < g.tiles_h - 1 ? py / 2 : g.tiles_h - 1;
+  const index_t tx0 = px >= 2 ? (px - 2) / 2 : 0, tx1 = px / 2 < g.tiles_w - 1 ? px / 2 : g.tiles_w - 1;
+  T sum = T(0);
+  for (index_t ty = ty0; ty <= ty1; ++ty)
+    for (index_t tx = tx0; tx <= tx1; ++tx) {
+      const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
+      sum += winograd_input_adjoint_entry(dV + c * g.patches + p, g.k_stride,
+                                          static_cast<int>(py - 2 * ty), static_cast<int>(px - 2 * tx));
+    }
+  return sum;
+}
+
 }  // namespace minidl

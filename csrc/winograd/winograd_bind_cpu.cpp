@@ -69,7 +69,54 @@ void winograd_output_transform(py::array M, py::object bias, py::array y, bool f
       m, g, filters, bias_ptr, out);
 }
 
+// dy (N, F, out_h, out_w) -> dM (16, F, P) (blocks contiguous, any stride between them).
+template <typename T>
+void winograd_output_adjoint(py::array dy, py::array dM) {
+  minidl::check_array<T>(dy, "dy");
+  minidl::check_ndim(dy, 4, "dy");
+  const index_t filters = dy.shape(1);
+  auto g = minidl::checked_winograd_output_geometry(dy.shape(0), filters, dy.shape(2), dy.shape(3),
+                                                    "winograd_output_adjoint");
+  g.k_stride = k_strided<T>(dM, filters, g.patches, "winograd_output_adjoint", "dM");
+  minidl::check(dM.writeable(), "winograd_output_adjoint: dM must be writeable");
+  auto dy_ptr = static_cast<const T*>(dy.data());
+  T* out = static_cast<T*>(dM.mutable_data());
+  py::gil_scoped_release release;
+  minidl::winograd_output_adjoint_cpu<T>(dy_ptr, g, filters, out);
+}
+
+// dV (16, C, P) -> dx (N, C, H, W) of the input padded by (pad_h, pad_w).
+template <typename T>
+void winograd_input_adjoint(py::array dV, py::array dx, index_t pad_h, index_t pad_w) {
+  minidl::check_ndim(dx, 4, "dx");
+  auto g = minidl::checked_winograd_geometry(dx.shape(0), dx.shape(1), dx.shape(2), dx.shape(3),
+                                             pad_h, pad_w, "winograd_input_adjoint");
+  g.k_stride = k_strided<T>(dV, g.channels, g.patches, "winograd_input_adjoint", "dV");
+  T* out = output_of<T>(dx, {g.batch, g.channels, g.height, g.width}, "winograd_input_adjoint", "dx");
+  auto dv = static_cast<const T*>(dV.data());
+  py::gil_scoped_release release;
+  minidl::winograd_input_adjoint_cpu<T>(dv, g, out);
+}
+
 void bind_winograd_cpu(py::module_& m) {
+  m.def(
+      "winograd_output_adjoint",
+      [](py::array dy, py::array dM) {
+        minidl::dispatch_float(dy, "dy", [&](auto t) { winograd_output_adjoint<decltype(t)>(dy, dM); });
+      },
+      py::arg("dy"), py::arg("dM"),
+      "dM[k, f, p] = (A dy Aᵀ)[k] of tile p's 2x2 output gradients (0 past the edge); dy (N, F, "
+      "out_h, out_w), dM (16, F, P) written in place.");
+  m.def(
+      "winograd_input_adjoint",
+      [](py::array dV, py::array dx, index_t pad_h, index_t pad_w) {
+        minidl::dispatch_float(dV, "dV", [&](auto t) {
+          winograd_input_adjoint<decltype(t)>(dV, dx, pad_h, pad_w);
+        });
+      },
+      py::arg("dV"), py::arg("dx"), py::arg("pad_h"), py::arg("pad_w"),
+      "dx[n, c, y, x] = the sum of (B dV Bᵀ) over the tiles whose 4x4 patch holds the pixel; dV "
+      "(16, C, P), dx (N, C, H, W) written in place.");
   m.def(
       "winograd_input_transform",
       [](py::array x, py::array V, index_t pad_h, index_t pad_w, bool fast) {

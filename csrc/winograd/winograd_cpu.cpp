@@ -32,6 +32,32 @@ void winograd_output_transform_cpu(const T* M, const WinogradGeometry& g, index_
   }
 }
 
+template <typename T>
+void winograd_output_adjoint_cpu(const T* dy, const WinogradGeometry& g, index_t filters, T* dM) {
+  const index_t rows = g.batch * filters * g.tiles_h;
+#pragma omp parallel for schedule(static) if (rows * g.tiles_w >= kParallelTiles)
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
+    for (index_t tx = 0; tx < g.tiles_w; ++tx) winograd_output_adjoint_tile(dy, g, filters, n, f, ty, tx, dM);
+  }
+}
+
+template <typename T>
+void winograd_input_adjoint_cpu(const T* dV, const WinogradGeometry& g, T* dx) {
+  const index_t rows = g.batch * g.channels * g.height;
+#pragma omp parallel for schedule(static) if (rows * g.width >= 4 * kParallelTiles)
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t y = r % g.height, c = r / g.height % g.channels, n = r / (g.height * g.channels);
+    T* out = dx + r * g.width;
+    for (index_t x = 0; x < g.width; ++x) out[x] = winograd_input_adjoint_pixel(dV, g, n, c, y, x);
+  }
+}
+
+template void winograd_output_adjoint_cpu<float>(const float*, const WinogradGeometry&, index_t, float*);
+template void winograd_output_adjoint_cpu<double>(const double*, const WinogradGeometry&, index_t,
+                                                  double*);
+template void winograd_input_adjoint_cpu<float>(const float*, const WinogradGeometry&, float*);
+template void winograd_input_adjoint_cpu<double>(const double*, const WinogradGeometry&, double*);
 template void winograd_input_transform_cpu<float>(const float*, const WinogradGeometry&, float*);
 template void winograd_input_transform_cpu<double>(const double*, const WinogradGeometry&, double*);
 template void winograd_output_transform_cpu<float>(const float*, const WinogradGeometry&, index_t,

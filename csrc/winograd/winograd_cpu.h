@@ -12,6 +12,13 @@ template <typename T>
 void winograd_output_transform_cpu(const T* M, const WinogradGeometry& g, index_t filters,
                                    const T* bias, T* y);
 
+// The backward's adjoints (winograd.h): dy (N, F, out_h, out_w) -> dM (16, F, P), every entry
+// written; dV (16, C, P) -> dx (N, C, H, W), every pixel written (a gather per pixel).
+template <typename T>
+void winograd_output_adjoint_cpu(const T* dy, const WinogradGeometry& g, index_t filters, T* dM);
+template <typename T>
+void winograd_input_adjoint_cpu(const T* dV, const WinogradGeometry& g, T* dx);
+
 // The fast form (winograd_cpu_fast.cpp), the same arguments and results bit for bit: a row of
 // tiles per task, branch-free over the tiles. minidl._C runs it unless fast=False.
 template <typename T>

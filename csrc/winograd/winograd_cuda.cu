@@ -27,6 +27,59 @@ __global__ void winograd_output_kernel(const T* M, WinogradGeometry g, index_t f
   winograd_output_tile(M, g, filters, n, f, ty, tx, bias, y);
 }
 
+template <typename T>
+__global__ void winograd_output_adjoint_kernel(const T* dy, WinogradGeometry g, index_t filters, T* dM) {
+  const index_t t = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const index_t tiles = g.tiles_h * g.tiles_w;
+  if (t >= g.batch * filters * tiles) return;
+  const index_t tx = t % g.tiles_w, ty = t / g.tiles_w % g.tiles_h;
+  const index_t f = t / tiles % filters, n = t / (tiles * filters);
+  winograd_output_adjoint_tile(dy, g, filters, n, f, ty, tx, dM);
+}
+
+template <typename T>
+__global__ void winograd_input_adjoint_kernel(const T* dV, WinogradGeometry g, T* dx) {
+  const index_t t = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const index_t plane = g.height * g.width;
+  if (t >= g.batch * g.channels * plane) return;
+  const index_t x = t % g.width, y = t / g.width % g.height;
+  const index_t c = t / plane % g.channels, n = t / (plane * g.channels);
+  dx[t] = winograd_input_adjoint_pixel(dV, g, n, c, y, x);
+}
+
+void winograd_output_adjoint_cuda(std::uintptr_t dy, std::uintptr_t dM, std::int64_t batch,
+                                  std::int64_t filters, std::int64_t out_h, std::int64_t out_w,
+                                  int dtype_code, std::uintptr_t stream) {
+  const WinogradGeometry g = make_winograd_output_geometry(batch, filters, out_h, out_w);
+  const index_t threads = batch * filters * g.tiles_h * g.tiles_w;
+  if (threads == 0) return;
+  auto s = reinterpret_cast<cudaStream_t>(stream);
+  if (dtype_code == 0)
+    winograd_output_adjoint_kernel<float><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const float*>(dy), g, filters, reinterpret_cast<float*>(dM));
+  else
+    winograd_output_adjoint_kernel<double><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const double*>(dy), g, filters, reinterpret_cast<double*>(dM));
+  cuda_check(cudaGetLastError(), "winograd_output_adjoint");
+}
+
+void winograd_input_adjoint_cuda(std::uintptr_t dV, std::uintptr_t dx, std::int64_t batch,
+                                 std::int64_t channels, std::int64_t height, std::int64_t width,
+                                 std::int64_t pad_h, std::int64_t pad_w, int dtype_code,
+                                 std::uintptr_t stream) {
+  const WinogradGeometry g = make_winograd_geometry(batch, channels, height, width, pad_h, pad_w);
+  const index_t threads = batch * channels * height * width;
+  if (threads == 0) return;
+  auto s = reinterpret_cast<cudaStream_t>(stream);
+  if (dtype_code == 0)
+    winograd_input_adjoint_kernel<float><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const float*>(dV), g, reinterpret_cast<float*>(dx));
+  else
+    winograd_input_adjoint_kernel<double><<<blocks_for(threads), kThreads, 0, s>>>(
+        reinterpret_cast<const double*>(dV), g, reinterpret_cast<double*>(dx));
+  cuda_check(cudaGetLastError(), "winograd_input_adjoint");
+}
+
 void winograd_input_transform_cuda(std::uintptr_t x, std::uintptr_t V, std::int64_t batch,
                                    std::int64_t channels, std::int64_t height, std::int64_t width,
                                    std::int64_t pad_h, std::int64_t pad_w, int dtype_code,

@@ -13,4 +13,12 @@ void winograd_input_transform_cuda(std::uintptr_t x, std::uintptr_t V, std::int6
 void winograd_output_transform_cuda(std::uintptr_t M, std::uintptr_t bias, std::uintptr_t y,
                                     std::int64_t batch, std::int64_t filters, std::int64_t out_h,
                                     std::int64_t out_w, int dtype_code, std::uintptr_t stream);
+// The backward's adjoints: dy (N, F, out_h, out_w) -> dM (16, F, P); dV (16, C, P) -> dx (N, C, H, W).
+void winograd_output_adjoint_cuda(std::uintptr_t dy, std::uintptr_t dM, std::int64_t batch,
+                                  std::int64_t filters, std::int64_t out_h, std::int64_t out_w,
+                                  int dtype_code, std::uintptr_t stream);
+void winograd_input_adjoint_cuda(std::uintptr_t dV, std::uintptr_t dx, std::int64_t batch,
+                                 std::int64_t channels, std::int64_t height, std::int64_t width,
+                                 std::int64_t pad_h, std::int64_t pad_w, int dtype_code,
+                                 std::uintptr_t stream);
 }  // namespace minidl

@@ -52,8 +52,8 @@ class Conv2d(Function):
     """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv)
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
-    The fast lanes: a 3×3 stride-1 conv with many channels runs its forward as Winograd's
-    F(2×2, 3×3) (``conv_winograd.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
+    The fast lanes: a 3×3 stride-1 conv with many channels runs as Winograd's F(2×2, 3×3)
+    (``conv_winograd.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
     either direction may run on that dual side when it copies fewer column rows (``conv_dual.py``).
     Both give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
@@ -78,6 +78,8 @@ class Conv2d(Function):
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
+        if conv_winograd.takes(weight, ctx.geom):
+            return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
             return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         dx = dw = None

@@ -3,12 +3,15 @@
 The lesson is in conv.py (conv = W @ im2col(x)). This file computes the same convolution with
 2.25× fewer multiplications, behind one check in ``Conv2d`` (``takes``):
 
-    forward   y  = output_transform( U[k] @ input_transform(x)[k] ),  k = 0..15,  U = G W Gᵀ
+    forward   y  = output_transform( U[k] @ V[k] ),  V = input_transform(x),  U = G W Gᵀ
+    backward  dM = output_adjoint(dy)                          (A dy Aᵀ per tile)
+              dW = filter_transform_adjoint( Σ_chunks dM[k] @ V[k]ᵀ )
+              dx = input_adjoint( U[k]ᵀ @ dM[k] )              (B dV Bᵀ, summed where patches overlap)
 
-The backward stays in conv.py (plain or dual side): dx could run here too — it is the conv of dy
-with the filters rotated by 180° and their in/out channels swapped, padding 2 − p
-(``input_grad``) — but with dW then computed apart from it, the measured backward was slower
-than the plain/dual side's, which shares one im2col between dx and dW (docs/conv.md).
+— every step the transpose of a forward step, so the backward is again 2 × 16 GEMMs and three
+cheap transforms (V recomputed from x rather than kept: ~1 ms against 16·C·P floats of memory).
+``input_grad`` is the other way to dx (the conv of dy with rotated, transposed filters), kept
+for its test: with dW computed apart it was slower (docs/conv.md).
 
 The 16 products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
 is cut into chunks whose transformed input V stays under ``MAX_V_BYTES`` (as conv_gemm.py bounds
@@ -74,6 +77,29 @@ def _blocks(name, rows, patches, dtype, xp):
     stride = size + (16 if xp is np and size * np.dtype(dtype).itemsize % 4096 == 0 else 0)
     buffer = workspace(name, (16, stride), dtype, xp, limit=MAX_V_BYTES + 16 * 64)
     return buffer[:, :size].reshape(16, rows, patches)
+
+
+def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
+    """(dx, dW) of ``forward`` (None where not needed), in the Winograd domain, chunk by chunk."""
+    xp = backend.get_array_module(x)
+    n, c = x.shape[:2]
+    f = weight.shape[0]
+    th, tw = winograd.tiles(*grad_out.shape[2:])
+    u = winograd.filter_transform(weight) if need_dx else None
+    dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
+    du = xp.zeros((16, f, c), dtype=x.dtype) if need_dw else None
+    per_image = 16 * max(c, f) * th * tw * x.itemsize
+    for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
+        p = (chunk.stop - chunk.start) * th * tw
+        dm = winograd.output_adjoint(grad_out[chunk], out=_blocks("winograd_m", f, p, x.dtype, xp))
+        if need_dw:
+            v = winograd.input_transform(x[chunk], padding, out=_blocks("winograd_v", c, p, x.dtype, xp))
+            du += xp.matmul(dm, v.transpose(0, 2, 1))                  # (16, F, P) @ (16, P, C)
+        if need_dx:
+            dv = xp.matmul(u.transpose(0, 2, 1), dm, out=_blocks("winograd_dv", c, p, x.dtype, xp))
+            winograd.input_adjoint(dv, padding, out=dx[chunk])
+    dw = winograd.filter_transform_adjoint(du, weight.shape) if need_dw else None
+    return dx, dw
 
 
 def input_grad(grad_out, weight, padding):

@@ -63,6 +63,16 @@ def filter_transform(weight):
     return (g_kron_g @ weight.reshape(f * c, 9).T).reshape(16, f, c)
 
 
+def filter_transform_adjoint(du, weight_shape):
+    """dW (F, C, 3, 3) from dU (16, F, C): the transpose of ``filter_transform``'s product,
+    dW = (G ⊗ G)ᵀ @ dU — Gᵀ dU G for every filter at once."""
+    xp = backend.get_array_module(du)
+    f, c = weight_shape[:2]
+    g = xp.asarray(G, dtype=du.dtype)
+    dg = xp.kron(g, g).T @ du.reshape(16, f * c)                         # (9, F·C)
+    return xp.ascontiguousarray(dg.T).reshape(f, c, 3, 3)
+
+
 def _rows_of_bt(d):
     """Bᵀ d along axis -2 of (..., 4, 4) patches: the four rows of Bᵀ written out (0, ±1)."""
     return (d[..., 0, :] - d[..., 2, :], d[..., 1, :] + d[..., 2, :],
@@ -110,6 +120,75 @@ def output_transform_reference(M, bias, out):
             y[:, :, :, i, :, j] = value.transpose(1, 0, 2, 3)         # (N, F, th, tw)
     y = y.reshape(n, f, 2 * th, 2 * tw)[:, :, :oh, :ow]
     out[...] = y if bias is None else y + bias.reshape(1, f, 1, 1)
+    return out
+
+
+# ---- the backward: the adjoints of the two data transforms (csrc/winograd/winograd.h) ----------
+_B_T_COLUMNS = ((1, 0, 0, 0), (0, 1, -1, 1), (-1, 1, 1, 0), (0, 0, 0, -1))   # column r of Bᵀ
+
+
+def output_adjoint_reference(dy, out):
+    """dM (16, F, P) = A dy Aᵀ of every tile's 2×2 output gradients dy (N, F, out_h, out_w),
+    0 where a tile hangs over the edge; the additions of the C++ body, in its order."""
+    xp = backend.get_array_module(dy)
+    n, f, oh, ow = dy.shape
+    th, tw = tiles(oh, ow)
+    padded = xp.zeros((n, f, 2 * th, 2 * tw), dtype=dy.dtype)
+    padded[:, :, :oh, :ow] = dy
+    d = padded.reshape(n, f, th, 2, tw, 2)
+    d0, d1 = d[:, :, :, 0], d[:, :, :, 1]                               # (N, F, th, tw, 2)
+    dm = xp.empty((4, 4, f, n, th, tw), dtype=dy.dtype)
+    for i, t in enumerate((d0, d0 + d1, d0 - d1, -d1)):                 # A dy, row by row
+        for j, value in enumerate((t[..., 0], t[..., 0] + t[..., 1], t[..., 0] - t[..., 1], -t[..., 1])):
+            dm[i, j] = value.transpose(1, 0, 2, 3)
+    out[...] = dm.reshape(16, f, n * th * tw)
+    return out
+
+
+def input_adjoint_reference(dV, padding, out):
+    """dx (N, C, H, W) = out: every pixel the sum of (B dV Bᵀ) over the tiles whose 4×4 patch
+    holds it — the C++ gather's terms in its order (tiles above before below, left before right)."""
+    xp = backend.get_array_module(dV)
+    n, c, h, w = out.shape
+    (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
+    th, tw = tiles(oh, ow)
+    dv = dV.reshape(16, c, n, th, tw)
+
+    def entry(r, s):                           # (B dV Bᵀ)[r][s] of every tile: (C, N, th, tw)
+        total = xp.zeros((c, n, th, tw), dtype=dV.dtype)
+        for k, ck in enumerate(_B_T_COLUMNS[r]):
+            if ck:
+                row = xp.zeros((c, n, th, tw), dtype=dV.dtype)
+                for l, cl in enumerate(_B_T_COLUMNS[s]):
+                    if cl:
+                        row = row + (dv[4 * k + l] if cl > 0 else -dv[4 * k + l])
+                total = total + (row if ck > 0 else -row)
+        return total
+
+    image = xp.zeros((c, n, 2 * th + 2, 2 * tw + 2), dtype=dV.dtype)
+    for r in (2, 3, 0, 1):                     # a pixel's upper tile has r in {2, 3}
+        for s in (2, 3, 0, 1):
+            image[:, :, r:r + 2 * th:2, s:s + 2 * tw:2] += entry(r, s)
+    out[...] = image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+    return out
+
+
+def output_adjoint(dy, out):
+    """dM (16, F, P) from dy (N, F, out_h, out_w) into ``out``: C++ / CUDA, else the reference."""
+    native = native_for(dy)
+    if native is None:
+        return output_adjoint_reference(dy, out)
+    dy = contiguous(dy, backend.get_array_module(dy))
+    launch(native, "winograd_output_adjoint", (dy, out), sizes=dy.shape)
+    return out
+
+
+def input_adjoint(dV, padding, out):
+    """dx (N, C, H, W) into ``out`` from dV (16, C, P): C++ / CUDA, else the reference."""
+    native = native_for(dV)
+    if native is None:
+        return input_adjoint_reference(dV, padding, out)
+    launch(native, "winograd_input_adjoint", (dV, out), sizes=out.shape, options=tuple(padding))
     return out
 
 
