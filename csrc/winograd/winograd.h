@@ -182,20 +182,24 @@ MINIDL_HD void winograd_output_adjoint_tile(const T* dy, const WinogradGeometry&
   for (int k = 0; k < 16; ++k) dM[k * g.k_stride + f * g.patches + p] = dm[k];
 }
 
-// (B dV Bᵀ)[r][s] of one tile: Σ_k Σ_l Bᵀ[k][r] Bᵀ[l][s] dV[4k + l], with column r of Bᵀ
-// written out: (1 0 0 0), (0 1 −1 1), (−1 1 1 0), (0 0 0 −1) — zero terms skipped.
+// dd (4×4) = B dv Bᵀ of one tile's 16 gradients dv (k = 4·i + j): first u = dv B (each row of dv
+// times the columns of Bᵀ: (1 0 0 0), (0 1 −1 1), (−1 1 1 0), (0 0 0 −1)), then B u.
 template <typename T>
-MINIDL_HD T winograd_input_adjoint_entry(const T* dv, index_t stride, int r, int s) {
-  const int column[4][4] = {{1, 0, 0, 0}, {0, 1, -1, 1}, {-1, 1, 1, 0}, {0, 0, 0, -1}};
-  T sum = T(0);
+MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[16], T (&dd)[4][4]) {
+  T u[4][4];
   for (int k = 0; k < 4; ++k) {
-    if (!column[r][k]) continue;
-    T row = T(0);
-    for (int l = 0; l < 4; ++l)
-      if (column[s][l]) row += column[s][l] > 0 ? dv[(4 * k + l) * stride] : -dv[(4 * k + l) * stride];
-    sum += column[r][k] > 0 ? row : -row;
+    const T* v = dv + 4 * k;
+    u[k][0] = v[0];
+    u[k][1] = v[1] - v[2] + v[3];
+    u[k][2] = -v[0] + v[1] + v[2];
+    u[k][3] = -v[3];
   }
-  return sum;
+  for (int s = 0; s < 4; ++s) {
+    dd[0][s] = u[0][s];
+    dd[1][s] = u[1][s] - u[2][s] + u[3][s];
+    dd[2][s] = -u[0][s] + u[1][s] + u[2][s];
+    dd[3][s] = -u[3][s];
+  }
 }
 
 // One element of the input transform's adjoint: dx of pixel (yy, xx) of image n, channel c — the
@@ -210,9 +214,11 @@ MINIDL_HD T winograd_input_adjoint_pixel(const T* dV, const WinogradGeometry& g,
   T sum = T(0);
   for (index_t ty = ty0; ty <= ty1; ++ty)
     for (index_t tx = tx0; tx <= tx1; ++tx) {
-      const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
-      sum += winograd_input_adjoint_entry(dV + c * g.patches + p, g.k_stride,
-                                          static_cast<int>(py - 2 * ty), static_cast<int>(px - 2 * tx));
+      const T* tile = dV + c * g.patches + (n * g.tiles_h + ty) * g.tiles_w + tx;
+      T dv[16], dd[4][4];
+      for (int k = 0; k < 16; ++k) dv[k] = tile[k * g.k_stride];
+      winograd_input_adjoint_values(dv, dd);  // all 16 entries, one used: the textbook form
+      sum += dd[py - 2 * ty][px - 2 * tx];
     }
   return sum;
 }

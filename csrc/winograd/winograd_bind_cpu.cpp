@@ -87,7 +87,7 @@ void winograd_output_adjoint(py::array dy, py::array dM) {
 
 // dV (16, C, P) -> dx (N, C, H, W) of the input padded by (pad_h, pad_w).
 template <typename T>
-void winograd_input_adjoint(py::array dV, py::array dx, index_t pad_h, index_t pad_w) {
+void winograd_input_adjoint(py::array dV, py::array dx, index_t pad_h, index_t pad_w, bool fast) {
   minidl::check_ndim(dx, 4, "dx");
   auto g = minidl::checked_winograd_geometry(dx.shape(0), dx.shape(1), dx.shape(2), dx.shape(3),
                                              pad_h, pad_w, "winograd_input_adjoint");
@@ -95,7 +95,7 @@ void winograd_input_adjoint(py::array dV, py::array dx, index_t pad_h, index_t p
   T* out = output_of<T>(dx, {g.batch, g.channels, g.height, g.width}, "winograd_input_adjoint", "dx");
   auto dv = static_cast<const T*>(dV.data());
   py::gil_scoped_release release;
-  minidl::winograd_input_adjoint_cpu<T>(dv, g, out);
+  (fast ? minidl::winograd_input_adjoint_cpu_fast<T> : minidl::winograd_input_adjoint_cpu<T>)(dv, g, out);
 }
 
 void bind_winograd_cpu(py::module_& m) {
@@ -109,12 +109,12 @@ void bind_winograd_cpu(py::module_& m) {
       "out_h, out_w), dM (16, F, P) written in place.");
   m.def(
       "winograd_input_adjoint",
-      [](py::array dV, py::array dx, index_t pad_h, index_t pad_w) {
+      [](py::array dV, py::array dx, index_t pad_h, index_t pad_w, bool fast) {
         minidl::dispatch_float(dV, "dV", [&](auto t) {
-          winograd_input_adjoint<decltype(t)>(dV, dx, pad_h, pad_w);
+          winograd_input_adjoint<decltype(t)>(dV, dx, pad_h, pad_w, fast);
         });
       },
-      py::arg("dV"), py::arg("dx"), py::arg("pad_h"), py::arg("pad_w"),
+      py::arg("dV"), py::arg("dx"), py::arg("pad_h"), py::arg("pad_w"), py::arg("fast") = true,
       "dx[n, c, y, x] = the sum of (B dV Bᵀ) over the tiles whose 4x4 patch holds the pixel; dV "
       "(16, C, P), dx (N, C, H, W) written in place.");
   m.def(

@@ -26,4 +26,7 @@ void winograd_input_transform_cpu_fast(const T* x, const WinogradGeometry& g, T*
 template <typename T>
 void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, index_t filters,
                                         const T* bias, T* y);
+// dV -> dx as a scatter per plane, in the gather's order (the same sums, bit for bit).
+template <typename T>
+void winograd_input_adjoint_cpu_fast(const T* dV, const WinogradGeometry& g, T* dx);
 }  // namespace minidl

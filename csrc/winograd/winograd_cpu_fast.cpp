@@ -88,6 +88,47 @@ void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, i
   error.rethrow();
 }
 
+// The input adjoint as a scatter per (image, channel) plane: the tiles in order (rows of tiles
+// top to bottom, each left to right) add their 16 entries of B dV Bᵀ (winograd_input_adjoint_values,
+// the body's arithmetic) into a zeroed padded plane, which is then cropped into dx. Every pixel
+// thus receives its tiles' entries in the order of the gather (winograd_input_adjoint_pixel: the
+// upper tile before the lower, the left before the right), so the sums agree bit for bit — the
+// same reasoning as col2im's scatter (im2col_cpu_fast.cpp), and for the same reason: each tile's
+// 16 entries are computed once instead of once per pixel that needs one.
+template <typename T>
+void winograd_input_adjoint_cpu_fast(const T* dV, const WinogradGeometry& g, T* dx) {
+  const index_t planes = g.batch * g.channels;
+  const index_t rows = 2 * g.tiles_h + 2, cols = 2 * g.tiles_w + 2;
+  FirstError error;
+#pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
+  {
+    std::vector<T> buffer;
+    error.run([&] { buffer.resize(rows * cols); });
+#pragma omp for schedule(static)
+    for (index_t plane = 0; plane < planes; ++plane) error.run([&] {
+      const index_t n = plane / g.channels, c = plane % g.channels;
+      std::fill(buffer.begin(), buffer.end(), T(0));
+      for (index_t ty = 0; ty < g.tiles_h; ++ty) {
+        const T* tiles = dV + c * g.patches + (n * g.tiles_h + ty) * g.tiles_w;
+        T* rows_of_tile = buffer.data() + 2 * ty * cols;
+        for (index_t tx = 0; tx < g.tiles_w; ++tx) {
+          T dv[16], dd[4][4];
+          for (int k = 0; k < 16; ++k) dv[k] = tiles[k * g.k_stride + tx];
+          winograd_input_adjoint_values(dv, dd);
+          for (int r = 0; r < 4; ++r)
+            for (int s = 0; s < 4; ++s) rows_of_tile[r * cols + 2 * tx + s] += dd[r][s];
+        }
+      }
+      T* out = dx + plane * g.height * g.width;
+      for (index_t y = 0; y < g.height; ++y)
+        std::copy_n(buffer.data() + (y + g.pad_h) * cols + g.pad_w, g.width, out + y * g.width);
+    });
+  }
+  error.rethrow();
+}
+
+template void winograd_input_adjoint_cpu_fast<float>(const float*, const WinogradGeometry&, float*);
+template void winograd_input_adjoint_cpu_fast<double>(const double*, const WinogradGeometry&, double*);
 template void winograd_input_transform_cpu_fast<float>(const float*, const WinogradGeometry&, float*);
 template void winograd_input_transform_cpu_fast<double>(const double*, const WinogradGeometry&,
                                                         double*);

@@ -87,14 +87,18 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
     th, tw = winograd.tiles(*grad_out.shape[2:])
     u = winograd.filter_transform(weight) if need_dx else None
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-    du = xp.zeros((16, f, c), dtype=x.dtype) if need_dw else None
+    du = xp.empty((16, f, c), dtype=x.dtype) if need_dw else None
     per_image = 16 * max(c, f) * th * tw * x.itemsize
-    for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
+    for i, chunk in enumerate(batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)):
         p = (chunk.stop - chunk.start) * th * tw
         dm = winograd.output_adjoint(grad_out[chunk], out=_blocks("winograd_m", f, p, x.dtype, xp))
         if need_dw:
             v = winograd.input_transform(x[chunk], padding, out=_blocks("winograd_v", c, p, x.dtype, xp))
-            du += xp.matmul(dm, v.transpose(0, 2, 1))                  # (16, F, P) @ (16, P, C)
+            vt = v.transpose(0, 2, 1)                                   # (16, F, P) @ (16, P, C)
+            if i == 0:
+                xp.matmul(dm, vt, out=du)
+            else:
+                du += xp.matmul(dm, vt, out=workspace("winograd_du", du.shape, x.dtype, xp))
         if need_dx:
             dv = xp.matmul(u.transpose(0, 2, 1), dm, out=_blocks("winograd_dv", c, p, x.dtype, xp))
             winograd.input_adjoint(dv, padding, out=dx[chunk])

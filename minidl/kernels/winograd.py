@@ -69,8 +69,7 @@ def filter_transform_adjoint(du, weight_shape):
     xp = backend.get_array_module(du)
     f, c = weight_shape[:2]
     g = xp.asarray(G, dtype=du.dtype)
-    dg = xp.kron(g, g).T @ du.reshape(16, f * c)                         # (9, F·C)
-    return xp.ascontiguousarray(dg.T).reshape(f, c, 3, 3)
+    return (du.reshape(16, f * c).T @ xp.kron(g, g)).reshape(f, c, 3, 3)   # (F·C, 9), no copy
 
 
 def _rows_of_bt(d):
@@ -124,9 +123,6 @@ def output_transform_reference(M, bias, out):
 
 
 # ---- the backward: the adjoints of the two data transforms (csrc/winograd/winograd.h) ----------
-_B_T_COLUMNS = ((1, 0, 0, 0), (0, 1, -1, 1), (-1, 1, 1, 0), (0, 0, 0, -1))   # column r of Bᵀ
-
-
 def output_adjoint_reference(dy, out):
     """dM (16, F, P) = A dy Aᵀ of every tile's 2×2 output gradients dy (N, F, out_h, out_w),
     0 where a tile hangs over the edge; the additions of the C++ body, in its order."""
@@ -147,28 +143,23 @@ def output_adjoint_reference(dy, out):
 
 def input_adjoint_reference(dV, padding, out):
     """dx (N, C, H, W) = out: every pixel the sum of (B dV Bᵀ) over the tiles whose 4×4 patch
-    holds it — the C++ gather's terms in its order (tiles above before below, left before right)."""
+    holds it — the C++ body's additions (u = dV B, then B u) and its order of tiles (above
+    before below, left before right), so the kernels agree bit for bit."""
     xp = backend.get_array_module(dV)
     n, c, h, w = out.shape
     (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
     th, tw = tiles(oh, ow)
-    dv = dV.reshape(16, c, n, th, tw)
-
-    def entry(r, s):                           # (B dV Bᵀ)[r][s] of every tile: (C, N, th, tw)
-        total = xp.zeros((c, n, th, tw), dtype=dV.dtype)
-        for k, ck in enumerate(_B_T_COLUMNS[r]):
-            if ck:
-                row = xp.zeros((c, n, th, tw), dtype=dV.dtype)
-                for l, cl in enumerate(_B_T_COLUMNS[s]):
-                    if cl:
-                        row = row + (dv[4 * k + l] if cl > 0 else -dv[4 * k + l])
-                total = total + (row if ck > 0 else -row)
-        return total
-
+    v = dV.reshape(4, 4, c, n, th, tw)                                 # v[k][l]: (C, N, th, tw)
+    u = [(v[k][0], v[k][1] - v[k][2] + v[k][3], -v[k][0] + v[k][1] + v[k][2], -v[k][3])
+         for k in range(4)]                                            # u[k][s] = (dV B)[k][s]
+    dd = [[u[0][s] for s in range(4)],                                 # dd[r][s] = (B u)[r][s]
+          [u[1][s] - u[2][s] + u[3][s] for s in range(4)],
+          [-u[0][s] + u[1][s] + u[2][s] for s in range(4)],
+          [-u[3][s] for s in range(4)]]
     image = xp.zeros((c, n, 2 * th + 2, 2 * tw + 2), dtype=dV.dtype)
     for r in (2, 3, 0, 1):                     # a pixel's upper tile has r in {2, 3}
-        for s in (2, 3, 0, 1):
-            image[:, :, r:r + 2 * th:2, s:s + 2 * tw:2] += entry(r, s)
+        for s in (2, 3, 0, 1):                 # ... its left tile s in {2, 3}
+            image[:, :, r:r + 2 * th:2, s:s + 2 * tw:2] += dd[r][s]
     out[...] = image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
     return out
 
@@ -188,7 +179,8 @@ def input_adjoint(dV, padding, out):
     native = native_for(dV)
     if native is None:
         return input_adjoint_reference(dV, padding, out)
-    launch(native, "winograd_input_adjoint", (dV, out), sizes=out.shape, options=tuple(padding))
+    launch(native, "winograd_input_adjoint", (dV, out), sizes=out.shape, options=tuple(padding),
+           fast=fast_cpu_form())
     return out
 
 
