@@ -32,9 +32,9 @@ from ..kernels.im2col import batch_chunks, workspace
 
 #: False: no convolution runs here
 enabled = True
-#: The smallest in- and out-channel counts for which the lane runs (measured: docs/conv.md —
-#: 2×, 1.3× and 1.1× faster forwards at VGG16's 128-, 256- and 512-channel layers; with 16–32
-#: channels 1.4–1.5× slower, with 64 a win at 128×128 and a loss at 32×32, batch 32).
+#: The smallest in- and out-channel counts for which the lane runs (measured, docs/conv.md: at
+#: VGG16's 128-512-channel layers fwd+bwd 0.53-0.83x im2col's time; with 16-32 channels 1.4-1.7x
+#: slower; with 64 a win at 128x128 images and a loss at 32x32, batch 32).
 MIN_CHANNELS = 128
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
 MAX_V_BYTES = 16 * 2**20
