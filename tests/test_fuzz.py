@@ -452,6 +452,7 @@ def _binding_cases():
     from minidl.kernels import nms as nms_kernels
     from minidl.kernels import roi_align as roi_align_kernels
     from minidl.kernels import roi_pool as roi_pool_kernels
+    from minidl.kernels import winograd as winograd_kernels
 
     # Half the cases valid (they must then match the reference), half not (they must be refused).
     sizes = st.one_of(st.integers(-2, 5), st.sampled_from([2**31, 2**32 + 1, 2**62, 2**63 - 1, -2**63]))
@@ -587,6 +588,41 @@ def _binding_cases():
         st.integers(0, 30), st.integers(0, 2**16), st.one_of(st.none(), st.integers(0, 100)),
         dtypes, layouts, st.booleans(), st.sampled_from([None, None, (3,), (1, 1)])).map(nms_case)
 
+    def winograd_case(data):
+        op, shape, padding, fast, dtype, layout, seed = data
+        r = np.random.default_rng(seed)
+        x = array(shape, dtype, layout, r)
+
+        def call():
+            n, c, h, w = shape
+            ph, pw = padding
+            valid = min(shape) >= 0 and 0 <= ph <= 2 and 0 <= pw <= 2 and h + 2 * ph >= 3 and w + 2 * pw >= 3
+            oh, ow = (h + 2 * ph - 2, w + 2 * pw - 2) if valid else (1, 1)
+            p = n * (-(-oh // 2)) * (-(-ow // 2))
+            must_accept = valid and layout == "contiguous" and np.dtype(dtype) in (np.float32, np.float64)
+            out_dtype = dtype if np.dtype(dtype).kind == "f" else np.float32
+            if op == "input_transform":
+                v = np.full((16, max(c, 0), p), np.nan, out_dtype)
+                run_binding(must_accept, functools.partial(_C.winograd_input_transform, fast=fast), x, v, ph, pw)
+                assert valid, f"winograd_input_transform accepted padding {padding} for {shape}"
+                expected = winograd_kernels.input_transform_reference(np.asarray(x, np.float64), padding)
+                assert np.allclose(v, expected, atol=1e-2), "winograd_input_transform differs from the reference"
+            else:                                  # the input adjoint: x is dV's (16, C, P) stand-in
+                dv = array((16, max(c, 0), p), dtype, layout, r)
+                dx = np.full((max(n, 0), max(c, 0), max(h, 0), max(w, 0)), np.nan, out_dtype)
+                run_binding(must_accept, functools.partial(_C.winograd_input_adjoint, fast=fast), dv, dx, ph, pw)
+                assert valid, f"winograd_input_adjoint accepted padding {padding} for {shape}"
+                expected = winograd_kernels.input_adjoint_reference(np.asarray(dv, np.float64), padding,
+                                                                   np.empty(dx.shape))
+                assert np.allclose(dx, expected, atol=1e-2), "winograd_input_adjoint differs from the reference"
+        return (f"winograd {op} x{shape} padding={padding} fast={fast} {np.dtype(dtype)} {layout}"), call
+
+    winograd_cases = st.tuples(
+        st.sampled_from(["input_transform", "input_adjoint"]),
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 7), st.integers(0, 7)),
+        st.tuples(st.integers(-1, 3), st.integers(-1, 3)), st.booleans(),
+        dtypes, layouts, st.integers(0, 2**16)).map(winograd_case)
+
     def check(call):
         try:
             call()
@@ -599,7 +635,7 @@ def _binding_cases():
         except Exception as error:
             raise AssertionError(f"{type(error).__name__} from a binding: {error}") from error
         return "ok"
-    return st.one_of(conv_cases, roi_cases, nms_cases), check
+    return st.one_of(conv_cases, roi_cases, nms_cases, winograd_cases), check
 
 
 if __name__ == "__main__":
