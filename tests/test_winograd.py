@@ -216,3 +216,49 @@ def test_cuda_transforms_equal_the_cpu_bit_for_bit():
     dx_gpu = W.input_adjoint(cp.asarray(v_cpu), (1, 1), cp.empty(x.shape, cp.float32))
     np.testing.assert_array_equal(cp.asnumpy(dm_gpu), dm_cpu)
     np.testing.assert_array_equal(cp.asnumpy(dx_gpu), dx_cpu)
+
+
+def test_an_empty_batch_gets_zero_gradients(monkeypatch):
+    """No chunk runs for N = 0: dW must still be the zeros the plain side gives, not garbage."""
+    monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
+    x = minidl.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((4, 3, 3, 3)))
+
+
+def test_dispatchers_check_the_arrays_they_write():
+    """What _C_cuda could not see (it receives pointers) is checked before any kernel runs."""
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    with pytest.raises(TypeError, match="dtype"):
+        W.input_transform(x, (1, 1), np.zeros((16, 2, 4), np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        W.input_transform(x, (1, 1), np.zeros((16, 2, 5), np.float32))
+    with pytest.raises(ValueError, match="M has shape"):
+        W.output_transform(np.zeros((16, 2, 5), np.float32), None, np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="dV has shape"):
+        W.input_adjoint(np.zeros((16, 2, 5), np.float32), (1, 1), np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        W.output_adjoint(x, np.zeros((16, 2, 4), np.float64))
+
+
+@native
+@pytest.mark.parametrize("form", ["native", "body"])
+def test_empty_planes_allocate_nothing(form):
+    """Zero channels with a huge width: nothing to do, and the fast form must not size its row
+    buffers from the width (16 TB) before noticing."""
+    with kernels.using(form):
+        W.input_transform(np.zeros((1, 0, 1, 2**40), np.float32), (1, 1), np.zeros((16, 0, 2**39), np.float32))
+        W.input_adjoint(np.zeros((16, 0, 2**19 * 2**19), np.float32), (1, 1),
+                        np.zeros((1, 0, 2**20, 2**20), np.float32))
+
+
+def test_no_bias_leaves_negative_zeros_alone():
+    """Without a bias nothing is added (a + 0 would turn -0.0 into +0.0): bit for bit, sign of
+    zero included, in every form."""
+    m = np.full((16, 1, 1), -0.0, np.float32)          # every sum of -0.0s stays -0.0
+    for mode in ("reference", "native", "body"):
+        with kernels.using(mode):
+            y = W.output_transform(m, None, np.empty((1, 1, 1, 1), np.float32))
+        assert np.signbit(y[0, 0, 0, 0]), mode

@@ -131,12 +131,11 @@ MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index
   for (int k = 0; k < 16; ++k) m[k] = M[k * g.k_stride + f * g.patches + p];
   T out[2][2];
   winograd_output_values(m, out);
-  const T b = bias ? bias[f] : T(0);
   T* plane = y + (n * filters + f) * g.out_h * g.out_w;
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) {
       const index_t yy = 2 * ty + i, xx = 2 * tx + j;
-      if (yy < g.out_h && xx < g.out_w) plane[yy * g.out_w + xx] = out[i][j] + b;
+      if (yy < g.out_h && xx < g.out_w) plane[yy * g.out_w + xx] = bias ? out[i][j] + bias[f] : out[i][j];
     }
 }
 

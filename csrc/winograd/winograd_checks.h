@@ -18,12 +18,15 @@ inline WinogradGeometry checked_winograd_geometry(index_t batch, index_t channel
   check(pad_h >= 0 && pad_h <= 2 && pad_w >= 0 && pad_w <= 2,
         op + ": padding must be in [0, 2] for a 3x3 kernel, got (" + std::to_string(pad_h) + ", " +
             std::to_string(pad_w) + ")");
-  check(height + 2 * pad_h >= 3 && width + 2 * pad_w >= 3,
-        op + ": the 3x3 kernel is larger than the padded input");
+  const index_t padded_h = checked_add(height, 2 * pad_h, op + ": height + 2 * padding");
+  const index_t padded_w = checked_add(width, 2 * pad_w, op + ": width + 2 * padding");
+  check(padded_h >= 3 && padded_w >= 3, op + ": the 3x3 kernel is larger than the padded input");
   checked_product({batch, channels, height, width}, op + ": the size of x");
-  const WinogradGeometry g = make_winograd_geometry(batch, channels, height, width, pad_h, pad_w);
-  checked_product({16, channels, batch, g.tiles_h, g.tiles_w}, op + ": the size of V");
-  return g;
+  // Every size make_winograd_geometry forms, checked before it forms them.
+  const index_t tiles_h = (padded_h - 2 + 1) / 2, tiles_w = (padded_w - 2 + 1) / 2;
+  checked_product({batch, tiles_h, tiles_w}, op + ": the patches (batch * tiles)");
+  checked_product({16, channels, batch, tiles_h, tiles_w}, op + ": the size of V");
+  return make_winograd_geometry(batch, channels, height, width, pad_h, pad_w);
 }
 
 // The geometry of an output (N, F, out_h, out_w), checked: sizes >= 0 and M's size in int64.
@@ -32,9 +35,12 @@ inline WinogradGeometry checked_winograd_output_geometry(index_t batch, index_t 
                                                          const std::string& op) {
   check(batch >= 0 && filters >= 0 && out_h >= 0 && out_w >= 0, op + ": y's sizes must be >= 0");
   checked_product({batch, filters, out_h, out_w}, op + ": the size of y");
-  const WinogradGeometry g = make_winograd_output_geometry(batch, filters, out_h, out_w);
-  checked_product({16, filters, batch, g.tiles_h, g.tiles_w}, op + ": the size of M");
-  return g;
+  checked_add(out_h, 2, op + ": out_h + 2");
+  checked_add(out_w, 2, op + ": out_w + 2");
+  const index_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2;
+  checked_product({batch, tiles_h, tiles_w}, op + ": the patches (batch * tiles)");
+  checked_product({16, filters, batch, tiles_h, tiles_w}, op + ": the size of M");
+  return make_winograd_output_geometry(batch, filters, out_h, out_w);
 }
 
 }  // namespace minidl

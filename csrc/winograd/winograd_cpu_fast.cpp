@@ -23,6 +23,7 @@ constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see 
 template <typename T>
 void winograd_input_transform_cpu_fast(const T* x, const WinogradGeometry& g, T* V) {
   const index_t rows = g.batch * g.channels * g.tiles_h, span = 2 * g.tiles_w + 2;
+  if (rows == 0 || g.tiles_w == 0) return;  // nothing to write (and no buffer for an empty plane)
   FirstError error;  // the row buffers' allocation may throw: never out of the region
 #pragma omp parallel if (rows >= kParallelRows && rows * g.tiles_w >= (index_t(1) << 18))
   {
@@ -58,6 +59,7 @@ template <typename T>
 void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, index_t filters,
                                         const T* bias, T* y) {
   const index_t rows = g.batch * filters * g.tiles_h, span = 2 * g.tiles_w;
+  if (rows == 0 || g.tiles_w == 0) return;
   FirstError error;
 #pragma omp parallel if (rows >= kParallelRows && rows * g.tiles_w >= (index_t(1) << 18))
   {
@@ -76,12 +78,14 @@ void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, i
         top[2 * tx] = out[0][0], top[2 * tx + 1] = out[0][1];
         bottom[2 * tx] = out[1][0], bottom[2 * tx + 1] = out[1][1];
       }
-      const T b = bias ? bias[f] : T(0);
       T* plane = y + (n * filters + f) * g.out_h * g.out_w;
       for (int i = 0; i < 2 && 2 * ty + i < g.out_h; ++i) {
         const T* src = i ? bottom : top;
         T* dst = plane + (2 * ty + i) * g.out_w;
-        for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[xx] + b;
+        if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
+          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[xx] + bias[f];
+        else
+          std::copy_n(src, g.out_w, dst);
       }
     });
   }
@@ -99,6 +103,7 @@ template <typename T>
 void winograd_input_adjoint_cpu_fast(const T* dV, const WinogradGeometry& g, T* dx) {
   const index_t planes = g.batch * g.channels;
   const index_t rows = 2 * g.tiles_h + 2, cols = 2 * g.tiles_w + 2;
+  if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
   FirstError error;
 #pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
   {

@@ -78,7 +78,7 @@ class Conv2d(Function):
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
-        if conv_winograd.takes(weight, ctx.geom):
+        if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
             return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)

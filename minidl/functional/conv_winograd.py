@@ -33,7 +33,7 @@ from ..kernels.im2col import batch_chunks, workspace
 #: False: no convolution runs here
 enabled = True
 #: The smallest in- and out-channel counts for which the lane runs (measured, docs/conv.md: at
-#: VGG16's 128-512-channel layers fwd+bwd 0.53-0.83x im2col's time; with 16-32 channels 1.4-1.7x
+#: VGG16's 128-512-channel layers fwd+bwd 0.53-0.82x im2col's time; with 16-32 channels 1.4-1.7x
 #: slower; with 64 a win at 128x128 images and a loss at 32x32, batch 32).
 MIN_CHANNELS = 128
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
@@ -70,11 +70,11 @@ def forward(x, weight, padding, bias=None):
 
 def _blocks(name, rows, patches, dtype, xp):
     """A reused (16, rows, patches) buffer for V or M. On the CPU its 16 blocks are spaced one
-    cache line more than their size when that size is a multiple of 4 KB: a tile's transform
+    cache line (64 bytes) more than their size when that size is a multiple of 4 KB: a tile's transform
     touches all 16 at once, and 16 streams at page-multiple distances share a handful of cache
     sets (as im2col's column rows: kernels/im2col.py column_workspace). Measured in docs/conv.md."""
-    size = rows * patches
-    stride = size + (16 if xp is np and size * np.dtype(dtype).itemsize % 4096 == 0 else 0)
+    size, itemsize = rows * patches, np.dtype(dtype).itemsize
+    stride = size + (64 // itemsize if xp is np and size * itemsize % 4096 == 0 else 0)
     buffer = workspace(name, (16, stride), dtype, xp, limit=MAX_V_BYTES + 16 * 64)
     return buffer[:, :size].reshape(16, rows, patches)
 
@@ -87,7 +87,7 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
     th, tw = winograd.tiles(*grad_out.shape[2:])
     u = winograd.filter_transform(weight) if need_dx else None
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-    du = xp.empty((16, f, c), dtype=x.dtype) if need_dw else None
+    du = (xp.empty if n else xp.zeros)((16, f, c), dtype=x.dtype) if need_dw else None
     per_image = 16 * max(c, f) * th * tw * x.itemsize
     for i, chunk in enumerate(batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)):
         p = (chunk.stop - chunk.start) * th * tw

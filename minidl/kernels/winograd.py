@@ -12,7 +12,7 @@ one per position k of the 4×4 grid — ``M[k] = U[k] @ V[k]`` with ``U = G g G�
 ``V = Bᵀ d B`` (C, P), P the number of patches — so the work is again GEMMs (BLAS/cuBLAS), with
 2.25× fewer multiplications. The price: three transforms (cheap, additions) and a little
 accuracy (the transforms add and subtract neighbouring pixels; float32 results differ from
-im2col's by ~1e-7 relative to the largest output, measured in docs/conv.md).
+im2col's by ~5e-7 relative to the largest output, measured in docs/conv.md).
 
 Layouts (shared with csrc/winograd/winograd.h)::
 
@@ -23,7 +23,8 @@ Layouts (shared with csrc/winograd/winograd.h)::
     M  (16, F, P)        M[k] = U[k] @ V[k]
     y  (N, F, out_h, out_w), each tile's 2×2 block = Aᵀ m A (+ bias), clipped at the edge
 
-Implementations: the ``*_reference`` functions (NumPy or CuPy, ``einsum`` over tile views) and
+Implementations: the ``*_reference`` functions (NumPy or CuPy: the kernels' additions, on all
+tiles at once) and
 the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies, one OpenMP loop or one CUDA thread
 per tile), picked from the array's type as every kernel family here. Used by
 minidl/functional/conv_winograd.py, the fast lane of 3×3 stride-1 convolutions.
@@ -118,7 +119,7 @@ def output_transform_reference(M, bias, out):
         for j, value in enumerate((t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3])):
             y[:, :, :, i, :, j] = value.transpose(1, 0, 2, 3)         # (N, F, th, tw)
     y = y.reshape(n, f, 2 * th, 2 * tw)[:, :, :oh, :ow]
-    out[...] = y if bias is None else y + bias.reshape(1, f, 1, 1)
+    out[...] = y if bias is None else y + bias.astype(M.dtype, copy=False).reshape(1, f, 1, 1)
     return out
 
 
@@ -164,8 +165,32 @@ def input_adjoint_reference(dV, padding, out):
     return out
 
 
+def _check_arrays(op, source, written, shape, blocks=None):
+    """The O(1) checks on the way to a kernel: ``written`` of ``shape`` and ``source``'s dtype.
+    On CuPy they guard memory — _C_cuda sees raw pointers and assumes C-contiguous arrays — so
+    there the written array (and a ``blocks`` input, V/M/dV) must be C-contiguous too; _C checks
+    strides and alignment itself (and accepts blocks spaced apart)."""
+    if written.dtype != source.dtype:
+        raise TypeError(f"{op}: out has dtype {written.dtype}, expected {source.dtype}")
+    if tuple(written.shape) != tuple(shape):
+        raise ValueError(f"{op}: out has shape {tuple(written.shape)}, expected {tuple(shape)}")
+    if backend.is_cupy_array(written):
+        for array in (written,) + (() if blocks is None else (blocks,)):
+            if not array.flags.c_contiguous:
+                raise ValueError(f"{op}: the CUDA kernels take C-contiguous arrays")
+
+
+def _blocks_shape(rows, height, width, padding, batch):
+    oh, ow = output_size(height, width, padding)
+    th, tw = tiles(oh, ow)
+    return (16, rows, batch * th * tw)
+
+
 def output_adjoint(dy, out):
     """dM (16, F, P) from dy (N, F, out_h, out_w) into ``out``: C++ / CUDA, else the reference."""
+    n, f, oh, ow = dy.shape
+    th, tw = tiles(oh, ow)
+    _check_arrays("winograd_output_adjoint", dy, out, (16, f, n * th * tw))
     native = native_for(dy)
     if native is None:
         return output_adjoint_reference(dy, out)
@@ -176,6 +201,11 @@ def output_adjoint(dy, out):
 
 def input_adjoint(dV, padding, out):
     """dx (N, C, H, W) into ``out`` from dV (16, C, P): C++ / CUDA, else the reference."""
+    n, c, h, w = out.shape
+    if tuple(dV.shape) != _blocks_shape(c, h, w, padding, n):
+        raise ValueError(f"winograd_input_adjoint: dV has shape {tuple(dV.shape)}, expected "
+                         f"{_blocks_shape(c, h, w, padding, n)}")
+    _check_arrays("winograd_input_adjoint", dV, out, out.shape, blocks=dV)
     native = native_for(dV)
     if native is None:
         return input_adjoint_reference(dV, padding, out)
@@ -187,6 +217,8 @@ def input_adjoint(dV, padding, out):
 def input_transform(x, padding, out):
     """V (16, C, P) of x (N, C, H, W) into ``out``: C++ / CUDA when built, else the reference.
     Callers (conv_winograd.py) validated the geometry: a 3×3 kernel, padding in [0, 2]."""
+    n, c, h, w = x.shape
+    _check_arrays("winograd_input_transform", x, out, _blocks_shape(c, h, w, padding, n))
     native = native_for(x)
     if native is None:
         return input_transform_reference(x, padding, out=out)
@@ -198,11 +230,18 @@ def input_transform(x, padding, out):
 
 def output_transform(M, bias, out):
     """out (N, F, out_h, out_w) from M (16, F, P), + bias (F,) or None."""
+    n, f, oh, ow = out.shape
+    th, tw = tiles(oh, ow)
+    if tuple(M.shape) != (16, f, n * th * tw):
+        raise ValueError(f"winograd_output_transform: M has shape {tuple(M.shape)}, expected "
+                         f"{(16, f, n * th * tw)}")
+    _check_arrays("winograd_output_transform", M, out, out.shape, blocks=M)
     native = native_for(M)
     if native is None:
         return output_transform_reference(M, bias, out)
     xp = backend.get_array_module(M)
-    M = contiguous(M, xp)
+    # _C takes M's blocks spaced apart (conv_winograd._blocks): only an unaligned view is copied
+    M = xp.require(M, requirements=("A",)) if xp is backend.np else contiguous(M, xp)
     bias = None if bias is None else contiguous(bias, xp, M.dtype)
     launch(native, "winograd_output_transform", (M, bias, out), sizes=out.shape,
            fast=fast_cpu_form())
