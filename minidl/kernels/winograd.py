@@ -165,13 +165,16 @@ def input_adjoint_reference(dV, padding, out):
     return out
 
 
-def _check_arrays(op, source, written, shape, blocks=None):
+def _check_arrays(op, source, written, shape, blocks=None, blocks_shape=None):
     """The O(1) checks on the way to a kernel: ``written`` of ``shape`` and ``source``'s dtype.
     On CuPy they guard memory — _C_cuda sees raw pointers and assumes C-contiguous arrays — so
     there the written array (and a ``blocks`` input, V/M/dV) must be C-contiguous too; _C checks
     strides and alignment itself (and accepts blocks spaced apart)."""
     if written.dtype != source.dtype:
         raise TypeError(f"{op}: out has dtype {written.dtype}, expected {source.dtype}")
+    if blocks is not None and tuple(blocks.shape) != tuple(blocks_shape):
+        name = "dV" if op == "winograd_input_adjoint" else "M"
+        raise ValueError(f"{op}: {name} has shape {tuple(blocks.shape)}, expected {tuple(blocks_shape)}")
     if tuple(written.shape) != tuple(shape):
         raise ValueError(f"{op}: out has shape {tuple(written.shape)}, expected {tuple(shape)}")
     if backend.is_cupy_array(written):
@@ -202,10 +205,8 @@ def output_adjoint(dy, out):
 def input_adjoint(dV, padding, out):
     """dx (N, C, H, W) into ``out`` from dV (16, C, P): C++ / CUDA, else the reference."""
     n, c, h, w = out.shape
-    if tuple(dV.shape) != _blocks_shape(c, h, w, padding, n):
-        raise ValueError(f"winograd_input_adjoint: dV has shape {tuple(dV.shape)}, expected "
-                         f"{_blocks_shape(c, h, w, padding, n)}")
-    _check_arrays("winograd_input_adjoint", dV, out, out.shape, blocks=dV)
+    _check_arrays("winograd_input_adjoint", dV, out, out.shape, blocks=dV,
+                  blocks_shape=_blocks_shape(c, h, w, padding, n))
     native = native_for(dV)
     if native is None:
         return input_adjoint_reference(dV, padding, out)
@@ -232,10 +233,8 @@ def output_transform(M, bias, out):
     """out (N, F, out_h, out_w) from M (16, F, P), + bias (F,) or None."""
     n, f, oh, ow = out.shape
     th, tw = tiles(oh, ow)
-    if tuple(M.shape) != (16, f, n * th * tw):
-        raise ValueError(f"winograd_output_transform: M has shape {tuple(M.shape)}, expected "
-                         f"{(16, f, n * th * tw)}")
-    _check_arrays("winograd_output_transform", M, out, out.shape, blocks=M)
+    _check_arrays("winograd_output_transform", M, out, out.shape, blocks=M,
+                  blocks_shape=(16, f, n * th * tw))
     native = native_for(M)
     if native is None:
         return output_transform_reference(M, bias, out)
