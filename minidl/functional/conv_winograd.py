@@ -10,8 +10,6 @@ The lesson is in conv.py (conv = W @ im2col(x)). This file computes the same con
 
 — every step the transpose of a forward step, so the backward is again 2 × 16 GEMMs and three
 cheap transforms (V recomputed from x rather than kept: ~1 ms against 16·C·P floats of memory).
-``input_grad`` is the other way to dx (the conv of dy with rotated, transposed filters), kept
-for its test: with dW computed apart it was slower (docs/conv.md).
 
 The 16 products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
 is cut into chunks whose transformed input V stays under ``MAX_V_BYTES`` (as conv_gemm.py bounds
@@ -24,11 +22,9 @@ switches the lane off (tests compare both).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..kernels import winograd
-from ..kernels.im2col import batch_chunks, workspace
+from ..kernels.im2col import batch_chunks, column_workspace, workspace
 
 #: False: no convolution runs here
 enabled = True
@@ -69,14 +65,12 @@ def forward(x, weight, padding, bias=None):
 
 
 def _blocks(name, rows, patches, dtype, xp):
-    """A reused (16, rows, patches) buffer for V or M. On the CPU its 16 blocks are spaced one
-    cache line (64 bytes) more than their size when that size is a multiple of 4 KB: a tile's transform
-    touches all 16 at once, and 16 streams at page-multiple distances share a handful of cache
-    sets (as im2col's column rows: kernels/im2col.py column_workspace). Measured in docs/conv.md."""
-    size, itemsize = rows * patches, np.dtype(dtype).itemsize
-    stride = size + (64 // itemsize if xp is np and size * itemsize % 4096 == 0 else 0)
-    buffer = workspace(name, (16, stride), dtype, xp, limit=MAX_V_BYTES + 16 * 64)
-    return buffer[:, :size].reshape(16, rows, patches)
+    """A reused (16, rows, patches) buffer for V or M: im2col's padded-row workspace with 16 rows.
+    On the CPU the 16 blocks are spaced one cache line more than their size when that size is a
+    multiple of 4 KB: a tile's transform touches all 16 at once, and 16 streams at page-multiple
+    distances share a handful of cache sets, as im2col's column rows do. Measured in docs/conv.md."""
+    blocks = column_workspace(16, rows * patches, dtype, xp, name=name, limit=MAX_V_BYTES)
+    return blocks.reshape(16, rows, patches)
 
 
 def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
@@ -104,11 +98,3 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
             winograd.input_adjoint(dv, padding, out=dx[chunk])
     dw = winograd.filter_transform_adjoint(du, weight.shape) if need_dw else None
     return dx, dw
-
-
-def input_grad(grad_out, weight, padding):
-    """dx of a 3×3 stride-1 conv: the conv of dy (N, F, oh, ow) with the weight rotated by 180°
-    and transposed to (C, F, 3, 3), padding 2 − p: back to (N, C, H, W)."""
-    xp = backend.get_array_module(weight)
-    flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return forward(grad_out, flipped, (2 - padding[0], 2 - padding[1]))

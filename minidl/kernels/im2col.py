@@ -118,8 +118,10 @@ def workspace(name, shape, dtype, xp=np, limit=None):
     return buf[:size].reshape(shape)
 
 
-def column_workspace(rows, columns, dtype, xp=np):
+def column_workspace(rows, columns, dtype, xp=np, name="columns", limit=None):
     """The reused (rows, columns) buffer for a column matrix — with padded rows on the CPU.
+    (``name`` and ``limit``, default ``MAX_COLUMN_BYTES``: the same for other row-stacked
+    scratch, e.g. Winograd's 16 blocks of V and M, functional/conv_winograd.py.)
 
     A row of the column matrix is N*out_h*out_w long, so for the usual power-of-two images it
     is a multiple of 4 KB, and then every row starts at the same offset within a page: the rows
@@ -138,8 +140,8 @@ def column_workspace(rows, columns, dtype, xp=np):
         stride += COLUMN_ROW_PAD_BYTES // itemsize
     # batch_chunks sizes a chunk by its unpadded columns: the pad must not push a chunk that
     # fills the bound exactly over it (it would then be allocated afresh at every call).
-    limit = MAX_COLUMN_BYTES + rows * (stride - columns) * itemsize
-    return workspace("columns", (rows, stride), dtype, xp, limit=limit)[:, :columns]
+    limit = (MAX_COLUMN_BYTES if limit is None else limit) + rows * (stride - columns) * itemsize
+    return workspace(name, (rows, stride), dtype, xp, limit=limit)[:, :columns]
 
 
 def _has_contiguous_rows(a):
