@@ -1,4 +1,4 @@
-"""The notebooks of the course beyond the first four: one module per notebook (lectures 8 and 12).
+"""The notebooks of the course beyond the first four: one module per notebook (lectures 8, 10 and 12).
 
 Each module holds everything about its notebook in one place, so a TA changing a part edits one file:
 
@@ -25,6 +25,7 @@ MODULES = {
     "07_detectors": "detectors",
     "08_understanding": "understanding",
     "09_texture_style": "texture_style",
+    "10_captioning": "captioning",
 }
 
 
