@@ -10,7 +10,8 @@ downloads; here one generator draws small RGB scenes whose labels are exact by c
   colour, size, rotation and position; later shapes are drawn on top of earlier ones, so objects
   can be partly occluded — each keeps at least half of its own area visible;
 * labels computed from the very masks that were painted: boxes are tight around the *visible*
-  pixels, the semantic mask is the painted class map.
+  pixels, the semantic mask is the painted class map, and each object's base colour is recorded
+  (so ``minidl.captioning.grammar`` can say "a small red circle").
 
 Drawing is vectorized NumPy rasterization: each shape is an inside-test evaluated at every pixel
 centre at once (an implicit equation for circles/ellipses, the even-odd rule for polygons, a
@@ -217,8 +218,8 @@ def _keypoint_visibility(points, occluder, height, width):
     return np.where(occluder[rows, cols], OCCLUDED, VISIBLE).astype(np.float32)
 
 
-def _targets(labels, visible_masks, keypoints, height, width):
-    """The target dict shared by all modes (see ``ShapesDataset``)."""
+def _targets(labels, visible_masks, keypoints, height, width, colours):
+    """The target dict shared by all modes (see ``ShapesDataset``); ``colours``: K RGB triples."""
     k = len(labels)
     masks = np.stack(visible_masks) if k else np.zeros((0, height, width), dtype=bool)
     semantic = np.zeros((height, width), dtype=np.int64)
@@ -230,6 +231,7 @@ def _targets(labels, visible_masks, keypoints, height, width):
         "masks": masks,
         "semantic_mask": semantic,
         "keypoints": np.asarray(keypoints, dtype=np.float32),
+        "colours": np.asarray(colours, dtype=np.float32).reshape(k, 3),
     }
 
 
@@ -292,8 +294,12 @@ def make_shapes_image(rng, size=64, classes=SHAPE_CLASSES, max_objects=4, single
     else:
         count, radius_range = int(rng.integers(1, max_objects + 1)), (0.08, 0.22)
     shapes, visible = _place_shapes(rng, height, width, xs, ys, classes, count, radius_range)
+    colours = []
     for shape in shapes:
-        _paint(image, shape["full"], _contrasting_colour(rng, background_colour), rng, xs, ys)
+        # Kept for the target only: the draws (colour, then paint) happen in the same order as
+        # before colours were recorded, so every image and label stays bit-identical.
+        colours.append(_contrasting_colour(rng, background_colour))
+        _paint(image, shape["full"], colours[-1], rng, xs, ys)
     keypoints = []
     for k, shape in enumerate(shapes):
         covered_later = np.zeros((height, width), dtype=bool)
@@ -301,7 +307,7 @@ def make_shapes_image(rng, size=64, classes=SHAPE_CLASSES, max_objects=4, single
             covered_later |= later["full"]
         keypoints.append(_shape_keypoints(shape, covered_later, height, width))
     keypoints = np.stack(keypoints) if keypoints else np.zeros((0, NUM_SHAPE_KEYPOINTS, 3), np.float32)
-    target = _targets([s["label"] for s in shapes], visible, keypoints, height, width)
+    target = _targets([s["label"] for s in shapes], visible, keypoints, height, width, colours)
     return np.clip(image, 0, 1).astype(np.float32), target
 
 
@@ -371,7 +377,8 @@ def make_pose_image(rng, size=64, max_distractors=2):
     behind, _ = _place_shapes(rng, height, width, xs, ys, SHAPE_CLASSES, int((~in_front).sum()), (0.06, 0.14))
     for shape in behind:
         _paint(image, shape["full"], _contrasting_colour(rng, background_colour), rng, xs, ys)
-    _paint(image, figure, _contrasting_colour(rng, background_colour), rng, xs, ys)
+    figure_colour = _contrasting_colour(rng, background_colour)
+    _paint(image, figure, figure_colour, rng, xs, ys)
     front, _ = _place_shapes(rng, height, width, xs, ys, SHAPE_CLASSES, int(in_front.sum()), (0.06, 0.12),
                              existing=[figure])
     occluder = np.zeros((height, width), dtype=bool)
@@ -380,7 +387,7 @@ def make_pose_image(rng, size=64, max_distractors=2):
         occluder |= shape["full"]
 
     keypoints = np.concatenate([points, _keypoint_visibility(points, occluder, height, width)[:, None]], 1)
-    target = _targets([0], [figure & ~occluder], keypoints[None], height, width)
+    target = _targets([0], [figure & ~occluder], keypoints[None], height, width, [figure_colour])
     return np.clip(image, 0, 1).astype(np.float32), target
 
 
@@ -421,8 +428,16 @@ class ShapesDataset(Dataset):
                                              square 4 corners, triangle 3, star 5 tips, ellipse 4 axis
                                              ends; unused slots are 0). Pose: P = 14, ordered as
                                              ``POSE_KEYPOINT_NAMES``.
+    ``colours``         (K, 3)      float32  RGB in [0, 1]: the base colour each object was painted with
+                                             (a random hue, saturation and value in [0.5, 1]; the pixels
+                                             add a faint shading ramp and noise). Pose: the stick
+                                             figure's colour (distractors are not instances, so their
+                                             colours are not listed).
     ``image_id``        int                  the index ``i``
     ==================  ==========  =======  ===========================================================
+
+    ``colours`` is per-instance like ``boxes``: ``transforms.crop`` drops its rows with the objects
+    it crops away (``transforms.PER_INSTANCE_KEYS``).
 
     The vertex order of a shape follows its drawing rotation, so it is only defined up to the
     shape's symmetry; the centre (slot 0) is always well defined.

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backend import get_rng
 
-PER_INSTANCE_KEYS = ("boxes", "labels", "masks", "keypoints")
+PER_INSTANCE_KEYS = ("boxes", "labels", "masks", "keypoints", "colours")
 
 
 def _check_image(image):
