@@ -90,7 +90,8 @@ def sample_rois(proposals, gt_boxes, gt_labels, batch_size=64, positive_fraction
     """Sample a training mini-batch of RoIs of one image.
 
     Returns a dict: ``rois`` (B, 4), ``labels`` (B,) (0 = background), ``regression_targets``
-    (B, 4) (zeros for background RoIs), with B <= ``batch_size``: at most
+    (B, 4) (zeros for background RoIs), ``matched_gt`` (B,) (the ground-truth index of a foreground
+    RoI, −1 for background: what a dense captioner needs to find the RoI's caption), with B <= ``batch_size``: at most
     ``round(positive_fraction · batch_size)`` foreground RoIs (fewer if there are fewer), then
     background ones to fill the batch (fewer if there are fewer). Sampling is without replacement.
     """
@@ -110,4 +111,5 @@ def sample_rois(proposals, gt_boxes, gt_labels, batch_size=64, positive_fraction
     fg = labels > 0
     if fg.any():
         targets[fg] = encode_boxes(gt_boxes[matched[keep][fg]], rois[fg], weights)
-    return {"rois": rois, "labels": labels, "regression_targets": targets}
+    matched_gt = np.where(fg, matched[keep], -1).astype(np.int64)
+    return {"rois": rois, "labels": labels, "regression_targets": targets, "matched_gt": matched_gt}

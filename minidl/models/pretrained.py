@@ -29,6 +29,10 @@ CONFIGS = {
     "ssd_shapes": ("minidl.detection.single_shot", "SingleShotDetector", dict(num_classes=5, image_size=64)),
     "yolo_shapes": ("minidl.detection.yolo", "YOLODetector", dict(num_classes=5, image_size=64)),
     "spp_net_shapes": ("minidl.detection.spp_net", "SPPNet", dict(num_classes=5, image_scale=2)),
+    # Captioners (benchmarks/train_captioning.py): 25 tokens = the 4 special tokens + the 21 words of
+    # the shapes grammar (minidl.captioning.vocab.shapes_vocabulary(); a test checks the two agree).
+    "image_captioner_shapes": ("minidl.captioning.captioner", "ImageCaptioner", dict(vocab_size=25)),
+    "dense_captioner_shapes": ("minidl.captioning.dense", "DenseCaptioner", dict(num_classes=5, vocab_size=25)),
 }
 
 
