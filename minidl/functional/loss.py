@@ -1,14 +1,18 @@
-"""Losses: cross_entropy, multi_margin_loss (multiclass SVM), l1, mse, smooth_l1, BCE with logits.
+"""Losses: cross_entropy (+ its temporal form), multi_margin_loss (multiclass SVM), l1, mse,
+smooth_l1, BCE with logits.
 
 Lecture idea: a loss turns scores into one number to minimize. Softmax cross-entropy,
 ``-log softmax(s)[y]``, has the famous gradient ``softmax(s) - onehot(y)`` — computed here in
 one Function so the student sees it. Segmentation is classification at every pixel: the same
 loss on (N, C, H, W) scores and (N, H, W) labels. Box regression (localization, detection)
-uses L2 or smooth L1 (Fast R-CNN); multi-label targets use the sigmoid BCE.
+uses L2 or smooth L1 (Fast R-CNN); multi-label targets use the sigmoid BCE. A captioning
+RNN (lecture 10) classifies the next word at every time step: the temporal cross-entropy.
 
 ``reduction`` is ``"mean"`` (default), ``"sum"`` or ``"none"``, as in PyTorch.
 """
 from __future__ import annotations
+
+import numbers
 
 from .. import backend
 from ..autograd import Function, Tensor
@@ -136,6 +140,51 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({C},)")
         w = w.astype(input.dtype, copy=False)
     return CrossEntropy.apply(input, t, w, ignore_index, reduction)
+
+
+@tensor_args("scores")
+def temporal_softmax_cross_entropy(scores, targets, mask=None, ignore_index=-100, reduction="mean"):
+    """Cross-entropy of a sequence model's word scores at every time step (lecture 10).
+
+    scores (N, T, V) float32/float64; targets (N, T) integer words in [0, V); ``mask`` (N, T)
+    bool or 0/1: False/0 drops a token, as does a target equal to ``ignore_index`` (padding).
+    A dropped token adds no loss and no gradient (and its target is not checked).
+    ``"mean"``: over the kept tokens — torch's ``cross_entropy(scores.reshape(-1, V),
+    targets.reshape(-1), ignore_index=...)``; NaN when nothing is kept. (CS231n's
+    ``temporal_softmax_loss`` divides the sum by N instead: use ``"sum"`` and divide.)
+    ``"sum"``; ``"none"``: the (N, T) losses, 0 at dropped tokens. The rows are flattened to
+    (N·T, V) and handed to the CrossEntropy Function above: one softmax, one gradient rule.
+    """
+    op = "temporal_softmax_cross_entropy"
+    _check_reduction(reduction)
+    if scores.ndim != 3:
+        raise ValueError(f"{op}: scores must be (N, T, V), got shape {scores.shape}")
+    if scores.dtype.name not in ("float32", "float64"):
+        raise TypeError(f"{op}: scores must be float32 or float64, got dtype {scores.dtype}")
+    n, steps, v = scores.shape
+    xp = backend.get_array_module(scores.data)
+    t = backend.to_device(targets.data if isinstance(targets, Tensor) else targets, scores.device)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: targets must be integer word indices, got dtype {t.dtype}")
+    t = t.astype(xp.int64, copy=False)       # uint8 words and a negative ignore_index compare right
+    if t.shape != (n, steps):
+        raise ValueError(f"{op}: targets must be (N, T) = {(n, steps)} for scores {scores.shape}, got {t.shape}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    keep = t != ignore_index
+    if mask is not None:
+        m = backend.to_device(mask.data if isinstance(mask, Tensor) else mask, scores.device)
+        if m.shape != (n, steps):
+            raise ValueError(f"{op}: mask must be (N, T) = {(n, steps)}, got shape {m.shape}")
+        if m.dtype.kind not in "biuf" or (m.dtype.kind != "b" and backend.any_true((m != 0) & (m != 1))):
+            raise ValueError(f"{op}: mask must be boolean or hold only 0 and 1, got dtype {m.dtype}")
+        keep &= m.astype(bool)
+    if backend.any_true(keep & ((t < 0) | (t >= v))):
+        raise ValueError(f"{op}: targets hold words outside [0, {v}) at kept positions "
+                         f"(only ignore_index={ignore_index} or masked-out positions may)")
+    t = xp.where(keep, t, ignore_index).reshape(-1)        # a dropped token is an ignored one
+    loss = CrossEntropy.apply(scores.reshape(n * steps, v), t, None, int(ignore_index), reduction)
+    return loss.reshape(n, steps) if reduction == "none" else loss
 
 
 @tensor_args("input", "target")

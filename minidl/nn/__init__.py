@@ -8,3 +8,4 @@ from .module import CheckpointError, Module, Parameter, load_npz, save_npz
 from .norm import BatchNorm2d, ConditionalInstanceNorm2d, InstanceNorm2d
 from .pool import (AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d, SpatialPyramidPooling,
                    Upsample)
+from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
