@@ -6,7 +6,7 @@
 Tasks (``minidl.models.pretrained.CONFIGS``):
 
 * ``image_captioner_shapes`` — ``ImageCaptioner`` (CNN + LSTM) on whole scenes, trained from scratch
-  on 6,000 training scenes (split seed 0); each step draws one of each scene's reference captions
+  on 20,000 training scenes (split seed 0); each step draws one of each scene's reference captions
   (COCO-style training). Evaluated with greedy and beam-3 decoding on three held-out test sets of
   500 scenes (dataset seeds 2, 3, 4): corpus BLEU-1…4 and CIDEr-D against all references.
 * ``dense_captioner_shapes`` — ``DenseCaptioner`` (Fast R-CNN + LSTM on region codes), its detector
@@ -59,10 +59,10 @@ def scene_caption_scores(model, vocab, seed, n=500, beam_size=1):
             "CIDEr-D": cider_d(candidates, references)[0], "exact": exact, "seconds_per_image": seconds}
 
 
-def task_image_captioner(name, steps, n_train=6000, batch_size=32, lr=2e-3):
+def task_image_captioner(name, steps, overrides, n_train=20000, batch_size=32, lr=2e-3):
     vocab = V.shapes_vocabulary()
     images, references = V.caption_data(V.split_by_seed("train", n_train), "scene")
-    model = pretrained.build(name)
+    model = pretrained.build(name, **overrides)
     plan = batches(n_train, batch_size, steps)
     rng = np.random.default_rng(0)
 
@@ -123,10 +123,10 @@ def dense_scores(model, vocab, seed, n=150):
             "proposal_seconds_per_image": proposal_seconds, "network_seconds_per_image": network_seconds}
 
 
-def task_dense_captioner(name, steps, n_train=3000, batch_size=8, lr=1e-3, rois_per_image=64):
+def task_dense_captioner(name, steps, overrides, n_train=3000, batch_size=8, lr=1e-3, rois_per_image=64):
     from minidl.detection.roi_sampling import jitter_proposals
     vocab = V.shapes_vocabulary()
-    model = pretrained.build(name)
+    model = pretrained.build(name, **overrides)
     # The detector starts from the committed Fast R-CNN; the caption decoder from scratch.
     model.load_state_dict(pretrained.load_pretrained("fast_rcnn_shapes").state_dict(), strict=False)
     images, targets, _, encoded = region_data(n_train, V.SPLIT_SEEDS["train"], vocab)
@@ -148,8 +148,8 @@ def task_dense_captioner(name, steps, n_train=3000, batch_size=8, lr=1e-3, rois_
     return model, result
 
 
-TASKS = {"image_captioner_shapes": (task_image_captioner, 3000),
-         "dense_captioner_shapes": (task_dense_captioner, 2000)}
+TASKS = {"image_captioner_shapes": (task_image_captioner, 5000),
+         "dense_captioner_shapes": (task_dense_captioner, 3000)}
 HEADLINE = {"image_captioner_shapes": ("greedy_BLEU-4", "greedy_CIDEr-D", "beam3_BLEU-4", "beam3_CIDEr-D"),
             "dense_captioner_shapes": ("densecap_mAP", "strict_mAP", "detection_mAP", "box_BLEU-4")}
 
@@ -159,7 +159,17 @@ def main(argv=None):
     parser.add_argument("--task", nargs="+", default=["all"], help=f"one or more of {list(TASKS)} or all")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("--no-save", action="store_true", help="do not write minidl/weights/<task>.npz")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=JSON",
+                        help="ablation: change a constructor argument, e.g. feed_features=false or pixel_grid=0 "
+                             "(implies --no-save)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.override:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parser.error(f"--override {item!r}: expected KEY=JSON, e.g. feed_features=false")
     names = list(TASKS) if args.task == ["all"] else args.task
     for name in names:
         if name not in TASKS:
@@ -168,12 +178,12 @@ def main(argv=None):
         fn, steps = TASKS[name]
         steps = args.steps or steps
         print(f"[{name}] training {steps} steps ...", flush=True)
-        model, result = fn(name, steps)
-        result = {"task": name, "steps": steps, "device": "cpu", **result}
+        model, result = fn(name, steps, overrides)
+        result = {"task": name, "steps": steps, "device": "cpu", "overrides": overrides, **result}
         print(f"METRIC {name} " + " ".join(f"{k}={result[k]:.4f}" for k in HEADLINE[name])
               + f" steps={steps} train_seconds={result['train_seconds']:.1f}", flush=True)
         print("RESULT " + json.dumps(result, default=float), flush=True)
-        if not args.no_save:
+        if not (args.no_save or overrides):
             path = pretrained.weights_path(name)
             model.save(path)
             result["weights_kib"] = round(os.path.getsize(path) / 1024, 1)

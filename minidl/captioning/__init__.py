@@ -5,7 +5,7 @@
 * ``metrics.py``: BLEU, CIDEr-D and exact-match METEOR, in plain Python
 * ``decode.py``: greedy decoding and beam search over any ``step(tokens, state)`` model
 * ``captioner.py``: ``CaptionDecoder`` (feature -> LSTM -> words) and ``ImageCaptioner`` (CNN + decoder)
-* ``dense.py``: ``DenseCaptioner`` — Fast R-CNN whose region codes also feed a ``CaptionDecoder``
+* ``dense.py``: ``DenseCaptioner`` — Fast R-CNN whose region codes, beside each box's pixels, feed a ``CaptionDecoder``
 * ``densecap_eval.py``: DenseCap's mAP over box IoU × METEOR thresholds
 """
 from . import decode, grammar, metrics, vocab  # noqa: F401

@@ -5,6 +5,12 @@ The recipe of "Show and Tell" (Vinyals et al. 2015) and of CS231n's captioning a
 * an **encoder** (a small CNN) maps the image to a feature vector ``f`` (N, F);
 * ``f`` sets the LSTM's **initial state**: ``h0 = tanh(W_h f + b_h)``, ``c0 = W_c f + b_c`` — the
   picture is "said" to the language model before the first word;
+* with ``feed_features=True`` the feature is also **concatenated to every step's input** (the
+  word embedding), so the decoder need not carry the picture through its state for the whole
+  sentence — the choice of NeuralTalk-style variants and of "Show, Attend and Tell" (where the
+  per-step input is an attended feature). Measured on the shapes scenes
+  (``benchmarks/train_captioning.py``, docs/captioning.md), this is what lets the colour and shape
+  words of the *second* object of a scene come out right;
 * the **decoder** is an LSTM language model over word embeddings. Training uses *teacher
   forcing*: the input at step t is the true word t − 1 (``<start>`` at t = 0), the target the
   true word t, and the loss is the temporal softmax cross-entropy over the (N, T, V) scores,
@@ -38,15 +44,20 @@ class CaptionDecoder(nn.Module):
         embed_dim: size of a word embedding.
         hidden_size: H, the LSTM's state size.
         pad_index: the padding token, ignored by the loss.
+        feed_features: also give the features to the LSTM at every step (input = [embedding, feature],
+            E + F wide); otherwise only through the initial state.
     """
 
-    def __init__(self, feature_dim, vocab_size, embed_dim=64, hidden_size=256, pad_index=0, rng=None):
+    def __init__(self, feature_dim, vocab_size, embed_dim=64, hidden_size=256, pad_index=0, feed_features=False,
+                 rng=None):
         super().__init__()
         rng = np.random.default_rng(rng)
         self.hidden_size, self.pad_index = int(hidden_size), int(pad_index)
+        self.feed_features = bool(feed_features)
         self.init_state = nn.Linear(feature_dim, 2 * hidden_size, rng=rng)    # h0 and c0 side by side
         self.embed = nn.Embedding(vocab_size, embed_dim, rng=rng)
-        self.lstm = nn.LSTM(embed_dim, hidden_size, batch_first=True, rng=rng)
+        lstm_input = embed_dim + feature_dim if self.feed_features else embed_dim
+        self.lstm = nn.LSTM(lstm_input, hidden_size, batch_first=True, rng=rng)
         self.output = nn.Linear(hidden_size, vocab_size, rng=rng)
 
     def initial_state(self, features):
@@ -56,9 +67,18 @@ class CaptionDecoder(nn.Module):
         c0 = both[:, self.hidden_size:]
         return h0.unsqueeze(0), c0.unsqueeze(0)
 
+    def step_inputs(self, features, tokens):
+        """The LSTM's inputs (N, T, E) — or (N, T, E + F) with ``feed_features``: the same feature
+        vector repeated beside every word embedding."""
+        words = self.embed(tokens)
+        if not self.feed_features:
+            return words
+        n, t = words.shape[0], words.shape[1]
+        return F.cat([words, F.broadcast_to(features.unsqueeze(1), (n, t, features.shape[1]))], axis=2)
+
     def forward(self, features, tokens):
         """features (N, F), tokens (N, T) int (the *input* words) -> scores (N, T, V)."""
-        hidden, _ = self.lstm(self.embed(tokens), self.initial_state(features))
+        hidden, _ = self.lstm(self.step_inputs(features, tokens), self.initial_state(features))
         return self.output(hidden)
 
     def loss(self, features, captions):
@@ -75,13 +95,16 @@ class CaptionDecoder(nn.Module):
         return F.temporal_softmax_cross_entropy(scores, captions[:, 1:], ignore_index=self.pad_index)
 
     def _step(self, tokens, state):
-        """One decoding step on the host: tokens (B,), state ``(h, c)`` arrays (B, H) ->
-        ``(log_probs (B, V), (h', c'))`` — the interface of ``decode.py``."""
+        """One decoding step on the host: tokens (B,), state ``(h, c, features)`` arrays (B, H),
+        (B, H), (B, F) -> ``(log_probs (B, V), (h', c', features))`` — the interface of
+        ``decode.py`` (beam search reorders all three row by row)."""
         device = model_device(self)
-        h, c = (Tensor(s[None], device=device) for s in state)
-        hidden, (h, c) = self.lstm(self.embed(Tensor(tokens[:, None], device=device)), (h, c))
+        h, c = (Tensor(s[None], device=device) for s in state[:2])
+        features = Tensor(state[2], device=device)
+        inputs = self.step_inputs(features, Tensor(tokens[:, None], device=device))
+        hidden, (h, c) = self.lstm(inputs, (h, c))
         log_probs = F.log_softmax(self.output(hidden[:, 0]), axis=-1)
-        return log_probs.numpy(), (h.numpy()[0], c.numpy()[0])
+        return log_probs.numpy(), (h.numpy()[0], c.numpy()[0], state[2])
 
     def generate(self, features, start_token, end_token, max_length=16, beam_size=1):
         """Captions for (N, F) features -> token ids (N, L) (after ``<start>``; ``<end>`` then padding).
@@ -90,9 +113,10 @@ class CaptionDecoder(nn.Module):
         """
         self.eval()
         with no_grad():
-            h0, c0 = self.initial_state(features if isinstance(features, Tensor)
-                                        else Tensor(np.asarray(features, np.float32), device=model_device(self)))
-            state = (h0.numpy()[0], c0.numpy()[0])
+            features = (features if isinstance(features, Tensor)
+                        else Tensor(np.asarray(features, np.float32), device=model_device(self)))
+            h0, c0 = self.initial_state(features)
+            state = (h0.numpy()[0], c0.numpy()[0], features.numpy())
             if beam_size == 1:
                 tokens, _ = greedy_decode(self._step, state, start_token, end_token, max_length)
             else:
@@ -109,13 +133,14 @@ class ImageCaptioner(nn.Module):
     """
 
     def __init__(self, vocab_size, widths=(16, 32, 64), grid=4, feature_dim=256, embed_dim=64, hidden_size=256,
-                 pad_index=0, rng=None):
+                 pad_index=0, feed_features=False, rng=None):
         super().__init__()
         rng = np.random.default_rng(rng)
         self.backbone = nn.Sequential(*downsampling_backbone(widths, first_stride=2, batch_norm=True, rng=rng))
         self.pool = nn.AdaptiveMaxPool2d(grid)
         self.project = nn.Linear(widths[-1] * grid * grid, feature_dim, rng=rng)
-        self.decoder = CaptionDecoder(feature_dim, vocab_size, embed_dim, hidden_size, pad_index, rng=rng)
+        self.decoder = CaptionDecoder(feature_dim, vocab_size, embed_dim, hidden_size, pad_index, feed_features,
+                                      rng=rng)
 
     def encode(self, images):
         """Images (N, 3, H, W) in [0, 1] -> features (N, F)."""

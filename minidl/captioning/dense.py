@@ -5,19 +5,30 @@ captioning does both for every region: each detected box gets its own sentence (
 circle"). DenseCap's architecture shares one CNN between the two, like Fast R-CNN shares it
 between proposals:
 
-    image ──CNN──> feature map ──RoI pool(box)──> box head's hidden layers ──> region code (N, 256)
+    image ──CNN──> feature map ──RoI pool(box)──> box head's hidden layers ──> region code (K, 256)
+      │                                                 │                           │
+      └──────────── RoIAlign(box, 4×4) on the pixels ───┼──────> [region code, pixels] (K, 304)
                                                         │                           │
                                                   class + box offsets        CaptionDecoder (LSTM)
                                                   (Fast R-CNN's head)        "a small red circle"
 
 ``DenseCaptioner`` is ``FastRCNN`` (``minidl.detection.fast_rcnn``) plus a ``CaptionDecoder``
 reading the box head's shared hidden layer — the same vector the classifier and the box
-regressor read. Training adds a caption loss on the **foreground** RoIs (each RoI takes the
-caption of the ground-truth object it was matched to by ``sample_rois``) to Fast R-CNN's
-multi-task loss, and back-propagates all three into the shared backbone. That matters here: a
-detector trained for shape classes alone is free to forget colour (a linear probe on the
-committed Fast R-CNN's region codes names the colour of held-out objects 18 % of the time: chance
-for six hues), and the caption loss is what makes the shared features keep it.
+regressor read — with the box's own pixels beside it (the *caption code*, below). Training adds a
+caption loss on the **foreground** RoIs (each RoI takes the caption of the ground-truth object it
+was matched to by ``sample_rois``) to Fast R-CNN's multi-task loss, and back-propagates all three
+into the shared backbone.
+
+Why pixels too: a detector trained for shape classes is free to forget colour — that is what
+makes it colour-invariant. A linear probe on the committed Fast R-CNN's region codes names the
+colour of held-out objects 18 % of the time (chance for the common hues), on its RoI-pooled
+feature map 36 %; the first version of this model read the region code alone, trained jointly
+for 2,000 steps, and still got the colour word wrong for 69 % of the objects it found. RoIAlign
+on the *image* itself (a 4×4 grid of mean colours of the box, 48 numbers) names it 90 % of the
+time with a linear probe. So the caption code is ``[region code, RoIAlign(image, box, 4)]``: the
+detector's "what shape, where" beside the raw "what colour" — the hypercolumn idea (Hariharan et
+al. 2015: describe a location by features from several depths, here the shallowest). The decoder
+also reads the caption code at every step (``feed_features``).
 
 Departures from DenseCap, stated: the regions come from selective search + the box head (Fast
 R-CNN), not from DenseCap's fully convolutional localization layer with bilinear sampling; the
@@ -31,7 +42,8 @@ from ..autograd import Tensor, no_grad
 from ..detection.box_head import detection_loss
 from ..detection.fast_rcnn import FastRCNN, rois_with_batch_index
 from ..detection.roi_sampling import sample_rois
-from ..ops import roi_pool
+from .. import functional as F
+from ..ops import roi_align, roi_pool
 from ..train import host_float32, model_device
 from .captioner import CaptionDecoder
 
@@ -40,24 +52,37 @@ class DenseCaptioner(FastRCNN):
     """Fast R-CNN whose region codes also feed a caption decoder.
 
     Args (besides ``FastRCNN``'s): ``vocab_size`` — tokens of the caption vocabulary;
-    ``embed_dim`` and ``lstm_hidden`` — the decoder's word-embedding and state sizes.
+    ``embed_dim`` and ``lstm_hidden`` — the decoder's word-embedding and state sizes;
+    ``pixel_grid`` — the caption code's RoIAlign grid on the image (0: region code alone).
     """
 
     def __init__(self, num_classes, vocab_size, widths=(16, 64), roi_size=4, hidden=256, embed_dim=64,
-                 lstm_hidden=256, batch_norm=True, pad_index=0, rng=None):
+                 lstm_hidden=256, batch_norm=True, pad_index=0, pixel_grid=4, rng=None):
         rng = np.random.default_rng(rng)
         super().__init__(num_classes, widths, roi_size, hidden, batch_norm, rng=rng)
-        self.captioner = CaptionDecoder(hidden, vocab_size, embed_dim, lstm_hidden, pad_index, rng=rng)
+        self.pixel_grid = int(pixel_grid)
+        code_size = hidden + 3 * self.pixel_grid ** 2
+        self.captioner = CaptionDecoder(code_size, vocab_size, embed_dim, lstm_hidden, pad_index,
+                                        feed_features=self.pixel_grid > 0, rng=rng)
 
     def region_codes(self, feature_map, rois):
         """Feature map (N, D, h, w), RoIs (K, 5) -> the box head's shared hidden vectors (K, hidden)."""
         pooled = roi_pool(feature_map, rois, self.roi_size, spatial_scale=1.0 / self.feature_stride)
         return self.head.shared(pooled.reshape(pooled.shape[0], -1))
 
+    def caption_codes(self, images, codes, rois):
+        """What the caption decoder reads: region codes (K, hidden) beside each box's pixels,
+        RoIAlign on the centred image with a ``pixel_grid`` × ``pixel_grid`` grid, flattened ->
+        (K, hidden + 3·grid²)."""
+        if self.pixel_grid == 0:
+            return codes
+        pixels = roi_align(images - 0.5, rois, self.pixel_grid, spatial_scale=1.0)     # (K, 3, g, g)
+        return F.cat([codes, pixels.reshape(pixels.shape[0], -1)], axis=1)
+
     def regions(self, images, rois):
-        """images (N, 3, H, W), rois (K, 5) -> ``(class_logits, box_deltas, codes)``."""
+        """images (N, 3, H, W), rois (K, 5) -> ``(class_logits, box_deltas, caption_codes)``."""
         codes = self.region_codes(self.features(images), rois)
-        return self.head.classifier(codes), self.head.box_regressor(codes), codes
+        return self.head.classifier(codes), self.head.box_regressor(codes), self.caption_codes(images, codes, rois)
 
     def forward(self, images, rois):
         logits, deltas, _ = self.regions(images, rois)
@@ -106,9 +131,10 @@ class DenseCaptioner(FastRCNN):
         detections = self.detect(images, proposals, score_threshold, nms_threshold, max_detections)
         device = model_device(self)
         with no_grad():
-            feature_map = self.features(Tensor(images, device=device))
+            images = Tensor(images, device=device)
             rois = rois_with_batch_index([d["boxes"] for d in detections])
-            codes = self.region_codes(feature_map, rois) if len(rois) else None
+            codes = (self.caption_codes(images, self.region_codes(self.features(images), rois), rois)
+                     if len(rois) else None)
         tokens = (self.captioner.generate(codes, vocab.start_index, vocab.end_index, max_length, beam_size)
                   if codes is not None else np.zeros((0, 1), np.int64))
         start = 0

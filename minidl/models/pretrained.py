@@ -31,7 +31,8 @@ CONFIGS = {
     "spp_net_shapes": ("minidl.detection.spp_net", "SPPNet", dict(num_classes=5, image_scale=2)),
     # Captioners (benchmarks/train_captioning.py): 25 tokens = the 4 special tokens + the 21 words of
     # the shapes grammar (minidl.captioning.vocab.shapes_vocabulary(); a test checks the two agree).
-    "image_captioner_shapes": ("minidl.captioning.captioner", "ImageCaptioner", dict(vocab_size=25)),
+    "image_captioner_shapes": ("minidl.captioning.captioner", "ImageCaptioner",
+                               dict(vocab_size=25, feed_features=True)),
     "dense_captioner_shapes": ("minidl.captioning.dense", "DenseCaptioner", dict(num_classes=5, vocab_size=25)),
 }
 
@@ -72,18 +73,20 @@ def save_training_record(name, record):
     os.replace(tmp, RECORDS_PATH)
 
 
-def build(name, rng=0):
-    """A freshly initialised model with the architecture of ``name``."""
+def build(name, rng=0, **overrides):
+    """A freshly initialised model with the architecture of ``name`` (``overrides`` change its
+    constructor arguments: ablations in the training scripts; the committed weights need none)."""
     import importlib
     module, cls, kwargs = CONFIGS[name] if name in CONFIGS else (None, None, None)
     if module is None:
         raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(CONFIGS)}")
-    return getattr(importlib.import_module(module), cls)(**kwargs, rng=rng)
+    return getattr(importlib.import_module(module), cls)(**{**kwargs, **overrides}, rng=rng)
 
 
 def load_pretrained(name):
     """The model ``name`` with its committed weights, in eval mode."""
     path = weights_path(name)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: run `python benchmarks/train_lecture8.py --task {name}`")
+        script = "train_captioning.py" if "captioner" in name else "train_lecture8.py"
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/{script} --task {name}`")
     return build(name).load(path).eval()

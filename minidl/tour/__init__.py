@@ -13,4 +13,5 @@ CHAPTERS = [
     ("localization", "minidl.tour.localization"),
     ("detection", "minidl.tour.detection"),
     ("visualize", "minidl.tour.visualize"),
+    ("captioning", "minidl.tour.captioning"),
 ]

@@ -1,4 +1,4 @@
-"""Tour helper: the committed lecture-8 weights, or an untrained model with a note when missing."""
+"""Tour helper: the committed weights (lecture 8, captioning), or an untrained model with a note when missing."""
 from __future__ import annotations
 
 import os
@@ -8,11 +8,11 @@ from ..models import pretrained
 
 def load(name, report, device="cpu"):
     """``(model, trained)``: the pretrained model on ``device``, or a fresh one (and a note in the report)."""
-    retrain = f"python benchmarks/train_lecture8.py --task {name}"
+    script = "train_captioning.py" if "captioner" in name else "train_lecture8.py"
+    retrain = f"python benchmarks/{script} --task {name}"
     if os.path.exists(pretrained.weights_path(name)):
         report.model(name, f"loaded from minidl/weights/{name}.npz (committed)", retrain)
         return pretrained.load_pretrained(name).to(device), True
     report.model(name, "UNTRAINED: weights missing", retrain)
-    report.text(f"Weights {name}.npz are missing (run `python benchmarks/train_lecture8.py --task {name}`): "
-                "showing an untrained model.")
+    report.text(f"Weights {name}.npz are missing (run `{retrain}`): showing an untrained model.")
     return pretrained.build(name).eval().to(device), False
