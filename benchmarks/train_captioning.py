@@ -33,15 +33,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from minidl.captioning import bleu, cider_d, vocab as V                     # noqa: E402
-from minidl.captioning.densecap_eval import dense_captioning_map           # noqa: E402
+from minidl.captioning.densecap_eval import (STRICT_SIMILARITY_THRESHOLDS, best_box_captions,  # noqa: E402
+                                             dense_captioning_map)
 from minidl.captioning.metrics import sentence_bleu                        # noqa: E402
 from minidl.models import pretrained                                       # noqa: E402
-from minidl.ops import box_iou                                             # noqa: E402
 from train_lecture8 import batches, cpu_name, test_proposals, train_steps  # noqa: E402
 
 TEST_SEEDS = (2, 3, 4)
 SCENE_LENGTH, REGION_LENGTH = 12, 8
-STRICT_SIMILARITY_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)      # <start> + words + <end>: the longest captions fit
 
 
 def scene_caption_scores(model, vocab, seed, n=500, beam_size=1):
@@ -101,25 +100,16 @@ def dense_scores(model, vocab, seed, n=150):
     network_seconds = (time.perf_counter() - start) / n
     truth = [{"boxes": t["boxes"], "captions": c} for t, c in zip(targets, captions)]
     scores = dense_captioning_map(described, truth)
-    # DenseCap's METEOR thresholds (0.05-0.25) were set for free-form sentences; a 3-4 word grammar
-    # caption that shares "a" and the shape name already clears them. The strict grid asks for
-    # most of the words: METEOR > 0.5 ... 0.9 (> 0.9 = the exact caption, for these lengths).
     strict = dense_captioning_map(described, truth, similarity_thresholds=STRICT_SIMILARITY_THRESHOLDS)
     # Per-box BLEU: every ground-truth object against the caption of its best-covering detection.
-    candidates, refs = [], []
-    for d, t, c in zip(described, targets, captions):
-        ious = box_iou(t["boxes"], d["boxes"]) if len(d["boxes"]) else np.zeros((len(c), 0))
-        for g, caption in enumerate(c):
-            j = int(np.argmax(ious[g])) if ious.shape[1] else -1
-            candidates.append(d["captions"][j] if j >= 0 and ious[g, j] >= 0.5 else "")
-            refs.append([caption])
-    found = [k for k, cand in enumerate(candidates) if cand]
+    pairs = best_box_captions(described, truth)
+    found = [(cand, [ref]) for cand, ref in pairs if cand is not None]
+    candidates, refs = [c for c, _ in found], [r for _, r in found]
     return {"densecap_mAP": scores["map"], "strict_mAP": strict["map"], "detection_mAP": scores["detection_map"],
-            "box_BLEU-4": bleu([candidates[k] for k in found], [refs[k] for k in found])[3] if found else 0.0,
-            "box_sentence_BLEU-1": float(np.mean([sentence_bleu(candidates[k], refs[k], max_n=1) for k in found]))
-            if found else 0.0,
-            "objects_found": len(found) / max(len(candidates), 1),
-            "box_exact": float(np.mean([candidates[k] == refs[k][0] for k in found])) if found else 0.0,
+            "box_BLEU-4": bleu(candidates, refs)[3] if found else 0.0,
+            "box_sentence_BLEU-1": float(np.mean([sentence_bleu(c, r, max_n=1) for c, r in found])) if found else 0.0,
+            "objects_found": len(found) / max(len(pairs), 1),
+            "box_exact": float(np.mean([c == r[0] for c, r in found])) if found else 0.0,
             "proposal_seconds_per_image": proposal_seconds, "network_seconds_per_image": network_seconds}
 
 

@@ -21,10 +21,10 @@ into the shared backbone.
 
 Why pixels too: a detector trained for shape classes is free to forget colour — that is what
 makes it colour-invariant. A linear probe on the committed Fast R-CNN's region codes names the
-colour of held-out objects 18 % of the time (chance for the common hues), on its RoI-pooled
+colour of held-out objects 18 % of the time (six hue bins: chance ≈ 17 %), on its RoI-pooled
 feature map 36 %; the first version of this model read the region code alone, trained jointly
 for 2,000 steps, and still got the colour word wrong for 69 % of the objects it found. RoIAlign
-on the *image* itself (a 4×4 grid of mean colours of the box, 48 numbers) names it 90 % of the
+on the *image* itself (a 4×4 grid of mean colours of the box, 48 numbers) gives the colour word 90 % of the
 time with a linear probe. So the caption code is ``[region code, RoIAlign(image, box, 4)]``: the
 detector's "what shape, where" beside the raw "what colour" — the hypercolumn idea (Hariharan et
 al. 2015: describe a location by features from several depths, here the shallowest). The decoder
