@@ -7,10 +7,10 @@ The recipe of "Show and Tell" (Vinyals et al. 2015) and of CS231n's captioning a
   picture is "said" to the language model before the first word;
 * with ``feed_features=True`` the feature is also **concatenated to every step's input** (the
   word embedding), so the decoder need not carry the picture through its state for the whole
-  sentence — the choice of NeuralTalk-style variants and of "Show, Attend and Tell" (where the
-  per-step input is an attended feature). Measured on the shapes scenes
-  (``benchmarks/train_captioning.py``, docs/captioning.md), this is what lets the colour and shape
-  words of the *second* object of a scene come out right;
+  sentence — "par-inject" beside "init-inject" in Tanti et al.'s comparison ("Where to put the
+  image in an image caption generator", 2018), and the form "Show, Attend and Tell" takes with an
+  attended feature in place of ``f``. Measured on the shapes scenes (docs/captioning.md, same
+  data and steps): greedy BLEU-4 0.374 → 0.442 and CIDEr-D 2.31 → 3.04 on three held-out sets;
 * the **decoder** is an LSTM language model over word embeddings. Training uses *teacher
   forcing*: the input at step t is the true word t − 1 (``<start>`` at t = 0), the target the
   true word t, and the loss is the temporal softmax cross-entropy over the (N, T, V) scores,
