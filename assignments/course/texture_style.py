@@ -777,15 +777,20 @@ def reference_cases():
     # part 2: Gram synthesis on the small random VGG, 6 Adam steps. Some textures make these steps chaotic
     # (rounding differences between processors moved pixels by 0.01), so only trials stable to rounding are
     # kept: a student's processor rounds differently from the one that froze the answer (check tolerance 1e-3)
+    # The seeds are pinned to the trials frozen in the references: which seeds pass the stability check
+    # can still differ between processors (seed 0 with one layer passed on an AMD EPYC of 2026-12-06 and
+    # failed on the machine that froze them), and the frozen trials must not depend on where the builder
+    # runs. A pinned trial that is unstable on some machine makes the builder raise there.
     small = _small_vgg()
     layers = ["relu1_1", "relu2_1", "relu3_1"]
+    gram_seeds = {1: (1, 2), 3: (0, 1)}
     for k in (1, 3):
         cases[f"gram synthesis {k} layers"] = well_conditioned_trials(
             lambda tex, seed, k=k: vis.synthesize_texture_gram(small, tex, layers[:k], layer_weights=[1e3] * k,
                                                                num_steps=6, lr=0.05, init_scale=0.1,
                                                                value_range=(0, 1), rng=seed, progress_bar=False).image,
             lambda rng: (_resize_square(load_skimage(str(rng.choice(["coffee", "astronaut", "rocket"]))), 16),
-                         int(rng.integers(100))), count=2, tol=1e-3)
+                         int(rng.integers(100))), count=2, tol=1e-3, seeds=gram_seeds[k])
 
     # part 3: the loss (vis.StyleLoss) and a short run (vis.style_transfer) on the small random VGG
     weights = [1e3, 1e3, 1e3]
