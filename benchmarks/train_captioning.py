@@ -2,6 +2,7 @@
 
     flock /tmp/minidl-bench.lock python benchmarks/train_captioning.py --task all
     python benchmarks/train_captioning.py --task image_captioner_shapes [--steps N] [--no-save]
+    python benchmarks/train_captioning.py --task dense_captioner_shapes --override pixel_grid=0   # ablation
 
 Tasks (``minidl.models.pretrained.CONFIGS``):
 
@@ -9,7 +10,8 @@ Tasks (``minidl.models.pretrained.CONFIGS``):
   on 20,000 training scenes (split seed 0); each step draws one of each scene's reference captions
   (COCO-style training). Evaluated with greedy and beam-3 decoding on three held-out test sets of
   500 scenes (dataset seeds 2, 3, 4): corpus BLEU-1…4 and CIDEr-D against all references.
-* ``dense_captioner_shapes`` — ``DenseCaptioner`` (Fast R-CNN + LSTM on region codes), its detector
+* ``dense_captioner_shapes`` — ``DenseCaptioner`` (Fast R-CNN + LSTM on each box's region code beside
+  its RoIAlign pixels), its detector
   initialised from the committed ``fast_rcnn_shapes`` weights, then the detection + caption loss
   trained jointly on 3,000 training scenes with jittered ground-truth proposals. Evaluated on three
   held-out sets of 150 scenes (seeds 2, 3, 4) with selective-search proposals: DenseCap's mAP
@@ -17,7 +19,10 @@ Tasks (``minidl.models.pretrained.CONFIGS``):
   against the caption of the detection that best covers it, IoU ≥ 0.5).
 
 Each prints ``METRIC`` and ``RESULT {...}`` lines like ``train_lecture8.py``; a saved run writes its
-weights to ``minidl/weights/<task>.npz`` and its record to ``minidl/weights/training_records.json``.
+weights to ``minidl/weights/<task>.npz`` and its record (means and [min, max] over the test seeds) to
+``minidl/weights/training_records.json``. An ablation (``--override KEY=JSON ...``: a constructor
+argument changed, one task only) writes no weights; its record goes to the same file under
+``<task>[key=value,...]``, so the docs' ablation tables can be checked against it.
 """
 from __future__ import annotations
 
@@ -151,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--no-save", action="store_true", help="do not write minidl/weights/<task>.npz")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=JSON",
                         help="ablation: change a constructor argument, e.g. feed_features=false or pixel_grid=0 "
-                             "(implies --no-save)")
+                             "(no weights written; the record is saved as <task>[key=value])")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.override:
@@ -164,6 +169,8 @@ def main(argv=None):
     for name in names:
         if name not in TASKS:
             parser.error(f"unknown task {name!r}; choose from {list(TASKS)}")
+    if overrides and len(names) != 1:
+        parser.error("--override changes one model's constructor: give exactly one --task")
     for name in names:
         fn, steps = TASKS[name]
         steps = args.steps or steps
@@ -173,13 +180,25 @@ def main(argv=None):
         print(f"METRIC {name} " + " ".join(f"{k}={result[k]:.4f}" for k in HEADLINE[name])
               + f" steps={steps} train_seconds={result['train_seconds']:.1f}", flush=True)
         print("RESULT " + json.dumps(result, default=float), flush=True)
-        if not (args.no_save or overrides):
+        if args.no_save:
+            continue
+        record_name = name
+        if overrides:       # an ablation: its record only
+            record_name = name + "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(overrides.items())) + "]"
+        else:
             path = pretrained.weights_path(name)
             model.save(path)
             result["weights_kib"] = round(os.path.getsize(path) / 1024, 1)
-            pretrained.save_training_record(name, {**{k: (round(v, 4) if isinstance(v, float) else v)
-                                                      for k, v in result.items() if not isinstance(v, (dict, list))},
-                                                   "cpu": cpu_name(), "date": time.strftime("%Y-%m-%d")})
+        pretrained.save_training_record(record_name, {**record_of(result), "cpu": cpu_name(),
+                                                      "date": time.strftime("%Y-%m-%d")})
+
+
+def record_of(result):
+    """The JSON record of a run: numbers rounded to 4 places, [min, max] ranges kept, nested dicts dropped."""
+    def rounded(v):
+        return round(v, 4) if isinstance(v, float) else v
+    return {k: ([rounded(x) for x in v] if isinstance(v, list) else rounded(v))
+            for k, v in result.items() if not isinstance(v, dict)}
 
 
 if __name__ == "__main__":

@@ -614,8 +614,8 @@ except NotImplementedError:
     mine = None
     print("Part 1 (lstm_step_forward) is not written yet: come back when its check says OK.")
 if mine is not None:
-    minidls = captioner.caption(images, vocab, max_length=12)          # minidl's nn.LSTM, greedy
-    agree = sum(m == o for m, o in zip(mine, minidls))
+    nn_lstm_captions = captioner.caption(images, vocab, max_length=12)  # minidl's nn.LSTM, greedy
+    agree = sum(m == o for m, o in zip(mine, nn_lstm_captions))
     print(f"your LSTM step and minidl's nn.LSTM write the same caption for {agree} of {len(mine)} scenes")
     fig, axes = plt.subplots(2, 4, figsize=(11, 6.6))
     for k, ax in enumerate(axes.flat):
@@ -629,9 +629,9 @@ if mine is not None:
 """),
     ("md", """
 Read each title against its picture. The top row has one object per scene, the bottom row two or more: one
-vector for the whole scene names a lone object exactly right a little under half the time (39–47 % on three
-held-out sets), but with several objects the sentence usually gets a shape, a colour or a size wrong — about one
-sentence in eight is exactly one of the references (`docs/captioning.md`). `python -m minidl.tour --only
+vector for the whole scene names a lone object exactly right about 40 % of the time (31–49 % on three held-out
+sets), a scene of several objects almost never (1–2 %): the sentence nearly always gets a shape, a colour or a
+size of one of them wrong (`docs/captioning.md`). `python -m minidl.tour --only
 captioning` shows the same model with beam search and its BLEU and CIDEr-D scores, and the dense captioner of
 lecture 8, which describes each box from its own features and names three objects in four exactly: one such
 sentence for every box a detector finds.

@@ -100,7 +100,7 @@ class CaptionDecoder(nn.Module):
         ``decode.py`` (beam search reorders all three row by row)."""
         device = model_device(self)
         h, c = (Tensor(s[None], device=device) for s in state[:2])
-        features = Tensor(state[2], device=device)
+        features = Tensor(state[2], device=device) if self.feed_features else None      # read only when fed
         inputs = self.step_inputs(features, Tensor(tokens[:, None], device=device))
         hidden, (h, c) = self.lstm(inputs, (h, c))
         log_probs = F.log_softmax(self.output(hidden[:, 0]), axis=-1)

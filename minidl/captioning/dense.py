@@ -53,17 +53,21 @@ class DenseCaptioner(FastRCNN):
 
     Args (besides ``FastRCNN``'s): ``vocab_size`` — tokens of the caption vocabulary;
     ``embed_dim`` and ``lstm_hidden`` — the decoder's word-embedding and state sizes;
-    ``pixel_grid`` — the caption code's RoIAlign grid on the image (0: region code alone).
+    ``pixel_grid`` — the caption code's RoIAlign grid on the image (0: region code alone);
+    ``feed_features`` — the decoder reads the caption code at every step too, not only through
+    its initial state (``CaptionDecoder``).
     """
 
     def __init__(self, num_classes, vocab_size, widths=(16, 64), roi_size=4, hidden=256, embed_dim=64,
-                 lstm_hidden=256, batch_norm=True, pad_index=0, pixel_grid=4, rng=None):
+                 lstm_hidden=256, batch_norm=True, pad_index=0, pixel_grid=4, feed_features=True, rng=None):
         rng = np.random.default_rng(rng)
         super().__init__(num_classes, widths, roi_size, hidden, batch_norm, rng=rng)
+        if isinstance(pixel_grid, bool) or not isinstance(pixel_grid, (int, np.integer)) or pixel_grid < 0:
+            raise ValueError(f"pixel_grid must be an int >= 0 (0: no pixels in the caption code), got {pixel_grid!r}")
         self.pixel_grid = int(pixel_grid)
         code_size = hidden + 3 * self.pixel_grid ** 2
         self.captioner = CaptionDecoder(code_size, vocab_size, embed_dim, lstm_hidden, pad_index,
-                                        feed_features=self.pixel_grid > 0, rng=rng)
+                                        feed_features=feed_features, rng=rng)
 
     def region_codes(self, feature_map, rois):
         """Feature map (N, D, h, w), RoIs (K, 5) -> the box head's shared hidden vectors (K, hidden)."""
@@ -85,8 +89,9 @@ class DenseCaptioner(FastRCNN):
         return self.head.classifier(codes), self.head.box_regressor(codes), self.caption_codes(images, codes, rois)
 
     def forward(self, images, rois):
-        logits, deltas, _ = self.regions(images, rois)
-        return logits, deltas
+        """Detection only (what ``detect`` calls on every proposal): no caption codes."""
+        codes = self.region_codes(self.features(images), rois)
+        return self.head.classifier(codes), self.head.box_regressor(codes)
 
     def loss(self, images, proposals, targets, captions, rois_per_image=64, positive_fraction=0.25,
              caption_weight=1.0, rng=None):

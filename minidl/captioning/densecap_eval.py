@@ -153,20 +153,28 @@ def dense_captioning_map(predictions, ground_truths, similarity=None,
 
 def best_box_captions(predictions, ground_truths, iou_threshold=0.5):
     """The simpler per-box view: for every ground-truth object, the caption of the detection that
-    overlaps it most, if that IoU reaches ``iou_threshold`` (else ``None``: the object was missed).
+    overlaps it most — whatever that detection's score — if that IoU reaches ``iou_threshold``
+    (else ``None``: the object was missed).
 
-    predictions / ground_truths as ``dense_captioning_map`` (ground-truth captions one string per
-    box). Returns a flat list over all images' objects of ``(candidate or None, true caption)``.
+    predictions as ``dense_captioning_map``; ground_truths: one dict per image with ``boxes``
+    (G, 4) and ``captions``, exactly G strings (one true caption per box). Returns a flat list over
+    all images' objects of ``(candidate or None, true caption)``.
     """
     if len(predictions) != len(ground_truths):
         raise ValueError(f"predictions and ground_truths must hold one dict per image, got "
                          f"{len(predictions)} and {len(ground_truths)}")
+    if not 0.0 <= float(iou_threshold) <= 1.0:
+        raise ValueError(f"iou_threshold must lie in [0, 1], got {iou_threshold!r}")
     pairs = []
     for i, (pred, truth) in enumerate(zip(predictions, ground_truths)):
         p_boxes, _ = _check_image(i, pred, truth)
         gt_boxes = np.asarray(truth["boxes"], np.float64).reshape(-1, 4)
+        captions = list(truth["captions"])
+        if len(captions) != len(gt_boxes) or not all(isinstance(c, str) for c in captions):
+            raise ValueError(f"ground_truths[{i}]['captions'] must be one string per box: {len(gt_boxes)} boxes, "
+                             f"got {len(captions)} captions of types {sorted({type(c).__name__ for c in captions})}")
         ious = box_iou(gt_boxes, p_boxes) if len(p_boxes) else np.zeros((len(gt_boxes), 0))
-        for g, caption in enumerate(truth["captions"]):
+        for g, caption in enumerate(captions):
             j = int(np.argmax(ious[g])) if ious.shape[1] else -1
             pairs.append((pred["captions"][j] if j >= 0 and ious[g, j] >= iou_threshold else None, caption))
     return pairs
