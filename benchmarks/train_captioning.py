@@ -38,8 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from minidl.captioning import bleu, cider_d, vocab as V                     # noqa: E402
-from minidl.captioning.densecap_eval import (STRICT_SIMILARITY_THRESHOLDS, best_box_captions,  # noqa: E402
-                                             dense_captioning_map)
+from minidl.captioning.densecap_eval import dense_caption_scores          # noqa: E402
 from minidl.captioning.metrics import sentence_bleu                        # noqa: E402
 from minidl.models import pretrained                                       # noqa: E402
 from train_lecture8 import batches, cpu_name, test_proposals, train_steps  # noqa: E402
@@ -104,17 +103,14 @@ def dense_scores(model, vocab, seed, n=150):
     described = model.describe(images, proposals, vocab, max_length=REGION_LENGTH)
     network_seconds = (time.perf_counter() - start) / n
     truth = [{"boxes": t["boxes"], "captions": c} for t, c in zip(targets, captions)]
-    scores = dense_captioning_map(described, truth)
-    strict = dense_captioning_map(described, truth, similarity_thresholds=STRICT_SIMILARITY_THRESHOLDS)
-    # Per-box BLEU: every ground-truth object against the caption of its best-covering detection.
-    pairs = best_box_captions(described, truth)
-    found = [(cand, [ref]) for cand, ref in pairs if cand is not None]
+    scores = dense_caption_scores(described, truth)
+    # Per-box BLEU: every found object's caption against the caption of its best-covering detection.
+    found = [(cand, [ref]) for cand, ref in scores["pairs"] if cand is not None]
     candidates, refs = [c for c, _ in found], [r for _, r in found]
-    return {"densecap_mAP": scores["map"], "strict_mAP": strict["map"], "detection_mAP": scores["detection_map"],
+    return {"densecap_mAP": scores["map"], "strict_mAP": scores["strict_map"], "detection_mAP": scores["detection_map"],
             "box_BLEU-4": bleu(candidates, refs)[3] if found else 0.0,
             "box_sentence_BLEU-1": float(np.mean([sentence_bleu(c, r, max_n=1) for c, r in found])) if found else 0.0,
-            "objects_found": len(found) / max(len(pairs), 1),
-            "box_exact": float(np.mean([c == r[0] for c, r in found])) if found else 0.0,
+            "objects_found": scores["objects_found"], "box_exact": scores["box_exact"],
             "proposal_seconds_per_image": proposal_seconds, "network_seconds_per_image": network_seconds}
 
 

@@ -9,7 +9,7 @@ from minidl import optim
 from minidl.autograd import Tensor
 from minidl.captioning import (CaptionDecoder, DenseCaptioner, ImageCaptioner, bleu, caption_data,
                                dense_captioning_map, shapes_vocabulary, split_by_seed)
-from minidl.captioning.densecap_eval import best_box_captions, merge_ground_truth
+from minidl.captioning.densecap_eval import best_box_captions, dense_caption_scores, merge_ground_truth
 from minidl.captioning.grammar import grammar_words
 from minidl.data import ShapesDataset
 from minidl.detection.roi_sampling import sample_rois
@@ -231,6 +231,20 @@ def test_best_box_captions_pairs_each_object_with_its_best_covering_detection():
         best_box_captions(pred, [{**truth[0], "captions": [[c] for c in truth[0]["captions"]]}])
     with pytest.raises(ValueError, match="iou_threshold"):
         best_box_captions(pred, truth, iou_threshold=1.5)
+
+
+def test_dense_caption_scores_collects_the_reported_figures():
+    truth = _truth()
+    perfect = [{"boxes": truth[0]["boxes"], "scores": np.array([0.9, 0.8]), "captions": truth[0]["captions"]}]
+    r = dense_caption_scores(perfect, truth)
+    assert (r["map"], r["strict_map"], r["detection_map"], r["objects_found"], r["box_exact"]) == \
+        pytest.approx((1, 1, 1, 1, 1))
+    one_word_off = [{**perfect[0], "captions": ["a small red circle", "a large red square"]}]
+    r = dense_caption_scores(one_word_off, truth)
+    # "a large red square" vs "a large blue square": 3 of 4 words in 2 chunks, METEOR (exact) 0.639 —
+    # above DenseCap's thresholds and the strict grid's 0.5 and 0.6, below its 0.7, 0.8 and 0.9
+    assert r["map"] == pytest.approx(1.0) and r["box_exact"] == 0.5 and r["objects_found"] == 1.0
+    assert 0.5 < r["strict_map"] < 1.0
 
 
 def test_densecap_map_rejects_bad_input():

@@ -178,3 +178,20 @@ def best_box_captions(predictions, ground_truths, iou_threshold=0.5):
             j = int(np.argmax(ious[g])) if ious.shape[1] else -1
             pairs.append((pred["captions"][j] if j >= 0 and ious[g, j] >= iou_threshold else None, caption))
     return pairs
+
+
+def dense_caption_scores(predictions, ground_truths):
+    """The figures this project reports for a dense captioner, from one set of predictions.
+
+    ``map`` (DenseCap's grid), ``strict_map`` (``STRICT_SIMILARITY_THRESHOLDS``), ``detection_map``;
+    and the per-box view of ``best_box_captions``: ``objects_found`` (share of true objects with a
+    detection at IoU ≥ 0.5), ``box_exact`` (share of those whose caption is exactly the object's),
+    and the ``pairs`` themselves. Arguments as ``best_box_captions``.
+    """
+    scores = dense_captioning_map(predictions, ground_truths)
+    strict = dense_captioning_map(predictions, ground_truths, similarity_thresholds=STRICT_SIMILARITY_THRESHOLDS)
+    pairs = best_box_captions(predictions, ground_truths)
+    found = [cand == ref for cand, ref in pairs if cand is not None]
+    return {"map": scores["map"], "strict_map": strict["map"], "detection_map": scores["detection_map"],
+            "objects_found": len(found) / max(len(pairs), 1), "box_exact": float(np.mean(found)) if found else 0.0,
+            "pairs": pairs}

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from ..captioning import bleu, cider_d, dense_captioning_map, shapes_vocabulary
-from ..captioning.densecap_eval import STRICT_SIMILARITY_THRESHOLDS, best_box_captions
+from ..captioning import bleu, cider_d, shapes_vocabulary
+from ..captioning.densecap_eval import dense_caption_scores
 from ..captioning.vocab import caption_data
 from ..data import ShapesDataset
 from ..detection.proposals import selective_search
@@ -119,17 +119,11 @@ def _dense_captioning(report, quick, device, lone_object_exact):
     described = model.describe(images, proposals, vocab, max_length=REGION_LENGTH)
     network_seconds = (time.perf_counter() - start) / n
     truth = [{"boxes": t["boxes"], "captions": c} for t, c in zip(targets, region_refs)]
-    scores = dense_captioning_map(described, truth)
-    strict = dense_captioning_map(described, truth, similarity_thresholds=STRICT_SIMILARITY_THRESHOLDS)
-
-    # each true object: the caption of the detection that covers it best (IoU >= 0.5), if any
-    pairs = best_box_captions(described, truth)
-    total = len(pairs)
-    found = sum(cand is not None for cand, _ in pairs)
-    right = sum(cand == ref for cand, ref in pairs)
-    results = {"densecap_map": scores["map"], "densecap_strict_map": strict["map"],
-               "densecap_detection_map": scores["detection_map"], "densecap_objects_found": found / max(total, 1),
-               "densecap_box_exact": right / max(found, 1)}
+    scores = dense_caption_scores(described, truth)      # both mAP grids, and each true object's best box
+    found, exact = scores["objects_found"], scores["box_exact"]
+    results = {"densecap_map": scores["map"], "densecap_strict_map": scores["strict_map"],
+               "densecap_detection_map": scores["detection_map"], "densecap_objects_found": found,
+               "densecap_box_exact": exact}
     report.text("Lecture 8 — dense captioning (DenseCap = detection + captioning). Fast R-CNN finds the objects "
                 "among selective-search proposals; for every box it keeps, an LSTM reads the box head's region "
                 "code beside a 4×4 RoIAlign grid of the box's own pixels and writes one description. DenseCap's "
@@ -139,13 +133,13 @@ def _dense_captioning(report, quick, device, lone_object_exact):
     record = pretrained.training_record("dense_captioner_shapes") or {}
     trained = (f"{record['train_seconds']:.0f} s, {record['steps']} steps (detector from fast_rcnn_shapes)"
                if "train_seconds" in record else "not recorded")
-    report.text(f"Of the true objects, {found / max(total, 1):.0%} have a detection at IoU ≥ 0.5 (any score), and "
-                f"the caption of the one that overlaps most is exactly the object's for {right / max(found, 1):.0%} "
+    report.text(f"Of the true objects, {found:.0%} have a detection at IoU ≥ 0.5 (any score), and "
+                f"the caption of the one that overlaps most is exactly the object's for {exact:.0%} "
                 f"of them — the whole-scene captioner above names even a lone object exactly "
                 f"{lone_object_exact:.0%} of the time: describing each box from its own features is why DenseCap "
                 "captions regions.")
-    report.table([[n, scores["map"], strict["map"], scores["detection_map"], found / max(total, 1),
-                   right / max(found, 1), proposal_seconds, network_seconds, trained]],
+    report.table([[n, scores["map"], scores["strict_map"], scores["detection_map"], found, exact,
+                   proposal_seconds, network_seconds, trained]],
                  ["scenes", "DenseCap mAP", "strict mAP", "detection mAP", "objects found (IoU ≥ 0.5)",
                   "their captions exactly right", "proposals s/img", "network s/img", "training"])
 
