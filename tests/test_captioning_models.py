@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 
-from minidl import optim
 from minidl.autograd import Tensor
 from minidl.captioning import (CaptionDecoder, DenseCaptioner, ImageCaptioner, bleu, caption_data,
                                dense_captioning_map, shapes_vocabulary, split_by_seed)
@@ -14,20 +13,7 @@ from minidl.captioning.grammar import grammar_words
 from minidl.data import ShapesDataset
 from minidl.detection.roi_sampling import sample_rois
 from minidl.models import pretrained
-
-
-def _adam(model, loss_fn, steps, lr=1e-2):
-    opt = optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        loss = loss_fn()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+from test_models_lecture8 import _train       # Adam on a loss closure for a few steps -> losses
 
 
 # ---- the caption decoder ---------------------------------------------------------------------------
@@ -58,7 +44,7 @@ def test_decoder_memorises_captions_and_decodes_them_greedy_and_beam():
     encoded = vocab.encode_batch(captions, 12)
     features = np.eye(4, 8, dtype=np.float32) * 3          # one distinct feature per caption
     dec = CaptionDecoder(8, len(vocab), embed_dim=16, hidden_size=32, rng=0)
-    losses = _adam(dec, lambda: dec.loss(Tensor(features), encoded), 150, lr=2e-2)
+    losses = _train(dec, lambda: dec.loss(Tensor(features), encoded), 150, lr=2e-2)
     assert losses[-1] < 0.05 * losses[0]
     for beam in (1, 3):
         tokens = dec.generate(features, vocab.start_index, vocab.end_index, 12, beam_size=beam)
@@ -82,7 +68,7 @@ def test_image_captioner_loss_falls_on_a_few_scenes():
     images, refs = caption_data(split_by_seed("train", 8, size=32), "scene")
     encoded = vocab.encode_batch([r[0] for r in refs], 12)
     model = ImageCaptioner(len(vocab), widths=(8, 16), grid=2, feature_dim=32, embed_dim=16, hidden_size=32, rng=0)
-    losses = _adam(model, lambda: model.loss(images, encoded), 60, lr=1e-2)
+    losses = _train(model, lambda: model.loss(images, encoded), 60, lr=1e-2)
     assert losses[-1] < 0.5 * losses[0]
     out = model.caption(images[:2], vocab, max_length=12)
     assert len(out) == 2 and all(isinstance(c, str) for c in out)
@@ -262,6 +248,12 @@ def test_config_vocabulary_size_matches_the_grammar():
     assert len(shapes_vocabulary()) == 4 + len(grammar_words()) == 25
     for name in ("image_captioner_shapes", "dense_captioner_shapes"):
         assert pretrained.CONFIGS[name][2]["vocab_size"] == len(shapes_vocabulary())
+
+
+def test_retrain_command_names_the_script_that_trains_each_model():
+    for name in ("image_captioner_shapes", "dense_captioner_shapes"):
+        assert pretrained.retrain_command(name) == f"python benchmarks/train_captioning.py --task {name}"
+    assert pretrained.retrain_command("fast_rcnn_shapes") == "python benchmarks/train_lecture8.py --task fast_rcnn_shapes"
 
 
 def _committed(name):

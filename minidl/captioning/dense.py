@@ -88,11 +88,6 @@ class DenseCaptioner(FastRCNN):
         codes = self.region_codes(self.features(images), rois)
         return self.head.classifier(codes), self.head.box_regressor(codes), self.caption_codes(images, codes, rois)
 
-    def forward(self, images, rois):
-        """Detection only (what ``detect`` calls on every proposal): no caption codes."""
-        codes = self.region_codes(self.features(images), rois)
-        return self.head.classifier(codes), self.head.box_regressor(codes)
-
     def loss(self, images, proposals, targets, captions, rois_per_image=64, positive_fraction=0.25,
              caption_weight=1.0, rng=None):
         """Detection + caption loss -> ``(total, classification, regression, caption)``.

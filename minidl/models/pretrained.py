@@ -83,10 +83,15 @@ def build(name, rng=0, **overrides):
     return getattr(importlib.import_module(module), cls)(**{**kwargs, **overrides}, rng=rng)
 
 
+def retrain_command(name):
+    """The command that trains ``name`` and writes its weights (the captioners have their own script)."""
+    script = "train_captioning.py" if name in ("image_captioner_shapes", "dense_captioner_shapes") else "train_lecture8.py"
+    return f"python benchmarks/{script} --task {name}"
+
+
 def load_pretrained(name):
     """The model ``name`` with its committed weights, in eval mode."""
     path = weights_path(name)
     if not os.path.exists(path):
-        script = "train_captioning.py" if "captioner" in name else "train_lecture8.py"
-        raise FileNotFoundError(f"{path} not found: run `python benchmarks/{script} --task {name}`")
+        raise FileNotFoundError(f"{path} not found: run `{retrain_command(name)}`")
     return build(name).load(path).eval()

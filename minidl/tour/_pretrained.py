@@ -8,8 +8,7 @@ from ..models import pretrained
 
 def load(name, report, device="cpu"):
     """``(model, trained)``: the pretrained model on ``device``, or a fresh one (and a note in the report)."""
-    script = "train_captioning.py" if "captioner" in name else "train_lecture8.py"
-    retrain = f"python benchmarks/{script} --task {name}"
+    retrain = pretrained.retrain_command(name)
     if os.path.exists(pretrained.weights_path(name)):
         report.model(name, f"loaded from minidl/weights/{name}.npz (committed)", retrain)
         return pretrained.load_pretrained(name).to(device), True

@@ -46,17 +46,17 @@ def _image_captioning(report, quick, device):
                 "reads; decoding feeds back the "
                 "model's own words: greedy takes the best word each step, beam search keeps the 3 best "
                 "partial sentences.")
-    rows, results, captions = [], {}, {}
+    rows, results, captions, right = [], {}, {}, {}
     for name, beam in (("greedy", 1), ("beam 3", 3)):
         start = time.perf_counter()
         captions[name] = model.caption(images, vocab, max_length=SCENE_LENGTH, beam_size=beam)
         seconds = (time.perf_counter() - start) / n
         b = bleu(captions[name], references)
         cider = cider_d(captions[name], references)[0]
-        right = [c in refs for c, refs in zip(captions[name], references)]
-        exact = float(np.mean(right))
-        single = [ok for ok, refs in zip(right, references) if len(refs) == 1]     # one-object scenes
-        multi = [ok for ok, refs in zip(right, references) if len(refs) > 1]
+        right[name] = [c in refs for c, refs in zip(captions[name], references)]
+        exact = float(np.mean(right[name]))
+        single = [ok for ok, refs in zip(right[name], references) if len(refs) == 1]     # one-object scenes
+        multi = [ok for ok, refs in zip(right[name], references) if len(refs) > 1]
         single_exact, multi_exact = (float(np.mean(v)) if v else float("nan") for v in (single, multi))
         rows.append([name, n, b[0], b[3], cider, exact, f"{single_exact:.0%} of {len(single)}",
                      f"{multi_exact:.0%} of {len(multi)}", seconds * 1000])
@@ -88,7 +88,7 @@ def _image_captioning(report, quick, device):
                 continue
             k = picks[c]
             ax.imshow(images[k].transpose(1, 2, 0))
-            marks = {name: "✓" if captions[name][k] in references[k] else "✗" for name in captions}
+            marks = {name: "✓" if right[name][k] else "✗" for name in captions}
             ax.set_title(f"{_wrap('greedy: ' + captions['greedy'][k])} {marks['greedy']}\n"
                          f"{_wrap('beam 3: ' + captions['beam 3'][k])} {marks['beam 3']}", fontsize=7, loc="left")
             ax.text(0, 1.0, _wrap("true: " + references[k][0], 40), transform=ax.transAxes, fontsize=6.5,
