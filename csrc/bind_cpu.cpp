@@ -32,4 +32,5 @@ PYBIND11_MODULE(_C, m) {
   bind_roi_align_cpu(m);
   bind_adaptive_max_pool_cpu(m);
   bind_winograd_cpu(m);
+  bind_direct_conv_cpu(m);
 }

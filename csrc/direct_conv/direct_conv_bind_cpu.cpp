@@ -1,0 +1,110 @@
+// direct_conv_bind_cpu.cpp — minidl._C's binding of the direct 3×3 convolution
+// (minidl/kernels/direct_conv.py, minidl/functional/conv_direct.py).
+//
+// As every binding (csrc/bind_cpu.cpp): arrays (inputs, then the caller's outputs), then
+// options; dtypes, shapes and every derived size checked before any memory is touched. One
+// array is _C's alone: `padded`, the caller's scratch for the fast form's zero-padded copy of x
+// (N, C, H + 2·pad_h, W + 2·pad_w) — reused by the caller across calls, where an allocation
+// here would page-fault afresh on every call. The CUDA kernels read x directly and take none.
+#include "common/bind_cpu.h"
+#include "direct_conv/direct_conv_checks.h"
+#include "direct_conv/direct_conv_cpu.h"
+
+namespace {
+
+// x (N, C, H, W) of dtype T and the checked geometry for F filters.
+template <typename T>
+minidl::DirectConvGeometry geometry_of(const py::array& x, index_t filters, index_t pad_h,
+                                       index_t pad_w, const char* op) {
+  minidl::check_array<T>(x, "x");
+  minidl::check_ndim(x, 4, "x");
+  return minidl::checked_direct_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
+                                              filters, pad_h, pad_w, op);
+}
+
+template <typename T>
+T* padded_of(py::array& padded, const minidl::DirectConvGeometry& g, const char* op) {
+  return output_of<T>(padded, {g.batch, g.channels, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w},
+                      op, "padded");
+}
+
+template <typename T>
+void direct_conv3x3(py::array x, py::array w, py::object bias, py::array y, py::array padded,
+                    index_t pad_h, index_t pad_w, bool fast) {
+  minidl::check_array<T>(w, "w");
+  minidl::check(w.ndim() == 4 && w.shape(2) == 3 && w.shape(3) == 3,
+                "direct_conv3x3: w must have shape (F, C, 3, 3), got " + minidl::shape_str(w));
+  const auto g = geometry_of<T>(x, w.shape(0), pad_h, pad_w, "direct_conv3x3");
+  minidl::check(w.shape(1) == g.channels, "direct_conv3x3: w has " + std::to_string(w.shape(1)) +
+                                              " input channels, x has " + std::to_string(g.channels));
+  const T* bias_ptr = nullptr;
+  if (!bias.is_none()) {
+    if (!py::isinstance<py::array>(bias)) throw py::type_error("direct_conv3x3: bias must be an ndarray or None");
+    const auto b = py::reinterpret_borrow<py::array>(bias);
+    minidl::check_array<T>(b, "bias");
+    minidl::check(b.ndim() == 1 && b.shape(0) == g.filters,
+                  "direct_conv3x3: bias has shape " + minidl::shape_str(b) + ", expected (" +
+                      std::to_string(g.filters) + ",)");
+    bias_ptr = static_cast<const T*>(b.data());
+  }
+  T* out = output_of<T>(y, {g.batch, g.filters, g.out_h, g.out_w}, "direct_conv3x3", "y");
+  T* scratch = padded_of<T>(padded, g, "direct_conv3x3");
+  auto x_ptr = static_cast<const T*>(x.data());
+  auto w_ptr = static_cast<const T*>(w.data());
+  py::gil_scoped_release release;
+  if (fast)
+    minidl::direct_conv3x3_cpu_fast<T>(x_ptr, w_ptr, bias_ptr, g, scratch, out);
+  else
+    minidl::direct_conv3x3_cpu<T>(x_ptr, w_ptr, bias_ptr, g, out);
+}
+
+template <typename T>
+void direct_conv3x3_weight_grad(py::array x, py::array dy, py::array dW, py::array padded,
+                                index_t pad_h, index_t pad_w, bool fast) {
+  minidl::check_array<T>(dy, "dy");
+  minidl::check_ndim(dy, 4, "dy");
+  const auto g = geometry_of<T>(x, dy.shape(1), pad_h, pad_w, "direct_conv3x3_weight_grad");
+  minidl::check(dy.shape(0) == g.batch && dy.shape(2) == g.out_h && dy.shape(3) == g.out_w,
+                "direct_conv3x3_weight_grad: dy has shape " + minidl::shape_str(dy) + ", expected (" +
+                    std::to_string(g.batch) + ", F, " + std::to_string(g.out_h) + ", " +
+                    std::to_string(g.out_w) + ")");
+  T* out = output_of<T>(dW, {g.filters, g.channels, 3, 3}, "direct_conv3x3_weight_grad", "dW");
+  T* scratch = padded_of<T>(padded, g, "direct_conv3x3_weight_grad");
+  auto x_ptr = static_cast<const T*>(x.data());
+  auto dy_ptr = static_cast<const T*>(dy.data());
+  py::gil_scoped_release release;
+  if (fast)
+    minidl::direct_conv3x3_weight_grad_cpu_fast<T>(x_ptr, dy_ptr, g, scratch, out);
+  else
+    minidl::direct_conv3x3_weight_grad_cpu<T>(x_ptr, dy_ptr, g, out);
+}
+
+}  // namespace
+
+void bind_direct_conv_cpu(py::module_& m) {
+  m.def(
+      "direct_conv3x3",
+      [](py::array x, py::array w, py::object bias, py::array y, py::array padded, index_t pad_h,
+         index_t pad_w, bool fast) {
+        minidl::dispatch_float(x, "x", [&](auto t) {
+          direct_conv3x3<decltype(t)>(x, w, bias, y, padded, pad_h, pad_w, fast);
+        });
+      },
+      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("y"), py::arg("padded"),
+      py::arg("pad_h"), py::arg("pad_w"), py::arg("fast") = true,
+      "y = conv2d(x, w, bias, stride 1, padding) for 3x3 filters, without a column matrix; x (N, C, "
+      "H, W), w (F, C, 3, 3), y (N, F, out_h, out_w) and the scratch padded (N, C, H + 2 pad_h, "
+      "W + 2 pad_w) written in place.");
+  m.def(
+      "direct_conv3x3_weight_grad",
+      [](py::array x, py::array dy, py::array dW, py::array padded, index_t pad_h, index_t pad_w,
+         bool fast) {
+        minidl::dispatch_float(x, "x", [&](auto t) {
+          direct_conv3x3_weight_grad<decltype(t)>(x, dy, dW, padded, pad_h, pad_w, fast);
+        });
+      },
+      py::arg("x"), py::arg("dy"), py::arg("dW"), py::arg("padded"), py::arg("pad_h"),
+      py::arg("pad_w"), py::arg("fast") = true,
+      "dW[f, c, ky, kx] = sum over n, oy, ox of dy[n, f, oy, ox] * x[n, c, oy+ky-pad_h, ox+kx-pad_w]; "
+      "dW (F, C, 3, 3) and the scratch padded written in place.");
+}

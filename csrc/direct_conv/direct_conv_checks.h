@@ -1,0 +1,31 @@
+// direct_conv_checks.h — the size checks of the direct 3×3 convolution, shared by both bindings.
+#pragma once
+
+#include <string>
+
+#include "../common/checks.h"
+#include "direct_conv.h"
+
+namespace minidl {
+
+// The checked geometry of an (N, C, H, W) input and F 3×3 filters with padding (pad_h, pad_w):
+// sizes >= 0, padding in [0, 2], an output of at least 1×1, and every size in int64.
+inline DirectConvGeometry checked_direct_conv_geometry(index_t batch, index_t channels,
+                                                       index_t height, index_t width,
+                                                       index_t filters, index_t pad_h,
+                                                       index_t pad_w, const std::string& op) {
+  check(batch >= 0 && channels >= 0 && height >= 0 && width >= 0 && filters >= 0,
+        op + ": the sizes must be >= 0");
+  check(pad_h >= 0 && pad_h <= 2 && pad_w >= 0 && pad_w <= 2,
+        op + ": padding must be in [0, 2] for a 3x3 kernel, got (" + std::to_string(pad_h) + ", " +
+            std::to_string(pad_w) + ")");
+  const index_t padded_h = checked_add(height, 2 * pad_h, op + ": height + 2 * padding");
+  const index_t padded_w = checked_add(width, 2 * pad_w, op + ": width + 2 * padding");
+  check(padded_h >= 3 && padded_w >= 3, op + ": the 3x3 kernel is larger than the padded input");
+  checked_product({batch, channels, padded_h, padded_w}, op + ": the size of the padded x");
+  checked_product({batch, filters, padded_h, padded_w}, op + ": the size of y");
+  checked_product({filters, channels, 9}, op + ": the size of w");
+  return make_direct_conv_geometry(batch, channels, height, width, filters, pad_h, pad_w);
+}
+
+}  // namespace minidl

@@ -1,0 +1,23 @@
+// direct_conv_cpu.h — the CPU launchers' declarations (see direct_conv.h for what they compute).
+#pragma once
+#include "direct_conv.h"
+
+namespace minidl {
+// x (N, C, H, W), w (F, C, 3, 3), bias (F) or null -> y (N, F, out_h, out_w): every entry written.
+template <typename T>
+void direct_conv3x3_cpu(const T* x, const T* w, const T* bias, const DirectConvGeometry& g, T* y);
+
+// x (N, C, H, W), dy (N, F, out_h, out_w) -> dW (F, C, 3, 3): every entry written.
+template <typename T>
+void direct_conv3x3_weight_grad_cpu(const T* x, const T* dy, const DirectConvGeometry& g, T* dW);
+
+// The fast forms (direct_conv_cpu_fast.cpp): the same results to rounding. `padded` is the
+// caller's scratch of (N, C, H + 2·pad_h, W + 2·pad_w) values, overwritten with the zero-padded x.
+// They run AVX2 + FMA code for float32 on a CPU that has both, the loops above otherwise.
+template <typename T>
+void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
+                             T* padded, T* y);
+template <typename T>
+void direct_conv3x3_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
+                                         T* padded, T* dW);
+}  // namespace minidl
