@@ -1,29 +1,51 @@
 """One training epoch of the lecture-8 FCN: minidl vs the same architecture in PyTorch (CPU).
 
     flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 7]
+    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct]
 
 The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
 trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and
 the median epoch time is reported (see benchmarks/common.py on noise).
+
+``--processes N`` is the fair form, and the one docs/performance.md reports: each framework runs
+alone in its own fresh processes, N of each, alternating (minidl, torch, minidl, ...), and the
+median and range over the processes are printed. Alone, because the two share one OpenMP runtime
+in a common process and want it set differently: minidl asks for passive OpenMP threads (its
+kernels and OpenBLAS are two thread pools; minidl/__init__.py), while PyTorch — one pool — runs
+its step 1.5x slower with them (28 -> 42-51 ms measured); its processes import torch before minidl,
+so OpenMP keeps PyTorch's default. ``--without-direct`` adds minidl processes with the direct
+3x3 convolution lane switched off (functional/conv_direct.py), for the before/after.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 # OpenBLAS's idle worker spins ~0.1 s after each call and slows whatever runs next (see
 # benchmarks/bench_conv.py); 2^20 cycles ends the spin at once. Read when NumPy loads.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+# Whether the caller chose an OpenMP wait policy (importing minidl sets one for this process:
+# the children must not inherit that one unless it was the caller's).
+CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from common import try_import_torch                    # noqa: E402
+
+# PyTorch, where it is installed, loads before minidl (here and in the torch-only children), so
+# that OpenMP starts with PyTorch's default wait policy rather than the one minidl asks for.
+# In the in-process mode minidl's kernels then share PyTorch's spinning OpenMP threads: the
+# figures of --processes (each framework alone) are the fair ones.
+TORCH = None if "--only" in sys.argv and "minidl" in sys.argv[sys.argv.index("--only") + 1] \
+    else try_import_torch()
 from minidl import functional as F, optim              # noqa: E402
 from minidl.data import ShapesDataset                   # noqa: E402
 from minidl.models import pretrained                    # noqa: E402
@@ -84,19 +106,101 @@ def torch_fcn(torch, model):
     return FCN()
 
 
+def across_processes(args):
+    """--processes N: each framework alone in N fresh processes, alternating; medians and ranges."""
+    kinds = ["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
+    common = ["--images", str(args.images), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
+    results = {kind: [] for kind in kinds}
+    env = dict(os.environ)
+    if CALLERS_OMP_WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)      # each child's framework sets its own default
+    for i in range(args.processes):
+        for kind in kinds:
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--only", kind, *common],
+                                  capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                sys.exit(f"{kind} process failed (exit code {done.returncode}):\n{done.stderr}")
+            results[kind].append(json.loads(done.stdout.strip().splitlines()[-1])["median"])
+            print(f"process {i + 1}/{args.processes} {kind}: {results[kind][-1]:.3f} s/epoch", flush=True)
+
+    def spread(values):
+        return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+    print(f"\nFCN epoch, {args.images} images 64x64, batch {args.batch_size}: median [range] over "
+          f"{args.processes} processes of each one's median of {args.rounds} epochs")
+    for kind in kinds:
+        print(f"  {kind:22s} {spread(results[kind])} s/epoch")
+    torch_median = statistics.median(results["torch"])
+    for kind in kinds:
+        if kind != "torch":
+            print(f"  {kind} / torch = {statistics.median(results[kind]) / torch_median:.2f}x "
+                  f"(per process: {', '.join(f'{v / torch_median:.2f}' for v in results[kind])}; "
+                  f"issue 22's target <= 1.2)")
+
+
+def only(args):
+    """One framework alone in this process (a child of ``across_processes``): prints its median."""
+    torch = TORCH                        # imported before minidl (see above); None in minidl's children
+    if args.only == "torch":
+        torch.set_num_threads(2)
+    from minidl.functional import conv_direct
+    conv_direct.enabled = args.only != "minidl-without-direct"
+    x, y, starts, model = _data_and_model(args)
+    if args.only == "torch":
+        tmodel = torch_fcn(torch, model)
+        tmodel.train()
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def epoch():
+            for s in starts:
+                loss = torch.nn.functional.cross_entropy(tmodel(tx[s:s + args.batch_size]), ty[s:s + args.batch_size])
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+    else:
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+
+        def epoch():
+            for s in starts:
+                loss = F.cross_entropy(model(Tensor(x[s:s + args.batch_size])), y[s:s + args.batch_size])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    epoch()                                                   # warm-up
+    times = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"median": statistics.median(times), "all": times}))
+
+
+def _data_and_model(args):
+    ds = ShapesDataset(args.images, 64, "scene", seed=0, target_keys="semantic_mask")
+    x = np.stack([ds[i][0] for i in range(len(ds))])
+    y = np.stack([ds[i][1] for i in range(len(ds))])
+    starts = range(0, args.images - args.batch_size + 1, args.batch_size)
+    model = pretrained.build("fcn_shapes")
+    model.train()
+    return x, y, starts, model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="run each framework alone in this many fresh processes (the fair form)")
+    parser.add_argument("--without-direct", action="store_true",
+                        help="with --processes: also minidl with the direct-conv lane switched off")
+    parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    ds = ShapesDataset(args.images, 64, "scene", seed=0, target_keys="semantic_mask")
-    x = np.stack([ds[i][0] for i in range(len(ds))])
-    y = np.stack([ds[i][1] for i in range(len(ds))])
-    starts = range(0, args.images - args.batch_size + 1, args.batch_size)
-
-    model = pretrained.build("fcn_shapes")
-    model.train()
+    if args.only:
+        return only(args)
+    if args.processes:
+        return across_processes(args)
+    x, y, starts, model = _data_and_model(args)
     opt = optim.Adam(model.parameters(), lr=1e-3)
 
     def minidl_epoch():
@@ -107,7 +211,7 @@ def main():
             opt.step()
 
     candidates = {"minidl": minidl_epoch}
-    torch = try_import_torch()
+    torch = TORCH
     if torch is not None:
         torch.set_num_threads(2)
         tmodel = torch_fcn(torch, model)

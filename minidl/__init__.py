@@ -3,7 +3,19 @@
 Start with ``minidl/autograd.py`` (the autograd engine), then ``minidl/functional`` (the ops),
 ``minidl/nn`` (layers) and ``minidl/optim`` (optimizers). ``python -m minidl.tour`` trains
 small models and writes an HTML report.
+
+One process-wide setting, made on import unless you made it first: ``OMP_WAIT_POLICY=PASSIVE``.
+minidl's C++ kernels run on OpenMP's threads and its matrix products on OpenBLAS's threads — two
+thread pools on the same cores. By default OpenMP keeps its threads spinning after every kernel,
+and they take the cores the next BLAS call needs (and the other way round): one FCN training
+step took 140 ms instead of 44 ms on 2 cores (docs/performance.md). Passive threads sleep as
+soon as a kernel ends. OpenMP reads the variable when it loads, so it applies only if no other
+library (PyTorch, say) loaded OpenMP first in this process.
 """
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before minidl._C (and OpenMP) load
+
 from . import functional  # noqa: F401  (attaches the Tensor operators)
 from . import kernels, nn, optim, train  # noqa: F401
 from . import ops  # noqa: F401  (detection ops: boxes, nms, roi_pool, roi_align)

@@ -20,4 +20,8 @@ void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const Direct
 template <typename T>
 void direct_conv3x3_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
                                          T* padded, T* dW);
+
+// Whether the fast forms run their AVX2 + FMA code here (float32 on a CPU with both): the
+// convolution lane (minidl/functional/conv_direct.py) is taken only where they do.
+bool direct_conv_cpu_fast_available();
 }  // namespace minidl

@@ -83,18 +83,28 @@ template <bool kPartial>
 __attribute__((target("avx2,fma"))) inline void forward_vector(
     const float* rows, index_t plane, index_t pw, const float* packed, index_t channels,
     const float* bias, index_t nf, __m256i mask, float* const* out) {
+  // Every loop over the 8 filters and the 9 taps has a constant trip count and is unrolled, so
+  // acc[f] is always a register (an index the compiler cannot resolve would keep acc in memory).
   __m256 acc[kFilters];
+#pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm256_set1_ps(bias && f < nf ? bias[f] : 0.0f);
   for (index_t c = 0; c < channels; ++c) {
     const float* taps = rows + c * plane;
-    const float* w = packed + c * 9 * kFilters;             // [k][filter]
-    for (index_t k = 0; k < 9; ++k) {
-      const __m256 v = load<kPartial>(taps + (k / 3) * pw + k % 3, mask);
-      for (index_t f = 0; f < kFilters; ++f)
-        acc[f] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + k * kFilters + f), v, acc[f]);
-    }
+    const float* w = packed + c * 9 * kFilters;             // [ky][kx][filter]
+#pragma GCC unroll 3
+    for (index_t ky = 0; ky < 3; ++ky)
+#pragma GCC unroll 3
+      for (index_t kx = 0; kx < 3; ++kx) {
+        const __m256 v = load<kPartial>(taps + ky * pw + kx, mask);
+        const float* wk = w + (ky * 3 + kx) * kFilters;
+#pragma GCC unroll 8
+        for (index_t f = 0; f < kFilters; ++f)
+          acc[f] = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + f), v, acc[f]);
+      }
   }
-  for (index_t f = 0; f < nf; ++f) {
+#pragma GCC unroll 8
+  for (index_t f = 0; f < kFilters; ++f) {
+    if (f >= nf) continue;                                   // a block's missing filters
     if (kPartial) _mm256_maskstore_ps(out[f], mask, acc[f]);
     else _mm256_storeu_ps(out[f], acc[f]);
   }
@@ -144,6 +154,7 @@ __attribute__((target("avx2,fma"))) inline void weight_grad_vector(const float* 
                                                                     __m256i mask, __m256 acc[][3]) {
   const __m256 x0 = load<kPartial>(x, mask), x1 = load<kPartial>(x + 1, mask),
                x2 = load<kPartial>(x + 2, mask);
+#pragma GCC unroll 4
   for (index_t f = 0; f < kGradFilters; ++f) {
     const __m256 dv = load<kPartial>(d[f], mask);
     acc[f][0] = _mm256_fmadd_ps(dv, x0, acc[f][0]);
@@ -165,8 +176,10 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
     const index_t nf = std::min(kGradFilters, g.filters - f0);
     for (index_t ky = 0; ky < 3; ++ky) {
       __m256 acc[kGradFilters][3];
-      for (auto& row : acc)
-        for (auto& a : row) a = _mm256_setzero_ps();
+#pragma GCC unroll 4
+      for (index_t f = 0; f < kGradFilters; ++f)
+#pragma GCC unroll 3
+        for (index_t kx = 0; kx < 3; ++kx) acc[f][kx] = _mm256_setzero_ps();
       for (index_t n = 0; n < g.batch; ++n) {
         const float* x = padded + (n * g.channels + c) * plane + ky * pw;
         const float* d[kGradFilters];   // a block's missing filters reread filter f0 (not stored)
@@ -187,15 +200,25 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
           }
         }
       }
-      for (index_t f = 0; f < nf; ++f)
+#pragma GCC unroll 4
+      for (index_t f = 0; f < kGradFilters; ++f)   // constant bounds: acc stays in registers
+#pragma GCC unroll 3
         for (index_t kx = 0; kx < 3; ++kx)
-          dW[((f0 + f) * g.channels + c) * 9 + ky * 3 + kx] = lane_sum(acc[f][kx]);
+          if (f < nf) dW[((f0 + f) * g.channels + c) * 9 + ky * 3 + kx] = lane_sum(acc[f][kx]);
     }
   }
 }
 #endif  // MINIDL_DIRECT_CONV_AVX2
 
 }  // namespace
+
+bool direct_conv_cpu_fast_available() {
+#ifdef MINIDL_DIRECT_CONV_AVX2
+  return cpu_has_avx2_fma();
+#else
+  return false;
+#endif
+}
 
 template <typename T>
 void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,

@@ -38,7 +38,7 @@ from .. import backend
 from ..kernels.im2col import check_geometry, conv_output_size
 from ..pairs import as_pair
 from ..autograd import Function, Tensor
-from . import conv_dual, conv_winograd
+from . import conv_direct, conv_dual, conv_winograd
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 from ._args import tensor_args
@@ -53,7 +53,8 @@ class Conv2d(Function):
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
     The fast lanes: a 3×3 stride-1 conv with many channels runs as Winograd's F(2×2, 3×3)
-    (``conv_winograd.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
+    (``conv_winograd.py``), one with fewer channels as a direct convolution without a column
+    matrix (``conv_direct.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
     either direction may run on that dual side when it copies fewer column rows (``conv_dual.py``).
     Both give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
@@ -68,6 +69,8 @@ class Conv2d(Function):
         ctx.geom = geom
         if conv_winograd.takes(weight, geom):
             return conv_winograd.forward(x, weight, geom.padding, bias)
+        if conv_direct.takes(x, weight, geom):
+            return conv_direct.forward(x, weight, geom.padding, bias)
         if conv_dual.takes("forward", weight, geom):
             return conv_dual.forward(x, weight, geom, bias)
         return _conv_gemm(x, weight, geom, bias)                # W @ im2col(x) + b
@@ -80,6 +83,8 @@ class Conv2d(Function):
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
         if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw), db)
+        if conv_direct.takes(x, weight, ctx.geom):
+            return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
             return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         dx = dw = None

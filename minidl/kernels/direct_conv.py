@@ -25,8 +25,12 @@ Used by minidl/functional/conv_direct.py, the lane of few-channel 3×3 convoluti
 from __future__ import annotations
 
 from .. import backend
-from . import contiguous, fast_cpu_form, launch, native_for
+from . import _load, contiguous, fast_cpu_form, launch, native_for
 from .im2col import workspace
+
+#: The output channels the fast form computes at once (csrc/direct_conv/direct_conv_cpu_fast.cpp's
+#: kFilters): a layer with fewer wastes the rest of the block.
+FILTER_BLOCK = 8
 
 
 def output_size(height, width, padding):
@@ -129,3 +133,10 @@ def weight_grad(x, dy, padding, out=None):
         launch(native, "direct_conv3x3_weight_grad", (x, dy, out, _padded_scratch(x, padding)),
                options=tuple(padding), fast=fast_cpu_form())
     return out
+
+
+def fast_form_available():
+    """Whether _C is built and its fast form runs vectorized (AVX2 + FMA) code on this CPU, for
+    float32; elsewhere its "fast" form is the textbook loop (csrc/direct_conv/direct_conv_cpu_fast.cpp)."""
+    native = _load("_C")
+    return native is not None and native.direct_conv_fast_available()

@@ -1,0 +1,77 @@
+"""The fast lane of few-channel 3×3 stride-1 convolutions: a direct convolution, no column matrix
+(minidl/kernels/direct_conv.py, csrc/direct_conv/).
+
+The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value 9 times into a
+column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
+(16 channels at 32×32, batch 16: a 9.4 MB matrix for a 75 MFLOP product with only 16 rows of
+weights), and the GEMM reading it back runs at half of BLAS's peak. The direct kernel keeps
+eight outputs of eight filters in registers and multiplies straight from the (padded) input,
+which stays in the cache. The three products of a conv's training step, behind one check in
+``Conv2d`` (``takes``):
+
+    forward   y  = direct_conv3x3(x, W, padding)
+    backward  dx = direct_conv3x3(dy, V, 2 − padding)     V = W rotated 180°, in/out channels swapped
+              dW = direct_conv3x3_weight_grad(x, dy)       (conv_dual.py's identity, for stride 1)
+
+When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
+(float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
+stride 1, no dilation, one group, padding ≤ 2, and fewer than 128 in- or out-channels (from 128
+on, Winograd's lane — conv_winograd.py — is checked first and takes the conv). In float64 or on
+the GPU the im2col GEMM (dgemm, cuBLAS) stays the faster path. ``enabled = False`` switches the
+lane off; ``forced = True`` runs every conv of that geometry here whatever the dtype, kernel
+mode or device (the tests use it to compare the lane with the plain side everywhere).
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..kernels import direct_conv
+from .conv_dual import flipped_dual
+from .conv_gemm import _conv_gemm_transposed
+
+#: False: no convolution runs here
+enabled = True
+#: True: every 3×3 stride-1 conv runs here, whatever its dtype, channels, kernel mode or device (tests)
+forced = False
+#: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
+MAX_CHANNELS = 128
+
+
+def has_geometry(geom):
+    """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]."""
+    return (geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
+            and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
+
+
+def takes(x, weight, geom):
+    """Whether conv2d of x (N, C, H, W) with this weight (F, C, 3, 3) and geometry runs here."""
+    if not (enabled and has_geometry(geom)):
+        return False
+    if forced:
+        return True
+    return (not backend.is_cupy_array(x) and x.dtype.name == "float32"
+            and min(weight.shape[:2]) < MAX_CHANNELS
+            and direct_conv.fast_form_available() and direct_conv.native_for(x) is not None
+            and direct_conv.fast_cpu_form())
+
+
+def forward(x, weight, padding, bias=None):
+    """conv2d(x, weight, bias, stride 1, padding): x (N, C, H, W) -> (N, F, H + 2·ph − 2, W + 2·pw − 2)."""
+    return direct_conv.conv3x3(x, weight, padding, bias)
+
+
+def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
+    """(dx, dW) of ``forward`` (None where not needed): dx is the forward of dy with the flipped
+    filters (the dual convolution), dW the kernel's weight gradient.
+
+    dx has C channels, and the kernel computes 8 output channels at a time: for a first layer's
+    3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at 256²: 10 ms against ~3 on
+    im2col), so there dx is the plain side's col2im(Wᵀ @ dy)."""
+    dx = dw = None
+    if need_dx and x.shape[1] < direct_conv.FILTER_BLOCK and not forced:
+        dx = _conv_gemm_transposed(grad_out, weight, geom, x.shape)
+    elif need_dx:
+        flipped, dual = flipped_dual(weight, geom)          # (C, F, 3, 3), padding 2 − p
+        dx = direct_conv.conv3x3(grad_out, flipped, dual.padding)
+    if need_dw:
+        dw = direct_conv.weight_grad(x, grad_out, geom.padding)
+    return dx, dw
