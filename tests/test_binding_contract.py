@@ -20,8 +20,9 @@ needs_both = pytest.mark.skipif(_C is None or _C_CUDA is None,
                                 reason="needs minidl._C and minidl._C_cuda built (nvcc)")
 needs_cuda_module = pytest.mark.skipif(_C_CUDA is None, reason="minidl._C_cuda is not built")
 
-# CPU-only keyword: the form; CUDA-only keyword: atomics or not. Neither has a twin.
-CPU_ONLY, CUDA_ONLY = {"fast"}, {"deterministic"}
+# CPU-only: the form, and the direct convolution's scratch array for its padded input (the CUDA
+# kernels read x with a bounds test); CUDA-only keyword: atomics or not. None has a twin.
+CPU_ONLY, CUDA_ONLY = {"fast", "padded"}, {"deterministic"}
 # nms is one call on the CPU and two kernels on the GPU (CuPy sorts in between): no twin.
 WITHOUT_TWIN = {"nms", "nms_mask", "nms_keep"}
 
@@ -48,10 +49,10 @@ def test_both_modules_bind_the_same_ops():
 @pytest.mark.parametrize("op", sorted(set(ops(_C)) - WITHOUT_TWIN) if _C else [])
 def test_cuda_binding_takes_the_cpu_arguments_in_the_same_order(op):
     cpu, cuda = signature(_C, op), [name for name, _ in signature(_C_CUDA, op)]
-    arrays = [name for name, kind in cpu if kind in ("numpy.ndarray", "object")]
+    arrays = [name for name, kind in cpu if kind in ("numpy.ndarray", "object") and name not in CPU_ONLY]
     options = [name for name, kind in cpu if name not in arrays and name not in CPU_ONLY]
-    # every array comes before every option on the CPU side
-    assert [name for name, _ in cpu][:len(arrays)] == arrays, cpu
+    # every array comes before every option on the CPU side (a CPU-only scratch array last)
+    assert [name for name, _ in cpu if name not in CPU_ONLY][:len(arrays)] == arrays, cpu
     tail = ["dtype_code", "stream"] + [name for name in cuda if name in CUDA_ONLY]
     assert cuda[:len(arrays)] == arrays, f"pointers: {cuda} vs arrays {arrays}"
     assert cuda[len(cuda) - len(tail):] == tail, cuda
@@ -102,6 +103,8 @@ REFUSALS = [
     ("winograd_output_transform", (0, 0, 0, 2**40, 2**40, 4, 4, 0, 0), "the size of y"),
     ("winograd_output_adjoint", (0, 0, -1, 2, 4, 4, 0, 0), "y's sizes must be >= 0"),
     ("winograd_input_adjoint", (0, 0, 1, 2, 1, 1, 0, 0, 0, 0), "larger than the padded input"),
+    ("direct_conv3x3", (0, 0, 0, 0, 1, 2, 4, 4, 3, 3, 1, 0, 0), "padding must be in [0, 2]"),
+    ("direct_conv3x3_weight_grad", (0, 0, 0, 1, 2, 1, 1, 3, 0, 0, 0, 0), "larger than the padded input"),
 ]
 
 

@@ -82,9 +82,9 @@ void direct_conv3x3_weight_grad(py::array x, py::array dy, py::array dW, py::arr
 }  // namespace
 
 void bind_direct_conv_cpu(py::module_& m) {
-  m.def("direct_conv_fast_available", &minidl::direct_conv_cpu_fast_available,
-        "Whether the fast form runs AVX2 + FMA code on this CPU (float32); else it runs the loops "
-        "of the textbook form.");
+  // Whether the fast form runs AVX2 + FMA code on this CPU (float32); elsewhere it runs the
+  // textbook loops (an attribute, like `openmp`: a fact about this build and CPU, not a kernel).
+  m.attr("direct_conv_avx2") = minidl::direct_conv_cpu_fast_available();
   m.def(
       "direct_conv3x3",
       [](py::array x, py::array w, py::object bias, py::array y, py::array padded, index_t pad_h,

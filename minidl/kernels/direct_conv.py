@@ -139,4 +139,4 @@ def fast_form_available():
     """Whether _C is built and its fast form runs vectorized (AVX2 + FMA) code on this CPU, for
     float32; elsewhere its "fast" form is the textbook loop (csrc/direct_conv/direct_conv_cpu_fast.cpp)."""
     native = _load("_C")
-    return native is not None and native.direct_conv_fast_available()
+    return native is not None and bool(native.direct_conv_avx2)

@@ -1,0 +1,208 @@
+"""The direct 3×3 convolution (minidl/kernels/direct_conv.py, csrc/direct_conv/): the fast CPU form,
+the textbook loops and the NumPy reference agree on every hypothesis case (float64 to 1e-12,
+float32 to float rounding) and write every output; the conv_direct lane gives the plain im2col
+side's values and gradients; the lane's rule; float64 gradcheck through the lane; bad arguments
+to the bindings; the CUDA kernels against the CPU."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl
+from minidl import backend, kernels
+from minidl import functional as F
+from minidl.functional import conv_direct
+from minidl.functional.conv import Geometry
+from minidl.gradcheck import gradcheck
+from minidl.kernels import direct_conv as D
+
+native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
+
+
+@st.composite
+def direct_cases(draw):
+    """Outputs down to 1×1 and widths on both sides of the fast form's 8 lanes (partial vectors),
+    filter counts on both sides of its blocks of 8 and 4, every padding in [0, 2] per axis, an
+    empty batch, with and without bias, float32 and float64."""
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, 3 - 2 * ph), 12))
+    w = draw(st.integers(max(1, 3 - 2 * pw), 21))
+    n, c, f = draw(st.integers(0, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 19))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return (n, c, h, w), f, (ph, pw), draw(st.booleans()), dtype
+
+
+def tolerance(dtype):
+    return 1e-12 if dtype == np.float64 else 2e-6
+
+
+def close(a, b, dtype):
+    """Equal within the dtype's rounding, relative to the largest magnitude (sums of many terms)."""
+    scale = max(1.0, float(np.abs(b).max(initial=0)))
+    np.testing.assert_allclose(a, b, rtol=0, atol=tolerance(dtype) * scale * 10)
+
+
+@native
+@settings(max_examples=150, deadline=None)
+@given(direct_cases())
+def test_fast_form_textbook_loops_and_reference_agree(case):
+    shape, f, padding, with_bias, dtype = case
+    rng = np.random.default_rng(sum(shape) + f)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype) if with_bias else None
+    oh, ow = D.output_size(*shape[2:], padding)
+    dy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
+    y_ref = D.conv3x3_reference(x, w, padding, bias)
+    dw_ref = D.weight_grad_reference(x, dy, padding)
+    for mode in ("native", "body"):
+        with kernels.using(mode):
+            y = D.conv3x3(x, w, padding, bias, out=np.full(y_ref.shape, np.nan, dtype))
+            dw = D.weight_grad(x, dy, padding, out=np.full(w.shape, np.nan, dtype))
+        assert not np.isnan(y).any() and not np.isnan(dw).any(), f"{mode}: an output was not written"
+        close(y, y_ref, dtype)
+        close(dw, dw_ref, dtype)
+
+
+@native
+def test_fast_form_runs_vectorized_code_where_the_cpu_has_avx2_and_fma():
+    """On this CPU (x86-64 with AVX2 + FMA: every machine the project runs on) the fast form is
+    the vectorized one — else the lane would not be taken and nothing here would measure it."""
+    import platform
+    flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
+    if not (" avx2" in flags and " fma" in flags):
+        pytest.skip("this CPU lacks AVX2 or FMA")
+    assert D.fast_form_available()
+
+
+@native
+def test_noncontiguous_inputs_are_copied_not_misread():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, 9, 20)).astype(np.float32)[..., ::2]        # (2, 5, 9, 10), strided
+    w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
+    close(D.conv3x3(x, w, (1, 1)), D.conv3x3_reference(x, w, (1, 1)), np.float32)
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, filters, size, padding", [
+    (16, 16, (12, 20), (1, 1)), (3, 10, (9, 9), (1, 1)), (9, 5, (7, 11), (0, 2)), (20, 33, (5, 17), (2, 1))])
+def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size, padding, monkeypatch):
+    """Values and both gradients of F.conv2d with the lane on (forced for float64) and off."""
+    rng = np.random.default_rng(channels)
+    x0 = rng.standard_normal((3, channels) + size).astype(dtype)
+    w0 = rng.standard_normal((filters, channels, 3, 3)).astype(dtype)
+    b0 = rng.standard_normal(filters).astype(dtype)
+    geom = Geometry((3, 3), (1, 1), padding, (1, 1), 1)
+    monkeypatch.setattr(conv_direct, "forced", dtype == np.float64)
+    results = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(conv_direct, "enabled", enabled)
+        assert conv_direct.takes(x0, w0, geom) == enabled
+        x, w, b = (minidl.Tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        y = F.conv2d(x, w, b, padding=padding)
+        (y * y).sum().backward()
+        results[enabled] = [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()]
+    for lane, plain in zip(results[True], results[False]):
+        close(lane, plain, dtype)
+
+
+@native
+def test_the_rule_takes_few_channel_3x3_stride_1_float32_on_the_cpu():
+    x = np.zeros((1, 16, 8, 8), np.float32)
+    w = np.zeros((16, 16, 3, 3), np.float32)
+    plain = Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    assert conv_direct.takes(x, w, plain)
+    assert not conv_direct.takes(x.astype(np.float64), w, plain)                     # dgemm's job
+    assert not conv_direct.takes(x, w, plain._replace(stride=(2, 2)))
+    assert not conv_direct.takes(x, w, plain._replace(dilation=(2, 2)))
+    assert not conv_direct.takes(x, w, plain._replace(padding=(3, 1)))
+    assert not conv_direct.takes(x, w[:, :8], plain._replace(groups=2))
+    assert not conv_direct.takes(x, np.zeros((16, 16, 5, 5), np.float32), plain._replace(kernel=(5, 5)))
+    wide = np.zeros((128, 128, 3, 3), np.float32)
+    assert not conv_direct.takes(np.zeros((1, 128, 8, 8), np.float32), wide, plain)    # Winograd's
+    with kernels.using("reference"):
+        assert not conv_direct.takes(x, w, plain)
+
+
+@native
+def test_gradcheck_through_the_lane(monkeypatch):
+    """float64 central differences through a conv whose forward, dx and dW run on the lane
+    (forced: in float64 the rule leaves convs on im2col)."""
+    monkeypatch.setattr(conv_direct, "forced", True)
+    rng = np.random.default_rng(3)
+    x = minidl.Tensor(rng.standard_normal((2, 3, 5, 9)), requires_grad=True)
+    w = minidl.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = minidl.Tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 2)), (x, w, b))
+
+
+def test_an_empty_batch_gets_zero_gradients(monkeypatch):
+    monkeypatch.setattr(conv_direct, "forced", True)
+    x = minidl.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((4, 3, 3, 3)))
+
+
+@native
+def test_bindings_refuse_bad_arguments_naming_them():
+    from minidl import _C
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    y = np.zeros((1, 3, 4, 4), np.float32)
+    padded = np.zeros((1, 2, 6, 6), np.float32)
+    with pytest.raises(ValueError, match=r"padding must be in \[0, 2\]"):
+        _C.direct_conv3x3(x, w, None, y, padded, 3, 1)
+    with pytest.raises(ValueError, match=r"w must have shape \(F, C, 3, 3\)"):
+        _C.direct_conv3x3(x, np.zeros((3, 2, 5, 5), np.float32), None, y, padded, 1, 1)
+    with pytest.raises(ValueError, match="w has 3 input channels, x has 2"):
+        _C.direct_conv3x3(x, np.zeros((3, 3, 3, 3), np.float32), None, y, padded, 1, 1)
+    with pytest.raises(ValueError, match="bias has shape"):
+        _C.direct_conv3x3(x, w, np.zeros(4, np.float32), y, padded, 1, 1)
+    with pytest.raises(ValueError, match="y must have shape"):
+        _C.direct_conv3x3(x, w, None, np.zeros((1, 3, 5, 4), np.float32), padded, 1, 1)
+    with pytest.raises(ValueError, match="padded must have shape"):
+        _C.direct_conv3x3(x, w, None, y, np.zeros((1, 2, 4, 4), np.float32), 1, 1)
+    with pytest.raises(TypeError, match="w"):
+        _C.direct_conv3x3(x, w.astype(np.float64), None, y, padded, 1, 1)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        _C.direct_conv3x3(np.zeros((1, 2, 1, 1), np.float32), w, None, y, padded, 0, 0)
+    with pytest.raises(ValueError, match="dy has shape"):
+        _C.direct_conv3x3_weight_grad(x, np.zeros((1, 3, 5, 4), np.float32), np.zeros((3, 2, 3, 3), np.float32),
+                                      padded, 1, 1)
+    with pytest.raises(ValueError, match="dW must have shape"):
+        _C.direct_conv3x3_weight_grad(x, y, np.zeros((3, 2, 3, 2), np.float32), padded, 1, 1)
+
+
+def test_dispatchers_check_what_they_write():
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="out has shape"):
+        D.conv3x3(x, w, (1, 1), out=np.zeros((1, 3, 4, 5), np.float32))
+    with pytest.raises(TypeError, match="out has dtype"):
+        D.conv3x3(x, w, (1, 1), out=np.zeros((1, 3, 4, 4), np.float64))
+    with pytest.raises(ValueError, match="padding must be two values"):
+        D.conv3x3(x, w, (3, 1))
+    with pytest.raises(ValueError, match="dy has shape"):
+        D.weight_grad(x, np.zeros((1, 3, 4, 5), np.float32), (1, 1))
+
+
+@pytest.mark.skipif(not backend.cuda_available(), reason="no CUDA GPU (CuPy + device) on this machine")
+def test_cuda_kernels_equal_the_cpu_bodies():
+    """One CUDA thread per output / per filter tap, the same bodies as the textbook loops (nvcc
+    may fuse a multiply and an add: equal to rounding)."""
+    import cupy as cp
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 5, 9, 13)).astype(dtype)
+        w = rng.standard_normal((11, 5, 3, 3)).astype(dtype)
+        bias = rng.standard_normal(11).astype(dtype)
+        dy = rng.standard_normal((2, 11, 9, 13)).astype(dtype)
+        with kernels.using("body"):
+            y_cpu, dw_cpu = D.conv3x3(x, w, (1, 1), bias), D.weight_grad(x, dy, (1, 1))
+        y_gpu = D.conv3x3(cp.asarray(x), cp.asarray(w), (1, 1), cp.asarray(bias))
+        dw_gpu = D.weight_grad(cp.asarray(x), cp.asarray(dy), (1, 1))
+        close(cp.asnumpy(y_gpu), y_cpu, dtype)
+        close(cp.asnumpy(dw_gpu), dw_cpu, dtype)
