@@ -25,7 +25,11 @@ runs each path once untimed before timing it, so each is timed in its own steady
 (PyTorch's 32×64 fwd+bwd is still bimodal on the 2-core Xeon — 39 or 103 ms from run to run,
 its forward always 9 ms: that is PyTorch's own, not the method's.)
 
-One process is one draw: the same build runs 7–15 % faster or slower from one process to the
+One process is one draw, and the two frameworks want OpenMP set differently (minidl/__init__.py
+asks for passive threads; PyTorch runs slower with them): ``--processes N`` — the form the docs
+report — runs each framework alone in its own fresh processes, N of each. (Without it both run in
+this process, PyTorch loaded first with its default, which slows minidl's OpenMP kernels: a quick
+look only.) The same build runs 7–15 % faster or slower from one process to the
 next (where its large buffers land in memory), while rounds within a process agree within a
 few percent. ``--processes N`` runs the whole measurement in N fresh processes, one after the
 other, and prints each shape's ratio and % of the ceiling as the median and range over them.
@@ -46,16 +50,24 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# Whether the caller chose an OpenMP wait policy: importing minidl sets one for its process
+# (minidl/__init__.py), which the children of --processes must not inherit unless it is the caller's.
+CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+# --only minidl / --only torch: one framework in this process (the children of --processes).
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
+
+torch = None
+if ONLY != "minidl":
+    try:   # before minidl, so that OpenMP (shared with minidl's kernels) starts with PyTorch's default
+        import torch
+        import torch.nn.functional as TF
+    except ImportError:  # PyTorch is only a point of comparison, never a dependency
+        torch = None
+
 import minidl  # noqa: E402
 from minidl.kernels.im2col import batch_chunks  # noqa: E402
 from minidl import functional as F  # noqa: E402
 from minidl import kernels  # noqa: E402
-
-try:
-    import torch
-    import torch.nn.functional as TF
-except ImportError:  # PyTorch is only a point of comparison, never a dependency
-    torch = None
 
 # (name, N, C, H, W, F, k, stride, pad, output_padding or None for a plain conv)
 SHAPES = [
@@ -208,14 +220,29 @@ def naive_cost():
 
 def across_processes(count, child_args, shapes):
     """Runs this script ``count`` times in fresh processes (``--json``) and prints, per shape,
-    the median and range over them of the native/torch ratio and of the % of the ceiling."""
+    the median and range over them of the native/torch ratio and of the % of the ceiling.
+
+    Each framework runs alone in its own processes (minidl, then torch, per round): in one
+    process they would share one OpenMP runtime, which minidl wants passive (its kernels and
+    OpenBLAS are two thread pools) and PyTorch spinning (one pool) — either setting handicaps one
+    of them (docs/performance.md)."""
+    env = dict(os.environ)
+    if CALLERS_OMP_WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)      # each child's framework sets its own default
+
+    def child(only):
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", "--only", only,
+                               *child_args], capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            sys.exit(f"process {i + 1} ({only}) failed (exit code {done.returncode}):\n{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
     runs = []
     for i in range(count):
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", *child_args],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"process {i + 1} failed (exit code {done.returncode}):\n{done.stderr}")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        run = child("minidl")
+        if torch is not None:
+            for mine, theirs in zip(run["shapes"], child("torch")["shapes"]):
+                mine["torch"] = theirs["torch"]
+        runs.append(run)
         print(f"process {i + 1}/{count}: ceiling {runs[-1]['ceiling']:.0f} GFLOP/s", flush=True)
 
     def spread(values, fmt):
@@ -246,6 +273,7 @@ def main():
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the NumPy-reference path (slow at VGG16 shapes)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # for --processes
+    parser.add_argument("--only", choices=["minidl", "torch"], help=argparse.SUPPRESS)  # for --processes
     args = parser.parse_args()
     shapes = SHAPE_SETS[args.shapes]
     if args.processes > 1:
@@ -260,6 +288,8 @@ def main():
     ceiling = matmul_ceiling(repeats)
     print(f"NumPy float32 matmul 2048^3: {ceiling:.0f} GFLOP/s (the ceiling)\n")
     paths = ([] if args.no_reference else ["reference"]) + ["native"] + (["torch"] if torch is not None else [])
+    if args.only:
+        paths = ["torch"] if args.only == "torch" else [p for p in paths if p != "torch"]
     header = "| shape | " + " | ".join(f"{p} fwd ms (GF/s) | {p} fwd+bwd ms (GF/s)" for p in paths)
     rows = []
     for shape in shapes:
@@ -288,10 +318,12 @@ def main():
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.json:   # one line for across_processes (no GEMM floor, no naive loop: not reported)
         print(json.dumps({"ceiling": ceiling, "shapes": [
-            {"native": m["native"][1] * 1e3, "torch": m["torch"][1] * 1e3 if "torch" in m else None,
-             "rate": 3 * flops_of(shape) / m["native"][1] / 1e9} for (_, _, m), shape in zip(rows, shapes)]}))
+            {"native": m["native"][1] * 1e3 if "native" in m else None,
+             "torch": m["torch"][1] * 1e3 if "torch" in m else None,
+             "rate": 3 * flops_of(shape) / m["native"][1] / 1e9 if "native" in m else None}
+            for (_, _, m), shape in zip(rows, shapes)]}))
         return
-    if torch is not None:
+    if torch is not None and "native" in paths:
         print("\nnative fwd+bwd time / torch fwd+bwd time (issue 22: <= 1.0 on 3x3 stride 1, else <= 1.3); "
               "native fwd+bwd rate / ceiling:")
         for (name, _, m), shape in zip(rows, shapes):

@@ -148,15 +148,17 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* padded, const
   }
 }
 
-// acc[f][kx] += dy[f] vector · (input row shifted by kx) for 4 filters and one input row.
+// acc[f][kx] += dy[f] vector · (input row shifted by kx) for 4 filters and one input row; the
+// filters' dy rows are d + offset[f] (the offsets are fixed for a task: no pointers per row).
 template <bool kPartial>
-__attribute__((target("avx2,fma"))) inline void weight_grad_vector(const float* x, const float* const* d,
-                                                                    __m256i mask, __m256 acc[][3]) {
+__attribute__((target("avx2,fma"))) inline void weight_grad_vector(const float* x, const float* d,
+                                                                    const index_t* offset, __m256i mask,
+                                                                    __m256 acc[][3]) {
   const __m256 x0 = load<kPartial>(x, mask), x1 = load<kPartial>(x + 1, mask),
                x2 = load<kPartial>(x + 2, mask);
 #pragma GCC unroll 4
   for (index_t f = 0; f < kGradFilters; ++f) {
-    const __m256 dv = load<kPartial>(d[f], mask);
+    const __m256 dv = load<kPartial>(d + offset[f], mask);
     acc[f][0] = _mm256_fmadd_ps(dv, x0, acc[f][0]);
     acc[f][1] = _mm256_fmadd_ps(dv, x1, acc[f][1]);
     acc[f][2] = _mm256_fmadd_ps(dv, x2, acc[f][2]);
@@ -174,6 +176,8 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
   for (index_t t = 0; t < tasks; ++t) {
     const index_t c = t % g.channels, f0 = t / g.channels * kGradFilters;
     const index_t nf = std::min(kGradFilters, g.filters - f0);
+    index_t offset[kGradFilters];   // filter f's dy plane from filter f0's (a missing one rereads f0)
+    for (index_t f = 0; f < kGradFilters; ++f) offset[f] = (f < nf ? f : 0) * out_plane;
     for (index_t ky = 0; ky < 3; ++ky) {
       __m256 acc[kGradFilters][3];
 #pragma GCC unroll 4
@@ -182,22 +186,11 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
         for (index_t kx = 0; kx < 3; ++kx) acc[f][kx] = _mm256_setzero_ps();
       for (index_t n = 0; n < g.batch; ++n) {
         const float* x = padded + (n * g.channels + c) * plane + ky * pw;
-        const float* d[kGradFilters];   // a block's missing filters reread filter f0 (not stored)
-        for (index_t f = 0; f < kGradFilters; ++f)
-          d[f] = dy + (n * g.filters + f0 + (f < nf ? f : 0)) * out_plane;
-        for (index_t oy = 0; oy < g.out_h; ++oy) {
-          const float* row[kGradFilters];
-          for (index_t f = 0; f < kGradFilters; ++f) row[f] = d[f] + oy * g.out_w;
-          for (index_t ox = 0; ox < full; ox += kLanes) {
-            const float* at[kGradFilters];
-            for (index_t f = 0; f < kGradFilters; ++f) at[f] = row[f] + ox;
-            weight_grad_vector<false>(x + oy * pw + ox, at, mask, acc);
-          }
-          if (rest) {
-            const float* at[kGradFilters];
-            for (index_t f = 0; f < kGradFilters; ++f) at[f] = row[f] + full;
-            weight_grad_vector<true>(x + oy * pw + full, at, mask, acc);
-          }
+        const float* d = dy + (n * g.filters + f0) * out_plane;
+        for (index_t oy = 0; oy < g.out_h; ++oy, x += pw, d += g.out_w) {
+          for (index_t ox = 0; ox < full; ox += kLanes)
+            weight_grad_vector<false>(x + ox, d + ox, offset, mask, acc);
+          if (rest) weight_grad_vector<true>(x + full, d + full, offset, mask, acc);
         }
       }
 #pragma GCC unroll 4
