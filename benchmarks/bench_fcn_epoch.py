@@ -148,24 +148,9 @@ def only(args):
     if args.only == "torch":
         tmodel = torch_fcn(torch, model)
         tmodel.train()
-        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def epoch():
-            for s in starts:
-                loss = torch.nn.functional.cross_entropy(tmodel(tx[s:s + args.batch_size]), ty[s:s + args.batch_size])
-                topt.zero_grad()
-                loss.backward()
-                topt.step()
+        epoch = torch_epoch(torch, tmodel, x, y, starts, args.batch_size)
     else:
-        opt = optim.Adam(model.parameters(), lr=1e-3)
-
-        def epoch():
-            for s in starts:
-                loss = F.cross_entropy(model(Tensor(x[s:s + args.batch_size])), y[s:s + args.batch_size])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        epoch = minidl_epoch(model, x, y, starts, args.batch_size)
     epoch()                                                   # warm-up
     times = []
     for _ in range(args.rounds):
@@ -173,6 +158,33 @@ def only(args):
         epoch()
         times.append(time.perf_counter() - start)
     print(json.dumps({"median": statistics.median(times), "all": times}))
+
+
+def minidl_epoch(model, x, y, starts, batch_size):
+    """One epoch of Adam steps on minidl's FCN, as a function."""
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch():
+        for s in starts:
+            loss = F.cross_entropy(model(Tensor(x[s:s + batch_size])), y[s:s + batch_size])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return epoch
+
+
+def torch_epoch(torch, tmodel, x, y, starts, batch_size):
+    """The same epoch on the torch twin."""
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def epoch():
+        for s in starts:
+            loss = torch.nn.functional.cross_entropy(tmodel(tx[s:s + batch_size]), ty[s:s + batch_size])
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+    return epoch
 
 
 def _data_and_model(args):
@@ -201,16 +213,7 @@ def main():
     if args.processes:
         return across_processes(args)
     x, y, starts, model = _data_and_model(args)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-
-    def minidl_epoch():
-        for s in starts:
-            loss = F.cross_entropy(model(Tensor(x[s:s + args.batch_size])), y[s:s + args.batch_size])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-    candidates = {"minidl": minidl_epoch}
+    candidates = {"minidl": minidl_epoch(model, x, y, starts, args.batch_size)}
     torch = TORCH
     if torch is not None:
         torch.set_num_threads(2)
@@ -225,16 +228,7 @@ def main():
         assert np.allclose(ours, theirs, atol=1e-3), f"torch twin differs by {abs(ours - theirs).max()}"
         model.train()
         tmodel.train()
-        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def torch_epoch():
-            for s in starts:
-                loss = torch.nn.functional.cross_entropy(tmodel(tx[s:s + args.batch_size]), ty[s:s + args.batch_size])
-                topt.zero_grad()
-                loss.backward()
-                topt.step()
-        candidates["torch"] = torch_epoch
+        candidates["torch"] = torch_epoch(torch, tmodel, x, y, starts, args.batch_size)
     times = {name: [] for name in candidates}
     for fn in candidates.values():
         fn()                                              # warm-up epoch

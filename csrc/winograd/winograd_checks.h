@@ -15,12 +15,7 @@ inline WinogradGeometry checked_winograd_geometry(index_t batch, index_t channel
                                                   index_t width, index_t pad_h, index_t pad_w,
                                                   const std::string& op) {
   check(batch >= 0 && channels >= 0 && height >= 0 && width >= 0, op + ": x's sizes must be >= 0");
-  check(pad_h >= 0 && pad_h <= 2 && pad_w >= 0 && pad_w <= 2,
-        op + ": padding must be in [0, 2] for a 3x3 kernel, got (" + std::to_string(pad_h) + ", " +
-            std::to_string(pad_w) + ")");
-  const index_t padded_h = checked_add(height, 2 * pad_h, op + ": height + 2 * padding");
-  const index_t padded_w = checked_add(width, 2 * pad_w, op + ": width + 2 * padding");
-  check(padded_h >= 3 && padded_w >= 3, op + ": the 3x3 kernel is larger than the padded input");
+  const auto [padded_h, padded_w] = checked_padded_3x3(height, width, pad_h, pad_w, op);
   checked_product({batch, channels, height, width}, op + ": the size of x");
   // Every size make_winograd_geometry forms, checked before it forms them.
   const index_t tiles_h = (padded_h - 2 + 1) / 2, tiles_w = (padded_w - 2 + 1) / 2;
