@@ -64,7 +64,7 @@ def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
     filters (the dual convolution), dW the kernel's weight gradient.
 
     dx has C channels, and the kernel computes 8 output channels at a time: for a first layer's
-    3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at 256²: 10 ms against ~3 on
+    3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at 256²: 7–10 ms against ~4 on
     im2col), so there dx is the plain side's col2im(Wᵀ @ dy)."""
     dx = dw = None
     if need_dx and x.shape[1] < direct_conv.FILTER_BLOCK and not forced:
