@@ -16,8 +16,10 @@ which stays in the cache. The three products of a conv's training step, behind o
 When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
 (float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
 stride 1, no dilation, one group, padding ≤ 2, and fewer than 128 in- or out-channels (from 128
-on, Winograd's lane — conv_winograd.py — is checked first and takes the conv). In float64 or on
-the GPU the im2col GEMM (dgemm, cuBLAS) stays the faster path. ``enabled = False`` switches the
+on, Winograd's lane — conv_winograd.py — is checked first and takes the conv). In float64 the
+fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one thread
+per output, untuned) is not used by the lane — cuBLAS's im2col GEMM stays until a GPU run measures
+the two (issue 15). ``enabled = False`` switches the
 lane off; ``forced = True`` runs every conv of that geometry here whatever the dtype, kernel
 mode or device (the tests use it to compare the lane with the plain side everywhere).
 """
