@@ -50,11 +50,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-# Whether the caller chose an OpenMP wait policy: importing minidl sets one for its process
-# (minidl/__init__.py), which the children of --processes must not inherit unless it is the caller's.
-CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+from common import child_environment, only_framework  # noqa: E402  (before minidl: see there)
+
 # --only minidl / --only torch: one framework in this process (the children of --processes).
-ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
+ONLY = only_framework()
 
 torch = None
 if ONLY != "minidl":
@@ -226,9 +225,7 @@ def across_processes(count, child_args, shapes):
     process they would share one OpenMP runtime, which minidl wants passive (its kernels and
     OpenBLAS are two thread pools) and PyTorch spinning (one pool) — either setting handicaps one
     of them (docs/performance.md)."""
-    env = dict(os.environ)
-    if CALLERS_OMP_WAIT_POLICY is None:
-        env.pop("OMP_WAIT_POLICY", None)      # each child's framework sets its own default
+    env = child_environment()                  # each child's framework sets its own default
 
     def child(only):
         done = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", "--only", only,

@@ -30,22 +30,18 @@ import time
 # OpenBLAS's idle worker spins ~0.1 s after each call and slows whatever runs next (see
 # benchmarks/bench_conv.py); 2^20 cycles ends the spin at once. Read when NumPy loads.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
-# Whether the caller chose an OpenMP wait policy (importing minidl sets one for this process:
-# the children must not inherit that one unless it was the caller's).
-CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from common import try_import_torch                    # noqa: E402
+from common import child_environment, only_framework, try_import_torch  # noqa: E402
 
 # PyTorch, where it is installed, loads before minidl (here and in the torch-only children), so
 # that OpenMP starts with PyTorch's default wait policy rather than the one minidl asks for.
 # In the in-process mode minidl's kernels then share PyTorch's spinning OpenMP threads: the
 # figures of --processes (each framework alone) are the fair ones.
-TORCH = None if "--only" in sys.argv and "minidl" in sys.argv[sys.argv.index("--only") + 1] \
-    else try_import_torch()
+TORCH = None if (only_framework() or "").startswith("minidl") else try_import_torch()
 from minidl import functional as F, optim              # noqa: E402
 from minidl.data import ShapesDataset                   # noqa: E402
 from minidl.models import pretrained                    # noqa: E402
@@ -111,9 +107,7 @@ def across_processes(args):
     kinds = ["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
     common = ["--images", str(args.images), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
     results = {kind: [] for kind in kinds}
-    env = dict(os.environ)
-    if CALLERS_OMP_WAIT_POLICY is None:
-        env.pop("OMP_WAIT_POLICY", None)      # each child's framework sets its own default
+    env = child_environment()                  # each child's framework sets its own default
     for i in range(args.processes):
         for kind in kinds:
             done = subprocess.run([sys.executable, os.path.abspath(__file__), "--only", kind, *common],

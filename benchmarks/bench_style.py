@@ -33,7 +33,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
+from common import only_framework  # noqa: E402
+
+ONLY = only_framework()
 if ONLY == "torch":   # PyTorch before minidl: OpenMP starts with PyTorch's default
     __import__("torch")
 

@@ -7,8 +7,32 @@ before: OpenBLAS's idle worker spins ~0.1 s after a call and slows whatever runs
 pause instead lets the cores go cold (both measured: benchmarks/bench_conv.py, docs/conv.md).
 Scripts comparing with PyTorch also set ``OPENBLAS_THREAD_TIMEOUT=20`` before NumPy loads.
 """
+import os
 import statistics
+import sys
 import time
+
+# Whether the caller chose an OpenMP wait policy. Importing minidl sets one for its process
+# (minidl/__init__.py); a child process that times PyTorch alone must not inherit it unless it
+# was the caller's. Read when this module loads: the scripts import it before minidl.
+CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+
+
+def only_framework(argv=None):
+    """The value of ``--only`` (the framework a child process times alone), or None. Read before
+    argparse runs: whether PyTorch must load before minidl depends on it."""
+    argv = sys.argv if argv is None else argv
+    return argv[argv.index("--only") + 1] if "--only" in argv[:-1] else None
+
+
+def child_environment():
+    """The environment for a child process that times one framework alone: this one's, without
+    the OMP_WAIT_POLICY that importing minidl set (unless the caller had set it), so that each
+    framework starts OpenMP with its own default."""
+    env = dict(os.environ)
+    if CALLERS_OMP_WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)
+    return env
 
 
 def interleaved_medians(candidates, rounds=15, repeats=1, pause=0.0, warmup=2):

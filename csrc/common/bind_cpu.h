@@ -45,6 +45,22 @@ T* output_of(py::array& a, std::initializer_list<index_t> shape, const char* op,
   return static_cast<T*>(a.mutable_data());
 }
 
+// An optional per-filter bias (a conv's): None -> nullptr, else an aligned, C-contiguous T array
+// of shape (filters,). Only an ndarray is accepted: casting a list would build a temporary array
+// that dies before the kernel reads it.
+template <typename T>
+const T* optional_bias_of(const py::object& bias, index_t filters, const char* op) {
+  if (bias.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(bias))
+    throw py::type_error(std::string(op) + ": bias must be an ndarray or None");
+  const auto b = py::reinterpret_borrow<py::array>(bias);
+  minidl::check_array<T>(b, "bias");
+  minidl::check(b.ndim() == 1 && b.shape(0) == filters,
+                std::string(op) + ": bias has shape " + minidl::shape_str(b) + ", expected (" +
+                    std::to_string(filters) + ",)");
+  return static_cast<const T*>(b.data());
+}
+
 // ---- the RoI ops (roi_pool, roi_align) and adaptive max pooling -------------------------------
 // These bindings check dtypes, shapes and parameters (the RoI ops' bounds on output_size and
 // sampling_ratio: common/roi_checks.h). They do *not* check the values of boxes,

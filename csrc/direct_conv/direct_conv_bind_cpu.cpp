@@ -37,16 +37,7 @@ void direct_conv3x3(py::array x, py::array w, py::object bias, py::array y, py::
   const auto g = geometry_of<T>(x, w.shape(0), pad_h, pad_w, "direct_conv3x3");
   minidl::check(w.shape(1) == g.channels, "direct_conv3x3: w has " + std::to_string(w.shape(1)) +
                                               " input channels, x has " + std::to_string(g.channels));
-  const T* bias_ptr = nullptr;
-  if (!bias.is_none()) {
-    if (!py::isinstance<py::array>(bias)) throw py::type_error("direct_conv3x3: bias must be an ndarray or None");
-    const auto b = py::reinterpret_borrow<py::array>(bias);
-    minidl::check_array<T>(b, "bias");
-    minidl::check(b.ndim() == 1 && b.shape(0) == g.filters,
-                  "direct_conv3x3: bias has shape " + minidl::shape_str(b) + ", expected (" +
-                      std::to_string(g.filters) + ",)");
-    bias_ptr = static_cast<const T*>(b.data());
-  }
+  const T* bias_ptr = optional_bias_of<T>(bias, g.filters, "direct_conv3x3");
   T* out = output_of<T>(y, {g.batch, g.filters, g.out_h, g.out_w}, "direct_conv3x3", "y");
   T* scratch = padded_of<T>(padded, g, "direct_conv3x3");
   auto x_ptr = static_cast<const T*>(x.data());

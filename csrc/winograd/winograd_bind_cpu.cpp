@@ -51,17 +51,7 @@ void winograd_output_transform(py::array M, py::object bias, py::array y, bool f
   auto g = minidl::checked_winograd_output_geometry(y.shape(0), filters, y.shape(2), y.shape(3),
                                                     "winograd_output_transform");
   g.k_stride = k_strided<T>(M, filters, g.patches, "winograd_output_transform", "M");
-  const T* bias_ptr = nullptr;
-  if (!bias.is_none()) {
-    if (!py::isinstance<py::array>(bias))
-      throw py::type_error("winograd_output_transform: bias must be an ndarray or None");
-    const auto b = py::reinterpret_borrow<py::array>(bias);
-    minidl::check_array<T>(b, "bias");
-    minidl::check(b.ndim() == 1 && b.shape(0) == filters,
-                  "winograd_output_transform: bias has shape " + minidl::shape_str(b) +
-                      ", expected (" + std::to_string(filters) + ",)");
-    bias_ptr = static_cast<const T*>(b.data());
-  }
+  const T* bias_ptr = optional_bias_of<T>(bias, filters, "winograd_output_transform");
   T* out = output_of<T>(y, {g.batch, filters, g.out_h, g.out_w}, "winograd_output_transform", "y");
   auto m = static_cast<const T*>(M.data());
   py::gil_scoped_release release;

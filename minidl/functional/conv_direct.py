@@ -29,6 +29,7 @@ from .. import backend
 from ..kernels import direct_conv
 from .conv_dual import flipped_dual
 from .conv_gemm import _conv_gemm_transposed
+from .conv_winograd import has_geometry      # the same 3×3 stride-1 geometry as Winograd's lane
 
 #: False: no convolution runs here
 enabled = True
@@ -36,12 +37,6 @@ enabled = True
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
-
-
-def has_geometry(geom):
-    """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]."""
-    return (geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
-            and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
 
 
 def takes(x, weight, geom):
@@ -52,8 +47,7 @@ def takes(x, weight, geom):
         return True
     return (not backend.is_cupy_array(x) and x.dtype.name == "float32"
             and min(weight.shape[:2]) < MAX_CHANNELS
-            and direct_conv.fast_form_available() and direct_conv.native_for(x) is not None
-            and direct_conv.fast_cpu_form())
+            and direct_conv.fast_cpu_form() and direct_conv.fast_form_available())
 
 
 def forward(x, weight, padding, bias=None):

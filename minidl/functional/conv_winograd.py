@@ -36,13 +36,16 @@ MIN_CHANNELS = 128
 MAX_V_BYTES = 16 * 2**20
 
 
+def has_geometry(geom):
+    """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]: the convolutions this
+    lane's transforms (and the direct lane's kernel, conv_direct.py) are written for."""
+    return (geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
+            and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
+
+
 def takes(weight, geom):
     """Whether conv2d with this weight (F, C, kh, kw) and geometry runs on the Winograd lane."""
-    f, c = weight.shape[:2]
-    return (enabled and geom.kernel == (3, 3) and geom.stride == (1, 1)
-            and geom.dilation == (1, 1) and geom.groups == 1
-            and all(0 <= p <= 2 for p in geom.padding)
-            and min(f, c) >= MIN_CHANNELS)
+    return enabled and has_geometry(geom) and min(weight.shape[:2]) >= MIN_CHANNELS
 
 
 def forward(x, weight, padding, bias=None):

@@ -27,15 +27,11 @@ from __future__ import annotations
 from .. import backend
 from . import _load, contiguous, fast_cpu_form, launch, native_for
 from .im2col import workspace
+from .winograd import output_size   # (out_h, out_w) of a 3×3 stride-1 conv: the same geometry
 
 #: The output channels the fast form computes at once (csrc/direct_conv/direct_conv_cpu_fast.cpp's
 #: kFilters): a layer with fewer wastes the rest of the block.
 FILTER_BLOCK = 8
-
-
-def output_size(height, width, padding):
-    """(out_h, out_w) of a 3×3, stride-1 convolution of an H×W input with ``padding``."""
-    return height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
 
 
 def _taps(x, padding):
