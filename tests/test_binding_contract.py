@@ -24,7 +24,9 @@ needs_cuda_module = pytest.mark.skipif(_C_CUDA is None, reason="minidl._C_cuda i
 # kernels read x with a bounds test); CUDA-only keyword: atomics or not. None has a twin.
 CPU_ONLY, CUDA_ONLY = {"fast", "padded"}, {"deterministic"}
 # nms is one call on the CPU and two kernels on the GPU (CuPy sorts in between): no twin.
+# The direct convolution's vector-width setting of the CPU form is a setting, not a kernel.
 WITHOUT_TWIN = {"nms", "nms_mask", "nms_keep"}
+SETTINGS = {"direct_conv_set_lanes", "direct_conv_lanes"}
 
 
 def signature(module, op):
@@ -36,7 +38,7 @@ def signature(module, op):
 
 
 def ops(module):
-    return sorted(name for name in dir(module) if not name.startswith("_")
+    return sorted(name for name in dir(module) if not name.startswith("_") and name not in SETTINGS
                   and callable(getattr(module, name)) and "(" in (getattr(module, name).__doc__ or ""))
 
 

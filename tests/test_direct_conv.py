@@ -21,12 +21,12 @@ native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is
 
 @st.composite
 def direct_cases(draw):
-    """Outputs down to 1×1 and widths on both sides of the fast form's 8 lanes (partial vectors),
-    filter counts on both sides of its blocks of 8 and 4, every padding in [0, 2] per axis, an
-    empty batch, with and without bias, float32 and float64."""
+    """Outputs down to 1×1 and widths on both sides of the fast form's 8 and 16 lanes (partial
+    vectors), filter counts on both sides of its blocks of 8 and 4, every padding in [0, 2] per
+    axis, an empty batch, with and without bias, float32 and float64."""
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     h = draw(st.integers(max(1, 3 - 2 * ph), 12))
-    w = draw(st.integers(max(1, 3 - 2 * pw), 21))
+    w = draw(st.integers(max(1, 3 - 2 * pw), 37))
     n, c, f = draw(st.integers(0, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 19))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return (n, c, h, w), f, (ph, pw), draw(st.booleans()), dtype
@@ -55,11 +55,12 @@ def test_fast_form_textbook_loops_and_reference_agree(case):
     dy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
     y_ref = D.conv3x3_reference(x, w, padding, bias)
     dw_ref = D.weight_grad_reference(x, dy, padding)
-    for mode in ("native", "body"):
-        with kernels.using(mode):
+    # the fast form with its widest vectors (AVX-512 where the CPU has it) and with AVX2 only
+    for mode, lanes in (("native", 16), ("native", 8), ("body", 16)):
+        with kernels.using(mode), D.vector_lanes(lanes):
             y = D.conv3x3(x, w, padding, bias, out=np.full(y_ref.shape, np.nan, dtype))
             dw = D.weight_grad(x, dy, padding, out=np.full(w.shape, np.nan, dtype))
-        assert not np.isnan(y).any() and not np.isnan(dw).any(), f"{mode}: an output was not written"
+        assert not np.isnan(y).any() and not np.isnan(dw).any(), f"{mode}, {lanes}: an output was not written"
         close(y, y_ref, dtype)
         close(dw, dw_ref, dtype)
 
@@ -73,6 +74,20 @@ def test_fast_form_runs_vectorized_code_where_the_cpu_has_avx2_and_fma():
     if not (" avx2" in flags and " fma" in flags):
         pytest.skip("this CPU lacks AVX2 or FMA")
     assert D.fast_form_available()
+
+
+@native
+def test_the_forward_runs_avx512_where_the_cpu_has_it_and_avx2_when_told():
+    import platform
+    flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
+    if not (" avx2" in flags and " fma" in flags):
+        pytest.skip("this CPU lacks AVX2 or FMA")
+    assert D.widest_lanes() == (16 if " avx512f" in flags else 8)
+    with D.vector_lanes(8):
+        assert D.widest_lanes() == 8
+    assert D.widest_lanes() == (16 if " avx512f" in flags else 8)
+    with pytest.raises(ValueError, match="lanes must be 8"):
+        minidl._C.direct_conv_set_lanes(4)
 
 
 @native

@@ -76,6 +76,20 @@ void bind_direct_conv_cpu(py::module_& m) {
   // Whether the fast form runs AVX2 + FMA code on this CPU (float32); elsewhere it runs the
   // textbook loops (an attribute, like `openmp`: a fact about this build and CPU, not a kernel).
   m.attr("direct_conv_avx2") = minidl::direct_conv_cpu_fast_available();
+  // The widest vectors its forward may use: a setting (tests and benchmarks compare AVX-512 with
+  // AVX2 on a CPU that has both), not a kernel — so it has no CUDA twin.
+  m.def(
+      "direct_conv_set_lanes",
+      [](index_t lanes) {
+        minidl::check(lanes == 8 || lanes == 16, "direct_conv_set_lanes: lanes must be 8 (AVX2) or "
+                                                 "16 (AVX-512 where the CPU has it), got " + std::to_string(lanes));
+        return minidl::direct_conv_cpu_fast_set_lanes(lanes);
+      },
+      py::arg("lanes"),
+      "Let the fast forward use vectors of up to `lanes` floats from now on (16: AVX-512 where the "
+      "CPU has it, the default; 8: AVX2); returns the previous setting.");
+  m.def("direct_conv_lanes", &minidl::direct_conv_cpu_fast_lanes,
+        "The widest vectors the fast forward runs on this CPU now: 16 (AVX-512), 8 (AVX2) or 1.");
   m.def(
       "direct_conv3x3",
       [](py::array x, py::array w, py::object bias, py::array y, py::array padded, index_t pad_h,

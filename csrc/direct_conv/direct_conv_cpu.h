@@ -24,4 +24,12 @@ void direct_conv3x3_weight_grad_cpu_fast(const T* x, const T* dy, const DirectCo
 // Whether the fast forms run their AVX2 + FMA code here (float32 on a CPU with both): the
 // convolution lane (minidl/functional/conv_direct.py) is taken only where they do.
 bool direct_conv_cpu_fast_available();
+
+// The widest vectors the fast forward runs here: 16 floats (AVX-512, on rows of 16 outputs or
+// more; narrower rows stay on AVX2), 8 (AVX2 + FMA) or 1 (the textbook loops). The weight gradient
+// stays on AVX2 (docs/conv.md: its three shifted input loads per row cost more at 512 bits).
+index_t direct_conv_cpu_fast_lanes();
+// Allow 16 (the default) or only 8 lanes (the binding checks it is one of them) from now on, for every caller in the process (tests and
+// benchmarks compare the two forms); returns the previous setting.
+index_t direct_conv_cpu_fast_set_lanes(index_t lanes);
 }  // namespace minidl

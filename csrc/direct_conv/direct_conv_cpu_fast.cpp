@@ -19,6 +19,7 @@
 // attribute and runs only where the CPU reports both; float64, other CPUs and other architectures
 // run the textbook loops. Measured against im2col + GEMM in docs/conv.md.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "direct_conv_cpu.h"
@@ -30,6 +31,10 @@
 
 namespace minidl {
 namespace {
+
+// The widest vectors the forward may use (direct_conv_cpu_fast_set_lanes): 16 = AVX-512 where
+// the CPU has it, 8 = AVX2 only.
+std::atomic<index_t> allowed_lanes{16};
 
 // The padded copy of x: (N, C, H + 2·pad_h, W + 2·pad_w), zeros around each plane.
 template <typename T>
@@ -60,6 +65,11 @@ bool cpu_has_avx2_fma() {
   return yes;
 }
 
+bool cpu_has_avx512() {   // (libgcc's check includes the OS saving the 512-bit registers)
+  static const bool yes = cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
 // The mask that selects the first `count` lanes (1 <= count <= 8) of a masked load or store.
 __attribute__((target("avx2"))) inline __m256i first_lanes(index_t count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
@@ -77,12 +87,13 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
   return _mm_cvtss_f32(_mm_hadd_ps(s, s));
 }
 
-// Eight outputs (ox … ox+7, the first `mask` lanes when kPartial) of 8 filters at row oy:
+// Eight outputs (ox … ox+7, the first `count` lanes when kPartial) of 8 filters at row oy:
 // acc[f] = bias + Σ_c Σ_k w[f][c][k] · padded row (oy + ky) from column ox + kx.
 template <bool kPartial>
-__attribute__((target("avx2,fma"))) inline void forward_vector(
+__attribute__((target("avx2,fma"))) void forward_vector_avx2(
     const float* rows, index_t plane, index_t pw, const float* packed, index_t channels,
-    const float* bias, index_t nf, __m256i mask, float* const* out) {
+    const float* bias, index_t nf, index_t count, float* const* out) {
+  const __m256i mask = first_lanes(count);
   // Every loop over the 8 filters and the 9 taps has a constant trip count and is unrolled, so
   // acc[f] is always a register (an index the compiler cannot resolve would keep acc in memory).
   __m256 acc[kFilters];
@@ -110,13 +121,51 @@ __attribute__((target("avx2,fma"))) inline void forward_vector(
   }
 }
 
-__attribute__((target("avx2,fma"))) void forward_avx2(const float* padded, const float* w,
-                                                      const float* bias, const DirectConvGeometry& g,
-                                                      float* y) {
+// The same for sixteen outputs at a time (AVX-512: a register holds 16 floats). Per multiply-add
+// it issues half the loads and instructions of the AVX2 form; a row narrower than 16 outputs
+// would leave most lanes masked off, so such rows stay on AVX2 (direct_conv3x3_cpu_fast below).
+template <bool kPartial>
+__attribute__((target("avx512f"))) void forward_vector_avx512(
+    const float* rows, index_t plane, index_t pw, const float* packed, index_t channels,
+    const float* bias, index_t nf, index_t count, float* const* out) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);   // the first `count` lanes
+  __m512 acc[kFilters];
+#pragma GCC unroll 8
+  for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
+  for (index_t c = 0; c < channels; ++c) {
+    const float* taps = rows + c * plane;
+    const float* w = packed + c * 9 * kFilters;
+#pragma GCC unroll 3
+    for (index_t ky = 0; ky < 3; ++ky)
+#pragma GCC unroll 3
+      for (index_t kx = 0; kx < 3; ++kx) {
+        const float* at = taps + ky * pw + kx;
+        const __m512 v = kPartial ? _mm512_maskz_loadu_ps(mask, at) : _mm512_loadu_ps(at);
+        const float* wk = w + (ky * 3 + kx) * kFilters;
+#pragma GCC unroll 8
+        for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wk[f]), v, acc[f]);
+      }
+  }
+#pragma GCC unroll 8
+  for (index_t f = 0; f < kFilters; ++f) {
+    if (f >= nf) continue;
+    if (kPartial) _mm512_mask_storeu_ps(out[f], mask, acc[f]);
+    else _mm512_storeu_ps(out[f], acc[f]);
+  }
+}
+
+// The vector function signature both forms share: `count` outputs (1 … lanes) of 8 filters.
+using ForwardVector = void (*)(const float*, index_t, index_t, const float*, index_t, const float*,
+                               index_t, index_t, float* const*);
+
+// The forward's tasks: one output row of one image for a block of 8 filters, cut into vectors of
+// `lanes` outputs (full ones, then a partial one) computed by `full_vector` / `partial_vector`. The weights of
+// each block of 8 filters are packed as [block][c][k][filter], zeros past the last filter: the 8
+// values one tap needs are adjacent.
+void forward_rows(const float* padded, const float* w, const float* bias, const DirectConvGeometry& g,
+                  index_t lanes, ForwardVector full_vector, ForwardVector partial_vector, float* y) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
   const index_t blocks = (g.filters + kFilters - 1) / kFilters;
-  // The weights of each block of 8 filters as [block][c][k][filter], zeros past the last filter:
-  // the 8 values one tap needs are adjacent.
   std::vector<float> packed(blocks * g.channels * 9 * kFilters, 0.0f);
   for (index_t f = 0; f < g.filters; ++f)
     for (index_t c = 0; c < g.channels; ++c)
@@ -124,8 +173,6 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* padded, const
         packed[((f / kFilters * g.channels + c) * 9 + k) * kFilters + f % kFilters] =
             w[(f * g.channels + c) * 9 + k];
   const index_t tasks = g.batch * blocks * g.out_h;
-  const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
-  const __m256i mask = first_lanes(rest > 0 ? rest : kLanes);
 #pragma omp parallel for schedule(static) if (tasks * g.channels * g.out_w > (index_t(1) << 15))
   for (index_t t = 0; t < tasks; ++t) {
     const index_t oy = t % g.out_h, b = t / g.out_h % blocks, n = t / (g.out_h * blocks);
@@ -133,17 +180,11 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* padded, const
     const float* rows = padded + n * g.channels * plane + oy * pw;   // row oy of channel 0
     const float* wb = packed.data() + b * g.channels * 9 * kFilters;
     const float* bb = bias ? bias + f0 : nullptr;
-    float* out[kFilters];
-    for (index_t f = 0; f < nf; ++f) out[f] = y + ((n * g.filters + f0 + f) * g.out_h + oy) * g.out_w;
-    for (index_t ox = 0; ox < full; ox += kLanes) {
+    for (index_t ox = 0; ox < g.out_w; ox += lanes) {
+      const index_t count = std::min(lanes, g.out_w - ox);
       float* at[kFilters];
-      for (index_t f = 0; f < nf; ++f) at[f] = out[f] + ox;
-      forward_vector<false>(rows + ox, plane, pw, wb, g.channels, bb, nf, mask, at);
-    }
-    if (rest) {
-      float* at[kFilters];
-      for (index_t f = 0; f < nf; ++f) at[f] = out[f] + full;
-      forward_vector<true>(rows + full, plane, pw, wb, g.channels, bb, nf, mask, at);
+      for (index_t f = 0; f < nf; ++f) at[f] = y + ((n * g.filters + f0 + f) * g.out_h + oy) * g.out_w + ox;
+      (count == lanes ? full_vector : partial_vector)(rows + ox, plane, pw, wb, g.channels, bb, nf, count, at);
     }
   }
 }
@@ -213,6 +254,17 @@ bool direct_conv_cpu_fast_available() {
 #endif
 }
 
+index_t direct_conv_cpu_fast_lanes() {
+#ifdef MINIDL_DIRECT_CONV_AVX2
+  if (cpu_has_avx512() && allowed_lanes.load() >= 16) return 16;
+  return cpu_has_avx2_fma() ? 8 : 1;
+#else
+  return 1;
+#endif
+}
+
+index_t direct_conv_cpu_fast_set_lanes(index_t lanes) { return allowed_lanes.exchange(lanes); }
+
 template <typename T>
 void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
                              T* padded, T* y) {
@@ -234,7 +286,10 @@ void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float*
   if (cpu_has_avx2_fma()) {
     if (g.batch * g.filters * g.out_h * g.out_w == 0) return;
     pad_input(x, g, padded);
-    forward_avx2(padded, w, bias, g, y);
+    if (g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16)   // narrower rows: mostly masked lanes
+      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false>, forward_vector_avx512<true>, y);
+    else
+      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false>, forward_vector_avx2<true>, y);
     return;
   }
 #endif

@@ -17,12 +17,16 @@ Implementations, picked from the array as every kernel family here:
   input shifted by (ky, kx) — the sum above, nine terms at a time;
 * csrc/direct_conv/ — the per-element bodies (``direct_conv.h``: one output value, one filter tap
   of dW), called by the textbook OpenMP loops (``kernels.use("body")``), by one CUDA thread
-  each, and — computed eight outputs at a time with AVX2 fused multiply-adds, the default on the
-  CPU — by ``direct_conv_cpu_fast.cpp``, which agrees with the bodies to rounding.
+  each, and — computed eight outputs at a time with AVX2 fused multiply-adds (sixteen with
+  AVX-512 where the CPU has it, on rows of 16 outputs or more), the default on the CPU — by
+  ``direct_conv_cpu_fast.cpp``, which agrees with the bodies to rounding. ``vector_lanes(8)``
+  keeps the forward on AVX2 (tests and benchmarks compare the two).
 
 Used by minidl/functional/conv_direct.py, the lane of few-channel 3×3 convolutions.
 """
 from __future__ import annotations
+
+import contextlib
 
 from .. import backend
 from . import _load, contiguous, fast_cpu_form, launch, native_for
@@ -136,3 +140,24 @@ def fast_form_available():
     float32; elsewhere its "fast" form is the textbook loop (csrc/direct_conv/direct_conv_cpu_fast.cpp)."""
     native = _load("_C")
     return native is not None and bool(native.direct_conv_avx2)
+
+
+def widest_lanes():
+    """The widest vectors the fast forward runs here now: 16 (AVX-512), 8 (AVX2 + FMA), 1 (the
+    textbook loops; also without _C)."""
+    native = _load("_C")
+    return 1 if native is None else int(native.direct_conv_lanes())
+
+
+@contextlib.contextmanager
+def vector_lanes(lanes):
+    """Within the block, let the fast forward use vectors of at most ``lanes`` floats (8: AVX2
+    only; 16: AVX-512 where the CPU has it, the default). Process-wide: for tests and benchmarks."""
+    native = _load("_C")
+    if native is None:
+        raise RuntimeError("vector_lanes: minidl._C is not built")
+    previous = native.direct_conv_set_lanes(lanes)
+    try:
+        yield
+    finally:
+        native.direct_conv_set_lanes(previous)
