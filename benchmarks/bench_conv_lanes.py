@@ -9,6 +9,9 @@ switched off (``conv_direct.enabled`` / ``conv_winograd.enabled``), interleaved 
 each variant once untimed before it is timed; the figures are the median and range over
 ``--processes`` fresh processes of each process's median. "taken" says whether the lane's rule
 takes the shape at all (where it does not, both columns time the same code).
+
+``--avx2`` (direct lane only): instead of lane on / off, the lane with its widest vectors
+(AVX-512 where the CPU has it) against the lane kept on AVX2 (``kernels.direct_conv.vector_lanes(8)``).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import minidl  # noqa: E402
 from minidl import functional as F  # noqa: E402
 from minidl.functional import conv_direct, conv_winograd  # noqa: E402
 from minidl.functional.conv import Geometry  # noqa: E402
+from minidl.kernels import direct_conv as direct_kernels  # noqa: E402
 from bench_conv import SHAPE_SETS  # noqa: E402
 
 LANES = {"direct": conv_direct, "winograd": conv_winograd}
@@ -55,11 +59,12 @@ def one_process(args):
         times = {True: [], False: []}
         for _ in range(args.repeats):
             for on in (True, False):
-                lane.enabled = on
-                step()
-                start = time.perf_counter()
-                step()
-                times[on].append(1e3 * (time.perf_counter() - start))
+                lane.enabled = on or args.avx2                    # --avx2: both variants on the lane,
+                with direct_kernels.vector_lanes(16 if on or not args.avx2 else 8):   # the second on AVX2
+                    step()
+                    start = time.perf_counter()
+                    step()
+                    times[on].append(1e3 * (time.perf_counter() - start))
         rows.append({"name": name, "taken": taken, "on": statistics.median(times[True]),
                      "off": statistics.median(times[False])})
     print(json.dumps(rows))
@@ -71,14 +76,19 @@ def main():
     parser.add_argument("--shapes", choices=sorted(SHAPE_SETS), default="fcn")
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--avx2", action="store_true",
+                        help="direct lane: widest vectors (AVX-512 where present) vs AVX2 only")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.avx2 and args.lane != "direct":
+        parser.error("--avx2 compares the direct lane's two vector forms: use it with --lane direct")
     if args.child:
         return one_process(args)
     runs = []
     for i in range(args.processes):
         done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--lane", args.lane,
-                               "--shapes", args.shapes, "--repeats", str(args.repeats)],
+                               "--shapes", args.shapes, "--repeats", str(args.repeats)]
+                              + (["--avx2"] if args.avx2 else []),
                               capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"process {i + 1} failed:\n{done.stderr}")
@@ -87,8 +97,9 @@ def main():
 
     def spread(values):
         return f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
-    print(f"\n{args.lane} lane vs im2col, fwd+bwd ms, median [range] over {args.processes} processes")
-    print(f"| conv | taken | {args.lane} | im2col | {args.lane} / im2col |")
+    first, second = (f"{args.lane} (widest)", f"{args.lane} (AVX2)") if args.avx2 else (args.lane, "im2col")
+    print(f"\n{first} vs {second}, fwd+bwd ms, median [range] over {args.processes} processes")
+    print(f"| conv | taken | {first} | {second} | {first} / {second} |")
     print("|---|---|---|---|---|")
     for k, row in enumerate(runs[0]):
         on, off = [r[k]["on"] for r in runs], [r[k]["off"] for r in runs]

@@ -1,7 +1,7 @@
 """One training epoch of the lecture-8 FCN: minidl vs the same architecture in PyTorch (CPU).
 
     flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 7]
-    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct]
+    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct] [--avx2]
 
 The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
@@ -15,7 +15,8 @@ in a common process and want it set differently: minidl asks for passive OpenMP 
 kernels and OpenBLAS are two thread pools; minidl/__init__.py), while PyTorch — one pool — runs
 its step 1.5x slower with them (28 -> 42-51 ms measured); its processes import torch before minidl,
 so OpenMP keeps PyTorch's default. ``--without-direct`` adds minidl processes with the direct
-3x3 convolution lane switched off (functional/conv_direct.py), for the before/after.
+3x3 convolution lane switched off (functional/conv_direct.py), for the before/after; ``--avx2``
+adds minidl processes whose direct lane keeps to AVX2 (no AVX-512 forward).
 """
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def torch_fcn(torch, model):
 
 def across_processes(args):
     """--processes N: each framework alone in N fresh processes, alternating; medians and ranges."""
-    kinds = ["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
+    kinds = (["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
+             + (["minidl-avx2"] if args.avx2 else []))
     common = ["--images", str(args.images), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
     results = {kind: [] for kind in kinds}
     env = child_environment()                  # each child's framework sets its own default
@@ -138,6 +140,9 @@ def only(args):
         torch.set_num_threads(2)
     from minidl.functional import conv_direct
     conv_direct.enabled = args.only != "minidl-without-direct"
+    if args.only == "minidl-avx2":
+        from minidl import _C
+        _C.direct_conv_set_lanes(8)                  # the direct lane's forward on AVX2 only
     x, y, starts, model = _data_and_model(args)
     if args.only == "torch":
         tmodel = torch_fcn(torch, model)
@@ -200,7 +205,10 @@ def main():
                         help="run each framework alone in this many fresh processes (the fair form)")
     parser.add_argument("--without-direct", action="store_true",
                         help="with --processes: also minidl with the direct-conv lane switched off")
-    parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct"], help=argparse.SUPPRESS)
+    parser.add_argument("--avx2", action="store_true",
+                        help="also time minidl with the direct lane's forward kept on AVX2")
+    parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct", "minidl-avx2"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
         return only(args)

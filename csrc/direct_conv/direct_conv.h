@@ -1,12 +1,13 @@
-// direct_conv.h — a 3×3 stride-1 convolution computed directly, without a column matrix: the
-// per-element bodies shared by the CPU and CUDA launchers (minidl/kernels/direct_conv.py).
+// direct_conv.h — a 3×3 convolution of stride s = 1 or 2 computed directly, without a column
+// matrix: the per-element bodies shared by the CPU and CUDA launchers (minidl/kernels/direct_conv.py).
 //
-//   forward      y[n][f][oy][ox] = bias[f] + Σ_c Σ_ky Σ_kx w[f][c][ky][kx] · x[n][c][oy+ky−ph][ox+kx−pw]
-//   weight grad  dW[f][c][ky][kx] = Σ_n Σ_oy Σ_ox dy[n][f][oy][ox] · x[n][c][oy+ky−ph][ox+kx−pw]
+//   forward      y[n][f][oy][ox] = bias[f] + Σ_c Σ_ky Σ_kx w[f][c][ky][kx] · x[n][c][s·oy+ky−ph][s·ox+kx−pw]
+//   weight grad  dW[f][c][ky][kx] = Σ_n Σ_oy Σ_ox dy[n][f][oy][ox] · x[n][c][s·oy+ky−ph][s·ox+kx−pw]
 //
 // with x read as zero outside its H×W (the padding). The input gradient needs no third body:
 // for stride 1 it is the forward of dy with the filters rotated by 180° and their in/out channels
-// swapped, padding 2 − p (minidl/functional/conv_dual.py's identity) — the caller does that.
+// swapped, padding 2 − p (minidl/functional/conv_dual.py's identity) — the caller does that; for
+// stride 2 it is a transpose convolution, left to col2im.
 //
 // One element of the forward is one output value (the CUDA kernel: one thread each); one
 // element of the weight gradient is one filter tap dW[f][c][ky][kx], a sum over the whole batch.
@@ -23,14 +24,15 @@ struct DirectConvGeometry {
   index_t batch, channels, height, width;  // x: (N, C, H, W)
   index_t filters;                         // w: (F, C, 3, 3)
   index_t pad_h, pad_w;                    // each in [0, 2]
-  index_t out_h, out_w;                    // H + 2·pad_h − 2, W + 2·pad_w − 2
+  index_t stride;                          // 1 or 2, along both axes
+  index_t out_h, out_w;                    // (H + 2·pad_h − 3) / stride + 1, and for W
 };
 
 inline DirectConvGeometry make_direct_conv_geometry(index_t batch, index_t channels, index_t height,
                                                     index_t width, index_t filters, index_t pad_h,
-                                                    index_t pad_w) {
-  return {batch, channels, height, width, filters, pad_h, pad_w,
-          height + 2 * pad_h - 2, width + 2 * pad_w - 2};
+                                                    index_t pad_w, index_t stride) {
+  return {batch, channels, height, width, filters, pad_h, pad_w, stride,
+          (height + 2 * pad_h - 3) / stride + 1, (width + 2 * pad_w - 3) / stride + 1};
 }
 
 // x[n][c][iy][ix], or 0 where (iy, ix) lies in the padding.
@@ -50,7 +52,8 @@ MINIDL_HD T direct_conv3x3_value(const T* x, const T* w, const T* bias, const Di
     const T* tap = w + (f * g.channels + c) * 9;
     for (index_t ky = 0; ky < 3; ++ky)
       for (index_t kx = 0; kx < 3; ++kx)
-        sum += tap[ky * 3 + kx] * direct_conv_input(x, g, n, c, oy + ky - g.pad_h, ox + kx - g.pad_w);
+        sum += tap[ky * 3 + kx] *
+               direct_conv_input(x, g, n, c, g.stride * oy + ky - g.pad_h, g.stride * ox + kx - g.pad_w);
   }
   return sum;
 }
@@ -65,7 +68,8 @@ MINIDL_HD T direct_conv3x3_weight_grad_value(const T* x, const T* dy, const Dire
     const T* plane = dy + (n * g.filters + f) * g.out_h * g.out_w;
     for (index_t oy = 0; oy < g.out_h; ++oy)
       for (index_t ox = 0; ox < g.out_w; ++ox)
-        sum += plane[oy * g.out_w + ox] * direct_conv_input(x, g, n, c, oy + ky - g.pad_h, ox + kx - g.pad_w);
+        sum += plane[oy * g.out_w + ox] *
+               direct_conv_input(x, g, n, c, g.stride * oy + ky - g.pad_h, g.stride * ox + kx - g.pad_w);
   }
   return sum;
 }

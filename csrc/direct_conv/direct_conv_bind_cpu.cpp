@@ -15,11 +15,11 @@ namespace {
 // x (N, C, H, W) of dtype T and the checked geometry for F filters.
 template <typename T>
 minidl::DirectConvGeometry geometry_of(const py::array& x, index_t filters, index_t pad_h,
-                                       index_t pad_w, const char* op) {
+                                       index_t pad_w, index_t stride, const char* op) {
   minidl::check_array<T>(x, "x");
   minidl::check_ndim(x, 4, "x");
   return minidl::checked_direct_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
-                                              filters, pad_h, pad_w, op);
+                                              filters, pad_h, pad_w, stride, op);
 }
 
 template <typename T>
@@ -30,11 +30,11 @@ T* padded_of(py::array& padded, const minidl::DirectConvGeometry& g, const char*
 
 template <typename T>
 void direct_conv3x3(py::array x, py::array w, py::object bias, py::array y, py::array padded,
-                    index_t pad_h, index_t pad_w, bool fast) {
+                    index_t pad_h, index_t pad_w, index_t stride, bool fast) {
   minidl::check_array<T>(w, "w");
   minidl::check(w.ndim() == 4 && w.shape(2) == 3 && w.shape(3) == 3,
                 "direct_conv3x3: w must have shape (F, C, 3, 3), got " + minidl::shape_str(w));
-  const auto g = geometry_of<T>(x, w.shape(0), pad_h, pad_w, "direct_conv3x3");
+  const auto g = geometry_of<T>(x, w.shape(0), pad_h, pad_w, stride, "direct_conv3x3");
   minidl::check(w.shape(1) == g.channels, "direct_conv3x3: w has " + std::to_string(w.shape(1)) +
                                               " input channels, x has " + std::to_string(g.channels));
   const T* bias_ptr = optional_bias_of<T>(bias, g.filters, "direct_conv3x3");
@@ -51,10 +51,10 @@ void direct_conv3x3(py::array x, py::array w, py::object bias, py::array y, py::
 
 template <typename T>
 void direct_conv3x3_weight_grad(py::array x, py::array dy, py::array dW, py::array padded,
-                                index_t pad_h, index_t pad_w, bool fast) {
+                                index_t pad_h, index_t pad_w, index_t stride, bool fast) {
   minidl::check_array<T>(dy, "dy");
   minidl::check_ndim(dy, 4, "dy");
-  const auto g = geometry_of<T>(x, dy.shape(1), pad_h, pad_w, "direct_conv3x3_weight_grad");
+  const auto g = geometry_of<T>(x, dy.shape(1), pad_h, pad_w, stride, "direct_conv3x3_weight_grad");
   minidl::check(dy.shape(0) == g.batch && dy.shape(2) == g.out_h && dy.shape(3) == g.out_w,
                 "direct_conv3x3_weight_grad: dy has shape " + minidl::shape_str(dy) + ", expected (" +
                     std::to_string(g.batch) + ", F, " + std::to_string(g.out_h) + ", " +
@@ -93,26 +93,26 @@ void bind_direct_conv_cpu(py::module_& m) {
   m.def(
       "direct_conv3x3",
       [](py::array x, py::array w, py::object bias, py::array y, py::array padded, index_t pad_h,
-         index_t pad_w, bool fast) {
+         index_t pad_w, index_t stride, bool fast) {
         minidl::dispatch_float(x, "x", [&](auto t) {
-          direct_conv3x3<decltype(t)>(x, w, bias, y, padded, pad_h, pad_w, fast);
+          direct_conv3x3<decltype(t)>(x, w, bias, y, padded, pad_h, pad_w, stride, fast);
         });
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("y"), py::arg("padded"),
-      py::arg("pad_h"), py::arg("pad_w"), py::arg("fast") = true,
-      "y = conv2d(x, w, bias, stride 1, padding) for 3x3 filters, without a column matrix; x (N, C, "
-      "H, W), w (F, C, 3, 3), y (N, F, out_h, out_w) and the scratch padded (N, C, H + 2 pad_h, "
+      py::arg("pad_h"), py::arg("pad_w"), py::arg("stride"), py::arg("fast") = true,
+      "y = conv2d(x, w, bias, stride 1 or 2, padding) for 3x3 filters, without a column matrix; x "
+      "(N, C, H, W), w (F, C, 3, 3), y (N, F, out_h, out_w) and the scratch padded (N, C, H + 2 pad_h, "
       "W + 2 pad_w) written in place.");
   m.def(
       "direct_conv3x3_weight_grad",
       [](py::array x, py::array dy, py::array dW, py::array padded, index_t pad_h, index_t pad_w,
-         bool fast) {
+         index_t stride, bool fast) {
         minidl::dispatch_float(x, "x", [&](auto t) {
-          direct_conv3x3_weight_grad<decltype(t)>(x, dy, dW, padded, pad_h, pad_w, fast);
+          direct_conv3x3_weight_grad<decltype(t)>(x, dy, dW, padded, pad_h, pad_w, stride, fast);
         });
       },
       py::arg("x"), py::arg("dy"), py::arg("dW"), py::arg("padded"), py::arg("pad_h"),
-      py::arg("pad_w"), py::arg("fast") = true,
-      "dW[f, c, ky, kx] = sum over n, oy, ox of dy[n, f, oy, ox] * x[n, c, oy+ky-pad_h, ox+kx-pad_w]; "
-      "dW (F, C, 3, 3) and the scratch padded written in place.");
+      py::arg("pad_w"), py::arg("stride"), py::arg("fast") = true,
+      "dW[f, c, ky, kx] = sum over n, oy, ox of dy[n, f, oy, ox] * x[n, c, s*oy+ky-pad_h, s*ox+kx-pad_w] "
+      "(stride s = 1 or 2); dW (F, C, 3, 3) and the scratch padded written in place.");
 }

@@ -36,10 +36,18 @@ namespace {
 // the CPU has it, 8 = AVX2 only.
 std::atomic<index_t> allowed_lanes{16};
 
-// The padded copy of x: (N, C, H + 2·pad_h, W + 2·pad_w), zeros around each plane.
+// Where the odd columns of a padded row start when the stride is 2 (see pad_input).
+inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 1) / 2; }
+
+// The padded copy of x: (N, C, H + 2·pad_h, W + 2·pad_w), zeros around each plane. For stride 2
+// each row is stored de-interleaved — its even columns 0, 2, 4, … first, then its odd columns
+// (from odd_columns_start) — so that the inputs of 8 neighbouring outputs, which are every other
+// input, are again a plain run of memory: tap kx of output ox reads even column ox (kx = 0),
+// odd column ox (kx = 1) or even column ox + 1 (kx = 2).
 template <typename T>
 void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, planes = g.batch * g.channels;
+  const index_t odd = odd_columns_start(pw);
 #pragma omp parallel for schedule(static) if (planes * ph * pw > (index_t(1) << 16))
   for (index_t p = 0; p < planes; ++p) {
     T* out = padded + p * ph * pw;
@@ -47,9 +55,17 @@ void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
     std::fill(out, out + g.pad_h * pw, T(0));                               // rows above
     for (index_t r = 0; r < g.height; ++r) {
       T* row = out + (r + g.pad_h) * pw;
-      std::fill(row, row + g.pad_w, T(0));
-      std::copy(in + r * g.width, in + (r + 1) * g.width, row + g.pad_w);
-      std::fill(row + g.pad_w + g.width, row + pw, T(0));
+      const T* source = in + r * g.width;
+      if (g.stride == 1) {
+        std::fill(row, row + g.pad_w, T(0));
+        std::copy(source, source + g.width, row + g.pad_w);
+        std::fill(row + g.pad_w + g.width, row + pw, T(0));
+      } else {
+        for (index_t j = 0; j < pw; ++j) {                                  // padded column j
+          const index_t column = j - g.pad_w;
+          row[j % 2 ? odd + j / 2 : j / 2] = column >= 0 && column < g.width ? source[column] : T(0);
+        }
+      }
     }
     std::fill(out + (g.pad_h + g.height) * pw, out + ph * pw, T(0));       // rows below
   }
@@ -88,12 +104,14 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
 }
 
 // Eight outputs (ox … ox+7, the first `count` lanes when kPartial) of 8 filters at row oy:
-// acc[f] = bias + Σ_c Σ_k w[f][c][k] · padded row (oy + ky) from column ox + kx.
-template <bool kPartial>
+// acc[f] = bias + Σ_c Σ_k w[f][c][k] · padded row (s·oy + ky) from column ox + kx (stride 1) or
+// from the de-interleaved columns of pad_input (stride 2; `odd` is where the odd ones start).
+template <bool kPartial, int kStride>
 __attribute__((target("avx2,fma"))) void forward_vector_avx2(
-    const float* rows, index_t plane, index_t pw, const float* packed, index_t channels,
+    const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
     const float* bias, index_t nf, index_t count, float* const* out) {
   const __m256i mask = first_lanes(count);
+  const index_t column[3] = {0, kStride == 1 ? 1 : odd, kStride == 1 ? 2 : 1};   // of tap kx
   // Every loop over the 8 filters and the 9 taps has a constant trip count and is unrolled, so
   // acc[f] is always a register (an index the compiler cannot resolve would keep acc in memory).
   __m256 acc[kFilters];
@@ -106,7 +124,7 @@ __attribute__((target("avx2,fma"))) void forward_vector_avx2(
     for (index_t ky = 0; ky < 3; ++ky)
 #pragma GCC unroll 3
       for (index_t kx = 0; kx < 3; ++kx) {
-        const __m256 v = load<kPartial>(taps + ky * pw + kx, mask);
+        const __m256 v = load<kPartial>(taps + ky * pw + column[kx], mask);
         const float* wk = w + (ky * 3 + kx) * kFilters;
 #pragma GCC unroll 8
         for (index_t f = 0; f < kFilters; ++f)
@@ -124,11 +142,12 @@ __attribute__((target("avx2,fma"))) void forward_vector_avx2(
 // The same for sixteen outputs at a time (AVX-512: a register holds 16 floats). Per multiply-add
 // it issues half the loads and instructions of the AVX2 form; a row narrower than 16 outputs
 // would leave most lanes masked off, so such rows stay on AVX2 (direct_conv3x3_cpu_fast below).
-template <bool kPartial>
+template <bool kPartial, int kStride>
 __attribute__((target("avx512f"))) void forward_vector_avx512(
-    const float* rows, index_t plane, index_t pw, const float* packed, index_t channels,
+    const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
     const float* bias, index_t nf, index_t count, float* const* out) {
   const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);   // the first `count` lanes
+  const index_t column[3] = {0, kStride == 1 ? 1 : odd, kStride == 1 ? 2 : 1};
   __m512 acc[kFilters];
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
@@ -139,7 +158,7 @@ __attribute__((target("avx512f"))) void forward_vector_avx512(
     for (index_t ky = 0; ky < 3; ++ky)
 #pragma GCC unroll 3
       for (index_t kx = 0; kx < 3; ++kx) {
-        const float* at = taps + ky * pw + kx;
+        const float* at = taps + ky * pw + column[kx];
         const __m512 v = kPartial ? _mm512_maskz_loadu_ps(mask, at) : _mm512_loadu_ps(at);
         const float* wk = w + (ky * 3 + kx) * kFilters;
 #pragma GCC unroll 8
@@ -155,8 +174,8 @@ __attribute__((target("avx512f"))) void forward_vector_avx512(
 }
 
 // The vector function signature both forms share: `count` outputs (1 … lanes) of 8 filters.
-using ForwardVector = void (*)(const float*, index_t, index_t, const float*, index_t, const float*,
-                               index_t, index_t, float* const*);
+using ForwardVector = void (*)(const float*, index_t, index_t, index_t, const float*, index_t,
+                               const float*, index_t, index_t, float* const*);
 
 // The forward's tasks: one output row of one image for a block of 8 filters, cut into vectors of
 // `lanes` outputs (full ones, then a partial one) computed by `full_vector` / `partial_vector`. The weights of
@@ -165,7 +184,7 @@ using ForwardVector = void (*)(const float*, index_t, index_t, const float*, ind
 void forward_rows(const float* padded, const float* w, const float* bias, const DirectConvGeometry& g,
                   index_t lanes, ForwardVector full_vector, ForwardVector partial_vector, float* y) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
-  const index_t blocks = (g.filters + kFilters - 1) / kFilters;
+  const index_t odd = odd_columns_start(pw), blocks = (g.filters + kFilters - 1) / kFilters;
   std::vector<float> packed(blocks * g.channels * 9 * kFilters, 0.0f);
   for (index_t f = 0; f < g.filters; ++f)
     for (index_t c = 0; c < g.channels; ++c)
@@ -177,26 +196,29 @@ void forward_rows(const float* padded, const float* w, const float* bias, const 
   for (index_t t = 0; t < tasks; ++t) {
     const index_t oy = t % g.out_h, b = t / g.out_h % blocks, n = t / (g.out_h * blocks);
     const index_t f0 = b * kFilters, nf = std::min(kFilters, g.filters - f0);
-    const float* rows = padded + n * g.channels * plane + oy * pw;   // row oy of channel 0
+    const float* rows = padded + n * g.channels * plane + g.stride * oy * pw;   // channel 0's first
     const float* wb = packed.data() + b * g.channels * 9 * kFilters;
     const float* bb = bias ? bias + f0 : nullptr;
     for (index_t ox = 0; ox < g.out_w; ox += lanes) {
       const index_t count = std::min(lanes, g.out_w - ox);
       float* at[kFilters];
       for (index_t f = 0; f < nf; ++f) at[f] = y + ((n * g.filters + f0 + f) * g.out_h + oy) * g.out_w + ox;
-      (count == lanes ? full_vector : partial_vector)(rows + ox, plane, pw, wb, g.channels, bb, nf, count, at);
+      (count == lanes ? full_vector : partial_vector)(rows + ox, plane, pw, odd, wb, g.channels, bb, nf,
+                                                      count, at);
     }
   }
 }
 
-// acc[f][kx] += dy[f] vector · (input row shifted by kx) for 4 filters and one input row; the
-// filters' dy rows are d + offset[f] (the offsets are fixed for a task: no pointers per row).
+// acc[f][kx] += dy[f] vector · (the inputs tap kx saw) for 4 filters and one input row: at
+// x + kx (stride 1) or in the de-interleaved row (stride 2: x, x + odd, x + 1). The filters' dy
+// rows are d + offset[f] (the offsets are fixed for a task: no pointers per row).
 template <bool kPartial>
-__attribute__((target("avx2,fma"))) inline void weight_grad_vector(const float* x, const float* d,
+__attribute__((target("avx2,fma"))) inline void weight_grad_vector(const float* x, index_t column1,
+                                                                    index_t column2, const float* d,
                                                                     const index_t* offset, __m256i mask,
                                                                     __m256 acc[][3]) {
-  const __m256 x0 = load<kPartial>(x, mask), x1 = load<kPartial>(x + 1, mask),
-               x2 = load<kPartial>(x + 2, mask);
+  const __m256 x0 = load<kPartial>(x, mask), x1 = load<kPartial>(x + column1, mask),
+               x2 = load<kPartial>(x + column2, mask);
 #pragma GCC unroll 4
   for (index_t f = 0; f < kGradFilters; ++f) {
     const __m256 dv = load<kPartial>(d + offset[f], mask);
@@ -211,6 +233,7 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
   const index_t out_plane = g.out_h * g.out_w;
   const index_t blocks = (g.filters + kGradFilters - 1) / kGradFilters, tasks = blocks * g.channels;
+  const index_t column1 = g.stride == 1 ? 1 : odd_columns_start(pw), column2 = g.stride == 1 ? 2 : 1;
   const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
   const __m256i mask = first_lanes(rest > 0 ? rest : kLanes);
 #pragma omp parallel for schedule(static) if (tasks * g.batch * out_plane > (index_t(1) << 15))
@@ -228,10 +251,10 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
       for (index_t n = 0; n < g.batch; ++n) {
         const float* x = padded + (n * g.channels + c) * plane + ky * pw;
         const float* d = dy + (n * g.filters + f0) * out_plane;
-        for (index_t oy = 0; oy < g.out_h; ++oy, x += pw, d += g.out_w) {
+        for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw, d += g.out_w) {
           for (index_t ox = 0; ox < full; ox += kLanes)
-            weight_grad_vector<false>(x + ox, d + ox, offset, mask, acc);
-          if (rest) weight_grad_vector<true>(x + full, d + full, offset, mask, acc);
+            weight_grad_vector<false>(x + ox, column1, column2, d + ox, offset, mask, acc);
+          if (rest) weight_grad_vector<true>(x + full, column1, column2, d + full, offset, mask, acc);
         }
       }
 #pragma GCC unroll 4
@@ -286,10 +309,15 @@ void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float*
   if (cpu_has_avx2_fma()) {
     if (g.batch * g.filters * g.out_h * g.out_w == 0) return;
     pad_input(x, g, padded);
-    if (g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16)   // narrower rows: mostly masked lanes
-      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false>, forward_vector_avx512<true>, y);
+    const bool wide = g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16;   // else mostly masked lanes
+    if (wide && g.stride == 1)
+      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false, 1>, forward_vector_avx512<true, 1>, y);
+    else if (wide)
+      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false, 2>, forward_vector_avx512<true, 2>, y);
+    else if (g.stride == 1)
+      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false, 1>, forward_vector_avx2<true, 1>, y);
     else
-      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false>, forward_vector_avx2<true>, y);
+      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false, 2>, forward_vector_avx2<true, 2>, y);
     return;
   }
 #endif

@@ -30,8 +30,8 @@ __global__ void direct_conv3x3_weight_grad_kernel(const T* x, const T* dy, Direc
 void direct_conv3x3_cuda(std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, std::uintptr_t y,
                          std::int64_t batch, std::int64_t channels, std::int64_t height,
                          std::int64_t width, std::int64_t filters, std::int64_t pad_h,
-                         std::int64_t pad_w, int dtype_code, std::uintptr_t stream) {
-  const auto g = make_direct_conv_geometry(batch, channels, height, width, filters, pad_h, pad_w);
+                         std::int64_t pad_w, std::int64_t stride, int dtype_code, std::uintptr_t stream) {
+  const auto g = make_direct_conv_geometry(batch, channels, height, width, filters, pad_h, pad_w, stride);
   const index_t total = g.batch * g.filters * g.out_h * g.out_w;
   if (total == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);
@@ -49,8 +49,9 @@ void direct_conv3x3_cuda(std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias
 void direct_conv3x3_weight_grad_cuda(std::uintptr_t x, std::uintptr_t dy, std::uintptr_t dW,
                                      std::int64_t batch, std::int64_t channels, std::int64_t height,
                                      std::int64_t width, std::int64_t filters, std::int64_t pad_h,
-                                     std::int64_t pad_w, int dtype_code, std::uintptr_t stream) {
-  const auto g = make_direct_conv_geometry(batch, channels, height, width, filters, pad_h, pad_w);
+                                     std::int64_t pad_w, std::int64_t stride, int dtype_code,
+                                     std::uintptr_t stream) {
+  const auto g = make_direct_conv_geometry(batch, channels, height, width, filters, pad_h, pad_w, stride);
   const index_t total = g.filters * g.channels * 9;
   if (total == 0) return;
   auto s = reinterpret_cast<cudaStream_t>(stream);

@@ -9,10 +9,11 @@ namespace minidl {
 void direct_conv3x3_cuda(std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, std::uintptr_t y,
                          std::int64_t batch, std::int64_t channels, std::int64_t height,
                          std::int64_t width, std::int64_t filters, std::int64_t pad_h,
-                         std::int64_t pad_w, int dtype_code, std::uintptr_t stream);
+                         std::int64_t pad_w, std::int64_t stride, int dtype_code, std::uintptr_t stream);
 // x (N, C, H, W), dy (N, F, out_h, out_w) -> dW (F, C, 3, 3).
 void direct_conv3x3_weight_grad_cuda(std::uintptr_t x, std::uintptr_t dy, std::uintptr_t dW,
                                      std::int64_t batch, std::int64_t channels, std::int64_t height,
                                      std::int64_t width, std::int64_t filters, std::int64_t pad_h,
-                                     std::int64_t pad_w, int dtype_code, std::uintptr_t stream);
+                                     std::int64_t pad_w, std::int64_t stride, int dtype_code,
+                                     std::uintptr_t stream);
 }  // namespace minidl

@@ -1,14 +1,15 @@
 """A direct 3×3 convolution: each output computed from the input itself, no column matrix.
 
-    y[n, f, oy, ox] = bias[f] + Σ_c Σ_(ky, kx) w[f, c, ky, kx] · x[n, c, oy + ky − ph, ox + kx − pw]
-    dW[f, c, ky, kx] = Σ_(n, oy, ox) dy[n, f, oy, ox] · x[n, c, oy + ky − ph, ox + kx − pw]
+    y[n, f, oy, ox] = bias[f] + Σ_c Σ_(ky, kx) w[f, c, ky, kx] · x[n, c, s·oy + ky − ph, s·ox + kx − pw]
+    dW[f, c, ky, kx] = Σ_(n, oy, ox) dy[n, f, oy, ox] · x[n, c, s·oy + ky − ph, s·ox + kx − pw]
 
-(stride 1, padding (ph, pw) in [0, 2], x read as zero in the padding). Lecture 8 computes a
+(stride s = 1 or 2, padding (ph, pw) in [0, 2], x read as zero in the padding). Lecture 8 computes a
 convolution as ``W @ im2col(x)``: it copies every input value 9 times into a column matrix and
 lets BLAS multiply. With few channels that matrix product is short (K = 9·C) and the copy is
 most of the work; the direct form multiplies from the input where it lies. The input gradient
 needs no kernel of its own: for stride 1 it is this forward applied to dy with the filters
-rotated by 180° and their in/out channels swapped (``conv_dual.flipped_dual``).
+rotated by 180° and their in/out channels swapped (``conv_dual.flipped_dual``); for stride 2 it
+is a transpose convolution, which the lane leaves to col2im.
 
 Implementations, picked from the array as every kernel family here:
 
@@ -30,28 +31,34 @@ import contextlib
 
 from .. import backend
 from . import _load, contiguous, fast_cpu_form, launch, native_for
-from .im2col import workspace
-from .winograd import output_size   # (out_h, out_w) of a 3×3 stride-1 conv: the same geometry
+from .im2col import conv_output_size, workspace
 
 #: The output channels the fast form computes at once (csrc/direct_conv/direct_conv_cpu_fast.cpp's
 #: kFilters): a layer with fewer wastes the rest of the block.
 FILTER_BLOCK = 8
 
 
-def _taps(x, padding):
-    """The zero-padded x and, for each tap (ky, kx), the (N, C, out_h, out_w) window it sees."""
+def output_size(height, width, padding, stride=1):
+    """(out_h, out_w) of a 3×3 convolution of this stride and padding on an H×W input."""
+    return tuple(conv_output_size(size, 3, stride, pad, 1) for size, pad in zip((height, width), padding))
+
+
+def _taps(x, padding, stride=1):
+    """The zero-padded x and, for each tap (ky, kx), the (N, C, out_h, out_w) window it sees
+    (every ``stride``-th input from (ky, kx) on)."""
     xp = backend.get_array_module(x)
-    (ph, pw), (oh, ow) = padding, output_size(*x.shape[2:], padding)
+    (ph, pw), (oh, ow) = padding, output_size(*x.shape[2:], padding, stride)
     padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    return [((ky, kx), padded[:, :, ky:ky + oh, kx:kx + ow]) for ky in range(3) for kx in range(3)]
+    return [((ky, kx), padded[:, :, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride])
+            for ky in range(3) for kx in range(3)]
 
 
-def conv3x3_reference(x, weight, padding, bias=None, out=None):
+def conv3x3_reference(x, weight, padding, bias=None, out=None, stride=1):
     """y (N, F, out_h, out_w) = Σ over the 9 taps of weight[:, :, ky, kx] @ (x shifted by the tap)."""
     xp = backend.get_array_module(x)
     n, f = x.shape[0], weight.shape[0]
-    y = xp.zeros((n, f, *output_size(*x.shape[2:], padding)), dtype=x.dtype)
-    for (ky, kx), window in _taps(x, padding):
+    y = xp.zeros((n, f, *output_size(*x.shape[2:], padding, stride)), dtype=x.dtype)
+    for (ky, kx), window in _taps(x, padding, stride):
         y += xp.einsum("fc,nchw->nfhw", weight[:, :, ky, kx], window)
     if bias is not None:
         y += bias.reshape(1, f, 1, 1)
@@ -61,21 +68,26 @@ def conv3x3_reference(x, weight, padding, bias=None, out=None):
     return out
 
 
-def weight_grad_reference(x, dy, padding, out=None):
+def weight_grad_reference(x, dy, padding, out=None, stride=1):
     """dW (F, C, 3, 3): tap (ky, kx) is dy against the input shifted by the tap, summed over
     the batch and the output pixels."""
     xp = backend.get_array_module(x)
     dw = xp.empty((dy.shape[1], x.shape[1], 3, 3), dtype=x.dtype) if out is None else out
-    for (ky, kx), window in _taps(x, padding):
+    for (ky, kx), window in _taps(x, padding, stride):
         dw[:, :, ky, kx] = xp.einsum("nfhw,nchw->fc", dy, window)
     return dw
 
 
-def _check(op, x, padding, written, shape):
-    """The O(1) checks on the way to a kernel (the callers validated the geometry): padding in
-    [0, 2], ``written`` of ``shape`` and x's dtype, C-contiguous for the CUDA kernels."""
+def _check_options(op, padding, stride):
+    """Padding in [0, 2] on both axes and stride 1 or 2 (the callers validated the rest)."""
     if len(padding) != 2 or not all(0 <= p <= 2 for p in padding):
         raise ValueError(f"{op}: padding must be two values in [0, 2], got {tuple(padding)}")
+    if stride not in (1, 2):
+        raise ValueError(f"{op}: stride must be 1 or 2, got {stride!r}")
+
+
+def _check_written(op, x, written, shape):
+    """``written`` of ``shape`` and x's dtype, C-contiguous for the CUDA kernels."""
     if written.dtype != x.dtype:
         raise TypeError(f"{op}: out has dtype {written.dtype}, expected {x.dtype}")
     if tuple(written.shape) != tuple(shape):
@@ -90,48 +102,51 @@ def _padded_scratch(x, padding):
     return workspace("direct_conv_padded", (n, c, h + 2 * padding[0], w + 2 * padding[1]), x.dtype)
 
 
-def conv3x3(x, weight, padding, bias=None, out=None):
-    """conv2d(x, weight, bias, stride 1, padding) for weight (F, C, 3, 3): x (N, C, H, W) ->
-    ``out`` (N, F, out_h, out_w), allocated when None. C++ / CUDA when built, else the reference."""
+def conv3x3(x, weight, padding, bias=None, out=None, stride=1):
+    """conv2d(x, weight, bias, stride, padding) for weight (F, C, 3, 3), stride 1 or 2: x (N, C, H, W)
+    -> ``out`` (N, F, out_h, out_w), allocated when None. C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
-    shape = (n, f, *output_size(h, w, padding))
+    _check_options("direct_conv3x3", padding, stride)
+    shape = (n, f, *output_size(h, w, padding, stride))
     out = xp.empty(shape, dtype=x.dtype) if out is None else out
-    _check("direct_conv3x3", x, padding, out, shape)
+    _check_written("direct_conv3x3", x, out, shape)
     native = native_for(x)
     if native is None:
-        return conv3x3_reference(x, weight, padding, bias, out)
+        return conv3x3_reference(x, weight, padding, bias, out, stride)
     x, weight = contiguous(x, xp), contiguous(weight, xp, x.dtype)
     bias = None if bias is None else contiguous(bias, xp, x.dtype)
     if backend.is_cupy_array(x):
-        launch(native, "direct_conv3x3", (x, weight, bias, out), sizes=(n, c, h, w, f), options=tuple(padding))
+        launch(native, "direct_conv3x3", (x, weight, bias, out), sizes=(n, c, h, w, f),
+               options=(*padding, stride))
     else:
         launch(native, "direct_conv3x3", (x, weight, bias, out, _padded_scratch(x, padding)),
-               options=tuple(padding), fast=fast_cpu_form())
+               options=(*padding, stride), fast=fast_cpu_form())
     return out
 
 
-def weight_grad(x, dy, padding, out=None):
+def weight_grad(x, dy, padding, out=None, stride=1):
     """dW (F, C, 3, 3) of ``conv3x3`` from x (N, C, H, W) and dy (N, F, out_h, out_w)."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = dy.shape[1]
+    _check_options("direct_conv3x3_weight_grad", padding, stride)
     out = xp.empty((f, c, 3, 3), dtype=x.dtype) if out is None else out
-    _check("direct_conv3x3_weight_grad", x, padding, out, (f, c, 3, 3))
-    if tuple(dy.shape) != (n, f, *output_size(h, w, padding)):
-        raise ValueError(f"direct_conv3x3_weight_grad: dy has shape {tuple(dy.shape)}, expected "
-                         f"{(n, f, *output_size(h, w, padding))}")
+    _check_written("direct_conv3x3_weight_grad", x, out, (f, c, 3, 3))
+    expected = (n, f, *output_size(h, w, padding, stride))
+    if tuple(dy.shape) != expected:
+        raise ValueError(f"direct_conv3x3_weight_grad: dy has shape {tuple(dy.shape)}, expected {expected}")
     native = native_for(x)
     if native is None:
-        return weight_grad_reference(x, dy, padding, out)
+        return weight_grad_reference(x, dy, padding, out, stride)
     x, dy = contiguous(x, xp), contiguous(dy, xp, x.dtype)
     if backend.is_cupy_array(x):
         launch(native, "direct_conv3x3_weight_grad", (x, dy, out), sizes=(n, c, h, w, f),
-               options=tuple(padding))
+               options=(*padding, stride))
     else:
         launch(native, "direct_conv3x3_weight_grad", (x, dy, out, _padded_scratch(x, padding)),
-               options=tuple(padding), fast=fast_cpu_form())
+               options=(*padding, stride), fast=fast_cpu_form())
     return out
 
 
