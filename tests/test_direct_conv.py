@@ -1,8 +1,8 @@
-"""The direct 3×3 convolution (minidl/kernels/direct_conv.py, csrc/direct_conv/): the fast CPU form,
-the textbook loops and the NumPy reference agree on every hypothesis case (float64 to 1e-12,
-float32 to float rounding) and write every output; the conv_direct lane gives the plain im2col
-side's values and gradients; the lane's rule; float64 gradcheck through the lane; bad arguments
-to the bindings; the CUDA kernels against the CPU."""
+"""The direct 3×3 convolution (minidl/kernels/direct_conv.py, csrc/direct_conv/): the fast CPU form
+(AVX-512 and AVX2), the textbook loops and the NumPy reference agree on every hypothesis case of
+stride 1 and 2 (float64 to 1e-12, float32 to float rounding) and write every output; the
+conv_direct lane gives the plain im2col side's values and gradients; the lane's rule; float64
+gradcheck through the lane; bad arguments to the bindings; the CUDA kernels against the CPU."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,13 +23,15 @@ native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is
 def direct_cases(draw):
     """Outputs down to 1×1 and widths on both sides of the fast form's 8 and 16 lanes (partial
     vectors), filter counts on both sides of its blocks of 8 and 4, every padding in [0, 2] per
-    axis, an empty batch, with and without bias, float32 and float64."""
+    axis, stride 1 and 2 (odd and even input widths: the de-interleaved rows), an empty batch,
+    with and without bias, float32 and float64."""
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    stride = draw(st.sampled_from([1, 2]))
     h = draw(st.integers(max(1, 3 - 2 * ph), 12))
-    w = draw(st.integers(max(1, 3 - 2 * pw), 37))
+    w = draw(st.integers(max(1, 3 - 2 * pw), 37 if stride == 1 else 70))
     n, c, f = draw(st.integers(0, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 19))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
-    return (n, c, h, w), f, (ph, pw), draw(st.booleans()), dtype
+    return (n, c, h, w), f, (ph, pw), stride, draw(st.booleans()), dtype
 
 
 def tolerance(dtype):
@@ -43,23 +45,23 @@ def close(a, b, dtype):
 
 
 @native
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(direct_cases())
 def test_fast_form_textbook_loops_and_reference_agree(case):
-    shape, f, padding, with_bias, dtype = case
+    shape, f, padding, stride, with_bias, dtype = case
     rng = np.random.default_rng(sum(shape) + f)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((f, shape[1], 3, 3)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype) if with_bias else None
-    oh, ow = D.output_size(*shape[2:], padding)
+    oh, ow = D.output_size(*shape[2:], padding, stride)
     dy = rng.standard_normal((shape[0], f, oh, ow)).astype(dtype)
-    y_ref = D.conv3x3_reference(x, w, padding, bias)
-    dw_ref = D.weight_grad_reference(x, dy, padding)
+    y_ref = D.conv3x3_reference(x, w, padding, bias, stride=stride)
+    dw_ref = D.weight_grad_reference(x, dy, padding, stride=stride)
     # the fast form with its widest vectors (AVX-512 where the CPU has it) and with AVX2 only
     for mode, lanes in (("native", 16), ("native", 8), ("body", 16)):
         with kernels.using(mode), D.vector_lanes(lanes):
-            y = D.conv3x3(x, w, padding, bias, out=np.full(y_ref.shape, np.nan, dtype))
-            dw = D.weight_grad(x, dy, padding, out=np.full(w.shape, np.nan, dtype))
+            y = D.conv3x3(x, w, padding, bias, out=np.full(y_ref.shape, np.nan, dtype), stride=stride)
+            dw = D.weight_grad(x, dy, padding, out=np.full(w.shape, np.nan, dtype), stride=stride)
         assert not np.isnan(y).any() and not np.isnan(dw).any(), f"{mode}, {lanes}: an output was not written"
         close(y, y_ref, dtype)
         close(dw, dw_ref, dtype)
@@ -100,22 +102,24 @@ def test_noncontiguous_inputs_are_copied_not_misread():
 
 @native
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("channels, filters, size, padding", [
-    (16, 16, (12, 20), (1, 1)), (3, 10, (9, 9), (1, 1)), (9, 5, (7, 11), (0, 2)), (20, 33, (5, 17), (2, 1))])
-def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size, padding, monkeypatch):
+@pytest.mark.parametrize("channels, filters, size, padding, stride", [
+    (16, 16, (12, 20), (1, 1), 1), (3, 10, (9, 9), (1, 1), 1), (9, 5, (7, 11), (0, 2), 1),
+    (20, 33, (5, 17), (2, 1), 1), (3, 16, (12, 34), (1, 1), 2), (16, 32, (9, 13), (1, 0), 2),
+    (10, 9, (6, 41), (2, 2), 2)])
+def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size, padding, stride, monkeypatch):
     """Values and both gradients of F.conv2d with the lane on (forced for float64) and off."""
     rng = np.random.default_rng(channels)
     x0 = rng.standard_normal((3, channels) + size).astype(dtype)
     w0 = rng.standard_normal((filters, channels, 3, 3)).astype(dtype)
     b0 = rng.standard_normal(filters).astype(dtype)
-    geom = Geometry((3, 3), (1, 1), padding, (1, 1), 1)
+    geom = Geometry((3, 3), (stride, stride), padding, (1, 1), 1)
     monkeypatch.setattr(conv_direct, "forced", dtype == np.float64)
     results = {}
     for enabled in (True, False):
         monkeypatch.setattr(conv_direct, "enabled", enabled)
         assert conv_direct.takes(x0, w0, geom) == enabled
         x, w, b = (minidl.Tensor(a, requires_grad=True) for a in (x0, w0, b0))
-        y = F.conv2d(x, w, b, padding=padding)
+        y = F.conv2d(x, w, b, stride=stride, padding=padding)
         (y * y).sum().backward()
         results[enabled] = [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()]
     for lane, plain in zip(results[True], results[False]):
@@ -123,13 +127,15 @@ def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size
 
 
 @native
-def test_the_rule_takes_few_channel_3x3_stride_1_float32_on_the_cpu():
+def test_the_rule_takes_few_channel_3x3_stride_1_or_2_float32_on_the_cpu():
     x = np.zeros((1, 16, 8, 8), np.float32)
     w = np.zeros((16, 16, 3, 3), np.float32)
     plain = Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     assert conv_direct.takes(x, w, plain)
+    assert conv_direct.takes(x, w, plain._replace(stride=(2, 2)))
     assert not conv_direct.takes(x.astype(np.float64), w, plain)                     # dgemm's job
-    assert not conv_direct.takes(x, w, plain._replace(stride=(2, 2)))
+    assert not conv_direct.takes(x, w, plain._replace(stride=(3, 3)))
+    assert not conv_direct.takes(x, w, plain._replace(stride=(1, 2)))
     assert not conv_direct.takes(x, w, plain._replace(dilation=(2, 2)))
     assert not conv_direct.takes(x, w, plain._replace(padding=(3, 1)))
     assert not conv_direct.takes(x, w[:, :8], plain._replace(groups=2))
@@ -150,6 +156,7 @@ def test_gradcheck_through_the_lane(monkeypatch):
     w = minidl.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
     b = minidl.Tensor(rng.standard_normal(4), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 2)), (x, w, b))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=(1, 2)), (x, w, b))
 
 
 def test_an_empty_batch_gets_zero_gradients(monkeypatch):
@@ -169,26 +176,28 @@ def test_bindings_refuse_bad_arguments_naming_them():
     y = np.zeros((1, 3, 4, 4), np.float32)
     padded = np.zeros((1, 2, 6, 6), np.float32)
     with pytest.raises(ValueError, match=r"padding must be in \[0, 2\]"):
-        _C.direct_conv3x3(x, w, None, y, padded, 3, 1)
+        _C.direct_conv3x3(x, w, None, y, padded, 3, 1, 1)
     with pytest.raises(ValueError, match=r"w must have shape \(F, C, 3, 3\)"):
-        _C.direct_conv3x3(x, np.zeros((3, 2, 5, 5), np.float32), None, y, padded, 1, 1)
+        _C.direct_conv3x3(x, np.zeros((3, 2, 5, 5), np.float32), None, y, padded, 1, 1, 1)
     with pytest.raises(ValueError, match="w has 3 input channels, x has 2"):
-        _C.direct_conv3x3(x, np.zeros((3, 3, 3, 3), np.float32), None, y, padded, 1, 1)
+        _C.direct_conv3x3(x, np.zeros((3, 3, 3, 3), np.float32), None, y, padded, 1, 1, 1)
     with pytest.raises(ValueError, match="bias has shape"):
-        _C.direct_conv3x3(x, w, np.zeros(4, np.float32), y, padded, 1, 1)
+        _C.direct_conv3x3(x, w, np.zeros(4, np.float32), y, padded, 1, 1, 1)
     with pytest.raises(ValueError, match="y must have shape"):
-        _C.direct_conv3x3(x, w, None, np.zeros((1, 3, 5, 4), np.float32), padded, 1, 1)
+        _C.direct_conv3x3(x, w, None, np.zeros((1, 3, 5, 4), np.float32), padded, 1, 1, 1)
     with pytest.raises(ValueError, match="padded must have shape"):
-        _C.direct_conv3x3(x, w, None, y, np.zeros((1, 2, 4, 4), np.float32), 1, 1)
+        _C.direct_conv3x3(x, w, None, y, np.zeros((1, 2, 4, 4), np.float32), 1, 1, 1)
     with pytest.raises(TypeError, match="w"):
-        _C.direct_conv3x3(x, w.astype(np.float64), None, y, padded, 1, 1)
+        _C.direct_conv3x3(x, w.astype(np.float64), None, y, padded, 1, 1, 1)
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        _C.direct_conv3x3(x, w, None, y, padded, 1, 1, 3)
     with pytest.raises(ValueError, match="larger than the padded input"):
-        _C.direct_conv3x3(np.zeros((1, 2, 1, 1), np.float32), w, None, y, padded, 0, 0)
+        _C.direct_conv3x3(np.zeros((1, 2, 1, 1), np.float32), w, None, y, padded, 0, 0, 1)
     with pytest.raises(ValueError, match="dy has shape"):
         _C.direct_conv3x3_weight_grad(x, np.zeros((1, 3, 5, 4), np.float32), np.zeros((3, 2, 3, 3), np.float32),
-                                      padded, 1, 1)
+                                      padded, 1, 1, 1)
     with pytest.raises(ValueError, match="dW must have shape"):
-        _C.direct_conv3x3_weight_grad(x, y, np.zeros((3, 2, 3, 2), np.float32), padded, 1, 1)
+        _C.direct_conv3x3_weight_grad(x, y, np.zeros((3, 2, 3, 2), np.float32), padded, 1, 1, 1)
 
 
 def test_dispatchers_check_what_they_write():
@@ -200,6 +209,8 @@ def test_dispatchers_check_what_they_write():
         D.conv3x3(x, w, (1, 1), out=np.zeros((1, 3, 4, 4), np.float64))
     with pytest.raises(ValueError, match="padding must be two values"):
         D.conv3x3(x, w, (3, 1))
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        D.conv3x3(x, w, (1, 1), stride=3)
     with pytest.raises(ValueError, match="dy has shape"):
         D.weight_grad(x, np.zeros((1, 3, 4, 5), np.float32), (1, 1))
 

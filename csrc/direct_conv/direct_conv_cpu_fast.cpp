@@ -60,11 +60,12 @@ void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
         std::fill(row, row + g.pad_w, T(0));
         std::copy(source, source + g.width, row + g.pad_w);
         std::fill(row + g.pad_w + g.width, row + pw, T(0));
-      } else {
-        for (index_t j = 0; j < pw; ++j) {                                  // padded column j
-          const index_t column = j - g.pad_w;
-          row[j % 2 ? odd + j / 2 : j / 2] = column >= 0 && column < g.width ? source[column] : T(0);
-        }
+      } else {   // x's column c is padded column c + pad_w: even ones to (c + pad_w) / 2, odd ones after `odd`
+        std::fill(row, row + pw, T(0));
+        const index_t first = g.pad_w % 2;                  // the first column that lands on an even one
+        for (index_t c = first, k = (first + g.pad_w) / 2; c < g.width; c += 2, ++k) row[k] = source[c];
+        for (index_t c = 1 - first, k = odd + (1 - first + g.pad_w) / 2; c < g.width; c += 2, ++k)
+          row[k] = source[c];
       }
     }
     std::fill(out + (g.pad_h + g.height) * pw, out + ph * pw, T(0));       // rows below

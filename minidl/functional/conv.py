@@ -53,9 +53,10 @@ class Conv2d(Function):
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
     The fast lanes: a 3×3 stride-1 conv with many channels runs as Winograd's F(2×2, 3×3)
-    (``conv_winograd.py``), one with fewer channels as a direct convolution without a column
-    matrix (``conv_direct.py``); a stride-1 conv is also the transpose conv of its flipped filters, and
-    either direction may run on that dual side when it copies fewer column rows (``conv_dual.py``).
+    (``conv_winograd.py``), one with fewer channels (stride 1 or 2) as a direct convolution
+    without a column matrix (``conv_direct.py``); a stride-1 conv is also the transpose conv of
+    its flipped filters, and either direction may run on that dual side when it copies fewer
+    column rows (``conv_dual.py``).
     Both give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
 
@@ -70,7 +71,7 @@ class Conv2d(Function):
         if conv_winograd.takes(weight, geom):
             return conv_winograd.forward(x, weight, geom.padding, bias)
         if conv_direct.takes(x, weight, geom):
-            return conv_direct.forward(x, weight, geom.padding, bias)
+            return conv_direct.forward(x, weight, geom, bias)
         if conv_dual.takes("forward", weight, geom):
             return conv_dual.forward(x, weight, geom, bias)
         return _conv_gemm(x, weight, geom, bias)                # W @ im2col(x) + b

@@ -1,5 +1,5 @@
-"""The fast lane of few-channel 3×3 stride-1 convolutions: a direct convolution, no column matrix
-(minidl/kernels/direct_conv.py, csrc/direct_conv/).
+"""The fast lane of few-channel 3×3 convolutions of stride 1 or 2: a direct convolution, no column
+matrix (minidl/kernels/direct_conv.py, csrc/direct_conv/).
 
 The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value 9 times into a
 column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
@@ -9,13 +9,19 @@ eight outputs of eight filters in registers and multiplies straight from the (pa
 which stays in the cache. The three products of a conv's training step, behind one check in
 ``Conv2d`` (``takes``):
 
-    forward   y  = direct_conv3x3(x, W, padding)
+    forward   y  = direct_conv3x3(x, W, padding, stride)
     backward  dx = direct_conv3x3(dy, V, 2 − padding)     V = W rotated 180°, in/out channels swapped
-              dW = direct_conv3x3_weight_grad(x, dy)       (conv_dual.py's identity, for stride 1)
+                                                          (conv_dual.py's identity, for stride 1)
+              dW = direct_conv3x3_weight_grad(x, dy, padding, stride)
+
+For stride 2 the input gradient is a transpose convolution (each dy value spreads over a 3×3
+patch of dx, the patches overlapping every other pixel), not a forward conv, and stays on the
+plain side's col2im(Wᵀ @ dy). The kernel reads a stride-2 input from a de-interleaved padded
+copy (even columns, then odd ones), so that 8 outputs' inputs are again a run of memory.
 
 When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
 (float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
-stride 1, no dilation, one group, padding ≤ 2, and fewer than 128 in- or out-channels (from 128
+stride 1 or 2, no dilation, one group, padding ≤ 2, and fewer than 128 in- or out-channels (from 128
 on, Winograd's lane — conv_winograd.py — is checked first and takes the conv). In float64 the
 fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one thread
 per output, untuned) is not used by the lane — cuBLAS's im2col GEMM stays until a GPU run measures
@@ -29,7 +35,6 @@ from .. import backend
 from ..kernels import direct_conv
 from .conv_dual import flipped_dual
 from .conv_gemm import _conv_gemm_transposed
-from .conv_winograd import has_geometry      # the same 3×3 stride-1 geometry as Winograd's lane
 
 #: False: no convolution runs here
 enabled = True
@@ -37,6 +42,13 @@ enabled = True
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
+
+
+def has_geometry(geom):
+    """3×3 filters, stride 1 or 2 (the same along both axes), no dilation, one group, padding in
+    [0, 2]: the convolutions the kernel is written for."""
+    return (geom.kernel == (3, 3) and geom.stride in ((1, 1), (2, 2)) and geom.dilation == (1, 1)
+            and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
 
 
 def takes(x, weight, geom):
@@ -50,9 +62,9 @@ def takes(x, weight, geom):
             and direct_conv.fast_cpu_form() and direct_conv.fast_form_available())
 
 
-def forward(x, weight, padding, bias=None):
-    """conv2d(x, weight, bias, stride 1, padding): x (N, C, H, W) -> (N, F, H + 2·ph − 2, W + 2·pw − 2)."""
-    return direct_conv.conv3x3(x, weight, padding, bias)
+def forward(x, weight, geom, bias=None):
+    """conv2d(x, weight, bias, stride, padding) of the geometry: x (N, C, H, W) -> (N, F, out_h, out_w)."""
+    return direct_conv.conv3x3(x, weight, geom.padding, bias, stride=geom.stride[0])
 
 
 def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
@@ -63,11 +75,12 @@ def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
     3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at 256²: 7–10 ms against ~4 on
     im2col), so there dx is the plain side's col2im(Wᵀ @ dy)."""
     dx = dw = None
-    if need_dx and x.shape[1] < direct_conv.FILTER_BLOCK and not forced:
-        dx = _conv_gemm_transposed(grad_out, weight, geom, x.shape)
+    stride = geom.stride[0]
+    if need_dx and (stride != 1 or x.shape[1] < direct_conv.FILTER_BLOCK and not forced):
+        dx = _conv_gemm_transposed(grad_out, weight, geom, x.shape)   # (a transpose conv for stride 2)
     elif need_dx:
         flipped, dual = flipped_dual(weight, geom)          # (C, F, 3, 3), padding 2 − p
         dx = direct_conv.conv3x3(grad_out, flipped, dual.padding)
     if need_dw:
-        dw = direct_conv.weight_grad(x, grad_out, geom.padding)
+        dw = direct_conv.weight_grad(x, grad_out, geom.padding, stride=stride)
     return dx, dw

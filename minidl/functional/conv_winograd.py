@@ -38,7 +38,7 @@ MAX_V_BYTES = 16 * 2**20
 
 def has_geometry(geom):
     """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]: the convolutions this
-    lane's transforms (and the direct lane's kernel, conv_direct.py) are written for."""
+    lane's transforms are written for."""
     return (geom.kernel == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
             and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
 
