@@ -2,22 +2,26 @@
 //
 // The sums of direct_conv.h, arranged so that a core spends its time in fused multiply-adds:
 //   * the input is zero-padded once into the caller's scratch (a plane per task), so no tap
-//     tests a bound and every row of taps is a plain run of memory;
+//     tests a bound and every row of taps is a plain run of memory — for stride 2 with each row
+//     de-interleaved (even columns, then odd ones), so that the every-other inputs of neighbouring
+//     outputs are a run of memory too;
 //   * forward: a task is one output row of one image for a block of 8 filters. Eight
-//     neighbouring outputs of one filter are one AVX2 register, the block's 8 registers stay in
+//     neighbouring outputs of one filter are one AVX2 register (sixteen, one AVX-512 register,
+//     on a CPU that has it and rows of 16 outputs or more), the block's 8 registers stay in
 //     the CPU across all C·9 taps, and each input vector loaded feeds 8 multiply-adds (one per
 //     filter, the filter's weight broadcast to all lanes) — no column matrix: each input value
 //     is read from cache 9 times instead of being copied 9 times to memory and read back;
-//   * weight gradient: a task is a block of 4 filters and one input channel; for each kernel row
-//     ky, the 4 × 3 taps of that row accumulate in 12 registers over the whole batch (dy vector
-//     × the input vector shifted by kx), then each register's 8 lanes are added up.
+//   * weight gradient (AVX2): a task is a block of 4 filters and one input channel; for each
+//     kernel row ky, the 4 × 3 taps of that row accumulate in 12 registers over the whole batch
+//     (dy vector × the input vector of tap kx), then each register's 8 lanes are added up.
 // A row's last, partial vector uses masked loads and stores (nothing outside the arrays is read
 // or written). Fused multiply-adds round once per product-and-add and the lanes split the sums,
 // so the results match the textbook form (direct_conv_cpu.cpp) to rounding, not bit for bit.
 //
-// This code needs AVX2 and FMA (x86-64 since 2013/2015): it is compiled for them with a target
-// attribute and runs only where the CPU reports both; float64, other CPUs and other architectures
-// run the textbook loops. Measured against im2col + GEMM in docs/conv.md.
+// This code needs AVX2 and FMA (x86-64 since 2013/2015), and AVX-512F for the 16-lane forward:
+// each function is compiled for its instruction set with a target attribute and runs only where
+// the CPU reports it; float64, other CPUs and other architectures run the textbook loops.
+// Measured against im2col + GEMM in docs/conv.md.
 #include <algorithm>
 #include <atomic>
 #include <vector>
