@@ -104,7 +104,7 @@ def test_noncontiguous_inputs_are_copied_not_misread():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels, filters, size, padding, stride", [
     (16, 16, (12, 20), (1, 1), 1), (3, 10, (9, 9), (1, 1), 1), (9, 5, (7, 11), (0, 2), 1),
-    (20, 33, (5, 17), (2, 1), 1), (3, 16, (12, 34), (1, 1), 2), (16, 32, (9, 13), (1, 0), 2),
+    (20, 33, (5, 17), (2, 1), 1), (3, 16, (12, 34), (1, 1), 2), (16, 32, (9, 33), (1, 0), 2),
     (10, 9, (6, 41), (2, 2), 2)])
 def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size, padding, stride, monkeypatch):
     """Values and both gradients of F.conv2d with the lane on (forced for float64) and off."""
@@ -132,7 +132,9 @@ def test_the_rule_takes_few_channel_3x3_stride_1_or_2_float32_on_the_cpu():
     w = np.zeros((16, 16, 3, 3), np.float32)
     plain = Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     assert conv_direct.takes(x, w, plain)
-    assert conv_direct.takes(x, w, plain._replace(stride=(2, 2)))
+    assert not conv_direct.takes(x, w, plain._replace(stride=(2, 2)))                 # 4-wide rows
+    wide = np.zeros((1, 16, 8, 32), np.float32)
+    assert conv_direct.takes(wide, w, plain._replace(stride=(2, 2)))                  # 16-wide rows
     assert not conv_direct.takes(x.astype(np.float64), w, plain)                     # dgemm's job
     assert not conv_direct.takes(x, w, plain._replace(stride=(3, 3)))
     assert not conv_direct.takes(x, w, plain._replace(stride=(1, 2)))

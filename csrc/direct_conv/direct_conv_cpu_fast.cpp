@@ -24,6 +24,7 @@
 // Measured against im2col + GEMM in docs/conv.md.
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <vector>
 
 #include "direct_conv_cpu.h"
@@ -43,6 +44,11 @@ std::atomic<index_t> allowed_lanes{16};
 // Where the odd columns of a padded row start when the stride is 2 (see pad_input).
 inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 1) / 2; }
 
+// Threads: each call is one OpenMP parallel region (the caller's), in which the copy and the
+// arithmetic are two work-shared loops (`omp for`, whose barrier ends the copy before any task
+// reads it). minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
+// minidl/__init__.py) and waking one costs tens of microseconds: one region, not two, per call.
+
 // The padded copy of x: (N, C, H + 2·pad_h, W + 2·pad_w), zeros around each plane. For stride 2
 // each row is stored de-interleaved — its even columns 0, 2, 4, … first, then its odd columns
 // (from odd_columns_start) — so that the inputs of 8 neighbouring outputs, which are every other
@@ -52,7 +58,7 @@ template <typename T>
 void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, planes = g.batch * g.channels;
   const index_t odd = odd_columns_start(pw);
-#pragma omp parallel for schedule(static) if (planes * ph * pw > (index_t(1) << 16))
+#pragma omp for schedule(static)
   for (index_t p = 0; p < planes; ++p) {
     T* out = padded + p * ph * pw;
     const T* in = x + p * g.height * g.width;
@@ -64,7 +70,9 @@ void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
         std::fill(row, row + g.pad_w, T(0));
         std::copy(source, source + g.width, row + g.pad_w);
         std::fill(row + g.pad_w + g.width, row + pw, T(0));
-      } else {   // x's column c is padded column c + pad_w: even ones to (c + pad_w) / 2, odd ones after `odd`
+      } else {
+        // x's column c is padded column c + pad_w: an even one goes to (c + pad_w) / 2, an odd
+        // one to odd + (c + pad_w) / 2.
         std::fill(row, row + pw, T(0));
         const index_t first = g.pad_w % 2;                  // the first column that lands on an even one
         for (index_t c = first, k = (first + g.pad_w) / 2; c < g.width; c += 2, ++k) row[k] = source[c];
@@ -182,27 +190,43 @@ __attribute__((target("avx512f"))) void forward_vector_avx512(
 using ForwardVector = void (*)(const float*, index_t, index_t, index_t, const float*, index_t,
                                const float*, index_t, index_t, float* const*);
 
-// The forward's tasks: one output row of one image for a block of 8 filters, cut into vectors of
-// `lanes` outputs (full ones, then a partial one) computed by `full_vector` / `partial_vector`. The weights of
-// each block of 8 filters are packed as [block][c][k][filter], zeros past the last filter: the 8
-// values one tap needs are adjacent.
-void forward_rows(const float* padded, const float* w, const float* bias, const DirectConvGeometry& g,
-                  index_t lanes, ForwardVector full_vector, ForwardVector partial_vector, float* y) {
-  const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
-  const index_t odd = odd_columns_start(pw), blocks = (g.filters + kFilters - 1) / kFilters;
+// The vector functions of one instruction set and stride: for full vectors, for the partial last one.
+using VectorPair = std::pair<ForwardVector, ForwardVector>;
+template <int kStride>
+VectorPair forward_vectors(bool avx512) {
+  if (avx512) return {forward_vector_avx512<false, kStride>, forward_vector_avx512<true, kStride>};
+  return {forward_vector_avx2<false, kStride>, forward_vector_avx2<true, kStride>};
+}
+
+// The weights of each block of 8 filters packed as [block][c][k][filter], zeros past the last
+// filter: the 8 values one tap needs are adjacent.
+std::vector<float> packed_forward_weights(const float* w, const DirectConvGeometry& g) {
+  const index_t blocks = (g.filters + kFilters - 1) / kFilters;
   std::vector<float> packed(blocks * g.channels * 9 * kFilters, 0.0f);
   for (index_t f = 0; f < g.filters; ++f)
     for (index_t c = 0; c < g.channels; ++c)
       for (index_t k = 0; k < 9; ++k)
         packed[((f / kFilters * g.channels + c) * 9 + k) * kFilters + f % kFilters] =
             w[(f * g.channels + c) * 9 + k];
+  return packed;
+}
+
+// The forward's tasks (work-shared among the region's threads): one output row of one image for a
+// block of 8 filters, cut into vectors of `lanes` outputs (full ones, then a partial one) computed
+// by `full_vector` / `partial_vector`.
+void forward_rows(const float* padded, const float* packed, const float* bias, const DirectConvGeometry& g,
+                  index_t lanes, ForwardVector full_vector, ForwardVector partial_vector, float* y) {
+  const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
+  const index_t odd = odd_columns_start(pw), blocks = (g.filters + kFilters - 1) / kFilters;
   const index_t tasks = g.batch * blocks * g.out_h;
-#pragma omp parallel for schedule(static) if (tasks * g.channels * g.out_w > (index_t(1) << 15))
+#pragma omp for schedule(static)
   for (index_t t = 0; t < tasks; ++t) {
-    const index_t oy = t % g.out_h, b = t / g.out_h % blocks, n = t / (g.out_h * blocks);
+    // The filter blocks of one output row are neighbouring tasks: they read the same 3 input rows
+    // of every channel, which then come from cache even where a whole image does not fit in it.
+    const index_t b = t % blocks, oy = t / blocks % g.out_h, n = t / (blocks * g.out_h);
     const index_t f0 = b * kFilters, nf = std::min(kFilters, g.filters - f0);
     const float* rows = padded + n * g.channels * plane + g.stride * oy * pw;   // channel 0's first
-    const float* wb = packed.data() + b * g.channels * 9 * kFilters;
+    const float* wb = packed + b * g.channels * 9 * kFilters;
     const float* bb = bias ? bias + f0 : nullptr;
     for (index_t ox = 0; ox < g.out_w; ox += lanes) {
       const index_t count = std::min(lanes, g.out_w - ox);
@@ -241,7 +265,7 @@ __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, c
   const index_t column1 = g.stride == 1 ? 1 : odd_columns_start(pw), column2 = g.stride == 1 ? 2 : 1;
   const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
   const __m256i mask = first_lanes(rest > 0 ? rest : kLanes);
-#pragma omp parallel for schedule(static) if (tasks * g.batch * out_plane > (index_t(1) << 15))
+#pragma omp for schedule(static)
   for (index_t t = 0; t < tasks; ++t) {
     const index_t c = t % g.channels, f0 = t / g.channels * kGradFilters;
     const index_t nf = std::min(kGradFilters, g.filters - f0);
@@ -313,16 +337,14 @@ void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float*
 #ifdef MINIDL_DIRECT_CONV_AVX2
   if (cpu_has_avx2_fma()) {
     if (g.batch * g.filters * g.out_h * g.out_w == 0) return;
-    pad_input(x, g, padded);
     const bool wide = g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16;   // else mostly masked lanes
-    if (wide && g.stride == 1)
-      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false, 1>, forward_vector_avx512<true, 1>, y);
-    else if (wide)
-      forward_rows(padded, w, bias, g, 16, forward_vector_avx512<false, 2>, forward_vector_avx512<true, 2>, y);
-    else if (g.stride == 1)
-      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false, 1>, forward_vector_avx2<true, 1>, y);
-    else
-      forward_rows(padded, w, bias, g, 8, forward_vector_avx2<false, 2>, forward_vector_avx2<true, 2>, y);
+    const VectorPair vectors = g.stride == 1 ? forward_vectors<1>(wide) : forward_vectors<2>(wide);
+    const std::vector<float> packed = packed_forward_weights(w, g);
+#pragma omp parallel if (g.batch * g.filters * g.out_h * g.channels * g.out_w > (index_t(1) << 15))
+    {
+      pad_input(x, g, padded);
+      forward_rows(padded, packed.data(), bias, g, wide ? 16 : 8, vectors.first, vectors.second, y);
+    }
     return;
   }
 #endif
@@ -337,8 +359,12 @@ void direct_conv3x3_weight_grad_cpu_fast<float>(const float* x, const float* dy,
 #ifdef MINIDL_DIRECT_CONV_AVX2
   if (cpu_has_avx2_fma()) {
     if (g.filters * g.channels == 0) return;
-    pad_input(x, g, padded);
-    weight_grad_avx2(padded, dy, g, dW);
+    const index_t blocks = (g.filters + kGradFilters - 1) / kGradFilters;
+#pragma omp parallel if (blocks * g.channels * g.batch * g.out_h * g.out_w > (index_t(1) << 15))
+    {
+      pad_input(x, g, padded);
+      weight_grad_avx2(padded, dy, g, dW);
+    }
     return;
   }
 #endif

@@ -21,8 +21,9 @@ copy (even columns, then odd ones), so that 8 outputs' inputs are again a run of
 
 When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
 (float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
-stride 1 or 2, no dilation, one group, padding ≤ 2, and fewer than 128 in- or out-channels (from 128
-on, Winograd's lane — conv_winograd.py — is checked first and takes the conv). In float64 the
+stride 1 or 2 (stride 2 with output rows of 16 or more), no dilation, one group, padding ≤ 2, and
+fewer than 128 in- or out-channels (from 128 on, Winograd's lane — conv_winograd.py — is checked
+first and takes the conv). In float64 the
 fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one thread
 per output, untuned) is not used by the lane — cuBLAS's im2col GEMM stays until a GPU run measures
 the two (issue 15). ``enabled = False`` switches the
@@ -38,10 +39,15 @@ from .conv_gemm import _conv_gemm_transposed
 
 #: False: no convolution runs here
 enabled = True
-#: True: every 3×3 stride-1 conv runs here, whatever its dtype, channels, kernel mode or device (tests)
+#: True: every conv of the kernel's geometry runs here, whatever its dtype, channels, size, kernel
+#: mode or device (tests)
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
+#: ... and a stride-2 conv only if its output rows are at least this wide: rows of 8 outputs are
+#: one vector each, and there the kernel only breaks even with im2col (measured in the FCN's
+#: training step, docs/conv.md) — while its stride-2 input gradient stays on col2im anyway
+MIN_STRIDE_2_WIDTH = 16
 
 
 def has_geometry(geom):
@@ -57,6 +63,10 @@ def takes(x, weight, geom):
         return False
     if forced:
         return True
+    if geom.stride == (2, 2):
+        out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2)[1]
+        if out_width < MIN_STRIDE_2_WIDTH:
+            return False
     return (not backend.is_cupy_array(x) and x.dtype.name == "float32"
             and min(weight.shape[:2]) < MAX_CHANNELS
             and direct_conv.fast_cpu_form() and direct_conv.fast_form_available())
