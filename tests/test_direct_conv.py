@@ -219,18 +219,19 @@ def test_dispatchers_check_what_they_write():
 
 @pytest.mark.skipif(not backend.cuda_available(), reason="no CUDA GPU (CuPy + device) on this machine")
 def test_cuda_kernels_equal_the_cpu_bodies():
-    """One CUDA thread per output / per filter tap, the same bodies as the textbook loops (nvcc
-    may fuse a multiply and an add: equal to rounding)."""
+    """One CUDA thread per output / per filter tap, the same bodies as the textbook loops, stride
+    1 and 2 (nvcc may fuse a multiply and an add: equal to rounding)."""
     import cupy as cp
     rng = np.random.default_rng(5)
-    for dtype in (np.float32, np.float64):
+    for dtype, stride in [(dtype, stride) for dtype in (np.float32, np.float64) for stride in (1, 2)]:
         x = rng.standard_normal((2, 5, 9, 13)).astype(dtype)
         w = rng.standard_normal((11, 5, 3, 3)).astype(dtype)
         bias = rng.standard_normal(11).astype(dtype)
-        dy = rng.standard_normal((2, 11, 9, 13)).astype(dtype)
+        dy = rng.standard_normal((2, 11, *D.output_size(9, 13, (1, 1), stride))).astype(dtype)
         with kernels.using("body"):
-            y_cpu, dw_cpu = D.conv3x3(x, w, (1, 1), bias), D.weight_grad(x, dy, (1, 1))
-        y_gpu = D.conv3x3(cp.asarray(x), cp.asarray(w), (1, 1), cp.asarray(bias))
-        dw_gpu = D.weight_grad(cp.asarray(x), cp.asarray(dy), (1, 1))
+            y_cpu = D.conv3x3(x, w, (1, 1), bias, stride=stride)
+            dw_cpu = D.weight_grad(x, dy, (1, 1), stride=stride)
+        y_gpu = D.conv3x3(cp.asarray(x), cp.asarray(w), (1, 1), cp.asarray(bias), stride=stride)
+        dw_gpu = D.weight_grad(cp.asarray(x), cp.asarray(dy), (1, 1), stride=stride)
         close(cp.asnumpy(y_gpu), y_cpu, dtype)
         close(cp.asnumpy(dw_gpu), dw_cpu, dtype)
