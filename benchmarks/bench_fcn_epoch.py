@@ -206,7 +206,7 @@ def main():
     parser.add_argument("--without-direct", action="store_true",
                         help="with --processes: also minidl with the direct-conv lane switched off")
     parser.add_argument("--avx2", action="store_true",
-                        help="also time minidl with the direct lane's forward kept on AVX2")
+                        help="with --processes: also minidl with the direct lane's forward kept on AVX2")
     parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct", "minidl-avx2"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

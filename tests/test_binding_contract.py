@@ -24,8 +24,8 @@ needs_cuda_module = pytest.mark.skipif(_C_CUDA is None, reason="minidl._C_cuda i
 # kernels read x with a bounds test); CUDA-only keyword: atomics or not. None has a twin.
 CPU_ONLY, CUDA_ONLY = {"fast", "padded"}, {"deterministic"}
 # nms is one call on the CPU and two kernels on the GPU (CuPy sorts in between): no twin.
-# The direct convolution's vector-width setting of the CPU form is a setting, not a kernel.
 WITHOUT_TWIN = {"nms", "nms_mask", "nms_keep"}
+# The direct convolution's vector-width setting of the CPU form: a setting, not a kernel.
 SETTINGS = {"direct_conv_set_lanes", "direct_conv_lanes"}
 
 
@@ -105,8 +105,8 @@ REFUSALS = [
     ("winograd_output_transform", (0, 0, 0, 2**40, 2**40, 4, 4, 0, 0), "the size of y"),
     ("winograd_output_adjoint", (0, 0, -1, 2, 4, 4, 0, 0), "y's sizes must be >= 0"),
     ("winograd_input_adjoint", (0, 0, 1, 2, 1, 1, 0, 0, 0, 0), "larger than the padded input"),
-    ("direct_conv3x3", (0, 0, 0, 0, 1, 2, 4, 4, 3, 3, 1, 1, 0, 0), "padding must be in [0, 2]"),
-    ("direct_conv3x3_weight_grad", (0, 0, 0, 1, 2, 4, 4, 3, 1, 1, 3, 0, 0), "stride must be 1 or 2"),
+    ("direct_conv3x3", (0, 0, 0, 0, 1, 2, 4, 4, 3, 1, 1, 3, 0, 0), "stride must be 1 or 2"),
+    ("direct_conv3x3_weight_grad", (0, 0, 0, 1, 2, 1, 1, 3, 0, 0, 1, 0, 0), "larger than the padded input"),
 ]
 
 

@@ -34,6 +34,15 @@ def direct_cases(draw):
     return (n, c, h, w), f, (ph, pw), stride, draw(st.booleans()), dtype
 
 
+def cpu_flags():
+    """/proc/cpuinfo's text on Linux (its flags lines), '' elsewhere."""
+    import platform
+    if platform.system() != "Linux":
+        return ""
+    with open("/proc/cpuinfo") as f:
+        return f.read()
+
+
 def tolerance(dtype):
     return 1e-12 if dtype == np.float64 else 2e-6
 
@@ -71,8 +80,7 @@ def test_fast_form_textbook_loops_and_reference_agree(case):
 def test_fast_form_runs_vectorized_code_where_the_cpu_has_avx2_and_fma():
     """On this CPU (x86-64 with AVX2 + FMA: every machine the project runs on) the fast form is
     the vectorized one — else the lane would not be taken and nothing here would measure it."""
-    import platform
-    flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
+    flags = cpu_flags()
     if not (" avx2" in flags and " fma" in flags):
         pytest.skip("this CPU lacks AVX2 or FMA")
     assert D.fast_form_available()
@@ -80,8 +88,7 @@ def test_fast_form_runs_vectorized_code_where_the_cpu_has_avx2_and_fma():
 
 @native
 def test_the_forward_runs_avx512_where_the_cpu_has_it_and_avx2_when_told():
-    import platform
-    flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
+    flags = cpu_flags()
     if not (" avx2" in flags and " fma" in flags):
         pytest.skip("this CPU lacks AVX2 or FMA")
     assert D.widest_lanes() == (16 if " avx512f" in flags else 8)
@@ -151,7 +158,8 @@ def test_the_rule_takes_few_channel_3x3_stride_1_or_2_float32_on_the_cpu():
 @native
 def test_gradcheck_through_the_lane(monkeypatch):
     """float64 central differences through a conv whose forward, dx and dW run on the lane
-    (forced: in float64 the rule leaves convs on im2col)."""
+    (forced: in float64 the rule leaves convs on im2col), and a stride-2 one (forward and dW on
+    the lane, dx on col2im)."""
     monkeypatch.setattr(conv_direct, "forced", True)
     rng = np.random.default_rng(3)
     x = minidl.Tensor(rng.standard_normal((2, 3, 5, 9)), requires_grad=True)
@@ -198,6 +206,8 @@ def test_bindings_refuse_bad_arguments_naming_them():
     with pytest.raises(ValueError, match="dy has shape"):
         _C.direct_conv3x3_weight_grad(x, np.zeros((1, 3, 5, 4), np.float32), np.zeros((3, 2, 3, 3), np.float32),
                                       padded, 1, 1, 1)
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        _C.direct_conv3x3_weight_grad(x, y, np.zeros((3, 2, 3, 3), np.float32), padded, 1, 1, 0)
     with pytest.raises(ValueError, match="dW must have shape"):
         _C.direct_conv3x3_weight_grad(x, y, np.zeros((3, 2, 3, 2), np.float32), padded, 1, 1, 1)
 
@@ -213,6 +223,8 @@ def test_dispatchers_check_what_they_write():
         D.conv3x3(x, w, (3, 1))
     with pytest.raises(ValueError, match="stride must be 1 or 2"):
         D.conv3x3(x, w, (1, 1), stride=3)
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        D.weight_grad(x, np.zeros((1, 3, 4, 4), np.float32), (1, 1), stride=(2, 2))
     with pytest.raises(ValueError, match="dy has shape"):
         D.weight_grad(x, np.zeros((1, 3, 4, 5), np.float32), (1, 1))
 

@@ -47,7 +47,8 @@ inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 
 // Threads: each call is one OpenMP parallel region (the caller's), in which the copy and the
 // arithmetic are two work-shared loops (`omp for`, whose barrier ends the copy before any task
 // reads it). minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
-// minidl/__init__.py) and waking one costs tens of microseconds: one region, not two, per call.
+// minidl/__init__.py) and waking one costs tens to hundreds of microseconds on these VMs
+// (docs/conv.md, Threads): one region, not two, per call.
 
 // The padded copy of x: (N, C, H + 2·pad_h, W + 2·pad_w), zeros around each plane. For stride 2
 // each row is stored de-interleaved — its even columns 0, 2, 4, … first, then its odd columns
@@ -57,7 +58,7 @@ inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 
 template <typename T>
 void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, planes = g.batch * g.channels;
-  const index_t odd = odd_columns_start(pw);
+  const index_t odd_start = odd_columns_start(pw);
 #pragma omp for schedule(static)
   for (index_t p = 0; p < planes; ++p) {
     T* out = padded + p * ph * pw;
@@ -71,13 +72,11 @@ void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
         std::copy(source, source + g.width, row + g.pad_w);
         std::fill(row + g.pad_w + g.width, row + pw, T(0));
       } else {
-        // x's column c is padded column c + pad_w: an even one goes to (c + pad_w) / 2, an odd
-        // one to odd + (c + pad_w) / 2.
-        std::fill(row, row + pw, T(0));
-        const index_t first = g.pad_w % 2;                  // the first column that lands on an even one
-        for (index_t c = first, k = (first + g.pad_w) / 2; c < g.width; c += 2, ++k) row[k] = source[c];
-        for (index_t c = 1 - first, k = odd + (1 - first + g.pad_w) / 2; c < g.width; c += 2, ++k)
-          row[k] = source[c];
+        std::fill(row, row + pw, T(0));                                     // the padding
+        for (index_t c = 0; c < g.width; ++c) {
+          const index_t j = c + g.pad_w;                                    // x's column c, padded
+          row[j % 2 ? odd_start + j / 2 : j / 2] = source[c];
+        }
       }
     }
     std::fill(out + (g.pad_h + g.height) * pw, out + ph * pw, T(0));       // rows below
@@ -187,8 +186,9 @@ __attribute__((target("avx512f"))) void forward_vector_avx512(
 }
 
 // The vector function signature both forms share: `count` outputs (1 … lanes) of 8 filters.
-using ForwardVector = void (*)(const float*, index_t, index_t, index_t, const float*, index_t,
-                               const float*, index_t, index_t, float* const*);
+using ForwardVector = void (*)(const float* rows, index_t plane, index_t pw, index_t odd,
+                               const float* packed, index_t channels, const float* bias, index_t nf,
+                               index_t count, float* const* out);
 
 // The vector functions of one instruction set and stride: for full vectors, for the partial last one.
 using VectorPair = std::pair<ForwardVector, ForwardVector>;
@@ -232,8 +232,10 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
       const index_t count = std::min(lanes, g.out_w - ox);
       float* at[kFilters];
       for (index_t f = 0; f < nf; ++f) at[f] = y + ((n * g.filters + f0 + f) * g.out_h + oy) * g.out_w + ox;
-      (count == lanes ? full_vector : partial_vector)(rows + ox, plane, pw, odd, wb, g.channels, bb, nf,
-                                                      count, at);
+      if (count == lanes)
+        full_vector(rows + ox, plane, pw, odd, wb, g.channels, bb, nf, count, at);
+      else   // the row's last, partial vector
+        partial_vector(rows + ox, plane, pw, odd, wb, g.channels, bb, nf, count, at);
     }
   }
 }
@@ -340,7 +342,8 @@ void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float*
     const bool wide = g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16;   // else mostly masked lanes
     const VectorPair vectors = g.stride == 1 ? forward_vectors<1>(wide) : forward_vectors<2>(wide);
     const std::vector<float> packed = packed_forward_weights(w, g);
-#pragma omp parallel if (g.batch * g.filters * g.out_h * g.channels * g.out_w > (index_t(1) << 15))
+    const index_t blocks = (g.filters + kFilters - 1) / kFilters;        // tasks: N · blocks · out_h
+#pragma omp parallel if (g.batch * blocks * g.out_h * g.channels * g.out_w > (index_t(1) << 15))
     {
       pad_input(x, g, padded);
       forward_rows(padded, packed.data(), bias, g, wide ? 16 : 8, vectors.first, vectors.second, y);

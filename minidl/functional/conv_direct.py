@@ -5,8 +5,8 @@ The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value
 column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
 (16 channels at 32×32, batch 16: a 9.4 MB matrix for a 75 MFLOP product with only 16 rows of
 weights), and the GEMM reading it back runs at half of BLAS's peak. The direct kernel keeps
-eight outputs of eight filters in registers and multiplies straight from the (padded) input,
-which stays in the cache. The three products of a conv's training step, behind one check in
+eight outputs (sixteen with AVX-512) of eight filters in registers and multiplies straight from
+the (padded) input, which stays in the cache. The three products of a conv's training step, behind one check in
 ``Conv2d`` (``takes``):
 
     forward   y  = direct_conv3x3(x, W, padding, stride)
@@ -44,9 +44,11 @@ enabled = True
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
-#: ... and a stride-2 conv only if its output rows are at least this wide: rows of 8 outputs are
-#: one vector each, and there the kernel only breaks even with im2col (measured in the FCN's
-#: training step, docs/conv.md) — while its stride-2 input gradient stays on col2im anyway
+#: ... and a stride-2 conv only if its output rows are at least this wide. Rows of 8 outputs are
+#: one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv with 8² outputs
+#: took 1.05× of im2col's time inside the training step (1.20× alone), where the 16-wide rows of
+#: 16 → 32 took 0.82× (docs/conv.md). (Its stride-1 8×8 layer, whose dx runs on the kernel too,
+#: breaks even at 0.96–1.06× and stays on the lane.)
 MIN_STRIDE_2_WIDTH = 16
 
 
@@ -78,15 +80,16 @@ def forward(x, weight, geom, bias=None):
 
 
 def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
-    """(dx, dW) of ``forward`` (None where not needed): dx is the forward of dy with the flipped
-    filters (the dual convolution), dW the kernel's weight gradient.
+    """(dx, dW) of ``forward`` (None where not needed): dW is the kernel's weight gradient; dx,
+    for stride 1, the forward of dy with the flipped filters (the dual convolution).
 
-    dx has C channels, and the kernel computes 8 output channels at a time: for a first layer's
-    3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at 256²: 7–10 ms against ~4 on
-    im2col), so there dx is the plain side's col2im(Wᵀ @ dy)."""
+    dx stays on the plain side's col2im(Wᵀ @ dy) for stride 2 (a transpose convolution, not a
+    forward one) and for a first layer: dx has C channels and the kernel computes 8 output
+    channels at a time, so for 3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at
+    256²: 7–10 ms against ~4 on im2col)."""
     dx = dw = None
     stride = geom.stride[0]
-    if need_dx and (stride != 1 or x.shape[1] < direct_conv.FILTER_BLOCK and not forced):
+    if need_dx and (stride != 1 or (x.shape[1] < direct_conv.FILTER_BLOCK and not forced)):
         dx = _conv_gemm_transposed(grad_out, weight, geom, x.shape)   # (a transpose conv for stride 2)
     elif need_dx:
         flipped, dual = flipped_dual(weight, geom)          # (C, F, 3, 3), padding 2 − p
