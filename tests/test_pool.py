@@ -280,3 +280,49 @@ def test_bilinear_above_the_dense_size_gathers_and_matches_torch():
     y = F.interpolate(Tensor(x), size=(90, 9), mode="bilinear")
     ty = torch.nn.functional.interpolate(torch.tensor(x), size=(90, 9), mode="bilinear")
     np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, shape", [((2, 2), (2, 3, 8, 6)), ((3, 2), (1, 4, 9, 10)), ((1, 1), (2, 2, 3, 5)),
+                                      ((2, 3), (3, 1, 4, 12))])
+def test_max_pool_on_the_adaptive_lane_equals_the_tap_loop(k, shape, dtype, monkeypatch):
+    """Windows that tile the input run on the compiled adaptive kernel (the lane in
+    functional/pool.py): values, indices and the input gradient equal the tap loop's, bit for
+    bit — ties (rounded values: the first maximum wins), NaN (the last one wins) and a plane of
+    -inf (its first position) included."""
+    from minidl import kernels
+    from minidl.functional import pool
+    if not kernels.available()["cpu"]:
+        pytest.skip("minidl._C is not built")
+    rng = np.random.default_rng(sum(shape))
+    x0 = np.round(rng.standard_normal(shape) * 2).astype(dtype)
+    x0[0, 0, 0, 0] = np.nan
+    x0[0, 0, -1, -k[1]:] = np.nan
+    x0[-1, -1] = -np.inf
+    g0 = rng.standard_normal((shape[0], shape[1], shape[2] // k[0], shape[3] // k[1])).astype(dtype)
+    results = {}
+    for lane in (True, False):
+        if not lane:
+            monkeypatch.setattr(pool, "_windows_are_adaptive_bins", lambda *args: False)
+        x = Tensor(x0.copy(), requires_grad=True)
+        assert pool._windows_are_adaptive_bins(x.data, k, k, (0, 0), (1, 1), g0.shape[2:]) == lane
+        y, index = F.max_pool2d(x, k, return_indices=True)
+        y.backward(g0)
+        results[lane] = (y.numpy(), index.numpy(), x.grad.numpy())
+    for lane_value, plain_value in zip(results[True], results[False]):
+        np.testing.assert_array_equal(lane_value, plain_value)
+
+
+def test_the_adaptive_lane_takes_only_windows_that_tile_the_input():
+    from minidl import kernels
+    from minidl.functional import pool
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    takes = pool._windows_are_adaptive_bins
+    assert takes(x, (2, 2), (2, 2), (0, 0), (1, 1), (4, 4)) == kernels.available()["cpu"]
+    assert not takes(x, (2, 2), (1, 1), (0, 0), (1, 1), (7, 7))                  # overlapping
+    assert not takes(x, (2, 2), (2, 2), (1, 1), (1, 1), (5, 5))                  # padded
+    assert not takes(x, (2, 2), (2, 2), (0, 0), (2, 2), (3, 3))                  # dilated
+    assert not takes(np.zeros((1, 2, 9, 8), np.float32), (2, 2), (2, 2), (0, 0), (1, 1), (5, 4))  # ceil_mode
+    assert not takes(x.astype(np.float16), (2, 2), (2, 2), (0, 0), (1, 1), (4, 4))  # no compiled kernel
+    with kernels.using("reference"):
+        assert not takes(x, (2, 2), (2, 2), (0, 0), (1, 1), (4, 4))

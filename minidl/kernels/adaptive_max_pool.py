@@ -67,6 +67,12 @@ def adaptive_max_pool2d_backward_reference(grad_output, argmax, input_shape):
     return grad_input
 
 
+def runs_compiled(input):
+    """Whether ``adaptive_max_pool2d_forward`` runs a compiled kernel (C++ or CUDA) on ``input``
+    rather than the per-cell reference (max_pool2d's fast lane is taken only then)."""
+    return native_for(input) is not None and input.dtype.name in _NATIVE_DTYPES
+
+
 def adaptive_max_pool2d_forward(input, output_size):
     """(output, argmax): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
