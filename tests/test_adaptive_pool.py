@@ -51,11 +51,13 @@ def test_native_equals_reference_bit_for_bit(seed, h, w, out_h, out_w, dtype):
     # backward that adds overlapping cells in another order (or races) — last bits differ.
     rng = np.random.default_rng(seed)
     x = awkward_input(rng, (2, 3, h, w), dtype)
-    output, argmax = kernels.adaptive_max_pool.adaptive_max_pool2d_forward(x, (out_h, out_w))
     ref_output, ref_argmax = adaptive_max_pool2d_reference(x, (out_h, out_w))
-    assert output.dtype == dtype and argmax.dtype == np.int64
-    np.testing.assert_array_equal(output, ref_output)             # NaN == NaN here
-    np.testing.assert_array_equal(argmax, ref_argmax)
+    for mode in ("native", "body"):                   # the fast CPU form and the textbook loop
+        with kernels.using(mode):
+            output, argmax = kernels.adaptive_max_pool.adaptive_max_pool2d_forward(x, (out_h, out_w))
+        assert output.dtype == dtype and argmax.dtype == np.int64
+        np.testing.assert_array_equal(output, ref_output)         # NaN == NaN here
+        np.testing.assert_array_equal(argmax, ref_argmax)
     grad = rng.standard_normal(output.shape).astype(dtype)
     grad_input = kernels.adaptive_max_pool.adaptive_max_pool2d_backward(grad, argmax, x.shape)
     ref_grad = adaptive_max_pool2d_backward_reference(grad, ref_argmax, x.shape)

@@ -31,13 +31,10 @@ MINIDL_HD index_t adaptive_bin_end(index_t i, index_t n, index_t size) {
   return 1 + ((i + 1) * size - 1) / n;
 }
 
-// One output cell (oh, ow) of one plane (height×width): max over its bin, and where it was.
+// The maximum of one bin [h0, h1) × [w0, w1) of a plane `width` values wide, and where it was.
 template <typename T>
-MINIDL_HD void adaptive_max_pool_cell(const T* plane, index_t height, index_t width,
-                                      index_t out_h, index_t out_w, index_t oh, index_t ow,
-                                      T* out, index_t* argmax) {
-  const index_t h0 = adaptive_bin_start(oh, out_h, height), h1 = adaptive_bin_end(oh, out_h, height);
-  const index_t w0 = adaptive_bin_start(ow, out_w, width), w1 = adaptive_bin_end(ow, out_w, width);
+MINIDL_HD void adaptive_max_over_bin(const T* plane, index_t width, index_t h0, index_t h1,
+                                     index_t w0, index_t w1, T* out, index_t* argmax) {
   T best = -static_cast<T>(INFINITY);
   index_t best_index = h0 * width + w0;  // an all -inf bin reports its first position, as PyTorch
   for (index_t h = h0; h < h1; ++h)
@@ -47,6 +44,16 @@ MINIDL_HD void adaptive_max_pool_cell(const T* plane, index_t height, index_t wi
     }
   *out = best;
   *argmax = best_index;
+}
+
+// One output cell (oh, ow) of one plane (height×width): max over its bin, and where it was.
+template <typename T>
+MINIDL_HD void adaptive_max_pool_cell(const T* plane, index_t height, index_t width,
+                                      index_t out_h, index_t out_w, index_t oh, index_t ow,
+                                      T* out, index_t* argmax) {
+  adaptive_max_over_bin(plane, width, adaptive_bin_start(oh, out_h, height),
+                        adaptive_bin_end(oh, out_h, height), adaptive_bin_start(ow, out_w, width),
+                        adaptive_bin_end(ow, out_w, width), out, argmax);
 }
 
 // Backward of one plane: every cell's gradient goes to its argmax, cells in row-major order.

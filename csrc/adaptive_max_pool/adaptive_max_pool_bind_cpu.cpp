@@ -9,7 +9,7 @@
 
 // output and argmax (N, C, out_h, out_w), allocated by the caller: out_h/w are their sizes.
 template <typename T>
-void adaptive_max_pool2d_forward(py::array input, py::array output, py::array argmax) {
+void adaptive_max_pool2d_forward(py::array input, py::array output, py::array argmax, bool fast) {
   minidl::check_array<T>(input, "input");
   minidl::check_ndim(input, 4, "input");
   minidl::check_ndim(output, 4, "output");
@@ -20,7 +20,10 @@ void adaptive_max_pool2d_forward(py::array input, py::array output, py::array ar
   index_t* am = output_of<index_t>(argmax, {n, c, out_h, out_w}, "adaptive_max_pool2d", "argmax");
   auto in = static_cast<const T*>(input.data());
   py::gil_scoped_release release;
-  minidl::adaptive_max_pool2d_forward_cpu<T>(in, n, c, h, w, out_h, out_w, out, am);
+  if (fast)
+    minidl::adaptive_max_pool2d_forward_cpu_fast<T>(in, n, c, h, w, out_h, out_w, out, am);
+  else
+    minidl::adaptive_max_pool2d_forward_cpu<T>(in, n, c, h, w, out_h, out_w, out, am);
 }
 
 // grad_input (N, C, H, W), zeroed by the caller: the gradients are added into it.
@@ -49,12 +52,12 @@ void adaptive_max_pool2d_backward(py::array grad_output, py::array argmax, py::a
 void bind_adaptive_max_pool_cpu(py::module_& m) {
   m.def(
       "adaptive_max_pool2d_forward",
-      [](py::array input, py::array output, py::array argmax) {
+      [](py::array input, py::array output, py::array argmax, bool fast) {
         minidl::dispatch_float(input, "input", [&](auto t) {
-          adaptive_max_pool2d_forward<decltype(t)>(input, output, argmax);
+          adaptive_max_pool2d_forward<decltype(t)>(input, output, argmax, fast);
         });
       },
-      py::arg("input"), py::arg("output"), py::arg("argmax"),
+      py::arg("input"), py::arg("output"), py::arg("argmax"), py::arg("fast") = true,
       "Writes output and argmax (int64 = h * W + w), both (N, C, out_h, out_w). PyTorch's bins.");
   m.def(
       "adaptive_max_pool2d_backward",

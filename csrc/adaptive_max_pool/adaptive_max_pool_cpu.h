@@ -10,6 +10,12 @@ void adaptive_max_pool2d_forward_cpu(const T* input, index_t batch, index_t chan
                                      index_t height, index_t width, index_t out_h, index_t out_w,
                                      T* output, index_t* argmax);
 
+// The fast form of the forward (adaptive_max_pool_cpu_fast.cpp): the same cells, bit for bit.
+template <typename T>
+void adaptive_max_pool2d_forward_cpu_fast(const T* input, index_t batch, index_t channels,
+                                          index_t height, index_t width, index_t out_h,
+                                          index_t out_w, T* output, index_t* argmax);
+
 // grad_input (batch, channels, height, width), zero on entry, receives every cell's gradient at
 // its argmax. Deterministic: one thread owns each plane and adds its cells in order.
 template <typename T>

@@ -10,7 +10,9 @@ Bin i of n along an axis of length `size` spans
 (PyTorch's bins: neighbours overlap by one row when n does not divide size; with n > size
 several bins share a row; no bin is empty). Each output cell is the maximum over its bin: ties
 keep the first position (rows, then columns), NaN propagates (the last NaN wins), exactly as
-PyTorch. The C++ and CUDA kernels share one body, csrc/adaptive_max_pool/adaptive_max_pool.h.
+PyTorch. The C++ and CUDA kernels share one body, csrc/adaptive_max_pool/adaptive_max_pool.h;
+on the CPU the default is its fast form (adaptive_max_pool_cpu_fast.cpp: bin edges once per row,
+not per cell), the textbook loop runs under ``kernels.use("body")`` — the same results bit for bit.
 
 Shapes: input (N, C, H, W) -> output and argmax (N, C, out_h, out_w), argmax int64 = h * W + w
 (a flat index into the input plane). Inputs are validated by minidl.functional.pool; these
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 
 from .. import backend
-from . import contiguous, launch, native_for
+from . import contiguous, fast_cpu_form, launch, native_for
 
 _NATIVE_DTYPES = ("float32", "float64")   # the compiled kernels' dtypes; others use the reference
 
@@ -85,7 +87,7 @@ def adaptive_max_pool2d_forward(input, output_size):
     output = xp.empty((n, c, out_h, out_w), dtype=input.dtype)
     argmax = xp.empty(output.shape, dtype=xp.int64)
     launch(native, "adaptive_max_pool2d_forward", (input, output, argmax),
-           sizes=(n, c, h, w, out_h, out_w))
+           sizes=(n, c, h, w, out_h, out_w), fast=fast_cpu_form())
     return output, argmax
 
 
