@@ -14,8 +14,8 @@ kernel tap (i, j), so every op is a handful of whole-array operations on NumPy o
 One fast lane (``_windows_are_adaptive_bins``): when the windows tile the input exactly — stride
 = kernel size, no padding or dilation, H and W multiples of it (VGG's 2×2 pools) — they *are*
 adaptive pooling's bins for that output size, so max pooling runs on the compiled adaptive
-kernel, with the same tie and NaN rule and the same flat indices (tests/test_pool.py checks
-values, indices and gradients against the tap loop). On VGG16's pool1 at 256² the tap loop took
+kernel (on the CPU), with the same tie and NaN rule and the same flat indices (tests/test_pool.py
+checks values, indices and gradients against the tap loop). On VGG16's pool1 at 256² the tap loop took
 83 ms forward and 28 ms backward, the kernel 19 and 2.7 (docs/performance.md).
 """
 from __future__ import annotations
@@ -92,10 +92,11 @@ def _first_inside(out, s, p, d, xp):
 def _windows_are_adaptive_bins(x, k, s, p, d, out):
     """Whether max pooling of x (N, C, H, W) with this geometry is adaptive max pooling to ``out``:
     windows that tile the plane exactly (adaptive bin i of n along an axis of n·k values spans
-    [i·k, (i+1)·k)), on an array the compiled kernel takes."""
+    [i·k, (i+1)·k)), on a NumPy array the compiled kernel takes. (CuPy arrays keep the tap loop's
+    whole-array CuPy operations until a GPU run has checked the CUDA kernel: issue 15.)"""
     return (s == k and p == (0, 0) and d == (1, 1)
             and x.shape[2] == out[0] * k[0] and x.shape[3] == out[1] * k[1]
-            and adaptive_kernels.runs_compiled(x))
+            and not backend.is_cupy_array(x) and adaptive_kernels.runs_compiled(x))
 
 
 class MaxPool2d(Function):
