@@ -6,8 +6,8 @@ column matrix of 9·C rows; with few channels that matrix is large next to the w
 (16 channels at 32×32, batch 16: a 9.4 MB matrix for a 75 MFLOP product with only 16 rows of
 weights), and the GEMM reading it back runs at half of BLAS's peak. The direct kernel keeps
 eight outputs (sixteen with AVX-512) of eight filters in registers and multiplies straight from
-the (padded) input, which stays in the cache. The three products of a conv's training step, behind one check in
-``Conv2d`` (``takes``):
+the (padded) input, which stays in the cache. The three products of a conv's training step,
+behind one check in ``Conv2d`` (``takes``):
 
     forward   y  = direct_conv3x3(x, W, padding, stride)
     backward  dx = direct_conv3x3(dy, V, 2 − padding)     V = W rotated 180°, in/out channels swapped
@@ -23,12 +23,11 @@ When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 f
 (float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
 stride 1 or 2 (stride 2 with output rows of 16 or more), no dilation, one group, padding ≤ 2, and
 fewer than 128 in- or out-channels (from 128 on, Winograd's lane — conv_winograd.py — is checked
-first and takes the conv). In float64 the
-fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one thread
-per output, untuned) is not used by the lane — cuBLAS's im2col GEMM stays until a GPU run measures
-the two (issue 15). ``enabled = False`` switches the
-lane off; ``forced = True`` runs every conv of that geometry here whatever the dtype, kernel
-mode or device (the tests use it to compare the lane with the plain side everywhere).
+first and takes the conv). In float64 the fast form is the textbook loop, slower than im2col's
+dgemm; on the GPU the CUDA kernel (one thread per output, untuned) is not used by the lane —
+cuBLAS's im2col GEMM stays until a GPU run measures the two (issue 15). ``enabled = False``
+switches the lane off; ``forced = True`` runs every conv of that geometry here whatever the
+dtype, kernel mode or device (the tests use it to compare the lane with the plain side everywhere).
 """
 from __future__ import annotations
 

@@ -70,8 +70,8 @@ def adaptive_max_pool2d_backward_reference(grad_output, argmax, input_shape):
 
 
 def runs_compiled(input):
-    """Whether ``adaptive_max_pool2d_forward`` runs a compiled kernel (C++ or CUDA) on ``input``
-    rather than the per-cell reference (max_pool2d's fast lane is taken only then)."""
+    """Whether the dispatchers below run a compiled kernel (C++ or CUDA) on ``input`` rather
+    than the reference (max_pool2d's fast lane is taken only then)."""
     return native_for(input) is not None and input.dtype.name in _NATIVE_DTYPES
 
 
@@ -79,9 +79,9 @@ def adaptive_max_pool2d_forward(input, output_size):
     """(output, argmax): C++ / CUDA when built, else the reference."""
     xp = backend.get_array_module(input)
     out_h, out_w = (int(v) for v in output_size)
-    native = native_for(input)
-    if native is None or input.dtype.name not in _NATIVE_DTYPES:
+    if not runs_compiled(input):
         return adaptive_max_pool2d_reference(input, (out_h, out_w))
+    native = native_for(input)
     input = contiguous(input, xp)
     n, c, h, w = input.shape
     output = xp.empty((n, c, out_h, out_w), dtype=input.dtype)
@@ -94,9 +94,9 @@ def adaptive_max_pool2d_forward(input, output_size):
 def adaptive_max_pool2d_backward(grad_output, argmax, input_shape):
     """grad_input: C++ / CUDA (both deterministic: one thread per input plane) / reference."""
     xp = backend.get_array_module(grad_output)
-    native = native_for(grad_output)
-    if native is None or grad_output.dtype.name not in _NATIVE_DTYPES:
+    if not runs_compiled(grad_output):
         return adaptive_max_pool2d_backward_reference(grad_output, argmax, input_shape)
+    native = native_for(grad_output)
     grad_output = contiguous(grad_output, xp)
     argmax = contiguous(argmax, xp, xp.int64)
     grad_input = xp.zeros(input_shape, dtype=grad_output.dtype)
