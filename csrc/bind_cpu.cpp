@@ -33,4 +33,5 @@ PYBIND11_MODULE(_C, m) {
   bind_adaptive_max_pool_cpu(m);
   bind_winograd_cpu(m);
   bind_direct_conv_cpu(m);
+  bind_relu_cpu(m);
 }

@@ -28,4 +28,5 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_adaptive_max_pool_cuda(m);
   bind_winograd_cuda(m);
   bind_direct_conv_cuda(m);
+  bind_relu_cuda(m);
 }

@@ -107,6 +107,8 @@ REFUSALS = [
     ("winograd_input_adjoint", (0, 0, 1, 2, 1, 1, 0, 0, 0, 0), "larger than the padded input"),
     ("direct_conv3x3", (0, 0, 0, 0, 1, 2, 4, 4, 3, 1, 1, 3, 0, 0), "stride must be 1 or 2"),
     ("direct_conv3x3_weight_grad", (0, 0, 0, 1, 2, 1, 1, 3, 0, 0, 1, 0, 0), "larger than the padded input"),
+    ("relu_forward", (0, 0, -1, 0, 0), "count must be >= 0"),
+    ("relu_backward", (0, 0, 4, 2**62, 0, 0), "too many for one launch"),
 ]
 
 

@@ -25,6 +25,7 @@ void bind_roi_align_cpu(py::module_& m);
 void bind_adaptive_max_pool_cpu(py::module_& m);
 void bind_winograd_cpu(py::module_& m);
 void bind_direct_conv_cpu(py::module_& m);
+void bind_relu_cpu(py::module_& m);
 
 // An output array allocated by the caller (minidl/kernels/__init__.py: the calling convention):
 // of dtype T, aligned, C-contiguous, writeable and of exactly `shape`. Returns its data.

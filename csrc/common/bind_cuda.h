@@ -25,6 +25,7 @@ void bind_roi_align_cuda(py::module_& m);
 void bind_adaptive_max_pool_cuda(py::module_& m);
 void bind_winograd_cuda(py::module_& m);
 void bind_direct_conv_cuda(py::module_& m);
+void bind_relu_cuda(py::module_& m);
 
 // dtype_code 0 = float32, 1 = float64 (anything else was read as float64): the element size.
 inline index_t element_size(int dtype_code) {

@@ -10,6 +10,8 @@
 // threads run between these calls in a network).
 #include "norm_cpu.h"
 
+#include "../common/vector_clones.h"
+
 #include <cmath>
 
 namespace minidl {
@@ -22,7 +24,7 @@ template <typename T>
 static T inv_std_of(T var, T eps) { return T(1) / std::sqrt(var + eps); }
 
 template <typename T>
-void norm_statistics_cpu(const T* x, const NormGeometry& g, T* mean, T* var) {
+MINIDL_VECTOR_CLONES void norm_statistics_cpu(const T* x, const NormGeometry& g, T* mean, T* var) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
   const double count = double(runs * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
@@ -46,7 +48,7 @@ void norm_statistics_cpu(const T* x, const NormGeometry& g, T* mean, T* var) {
 }
 
 template <typename T>
-void norm_forward_cpu(const T* __restrict x, const NormGeometry& g, const T* mean, const T* var,
+MINIDL_VECTOR_CLONES void norm_forward_cpu(const T* __restrict x, const NormGeometry& g, const T* mean, const T* var,
                       const T* weight, const T* bias, T eps, T* __restrict out) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
@@ -63,7 +65,7 @@ void norm_forward_cpu(const T* __restrict x, const NormGeometry& g, const T* mea
 }
 
 template <typename T>
-void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
+MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
                             const T* var, T eps, T* sum_dy, T* sum_dy_xhat) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
@@ -84,7 +86,7 @@ void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, cons
 }
 
 template <typename T>
-void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g,
+MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g,
                              const T* mean, const T* var, const T* weight, T eps,
                              const T* sum_dy, const T* sum_dy_xhat, bool input_stats,
                              T* __restrict dx) {
