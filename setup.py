@@ -68,6 +68,11 @@ if SANITIZE:  # see the docstring; the same -fsanitize flags go to the compiler 
           file=sys.stderr)
 if os.environ.get("MINIDL_NATIVE"):
     CXX_FLAGS.append("-march=native")
+# No implicit fused multiply-adds: where a loop is compiled for AVX-512 (common/vector_clones.h)
+# or -march=native, GCC would fuse a * b + c in some copies of a formula and not in others (a
+# loop's vector body, not its remainder), and one formula would give results differing in the
+# last bit from element to element. The hand-written vector code asks for its FMAs explicitly.
+CXX_FLAGS.append("-ffp-contract=off")
 OPENMP = not os.environ.get("MINIDL_NO_OPENMP") and has_openmp()
 if OPENMP:
     CXX_FLAGS.append("-fopenmp")

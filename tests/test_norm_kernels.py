@@ -1,6 +1,7 @@
 """The normalization kernels (minidl/kernels/norm.py, csrc/norm/): C++ and CUDA against the
 NumPy reference for batch and instance norm, with and without (γ, β), statistics from the input
-or fixed, float32 and float64 — and the binding's errors on bad input."""
+or fixed, with and without a fused ReLU, float32 and float64 — and the binding's errors on bad
+input."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,13 +20,15 @@ def as64(*arrays):
     return [None if a is None else a.astype(np.float64) for a in arrays]
 
 
-def run_all_passes(x, dy, weight, bias, per_instance, input_stats, eps=1e-5):
-    """Every pass of the kernel family on one input: statistics, forward, backward sums, dx."""
+def run_all_passes(x, dy, weight, bias, per_instance, input_stats, eps=1e-5, relu=False):
+    """Every pass of the kernel family on one input: statistics, forward, backward sums, dx
+    (``relu``: with a ReLU fused onto the output, whose sign then gates dy)."""
     mean, var = K.norm_statistics(x, per_instance)
-    out = K.norm_forward(x, mean, var, weight, bias, eps, per_instance)
-    sums = K.norm_backward_sums(dy, x, mean, var, eps, per_instance)
+    out = K.norm_forward(x, mean, var, weight, bias, eps, per_instance, relu)
+    relu_out = out if relu else None
+    sums = K.norm_backward_sums(dy, x, mean, var, eps, per_instance, relu_out)
     dx = K.norm_backward_input(dy, x, mean, var, weight, eps, *sums, input_stats=input_stats,
-                               per_instance=per_instance)
+                               per_instance=per_instance, relu_out=relu_out)
     return mean, var, out, sums[0], sums[1], dx
 
 
@@ -34,9 +37,9 @@ def run_all_passes(x, dy, weight, bias, per_instance, input_stats, eps=1e-5):
 @given(shape=st.sampled_from([(5, 3), (1, 4, 1), (4, 3, 6), (3, 2, 4, 5), (2, 7, 1, 9), (6, 1, 3, 3)]),
        per_instance=st.booleans(), affine=st.booleans(), input_stats=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), offset=st.sampled_from([0.0, 100.0]),
-       seed=st.integers(0, 10**6))
+       relu=st.booleans(), seed=st.integers(0, 10**6))
 def test_native_passes_equal_the_reference(shape, per_instance, affine, input_stats, dtype, offset,
-                                           seed):
+                                           relu, seed):
     if per_instance and len(shape) < 3:
         return                                      # instance norm needs spatial axes
     rng = np.random.default_rng(seed)
@@ -46,9 +49,14 @@ def test_native_passes_equal_the_reference(shape, per_instance, affine, input_st
     c = shape[1]
     weight, bias = ((rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype))
                     if affine else (None, None))
-    got = run_all_passes(x, dy, weight, bias, per_instance, input_stats)
+    got = run_all_passes(x, dy, weight, bias, per_instance, input_stats, relu=relu)
     with kernels.using("reference"):
-        ref = run_all_passes(*as64(x, dy, weight, bias), per_instance, input_stats)
+        # the fused ReLU gates with the kernel's own output: a float64 output could differ in
+        # sign from it where y rounds to 0 in float32
+        x64, dy64, w64, b64 = as64(x, dy, weight, bias)
+        dy64 = dy64 * (got[2] > 0) if relu else dy64
+        ref = run_all_passes(x64, dy64, w64, b64, per_instance, input_stats)
+        ref = ref[:2] + (np.maximum(ref[2], 0) if relu else ref[2],) + ref[3:]
     for name, a, b in zip(("mean", "var", "out", "sum_dy", "sum_dy_xhat", "dx"), got, ref):
         assert a.dtype == x.dtype and a.shape == b.shape, name
         scale = max(1.0, float(np.abs(b).max()))
@@ -74,20 +82,30 @@ def test_norm_binding_rejects_bad_input_without_crashing():
     x = np.zeros((2, 3, 4))
     mean, var = np.zeros(3), np.ones(3)
     with pytest.raises(ValueError, match=r"mean has shape \(2,\), expected \(3,\)"):
-        _C.norm_forward(x, np.zeros(2), var, None, None, np.empty_like(x), 1e-5, False)
+        _C.norm_forward(x, np.zeros(2), var, None, None, np.empty_like(x), 1e-5, False, False)
     with pytest.raises(ValueError, match="expected \\(6,\\)"):      # instance norm: N*C groups
         _C.norm_statistics(x, mean, var, True)
     with pytest.raises(ValueError, match="weight has shape"):
-        _C.norm_forward(x, mean, var, np.ones(4), None, np.empty_like(x), 1e-5, False)
+        _C.norm_forward(x, mean, var, np.ones(4), None, np.empty_like(x), 1e-5, False, False)
     with pytest.raises(ValueError, match="out has shape"):
-        _C.norm_forward(x, mean, var, None, None, np.empty((2, 3, 5)), 1e-5, False)
+        _C.norm_forward(x, mean, var, None, None, np.empty((2, 3, 5)), 1e-5, False, False)
     with pytest.raises(TypeError, match="float64"):
-        _C.norm_forward(x, mean.astype(np.float32), var, None, None, np.empty_like(x), 1e-5, False)
+        _C.norm_forward(x, mean.astype(np.float32), var, None, None, np.empty_like(x), 1e-5, False,
+                        False)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), x, mean, var, np.empty(3),
-                              np.empty(3), 1e-5, False)
+        _C.norm_backward_sums(np.zeros((4, 3, 2)).transpose(2, 1, 0), None, x, mean, var,
+                              np.empty(3), np.empty(3), 1e-5, False)
+    with pytest.raises(ValueError, match=r"relu_out has shape \(2, 3, 5\), expected \(2, 3, 4\)"):
+        _C.norm_backward_sums(x, np.zeros((2, 3, 5)), x, mean, var, np.empty(3), np.empty(3), 1e-5,
+                              False)
+    with pytest.raises(TypeError, match="relu_out must be an ndarray or None"):
+        _C.norm_backward_input(x, [0.0], x, mean, var, None, np.zeros(3), np.zeros(3),
+                               np.empty_like(x), 1e-5, True, False)
+    with pytest.raises(TypeError, match="relu_out: expected dtype float64"):
+        _C.norm_backward_input(x, x.astype(np.float32), x, mean, var, None, np.zeros(3),
+                               np.zeros(3), np.empty_like(x), 1e-5, True, False)
     with pytest.raises(TypeError, match="weight must be an ndarray or None"):   # no temporary copy
-        _C.norm_forward(x, mean, var, [1.0, 1.0, 1.0], None, np.empty_like(x), 1e-5, False)
+        _C.norm_forward(x, mean, var, [1.0, 1.0, 1.0], None, np.empty_like(x), 1e-5, False, False)
     with pytest.raises(ValueError, match="shape \\(N, C, ...\\)"):
         _C.norm_statistics(np.zeros(3), mean, var, False)
     with pytest.raises(ValueError, match="no values"):
@@ -105,10 +123,14 @@ def test_cuda_passes_equal_the_reference(per_instance, planes_route, dtype, monk
     x = (rng.standard_normal((5, 3, 17, 13)) + 10).astype(dtype)
     dy = rng.standard_normal(x.shape).astype(dtype)
     weight, bias = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
-    for input_stats in (True, False):
-        got = run_all_passes(*(cp.asarray(a) for a in (x, dy, weight, bias)), per_instance, input_stats)
+    for input_stats, relu in ((True, False), (False, False), (True, True)):
+        got = run_all_passes(*(cp.asarray(a) for a in (x, dy, weight, bias)), per_instance,
+                             input_stats, relu=relu)
         with kernels.using("reference"):
-            ref = run_all_passes(*as64(x, dy, weight, bias), per_instance, input_stats)
+            x64, dy64, w64, b64 = as64(x, dy, weight, bias)
+            dy64 = dy64 * (cp.asnumpy(got[2]) > 0) if relu else dy64     # see the CPU test
+            ref = run_all_passes(x64, dy64, w64, b64, per_instance, input_stats)
+            ref = ref[:2] + (np.maximum(ref[2], 0) if relu else ref[2],) + ref[3:]
         for a, b in zip(got, ref):
             scale = max(1.0, float(np.abs(b).max()))
             np.testing.assert_allclose(cp.asnumpy(a), b, rtol=TOLERANCE[dtype]["rtol"],

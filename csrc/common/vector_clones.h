@@ -15,6 +15,13 @@
 // Sums taken in vector lanes add in a different order at each width, so a reduction (batch
 // norm's statistics) can differ in the last bit of double precision between CPUs; every
 // result is still checked against the NumPy reference within the stated tolerances.
+//
+// AVX-512 has fused multiply-adds, and GCC would fuse a * b + c where it pleases — in the
+// vector body of a loop but not in its scalar remainder, or in one copy of a loop and not in
+// another — so that one formula gave results differing in the last bit from element to
+// element. setup.py therefore compiles _C with -ffp-contract=off: each clone computes exactly
+// the operations written, and a fused ReLU equals normalization-then-ReLU bit for bit
+// (tests/test_fusion.py).
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)

@@ -8,9 +8,15 @@
 // Backward with statistics taken from x (m values per group):
 //   dx = gamma_c * inv_std_g * (dy - mean_g(dy) - x_hat * mean_g(dy * x_hat))
 // and with fixed (running) statistics simply dx = gamma_c * inv_std_g * dy.
+//
+// A ReLU fused onto the output (minidl.nn.fuse_norm_relu): the forward writes max(y, 0) in the
+// same pass, and the backward reads the gradient of y as dy gated by that output's sign — the
+// ReLU's own bodies (relu.h), so the values equal normalization-then-ReLU bit for bit, with one
+// whole-array pass fewer in each direction.
 #pragma once
 
 #include "../common/host_device.h"
+#include "../relu/relu.h"
 
 namespace minidl {
 
@@ -40,6 +46,19 @@ MINIDL_HD index_t norm_channel_of_group(const NormGeometry& g, index_t group) {
 template <typename T>
 MINIDL_HD T norm_forward_element(T x, T mean, T inv_std, T gamma, T beta) {
   return (x - mean) * inv_std * gamma + beta;
+}
+
+// The value written by the forward pass: y, or max(y, 0) when a ReLU is fused onto it.
+template <typename T>
+MINIDL_HD T norm_output_element(T y, bool relu) {
+  return relu ? relu_forward_element(y) : y;
+}
+
+// The gradient reaching the normalization at element e: dy[e], or — when a ReLU was fused onto
+// the output (relu_out is that output, else nullptr) — dy[e] gated by relu_out[e] > 0.
+template <typename T>
+MINIDL_HD T norm_incoming_gradient(const T* dy, const T* relu_out, index_t e) {
+  return relu_out ? relu_backward_element(dy[e], relu_out[e]) : dy[e];
 }
 
 // One input gradient. scale = gamma * inv_std; mean_dy and mean_dy_xhat are the group means

@@ -51,6 +51,17 @@ const T* optional_vector_of(const py::object& a, index_t length, const char* nam
   return vector_of<T>(py::reinterpret_borrow<py::array>(a), length, name);
 }
 
+// relu_out (a fused ReLU's output, shaped as x) -> its data, or None -> nullptr (no ReLU fused).
+template <typename T>
+const T* optional_like(const py::object& a, const py::array& x, const char* name) {
+  if (a.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(a))
+    throw py::type_error(std::string("norm: ") + name + " must be an ndarray or None");
+  const auto array = py::reinterpret_borrow<py::array>(a);
+  check_like<T>(array, x, name);
+  return static_cast<const T*>(array.data());
+}
+
 // The geometry of x and its statistics (groups,), checked: what every pass after the first takes.
 template <typename T>
 struct NormInputs {
@@ -83,7 +94,7 @@ void norm_statistics(py::array x, py::array mean, py::array var, bool per_instan
 }
 
 void norm_forward(py::array x, py::array mean, py::array var, py::object weight, py::object bias,
-                  py::array out, double eps, bool per_instance) {
+                  py::array out, double eps, bool per_instance, bool relu) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
@@ -92,40 +103,45 @@ void norm_forward(py::array x, py::array mean, py::array var, py::object weight,
     auto b = optional_vector_of<T>(bias, in.g.channels, "bias");
     auto out_ptr = static_cast<T*>(out.mutable_data());
     py::gil_scoped_release release;
-    minidl::norm_forward_cpu<T>(in.x, in.g, in.mean, in.var, w, b, T(eps), out_ptr);
+    minidl::norm_forward_cpu<T>(in.x, in.g, in.mean, in.var, w, b, T(eps), relu, out_ptr);
   });
 }
 
-void norm_backward_sums(py::array dy, py::array x, py::array mean, py::array var,
-                        py::array sum_dy, py::array sum_dy_xhat, double eps, bool per_instance) {
+void norm_backward_sums(py::array dy, py::object relu_out, py::array x, py::array mean,
+                        py::array var, py::array sum_dy, py::array sum_dy_xhat, double eps,
+                        bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
     check_like<T>(dy, x, "dy");
+    auto gate = optional_like<T>(relu_out, x, "relu_out");
     auto s = mutable_vector_of<T>(sum_dy, in.groups, "sum_dy");
     auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
     auto dy_ptr = static_cast<const T*>(dy.data());
     py::gil_scoped_release release;
-    minidl::norm_backward_sums_cpu<T>(dy_ptr, in.x, in.g, in.mean, in.var, T(eps), s, s_xhat);
+    minidl::norm_backward_sums_cpu<T>(dy_ptr, gate, in.x, in.g, in.mean, in.var, T(eps), s,
+                                      s_xhat);
   });
 }
 
-void norm_backward_input(py::array dy, py::array x, py::array mean, py::array var,
-                         py::object weight, py::array sum_dy, py::array sum_dy_xhat, py::array dx,
-                         double eps, bool input_stats, bool per_instance) {
+void norm_backward_input(py::array dy, py::object relu_out, py::array x, py::array mean,
+                         py::array var, py::object weight, py::array sum_dy,
+                         py::array sum_dy_xhat, py::array dx, double eps, bool input_stats,
+                         bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
     check_like<T>(dy, x, "dy");
     check_like<T>(dx, x, "dx");
+    auto gate = optional_like<T>(relu_out, x, "relu_out");
     auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
     auto s = vector_of<T>(sum_dy, in.groups, "sum_dy");
     auto s_xhat = vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
     auto dy_ptr = static_cast<const T*>(dy.data());
     auto dx_ptr = static_cast<T*>(dx.mutable_data());
     py::gil_scoped_release release;
-    minidl::norm_backward_input_cpu<T>(dy_ptr, in.x, in.g, in.mean, in.var, w, T(eps), s, s_xhat,
-                                       input_stats, dx_ptr);
+    minidl::norm_backward_input_cpu<T>(dy_ptr, gate, in.x, in.g, in.mean, in.var, w, T(eps), s,
+                                       s_xhat, input_stats, dx_ptr);
   });
 }
 
@@ -134,11 +150,11 @@ void bind_norm_cpu(py::module_& m) {
         py::arg("per_instance"));
   m.def("norm_forward", &norm_forward, py::arg("x"), py::arg("mean"), py::arg("var"),
         py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("eps"),
+        py::arg("per_instance"), py::arg("relu"));
+  m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("relu_out"), py::arg("x"),
+        py::arg("mean"), py::arg("var"), py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("eps"),
         py::arg("per_instance"));
-  m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("x"), py::arg("mean"),
-        py::arg("var"), py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("eps"),
-        py::arg("per_instance"));
-  m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("x"),
+  m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("relu_out"), py::arg("x"),
         py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
         py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("eps"), py::arg("input_stats"),
         py::arg("per_instance"));

@@ -48,8 +48,9 @@ MINIDL_VECTOR_CLONES void norm_statistics_cpu(const T* x, const NormGeometry& g,
 }
 
 template <typename T>
-MINIDL_VECTOR_CLONES void norm_forward_cpu(const T* __restrict x, const NormGeometry& g, const T* mean, const T* var,
-                      const T* weight, const T* bias, T eps, T* __restrict out) {
+MINIDL_VECTOR_CLONES void norm_forward_cpu(const T* __restrict x, const NormGeometry& g,
+                                           const T* mean, const T* var, const T* weight,
+                                           const T* bias, T eps, bool relu, T* __restrict out) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
@@ -59,14 +60,17 @@ MINIDL_VECTOR_CLONES void norm_forward_cpu(const T* __restrict x, const NormGeom
     for (index_t r = 0; r < runs; ++r) {
       const index_t start = norm_run_start(g, group, r);
       for (index_t p = 0; p < g.plane; ++p)
-        out[start + p] = norm_forward_element(x[start + p], m, inv_std, gamma, beta);
+        out[start + p] = norm_output_element(
+            norm_forward_element(x[start + p], m, inv_std, gamma, beta), relu);
     }
   }
 }
 
 template <typename T>
-MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* x, const NormGeometry& g, const T* mean,
-                            const T* var, T eps, T* sum_dy, T* sum_dy_xhat) {
+MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* relu_out, const T* x,
+                                                 const NormGeometry& g, const T* mean,
+                                                 const T* var, T eps, T* sum_dy,
+                                                 T* sum_dy_xhat) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
@@ -76,8 +80,9 @@ MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* x, const 
       const index_t start = norm_run_start(g, group, r);
 #pragma omp simd reduction(+ : s, s_xhat)
       for (index_t p = 0; p < g.plane; ++p) {
-        s += dy[start + p];
-        s_xhat += dy[start + p] * ((x[start + p] - m) * inv_std);
+        const T d = norm_incoming_gradient(dy, relu_out, start + p);
+        s += d;
+        s_xhat += d * ((x[start + p] - m) * inv_std);
       }
     }
     sum_dy[group] = T(s);
@@ -86,10 +91,11 @@ MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* x, const 
 }
 
 template <typename T>
-MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const T* __restrict x, const NormGeometry& g,
-                             const T* mean, const T* var, const T* weight, T eps,
-                             const T* sum_dy, const T* sum_dy_xhat, bool input_stats,
-                             T* __restrict dx) {
+MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const T* relu_out,
+                                                  const T* __restrict x, const NormGeometry& g,
+                                                  const T* mean, const T* var, const T* weight,
+                                                  T eps, const T* sum_dy, const T* sum_dy_xhat,
+                                                  bool input_stats, T* __restrict dx) {
   const index_t groups = norm_groups(g), runs = norm_runs(g);
   const T count = T(runs * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
@@ -101,8 +107,9 @@ MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const 
     for (index_t r = 0; r < runs; ++r) {
       const index_t start = norm_run_start(g, group, r);
       for (index_t p = 0; p < g.plane; ++p)
-        dx[start + p] = norm_backward_element(dy[start + p], x[start + p], m, inv_std, scale,
-                                              mean_dy, mean_dy_xhat);
+        dx[start + p] = norm_backward_element(norm_incoming_gradient(dy, relu_out, start + p),
+                                              x[start + p], m, inv_std, scale, mean_dy,
+                                              mean_dy_xhat);
     }
   }
 }
@@ -110,11 +117,12 @@ MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const 
 #define MINIDL_NORM_INSTANTIATE(T)                                                              \
   template void norm_statistics_cpu<T>(const T*, const NormGeometry&, T*, T*);                  \
   template void norm_forward_cpu<T>(const T*, const NormGeometry&, const T*, const T*,          \
-                                    const T*, const T*, T, T*);                                 \
-  template void norm_backward_sums_cpu<T>(const T*, const T*, const NormGeometry&, const T*,    \
-                                          const T*, T, T*, T*);                                 \
-  template void norm_backward_input_cpu<T>(const T*, const T*, const NormGeometry&, const T*,   \
-                                           const T*, const T*, T, const T*, const T*, bool, T*);
+                                    const T*, const T*, T, bool, T*);                           \
+  template void norm_backward_sums_cpu<T>(const T*, const T*, const T*, const NormGeometry&,    \
+                                          const T*, const T*, T, T*, T*);                       \
+  template void norm_backward_input_cpu<T>(const T*, const T*, const T*, const NormGeometry&,   \
+                                           const T*, const T*, const T*, T, const T*, const T*, \
+                                           bool, T*);
 MINIDL_NORM_INSTANTIATE(float)
 MINIDL_NORM_INSTANTIATE(double)
 #undef MINIDL_NORM_INSTANTIATE

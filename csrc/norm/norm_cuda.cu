@@ -52,26 +52,30 @@ __global__ void norm_statistics_kernel(const T* x, NormGeometry g, T* mean, T* v
 
 template <typename T>
 __global__ void norm_forward_kernel(const T* x, NormGeometry g, const T* mean, const T* var,
-                                    const T* weight, const T* bias, T eps, T* out) {
+                                    const T* weight, const T* bias, T eps, bool relu, T* out) {
   const index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= g.batch * g.channels * g.plane) return;
   const index_t group = norm_group_of(g, e), c = (e / g.plane) % g.channels;
   const T inv_std = T(1) / sqrt(var[group] + eps);
-  out[e] = norm_forward_element(x[e], mean[group], inv_std, weight ? weight[c] : T(1),
-                                bias ? bias[c] : T(0));
+  out[e] = norm_output_element(norm_forward_element(x[e], mean[group], inv_std,
+                                                    weight ? weight[c] : T(1),
+                                                    bias ? bias[c] : T(0)),
+                               relu);
 }
 
 template <typename T>
-__global__ void norm_backward_sums_kernel(const T* dy, const T* x, NormGeometry g, const T* mean,
-                                          const T* var, T eps, T* sum_dy, T* sum_dy_xhat) {
+__global__ void norm_backward_sums_kernel(const T* dy, const T* relu_out, const T* x,
+                                          NormGeometry g, const T* mean, const T* var, T eps,
+                                          T* sum_dy, T* sum_dy_xhat) {
   __shared__ double shared[kReduceThreads];
   const index_t group = blockIdx.x, count = norm_runs(g) * g.plane;
   const T m = mean[group], inv_std = T(1) / sqrt(var[group] + eps);
   double s = 0, s_xhat = 0;
   for (index_t k = threadIdx.x; k < count; k += kReduceThreads) {
-    const T d = group_value(dy, g, group, k);
+    const index_t e = norm_run_start(g, group, k / g.plane) + k % g.plane;
+    const T d = norm_incoming_gradient(dy, relu_out, e);
     s += d;
-    s_xhat += d * ((group_value(x, g, group, k) - m) * inv_std);
+    s_xhat += d * ((x[e] - m) * inv_std);
   }
   const double total = block_sum(shared, s), total_xhat = block_sum(shared, s_xhat);
   if (threadIdx.x == 0) {
@@ -81,7 +85,8 @@ __global__ void norm_backward_sums_kernel(const T* dy, const T* x, NormGeometry 
 }
 
 template <typename T>
-__global__ void norm_backward_input_kernel(const T* dy, const T* x, NormGeometry g,
+__global__ void norm_backward_input_kernel(const T* dy, const T* relu_out, const T* x,
+                                           NormGeometry g,
                                            const T* mean, const T* var, const T* weight, T eps,
                                            const T* sum_dy, const T* sum_dy_xhat,
                                            bool input_stats, T* dx) {
@@ -91,7 +96,7 @@ __global__ void norm_backward_input_kernel(const T* dy, const T* x, NormGeometry
   const T count = T(norm_runs(g) * g.plane);
   const T inv_std = T(1) / sqrt(var[group] + eps);
   const T scale = (weight ? weight[c] : T(1)) * inv_std;
-  dx[e] = norm_backward_element(dy[e], x[e], mean[group], inv_std, scale,
+  dx[e] = norm_backward_element(norm_incoming_gradient(dy, relu_out, e), x[e], mean[group], inv_std, scale,
                                 input_stats ? sum_dy[group] / count : T(0),
                                 input_stats ? sum_dy_xhat[group] / count : T(0));
 }
@@ -128,7 +133,7 @@ void norm_statistics_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t cha
 void norm_forward_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channels,
                        std::int64_t plane, bool per_instance, std::uintptr_t mean,
                        std::uintptr_t var, std::uintptr_t weight, std::uintptr_t bias, double eps,
-                       std::uintptr_t out, int dtype_code, std::uintptr_t stream) {
+                       bool relu, std::uintptr_t out, int dtype_code, std::uintptr_t stream) {
   const NormGeometry g{batch, channels, plane, per_instance};
   const long long n = batch * channels * plane;
   if (n == 0) return;
@@ -136,11 +141,13 @@ void norm_forward_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channe
   launch_for_dtype(dtype_code, "norm_forward", [&](auto tag) {
     using T = decltype(tag);
     norm_forward_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight), ptr<T>(bias), T(eps), mut<T>(out));
+        ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight), ptr<T>(bias), T(eps), relu,
+        mut<T>(out));
   });
 }
 
-void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
+void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t relu_out, std::uintptr_t x,
+                             std::int64_t batch,
                              std::int64_t channels, std::int64_t plane, bool per_instance,
                              std::uintptr_t mean, std::uintptr_t var, double eps,
                              std::uintptr_t sum_dy, std::uintptr_t sum_dy_xhat, int dtype_code,
@@ -152,12 +159,13 @@ void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t b
   launch_for_dtype(dtype_code, "norm_backward_sums", [&](auto tag) {
     using T = decltype(tag);
     norm_backward_sums_kernel<T><<<groups, kReduceThreads, 0, s>>>(
-        ptr<T>(dy), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), T(eps), mut<T>(sum_dy),
-        mut<T>(sum_dy_xhat));
+        ptr<T>(dy), ptr<T>(relu_out), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), T(eps),
+        mut<T>(sum_dy), mut<T>(sum_dy_xhat));
   });
 }
 
-void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
+void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t relu_out, std::uintptr_t x,
+                              std::int64_t batch,
                               std::int64_t channels, std::int64_t plane, bool per_instance,
                               std::uintptr_t mean, std::uintptr_t var, std::uintptr_t weight,
                               double eps, std::uintptr_t sum_dy, std::uintptr_t sum_dy_xhat,
@@ -170,7 +178,8 @@ void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t 
   launch_for_dtype(dtype_code, "norm_backward_input", [&](auto tag) {
     using T = decltype(tag);
     norm_backward_input_kernel<T><<<blocks_for(n), kThreads, 0, s>>>(
-        ptr<T>(dy), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight), T(eps),
+        ptr<T>(dy), ptr<T>(relu_out), ptr<T>(x), g, ptr<T>(mean), ptr<T>(var), ptr<T>(weight),
+        T(eps),
         ptr<T>(sum_dy), ptr<T>(sum_dy_xhat), input_stats, mut<T>(dx));
   });
 }

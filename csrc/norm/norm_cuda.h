@@ -1,5 +1,5 @@
 // norm_cuda.h — the CUDA launchers' plain C++ API (device pointers and the stream as integers;
-// a null weight / bias pointer means gamma = 1 / beta = 0). See norm.h for what they compute.
+// a null weight / bias pointer means gamma = 1 / beta = 0, a null relu_out no fused ReLU). See norm.h for what they compute.
 #pragma once
 #include <cstdint>
 
@@ -11,13 +11,15 @@ void norm_statistics_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t cha
 void norm_forward_cuda(std::uintptr_t x, std::int64_t batch, std::int64_t channels,
                        std::int64_t plane, bool per_instance, std::uintptr_t mean,
                        std::uintptr_t var, std::uintptr_t weight, std::uintptr_t bias, double eps,
-                       std::uintptr_t out, int dtype_code, std::uintptr_t stream);
-void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
+                       bool relu, std::uintptr_t out, int dtype_code, std::uintptr_t stream);
+void norm_backward_sums_cuda(std::uintptr_t dy, std::uintptr_t relu_out, std::uintptr_t x,
+                             std::int64_t batch,
                              std::int64_t channels, std::int64_t plane, bool per_instance,
                              std::uintptr_t mean, std::uintptr_t var, double eps,
                              std::uintptr_t sum_dy, std::uintptr_t sum_dy_xhat, int dtype_code,
                              std::uintptr_t stream);
-void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t x, std::int64_t batch,
+void norm_backward_input_cuda(std::uintptr_t dy, std::uintptr_t relu_out, std::uintptr_t x,
+                              std::int64_t batch,
                               std::int64_t channels, std::int64_t plane, bool per_instance,
                               std::uintptr_t mean, std::uintptr_t var, std::uintptr_t weight,
                               double eps, std::uintptr_t sum_dy, std::uintptr_t sum_dy_xhat,

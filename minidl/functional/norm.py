@@ -15,6 +15,12 @@ One Function (``_Normalize``) serves all of them; its backward is the classic ba
 gradient, which accounts for μ and σ² depending on x when they are input statistics. The passes
 over the data (statistics, normalization, the backward's sums and dx) are the kernels of
 ``minidl.kernels.norm`` (NumPy reference, C++, CUDA; docs/norm.md).
+
+``relu=True`` (keyword, a minidl extension; set by ``minidl.nn.fuse_norm_relu``) is
+normalization *followed by ReLU* as one Function: the kernels write max(y, 0) in the
+normalizing pass and gate the gradient by that output in the backward's passes — the same
+values as ``relu(batch_norm(x))`` bit for bit, without the ReLU's own pass over the activation
+each way (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -43,15 +49,17 @@ class _Normalize(Function):
     returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, per_instance, input_stats, eps):
+    def forward(ctx, x, weight, bias, mean, var, per_instance, input_stats, eps, relu=False):
         x = backend.get_array_module(x).ascontiguousarray(x)
-        ctx.save_for_backward(x, weight, mean, var)
+        out = kernels.norm_forward(x, mean, var, weight, bias, eps, per_instance, relu)
+        # A fused ReLU's output is kept too: its sign gates the gradient (None: no ReLU).
+        ctx.save_for_backward(x, weight, mean, var, out if relu else None)
         ctx.per_instance, ctx.input_stats, ctx.eps = per_instance, input_stats, eps
-        return kernels.norm_forward(x, mean, var, weight, bias, eps, per_instance)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, mean, var = ctx.saved_tensors
+        x, weight, mean, var, relu_out = ctx.saved_tensors
         grad = backend.get_array_module(grad).ascontiguousarray(grad)
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
         sums = (None, None)
@@ -59,7 +67,8 @@ class _Normalize(Function):
             # Σ grad and Σ grad·x_hat per group: dβ and dγ (summed over the images for instance
             # norm), and — when μ, σ came from x — the two means dx needs:
             # dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
-            sums = kernels.norm_backward_sums(grad, x, mean, var, ctx.eps, ctx.per_instance)
+            sums = kernels.norm_backward_sums(grad, x, mean, var, ctx.eps, ctx.per_instance,
+                                              relu_out)
         per_channel = (x.shape[0] if ctx.per_instance else 1, x.shape[1])   # groups -> (n, C)
         d_bias = sums[0].reshape(per_channel).sum(axis=0) if need_db else None
         d_weight = sums[1].reshape(per_channel).sum(axis=0) if need_dw else None
@@ -67,7 +76,7 @@ class _Normalize(Function):
         if need_dx:
             d_x = kernels.norm_backward_input(grad, x, mean, var, weight, ctx.eps, *sums,
                                               input_stats=ctx.input_stats,
-                                              per_instance=ctx.per_instance)
+                                              per_instance=ctx.per_instance, relu_out=relu_out)
         return d_x, d_weight, d_bias, None, None
 
 
@@ -99,14 +108,16 @@ def _update_running(running, value, momentum):
 
 @tensor_args("x", "weight", "bias", optional=("weight", "bias"))
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, relu=False):
     """Batch normalization over (N, *) for each channel; x (N, C) or (N, C, H, W, ...).
 
     training: normalize with the batch mean and *biased* variance, and (when given) update the
     running statistics in place with the *unbiased* variance, as PyTorch does.
     Otherwise: normalize with running_mean / running_var.
+    relu: return max(·, 0) of the result, fused into the same passes (module docstring).
     """
     training = flag(training, "training", "batch_norm")
+    relu = flag(relu, "relu", "batch_norm")
     eps = number(eps, "eps", "batch_norm", minimum=0.0)
     momentum = number(momentum, "momentum", "batch_norm", minimum=0.0, maximum=1.0)
     channels = x.shape[1] if isinstance(x, Tensor) and x.ndim >= 2 else None
@@ -135,19 +146,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         mean, var = _frozen(rm, x.dtype, xp), _frozen(rv, x.dtype, xp)
     return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=training,
-                            eps=eps)
+                            eps=eps, relu=relu)
 
 
 @tensor_args("x", "weight", "bias", optional=("weight", "bias"))
 def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
+                  use_input_stats=True, momentum=0.1, eps=1e-5, *, relu=False):
     """Instance normalization: each (image, channel) plane to zero mean, unit (biased) variance.
 
     x (N, C, H, W) (or (N, C, L)). With running statistics given and ``use_input_stats``, they
     are updated with the batch average of the per-instance statistics (PyTorch's behaviour);
-    ``use_input_stats=False`` normalizes with them instead.
+    ``use_input_stats=False`` normalizes with them instead. relu: as in ``batch_norm``.
     """
     use_input_stats = flag(use_input_stats, "use_input_stats", "instance_norm")
+    relu = flag(relu, "relu", "instance_norm")
     eps = number(eps, "eps", "instance_norm", minimum=0.0)
     momentum = number(momentum, "momentum", "instance_norm", minimum=0.0, maximum=1.0)
     channels = x.shape[1] if isinstance(x, Tensor) and x.ndim >= 2 else None
@@ -162,7 +174,7 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
                              "use_input_stats=False")
         mean, var = _frozen(rm, x.dtype, xp), _frozen(rv, x.dtype, xp)
         return _Normalize.apply(x, weight, bias, mean, var, per_instance=False, input_stats=False,
-                                eps=eps)
+                                eps=eps, relu=relu)
     count = math.prod(x.shape[2:])
     if count <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, got "
@@ -172,7 +184,8 @@ def instance_norm(x, running_mean=None, running_var=None, weight=None, bias=None
         _update_running(rm, mean.reshape(x.shape[:2]).mean(axis=0), momentum)
     if rv is not None:
         _update_running(rv, (var.reshape(x.shape[:2]) * (count / (count - 1))).mean(axis=0), momentum)
-    return _Normalize.apply(x, weight, bias, mean, var, per_instance=True, input_stats=True, eps=eps)
+    return _Normalize.apply(x, weight, bias, mean, var, per_instance=True, input_stats=True, eps=eps,
+                            relu=relu)
 
 
 @tensor_args("x", "style", "weight", "bias")

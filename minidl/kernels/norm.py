@@ -9,6 +9,11 @@ norm (C groups), plane (n, c) over (H, W) for instance norm (N·C groups, ``per_
     norm_backward_input(dy, x, ...)        dx = γ/σ · (dy - mean(dy) - x_hat · mean(dy·x_hat))
                                            (dx = γ/σ · dy when the statistics were fixed)
 
+A ReLU fused onto the output (``relu=True``; minidl.nn.fuse_norm_relu): the forward writes
+max(y, 0) in the same pass, and the two backward passes take that output as ``relu_out`` and
+read dy · (relu_out > 0) where they read dy — the ReLU's own formulas (kernels/relu.py), so the
+values equal normalization followed by ReLU bit for bit, one whole-array pass fewer each way.
+
 The ``*_reference`` functions are the readable NumPy/CuPy definitions; the dispatchers run the
 C++ kernel (csrc/norm/) on NumPy arrays and the CUDA one on CuPy arrays. Why kernels: in NumPy
 these are ~10 whole-array passes and several new arrays per direction; the kernels read x two
@@ -20,6 +25,7 @@ import math
 
 from .. import backend
 from . import aligned, launch, native_for
+from .relu import relu_backward_reference, relu_forward_reference
 
 
 def _grouped(x, per_instance):
@@ -55,24 +61,30 @@ def _x_hat(x, mean, var, eps, per_instance):
     return (x3 - _per_group(mean, x, per_instance)) * _per_group(inv_std, x, per_instance), inv_std
 
 
-def norm_forward_reference(x, mean, var, weight, bias, eps, per_instance):
+def norm_forward_reference(x, mean, var, weight, bias, eps, per_instance, relu=False):
     out, _ = _x_hat(x, mean, var, eps, per_instance)
     if weight is not None:
         out = out * _per_channel(weight, x.shape[1])
     if bias is not None:
         out = out + _per_channel(bias, x.shape[1])
-    return out.reshape(x.shape)
+    out = out.reshape(x.shape)
+    return relu_forward_reference(out) if relu else out
 
 
-def norm_backward_sums_reference(dy, x, mean, var, eps, per_instance):
-    dy3, axes = _grouped(dy, per_instance)
+def _incoming_gradient(dy, relu_out):
+    """dy, or dy gated by a fused ReLU's output (relu_out; None: no ReLU fused)."""
+    return dy if relu_out is None else relu_backward_reference(dy, relu_out)
+
+
+def norm_backward_sums_reference(dy, x, mean, var, eps, per_instance, relu_out=None):
+    dy3, axes = _grouped(_incoming_gradient(dy, relu_out), per_instance)
     x_hat, _ = _x_hat(x, mean, var, eps, per_instance)
     return dy3.sum(axis=axes).reshape(-1), (dy3 * x_hat).sum(axis=axes).reshape(-1)
 
 
 def norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
-                                  input_stats, per_instance):
-    dy3, axes = _grouped(dy, per_instance)
+                                  input_stats, per_instance, relu_out=None):
+    dy3, axes = _grouped(_incoming_gradient(dy, relu_out), per_instance)
     x_hat, inv_std = _x_hat(x, mean, var, eps, per_instance)
     scale = _per_group(inv_std, x, per_instance)
     if weight is not None:
@@ -116,6 +128,11 @@ def _check_cuda(name, x, vectors, like):
             raise ValueError(f"{name}: {arg} has shape {a.shape}, expected {x.shape}")
 
 
+def _like(**arrays):
+    """The arrays that must have x's shape, for _check_cuda (an absent relu_out: None, left out)."""
+    return {name: a for name, a in arrays.items() if a is not None}
+
+
 def _sizes(x):
     """(batch, channels, plane) of x (N, C, ...): what the CUDA launchers are told."""
     return x.shape[0], x.shape[1], _plane(x)
@@ -152,14 +169,16 @@ def batch_statistics_by_planes(x):
     return mean, var_p.mean(axis=0) + ((mean_p - mean) ** 2).mean(axis=0)
 
 
-def batch_backward_sums_by_planes(dy, x, mean, var, eps):
+def batch_backward_sums_by_planes(dy, x, mean, var, eps, relu_out=None):
     """Batch norm's (Σ dy, Σ dy·x_hat) (C,) as sums of the per-plane sums: each plane is given
     its channel's mean and var (x_hat is the channel's), then the N planes are added."""
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
-    _check_cuda("norm_backward_sums", x, {"mean": (mean, c), "var": (var, c)}, {"dy": dy})
+    _check_cuda("norm_backward_sums", x, {"mean": (mean, c), "var": (var, c)},
+                _like(dy=dy, relu_out=relu_out))
     per_plane = [xp.ascontiguousarray(xp.broadcast_to(a, (n, c))).reshape(-1) for a in (mean, var)]
-    sum_dy, sum_dy_xhat = norm_backward_sums(dy, x, *per_plane, eps, per_instance=True)
+    sum_dy, sum_dy_xhat = norm_backward_sums(dy, x, *per_plane, eps, per_instance=True,
+                                             relu_out=relu_out)
     return sum_dy.reshape(n, c).sum(axis=0), sum_dy_xhat.reshape(n, c).sum(axis=0)
 
 
@@ -177,11 +196,12 @@ def norm_statistics(x, per_instance):
     return mean, var
 
 
-def norm_forward(x, mean, var, weight, bias, eps, per_instance):
-    """y = (x - mean) / sqrt(var + eps) · weight + bias; mean, var (groups,); weight, bias (C,) or None."""
+def norm_forward(x, mean, var, weight, bias, eps, per_instance, relu=False):
+    """y = (x - mean) / sqrt(var + eps) · weight + bias; mean, var (groups,); weight, bias (C,) or
+    None. ``relu``: max(y, 0) instead (a fused ReLU)."""
     native = _native(x, mean, var, weight, bias)
     if native is None:
-        return norm_forward_reference(x, mean, var, weight, bias, eps, per_instance)
+        return norm_forward_reference(x, mean, var, weight, bias, eps, per_instance, relu)
     xp = backend.get_array_module(x)
     out = xp.empty_like(x)
     if xp is not backend.np:
@@ -189,44 +209,48 @@ def norm_forward(x, mean, var, weight, bias, eps, per_instance):
         _check_cuda("norm_forward", x, {"mean": (mean, g), "var": (var, g), "weight": (weight, c),
                                         "bias": (bias, c)}, {})
     launch(native, "norm_forward", (x, mean, var, weight, bias, out), sizes=_sizes(x),
-           options=(eps, per_instance))
+           options=(eps, per_instance, relu))
     return out
 
 
-def norm_backward_sums(dy, x, mean, var, eps, per_instance):
-    """(Σ dy, Σ dy·x_hat) over each group: dβ and dγ before summing groups into channels."""
-    native = _native(x, dy, mean, var)
+def norm_backward_sums(dy, x, mean, var, eps, per_instance, relu_out=None):
+    """(Σ dy, Σ dy·x_hat) over each group: dβ and dγ before summing groups into channels.
+    ``relu_out``: the output of a fused ReLU (dy is gated by its sign), or None."""
+    native = _native(x, dy, mean, var, relu_out)
     if native is None:
-        return norm_backward_sums_reference(dy, x, mean, var, eps, per_instance)
+        return norm_backward_sums_reference(dy, x, mean, var, eps, per_instance, relu_out)
     if not per_instance and use_planes_for_batch_norm(x):
-        return batch_backward_sums_by_planes(dy, x, mean, var, eps)
+        return batch_backward_sums_by_planes(dy, x, mean, var, eps, relu_out)
     xp = backend.get_array_module(x)
     g = _groups(x, per_instance)
     sum_dy, sum_dy_xhat = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
     if xp is not backend.np:
-        _check_cuda("norm_backward_sums", x, {"mean": (mean, g), "var": (var, g)}, {"dy": dy})
-    launch(native, "norm_backward_sums", (dy, x, mean, var, sum_dy, sum_dy_xhat), sizes=_sizes(x),
-           options=(eps, per_instance))
+        _check_cuda("norm_backward_sums", x, {"mean": (mean, g), "var": (var, g)},
+                    _like(dy=dy, relu_out=relu_out))
+    launch(native, "norm_backward_sums", (dy, relu_out, x, mean, var, sum_dy, sum_dy_xhat),
+           sizes=_sizes(x), options=(eps, per_instance))
     return sum_dy, sum_dy_xhat
 
 
 def norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat, input_stats,
-                        per_instance):
+                        per_instance, relu_out=None):
     """dx of the normalization (see the module docstring); sums from ``norm_backward_sums``
-    (ignored when ``input_stats`` is False: fixed statistics)."""
+    (ignored when ``input_stats`` is False: fixed statistics); ``relu_out`` as there."""
     xp = backend.get_array_module(x)
     if sum_dy is None:                       # fixed statistics: the sums are not used
         sum_dy = sum_dy_xhat = xp.zeros(_groups(x, per_instance), dtype=x.dtype)
-    native = _native(x, dy, mean, var, weight, sum_dy, sum_dy_xhat)
+    native = _native(x, dy, mean, var, weight, sum_dy, sum_dy_xhat, relu_out)
     if native is None:
         return norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
-                                             input_stats, per_instance)
+                                             input_stats, per_instance, relu_out)
     dx = xp.empty_like(x)
     if xp is not backend.np:
         g, c = _groups(x, per_instance), x.shape[1]
         _check_cuda("norm_backward_input", x, {"mean": (mean, g), "var": (var, g),
                                                "weight": (weight, c), "sum_dy": (sum_dy, g),
-                                               "sum_dy_xhat": (sum_dy_xhat, g)}, {"dy": dy})
-    launch(native, "norm_backward_input", (dy, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
+                                               "sum_dy_xhat": (sum_dy_xhat, g)},
+                    _like(dy=dy, relu_out=relu_out))
+    launch(native, "norm_backward_input",
+           (dy, relu_out, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
            sizes=_sizes(x), options=(eps, input_stats, per_instance))
     return dx

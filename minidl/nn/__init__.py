@@ -1,6 +1,7 @@
 """minidl.nn — layers as Modules (PyTorch's names, arguments and weight layouts)."""
 from . import init
 from .conv import Conv2d, ConvTranspose2d
+from .fusion import fuse_norm_relu
 from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, ModuleList, ReLU, Sequential,
                      Sigmoid, Tanh)
 from .inspect import capture_activations, forward_until, layer_outputs

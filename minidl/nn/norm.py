@@ -5,6 +5,8 @@ saved by ``state_dict`` but not trained) and uses them in ``eval()`` mode — Py
 ``running_mean``, ``running_var``, ``num_batches_tracked``, so state dicts line up.
 ConditionalInstanceNorm2d holds one (γ, β) row per style (lecture 12's "one network, many
 styles"): ``forward(x, style)`` with style indices (N,) or mixing weights (N, num_styles).
+``fused_relu`` (False unless ``minidl.nn.fuse_norm_relu`` set it) applies the ReLU that
+followed the layer inside its own passes (functional/norm.py).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class _Norm(Module):
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
+        self.fused_relu = False                   # see minidl.nn.fuse_norm_relu
         dtype = dtype or backend.default_dtype
         self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine else None
@@ -56,7 +59,8 @@ class _Norm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"track_running_stats={self.track_running_stats}"
+                + (", fused_relu=True" if self.fused_relu else ""))
 
 
 class BatchNorm2d(_Norm):
@@ -70,7 +74,7 @@ class BatchNorm2d(_Norm):
         self._check_input(x)
         use_batch_stats = self.training or not self.track_running_stats
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            use_batch_stats, self._momentum(), self.eps)
+                            use_batch_stats, self._momentum(), self.eps, relu=self.fused_relu)
 
 
 class InstanceNorm2d(_Norm):
@@ -84,7 +88,7 @@ class InstanceNorm2d(_Norm):
         self._check_input(x)
         use_input_stats = self.training or not self.track_running_stats
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                               use_input_stats, self._momentum(), self.eps)
+                               use_input_stats, self._momentum(), self.eps, relu=self.fused_relu)
 
 
 class ConditionalInstanceNorm2d(Module):
