@@ -1,11 +1,14 @@
 """One training epoch of the lecture-8 FCN: minidl vs the same architecture in PyTorch (CPU).
 
     flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 7]
-    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct] [--avx2]
+    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct] [--avx2] [--unfused]
 
 The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
-trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and
+trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. minidl's model
+has its ten BatchNorm2d -> ReLU pairs fused (``nn.fuse_norm_relu``: the same values, one pass over
+each activation fewer each way), as minidl's own training scripts run it; ``--unfused`` adds
+processes without, for the before/after. PyTorch runs its usual eager modules. Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and
 the median epoch time is reported (see benchmarks/common.py on noise).
 
 ``--processes N`` is the fair form, and the one docs/performance.md reports: each framework runs
@@ -43,7 +46,7 @@ from common import child_environment, only_framework, try_import_torch  # noqa: 
 # In the in-process mode minidl's kernels then share PyTorch's spinning OpenMP threads: the
 # figures of --processes (each framework alone) are the fair ones.
 TORCH = None if (only_framework() or "").startswith("minidl") else try_import_torch()
-from minidl import functional as F, optim              # noqa: E402
+from minidl import functional as F, nn, optim          # noqa: E402
 from minidl.data import ShapesDataset                   # noqa: E402
 from minidl.models import pretrained                    # noqa: E402
 from minidl.autograd import Tensor                        # noqa: E402
@@ -106,7 +109,7 @@ def torch_fcn(torch, model):
 def across_processes(args):
     """--processes N: each framework alone in N fresh processes, alternating; medians and ranges."""
     kinds = (["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
-             + (["minidl-avx2"] if args.avx2 else []))
+             + (["minidl-avx2"] if args.avx2 else []) + (["minidl-unfused"] if args.unfused else []))
     common = ["--images", str(args.images), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
     results = {kind: [] for kind in kinds}
     env = child_environment()                  # each child's framework sets its own default
@@ -144,6 +147,8 @@ def only(args):
         from minidl import _C
         _C.direct_conv_set_lanes(8)                  # the direct lane's forward on AVX2 only
     x, y, starts, model = _data_and_model(args)
+    if args.only.startswith("minidl") and args.only != "minidl-unfused":
+        nn.fuse_norm_relu(model)
     if args.only == "torch":
         tmodel = torch_fcn(torch, model)
         tmodel.train()
@@ -207,7 +212,10 @@ def main():
                         help="with --processes: also minidl with the direct-conv lane switched off")
     parser.add_argument("--avx2", action="store_true",
                         help="with --processes: also minidl with the direct lane's forward kept on AVX2")
-    parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct", "minidl-avx2"],
+    parser.add_argument("--unfused", action="store_true",
+                        help="with --processes: also minidl without nn.fuse_norm_relu")
+    parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct", "minidl-avx2",
+                                           "minidl-unfused"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
@@ -231,6 +239,7 @@ def main():
         model.train()
         tmodel.train()
         candidates["torch"] = torch_epoch(torch, tmodel, x, y, starts, args.batch_size)
+    nn.fuse_norm_relu(model)                  # after the twin is built: it mirrors every ReLU
     times = {name: [] for name in candidates}
     for fn in candidates.values():
         fn()                                              # warm-up epoch

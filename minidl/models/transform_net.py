@@ -46,13 +46,18 @@ class _NormAct(nn.Module):
         super().__init__()
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest") if upsample else None
         self.conv, self.norm, self.activation = conv, norm, activation
+        # Instance / batch norm apply the ReLU in their own passes (minidl.nn.fuse_norm_relu:
+        # the same values, one pass over the activation fewer each way); conditional IN cannot.
+        self.relu_in_norm = activation and isinstance(norm, (nn.InstanceNorm2d, nn.BatchNorm2d))
+        if self.relu_in_norm:
+            norm.fused_relu = True
 
     def forward(self, x, style=None):
         if self.upsample is not None:
             x = self.upsample(x)
         x = self.conv(x)
         x = self.norm(x, style) if style is not None else self.norm(x)
-        return relu(x) if self.activation else x
+        return relu(x) if self.activation and not self.relu_in_norm else x
 
 
 class ResidualBlock(nn.Module):
