@@ -1,14 +1,16 @@
 """One training epoch of the lecture-8 FCN: minidl vs the same architecture in PyTorch (CPU).
 
     flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py [--images 256] [--rounds 7]
-    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct] [--avx2] [--unfused]
+    flock /tmp/minidl-bench.lock python benchmarks/bench_fcn_epoch.py --processes 5 [--without-direct] [--avx2] [--unfused] [--default-malloc]
 
 The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored layer for layer in
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
 trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. minidl's model
 has its ten BatchNorm2d -> ReLU pairs fused (``nn.fuse_norm_relu``: the same values, one pass over
 each activation fewer each way), as minidl's own training scripts run it; ``--unfused`` adds
-processes without, for the before/after. PyTorch runs its usual eager modules. Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and
+processes without, for the before/after. PyTorch runs its usual eager modules.
+``--default-malloc`` adds minidl processes that keep glibc's allocator as it comes
+(``MINIDL_DEFAULT_MALLOC=1``: minidl/_memory.py). Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and
 the median epoch time is reported (see benchmarks/common.py on noise).
 
 ``--processes N`` is the fair form, and the one docs/performance.md reports: each framework runs
@@ -109,14 +111,17 @@ def torch_fcn(torch, model):
 def across_processes(args):
     """--processes N: each framework alone in N fresh processes, alternating; medians and ranges."""
     kinds = (["minidl", "torch"] + (["minidl-without-direct"] if args.without_direct else [])
-             + (["minidl-avx2"] if args.avx2 else []) + (["minidl-unfused"] if args.unfused else []))
+             + (["minidl-avx2"] if args.avx2 else []) + (["minidl-unfused"] if args.unfused else [])
+             + (["minidl-default-malloc"] if args.default_malloc else []))
     common = ["--images", str(args.images), "--batch-size", str(args.batch_size), "--rounds", str(args.rounds)]
     results = {kind: [] for kind in kinds}
     env = child_environment()                  # each child's framework sets its own default
     for i in range(args.processes):
         for kind in kinds:
             done = subprocess.run([sys.executable, os.path.abspath(__file__), "--only", kind, *common],
-                                  capture_output=True, text=True, env=env)
+                                  capture_output=True, text=True,
+                                  env=dict(env, MINIDL_DEFAULT_MALLOC="1") if kind == "minidl-default-malloc"
+                                  else env)
             if done.returncode != 0:
                 sys.exit(f"{kind} process failed (exit code {done.returncode}):\n{done.stderr}")
             results[kind].append(json.loads(done.stdout.strip().splitlines()[-1])["median"])
@@ -214,8 +219,10 @@ def main():
                         help="with --processes: also minidl with the direct lane's forward kept on AVX2")
     parser.add_argument("--unfused", action="store_true",
                         help="with --processes: also minidl without nn.fuse_norm_relu")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="with --processes: also minidl with glibc's allocator left as it comes")
     parser.add_argument("--only", choices=["minidl", "torch", "minidl-without-direct", "minidl-avx2",
-                                           "minidl-unfused"],
+                                           "minidl-unfused", "minidl-default-malloc"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:

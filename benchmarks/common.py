@@ -25,6 +25,13 @@ def only_framework(argv=None):
     return argv[argv.index("--only") + 1] if "--only" in argv[:-1] else None
 
 
+# A process that times PyTorch alone still imports minidl (data, weights, the model to mirror),
+# and importing minidl fixes glibc's allocator thresholds (minidl/_memory.py). PyTorch is timed
+# with the allocator as it comes: set before minidl loads.
+if only_framework() == "torch":
+    os.environ.setdefault("MINIDL_DEFAULT_MALLOC", "1")
+
+
 def child_environment():
     """The environment for a child process that times one framework alone: this one's, without
     the OMP_WAIT_POLICY that importing minidl set (unless the caller had set it), so that each

@@ -4,17 +4,23 @@ Start with ``minidl/autograd.py`` (the autograd engine), then ``minidl/functiona
 ``minidl/nn`` (layers) and ``minidl/optim`` (optimizers). ``python -m minidl.tour`` trains
 small models and writes an HTML report.
 
-One process-wide setting, made on import unless you made it first: ``OMP_WAIT_POLICY=PASSIVE``.
+Two process-wide settings, made on import unless you made them first. ``OMP_WAIT_POLICY=PASSIVE``:
 minidl's C++ kernels run on OpenMP's threads and its matrix products on OpenBLAS's threads — two
 thread pools on the same cores. By default OpenMP keeps its threads spinning after every kernel,
 and they take the cores the next BLAS call needs (and the other way round): one FCN training
 step took 140 ms instead of 44 ms on 2 cores (docs/performance.md). Passive threads sleep as
 soon as a kernel ends. OpenMP reads the variable when it loads, so it applies only if no other
-library (PyTorch, say) loaded OpenMP first in this process.
+library (PyTorch, say) loaded OpenMP first in this process. And glibc's allocator keeps freed
+memory for the next array instead of returning it to the kernel (``minidl/_memory.py``: a
+training step's arrays were new pages every step, ~900 page faults per FCN step).
 """
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before minidl._C (and OpenMP) load
+
+from ._memory import keep_freed_memory
+
+keep_freed_memory()
 
 from . import functional  # noqa: F401  (attaches the Tensor operators)
 from . import kernels, nn, optim, train  # noqa: F401
