@@ -113,10 +113,15 @@ def test_norm_binding_rejects_bad_input_without_crashing():
 
 
 @pytest.mark.skipif(not kernels.available()["cuda"], reason="no CUDA GPU")
+@pytest.mark.parametrize("fused_relu_on_gpu", [False, True])
 @pytest.mark.parametrize("per_instance, planes_route", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cuda_passes_equal_the_reference(per_instance, planes_route, dtype, monkeypatch):
+def test_cuda_passes_equal_the_reference(per_instance, planes_route, dtype, fused_relu_on_gpu,
+                                         monkeypatch):
+    """fused_relu_on_gpu=True runs the CUDA kernels' gated form (the dispatchers keep it off
+    until this test has passed on a GPU: K.FUSED_RELU_ON_GPU)."""
     import cupy as cp
+    monkeypatch.setattr(K, "FUSED_RELU_ON_GPU", fused_relu_on_gpu)
     # batch norm's two GPU routes: one block per channel, or the planes combined (large inputs)
     monkeypatch.setattr(K, "PLANES_ROUTE_MIN_VALUES", 0 if planes_route else 10**12)
     rng = np.random.default_rng(2)

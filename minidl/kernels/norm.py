@@ -128,6 +128,20 @@ def _check_cuda(name, x, vectors, like):
             raise ValueError(f"{name}: {arg} has shape {a.shape}, expected {x.shape}")
 
 
+#: Whether CuPy arrays run the CUDA kernels' fused-ReLU form. Until a GPU run has checked it
+#: (issue 15: tests/test_norm_kernels.py's CUDA tests), a ReLU fused onto the normalization runs
+#: as its own pass on a GPU (CuPy's elementwise kernels) around the unfused CUDA kernels.
+FUSED_RELU_ON_GPU = False
+
+
+def _relu_not_fused_on_gpu(dy, relu_out):
+    """(dy, relu_out) for the launch: on CuPy arrays, without FUSED_RELU_ON_GPU, dy gated here
+    and no relu_out."""
+    if relu_out is not None and backend.is_cupy_array(dy) and not FUSED_RELU_ON_GPU:
+        return relu_backward_reference(dy, relu_out), None
+    return dy, relu_out
+
+
 def _like(**arrays):
     """The arrays that must have x's shape, for _check_cuda (an absent relu_out: None, left out)."""
     return {name: a for name, a in arrays.items() if a is not None}
@@ -202,6 +216,8 @@ def norm_forward(x, mean, var, weight, bias, eps, per_instance, relu=False):
     native = _native(x, mean, var, weight, bias)
     if native is None:
         return norm_forward_reference(x, mean, var, weight, bias, eps, per_instance, relu)
+    if relu and backend.is_cupy_array(x) and not FUSED_RELU_ON_GPU:
+        return relu_forward_reference(norm_forward(x, mean, var, weight, bias, eps, per_instance))
     xp = backend.get_array_module(x)
     out = xp.empty_like(x)
     if xp is not backend.np:
@@ -219,6 +235,7 @@ def norm_backward_sums(dy, x, mean, var, eps, per_instance, relu_out=None):
     native = _native(x, dy, mean, var, relu_out)
     if native is None:
         return norm_backward_sums_reference(dy, x, mean, var, eps, per_instance, relu_out)
+    dy, relu_out = _relu_not_fused_on_gpu(dy, relu_out)
     if not per_instance and use_planes_for_batch_norm(x):
         return batch_backward_sums_by_planes(dy, x, mean, var, eps, relu_out)
     xp = backend.get_array_module(x)
@@ -243,6 +260,7 @@ def norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat, inpu
     if native is None:
         return norm_backward_input_reference(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat,
                                              input_stats, per_instance, relu_out)
+    dy, relu_out = _relu_not_fused_on_gpu(dy, relu_out)
     dx = xp.empty_like(x)
     if xp is not backend.np:
         g, c = _groups(x, per_instance), x.shape[1]
