@@ -56,6 +56,7 @@ UNARY = {
     "pad": (lambda a, c=rand(4, 7): F.pad(a, (1, 2, 0, 1)) * c, rand(3, 4)),
     "broadcast_to": (lambda a, c=rand(3, 4): a.expand((3, 4)) * c, rand(1, 4)),
     "dropout_seeded": (lambda a: F.dropout(a, 0.3, rng=np.random.default_rng(5)), rand(4, 5)),
+    "gram": (lambda a, c=rand(2, 3, 3): F.gram(a) * c, rand(2, 3, 5)),
 }
 
 
@@ -170,6 +171,7 @@ BAD = [
     (lambda: F.softmax(tensor(np.ones(3))), TypeError, "axis"),
     (lambda: F.linear(tensor(np.ones((2, 3))), tensor(np.ones((4, 5)))), ValueError, r"\(N, 5\)"),
     (lambda: F.pad(tensor(np.ones(3)), (1,)), ValueError, "pairs"),
+    (lambda: F.gram(tensor(np.ones((3, 4)))), ValueError, r"gram: x must have shape \(N, C, L\)"),
     (lambda: F.clip(tensor(np.ones(3))), ValueError, "min"),
     (lambda: tensor(np.ones(3)).permute(0, 0), ValueError, "permutation"),
 ]
@@ -218,3 +220,15 @@ def test_gradcheck_projection_is_not_a_seed_0_input():
     stream so a correct backward passes on the input everyone draws first."""
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
     gradcheck(lambda t: F.instance_norm(t, eps=1e-5), [x])
+
+
+def test_gram_equals_x_times_its_transpose_in_values_and_gradient():
+    """F.gram's single-product backward, (dG + dGᵀ) X, is the sum of MatMul's two gradients."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 3))
+    a, b = tensor(x, requires_grad=True), tensor(x, requires_grad=True)
+    ga, gb = F.gram(a), b @ b.permute(0, 2, 1)
+    np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-14)
+    ga.backward(g)
+    gb.backward(g)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)

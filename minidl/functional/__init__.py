@@ -11,7 +11,7 @@ from .select import clamp, clip, maximum, minimum, where
 from .interpolate import interpolate
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
                    multi_margin_loss, nll_loss, smooth_l1_loss, temporal_softmax_cross_entropy)
-from .matmul import linear, matmul
+from .matmul import gram, linear, matmul
 from .methods import attach as _attach
 from .norm import batch_norm, conditional_instance_norm, instance_norm
 from .pool import adaptive_max_pool2d, avg_pool2d, max_pool2d

@@ -1,4 +1,4 @@
-"""Matrix multiplication (batched, broadcasting like ``numpy.matmul``) and ``linear``.
+"""Matrix multiplication (batched, broadcasting like ``numpy.matmul``), ``linear`` and ``gram``.
 
 Lecture idea: for ``C = A @ B`` the gradients are again matrix products,
 ``dA = dC @ Bᵀ`` and ``dB = Aᵀ @ dC`` — the shapes tell you which one it must be. Every
@@ -61,6 +61,30 @@ class Linear(Function):
         return dx, dw, db
 
 
+class Gram(Function):
+    """G = X Xᵀ for X (N, C, L): (N, C, C), one product per image — the Gram matrix of style.
+
+    One op instead of ``x @ x.transpose``: as two operands of a MatMul, X would get two
+    gradients, ``dG @ X`` and ``(Xᵀ @ dG)ᵀ``, two products and a sum. They are one:
+    dX = (dG + dGᵀ) X — a single product, half the backward's work (the Gatys and fast-style
+    steps spend ~10 % of their time in Gram matrices: docs/performance.md).
+    """
+
+    returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        xp = backend.get_array_module(x)
+        return xp.matmul(x, xp.swapaxes(x, -1, -2))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        xp = backend.get_array_module(g)
+        return xp.matmul(g + xp.swapaxes(g, -1, -2), x)
+
+
 def _check_operand(t, name):
     if not isinstance(t, Tensor):
         raise TypeError(f"matmul: {name} must be a Tensor, got {type(t).__name__}")
@@ -103,3 +127,11 @@ def linear(x, weight, bias=None):
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
     return Linear.apply(x, weight, bias)
+
+
+@tensor_args("x")
+def gram(x):
+    """``x @ x.transpose(-1, -2)`` for x of shape (N, C, L): the (N, C, C) Gram matrices."""
+    if x.ndim != 3:
+        raise ValueError(f"gram: x must have shape (N, C, L), got {x.shape}")
+    return Gram.apply(x)

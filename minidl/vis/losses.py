@@ -13,6 +13,8 @@ All are built from minidl ops, so autograd differentiates them.
 """
 from __future__ import annotations
 
+from .. import functional as F
+
 
 def gram_matrix(features, normalize=True):
     """``(N, C, H, W)`` features → ``(N, C, C)`` Gram matrices ``F Fᵀ`` (/ C·H·W if ``normalize``)."""
@@ -20,7 +22,7 @@ def gram_matrix(features, normalize=True):
         raise ValueError(f"features must have shape (N, C, H, W), got {features.shape}")
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
-    gram = flat @ flat.permute(0, 2, 1)                      # (N, C, L) @ (N, L, C)
+    gram = F.gram(flat)                                      # (N, C, L) @ (N, L, C)
     return gram / (c * h * w) if normalize else gram
 
 
