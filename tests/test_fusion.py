@@ -118,3 +118,22 @@ def test_a_fused_fcn_trains_exactly_as_the_unfused_one(training):
             assert_sums_reordered(a, b, f"gradient {i}")
         else:
             assert same_bits(np.asarray(a), np.asarray(b))                # parameters, buffers
+
+
+def test_transform_net_fuses_its_norms_and_a_swapped_in_norm_gets_its_relu_back():
+    """TransformNet's conv-norm-ReLU blocks fuse the ReLU into instance norm; a norm swapped in
+    afterwards (a student's own, as assignment 9 does) gets the ReLU applied after it."""
+    from minidl.models.transform_net import TransformNet
+    net = TransformNet(norm="instance", rng=np.random.default_rng(0))
+    block = net.encoder[0]
+    assert block.norm.fused_relu
+    x = Tensor(np.random.default_rng(1).random((1, 3, 16, 16)).astype(np.float32))
+
+    class PlainInstanceNorm(nn.Module):          # no fused_relu attribute: the ReLU must follow it
+        def forward(self, h):
+            return F.instance_norm(h)
+    fused_out = block(x).numpy()
+    block.norm = PlainInstanceNorm()
+    plain_out = block(x).numpy()
+    assert fused_out.min() >= 0 and plain_out.min() >= 0
+    np.testing.assert_allclose(fused_out, plain_out, rtol=1e-5, atol=1e-6)

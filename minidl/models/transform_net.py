@@ -48,8 +48,7 @@ class _NormAct(nn.Module):
         self.conv, self.norm, self.activation = conv, norm, activation
         # Instance / batch norm apply the ReLU in their own passes (minidl.nn.fuse_norm_relu:
         # the same values, one pass over the activation fewer each way); conditional IN cannot.
-        self.relu_in_norm = activation and isinstance(norm, (nn.InstanceNorm2d, nn.BatchNorm2d))
-        if self.relu_in_norm:
+        if activation and isinstance(norm, (nn.InstanceNorm2d, nn.BatchNorm2d)):
             norm.fused_relu = True
 
     def forward(self, x, style=None):
@@ -57,7 +56,9 @@ class _NormAct(nn.Module):
             x = self.upsample(x)
         x = self.conv(x)
         x = self.norm(x, style) if style is not None else self.norm(x)
-        return relu(x) if self.activation and not self.relu_in_norm else x
+        # asked of the norm at every call: a norm swapped in later (a student's) gets its ReLU here
+        relu_done = getattr(self.norm, "fused_relu", False)
+        return relu(x) if self.activation and not relu_done else x
 
 
 class ResidualBlock(nn.Module):

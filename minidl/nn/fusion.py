@@ -11,9 +11,10 @@ output in the backward's passes): the same values bit for bit, one pass fewer ea
 
 Fusion changes how the model runs, not what it computes or stores: ``state_dict`` keys and
 values are unchanged (the ReLU had no parameters), so a checkpoint loads into the fused or the
-unfused model alike. What it removes is the ReLU *module*: a forward hook on it (as
-``nn.capture_activations`` uses) no longer fires — fuse a model for training, not for
-looking inside it. PyTorch offers the same idea for inference (``torch.ao.quantization.
+unfused model alike. What it removes is the ReLU *module* and the ReLU *Function*: a forward
+hook on the module (as ``nn.capture_activations`` uses) no longer fires, and
+``minidl.override_backward(ReLU, rule)`` (guided backprop) no longer reaches that ReLU — fuse a
+model for training, not for looking inside it. PyTorch offers the same idea for inference (``torch.ao.quantization.
 fuse_modules``); here it serves training.
 """
 from __future__ import annotations
