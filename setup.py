@@ -73,6 +73,11 @@ if os.environ.get("MINIDL_NATIVE"):
 # loop's vector body, not its remainder), and one formula would give results differing in the
 # last bit from element to element. The hand-written vector code asks for its FMAs explicitly.
 CXX_FLAGS.append("-ffp-contract=off")
+# Floating-point operations never trap here (nothing enables FP exceptions), so the compiler may
+# compute both sides of a select in every vector lane: without this, a gated product such as
+# ReLU's backward `g · (out > 0)` stayed a scalar loop with a branch in the AVX2 and SSE2 copies
+# (only AVX-512 has the masked arithmetic that does it without). Changes no value.
+CXX_FLAGS.append("-fno-trapping-math")
 OPENMP = not os.environ.get("MINIDL_NO_OPENMP") and has_openmp()
 if OPENMP:
     CXX_FLAGS.append("-fopenmp")

@@ -7,7 +7,7 @@ The network is ``minidl.models.pretrained.CONFIGS["fcn_shapes"]``, mirrored laye
 torch by ``torch_fcn`` (weights copied; the benchmark checks that both compute the same scores),
 trained with per-pixel cross-entropy and Adam on 64×64 shapes scenes, batch 16. minidl's model
 has its ten BatchNorm2d -> ReLU pairs fused (``nn.fuse_norm_relu``: the same values, one pass over
-each activation fewer each way), as minidl's own training scripts run it; ``--unfused`` adds
+each activation fewer each way; TransformNet fuses its blocks the same way); ``--unfused`` adds
 processes without, for the before/after. PyTorch runs its usual eager modules.
 ``--default-malloc`` adds minidl processes that keep glibc's allocator as it comes
 (``MINIDL_DEFAULT_MALLOC=1``: minidl/_memory.py). Both frameworks run on 2 threads; the rounds (7: PyTorch's own epoch varies by ±20 % between rounds) are interleaved and

@@ -137,3 +137,21 @@ def test_transform_net_fuses_its_norms_and_a_swapped_in_norm_gets_its_relu_back(
     plain_out = block(x).numpy()
     assert fused_out.min() >= 0 and plain_out.min() >= 0
     np.testing.assert_allclose(fused_out, plain_out, rtol=1e-5, atol=1e-6)
+
+
+def test_a_norm_subclass_is_not_fused_and_guided_backprop_refuses_a_fused_relu():
+    """A subclass may override forward (and never read fused_relu): fuse_norm_relu leaves it
+    alone. An overridden ReLU backward (guided backprop) cannot reach a fused ReLU: refused."""
+    import minidl
+    from minidl.functional.activation import ReLU as ReLUFunction
+
+    class MyNorm(nn.BatchNorm2d):
+        def forward(self, x):
+            return super().forward(x) * 1.0
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), MyNorm(4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+    assert nn.fuse_norm_relu(model) == 1 and not model[1].fused_relu and model[4].fused_relu
+    x = Tensor(np.random.default_rng(3).random((2, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    with minidl.override_backward(ReLUFunction, lambda ctx, g: g):
+        with pytest.raises(RuntimeError, match="guided backprop"):
+            model(x).sum().backward()

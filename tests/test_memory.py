@@ -53,3 +53,11 @@ def test_the_setting_is_skipped_when_asked_or_set_by_the_user(monkeypatch):
     assert _memory.keep_freed_memory() is False
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     assert _memory.keep_freed_memory() is True
+
+
+def test_only_the_value_1_opts_out(monkeypatch):
+    from minidl import _memory
+    monkeypatch.setenv("MINIDL_DEFAULT_MALLOC", "0")
+    assert _memory.keep_freed_memory() is True
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
+    assert _memory.keep_freed_memory() is False

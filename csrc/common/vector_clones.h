@@ -24,7 +24,10 @@
 // (tests/test_fusion.py).
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#include <cstddef>  // defines __GLIBC__ on glibc, whose ifunc target_clones needs
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && \
+    defined(__GLIBC__)
 #define MINIDL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MINIDL_VECTOR_CLONES

@@ -100,6 +100,11 @@ bool cpu_has_avx512() {   // (libgcc's check includes the OS saving the 512-bit 
   return yes;
 }
 
+bool cpu_has_avx512vl() {  // 256-bit instructions in all 32 AVX-512 registers
+  static const bool yes = cpu_has_avx512() && __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
 // The mask that selects the first `count` lanes (1 <= count <= 8) of a masked load or store.
 __attribute__((target("avx2"))) inline __m256i first_lanes(index_t count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
@@ -393,7 +398,7 @@ void direct_conv3x3_weight_grad_cpu_fast<float>(const float* x, const float* dy,
     const index_t blocks = (g.filters + kGradFilters - 1) / kGradFilters;
     // AVX-512's 32 registers hold 8 filters' sums (direct_conv_set_lanes(8) keeps AVX2's 4):
     // 0.89-0.93x the time at the FCN's 32- and 64-channel layers and VGG16's conv1_2 at batch 4.
-    const bool registers32 = direct_conv_cpu_fast_lanes() == 16;
+    const bool registers32 = direct_conv_cpu_fast_lanes() == 16 && cpu_has_avx512vl();
 #pragma omp parallel if (blocks * g.channels * g.batch * g.out_h * g.out_w > (index_t(1) << 15))
     {
       pad_input(x, g, padded);

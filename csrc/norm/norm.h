@@ -11,8 +11,8 @@
 //
 // A ReLU fused onto the output (minidl.nn.fuse_norm_relu): the forward writes max(y, 0) in the
 // same pass, and the backward reads the gradient of y as dy gated by that output's sign — the
-// ReLU's own bodies (relu.h), so the values equal normalization-then-ReLU bit for bit, with one
-// whole-array pass fewer in each direction.
+// ReLU's own bodies (relu.h), so the outputs equal normalization-then-ReLU bit for bit and the
+// gradients up to the order of the per-group sums, with one whole-array pass fewer each way.
 #pragma once
 
 #include "../common/host_device.h"

@@ -151,11 +151,11 @@ void bind_norm_cpu(py::module_& m) {
   m.def("norm_forward", &norm_forward, py::arg("x"), py::arg("mean"), py::arg("var"),
         py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("eps"),
         py::arg("per_instance"), py::arg("relu"));
-  m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("relu_out"), py::arg("x"),
-        py::arg("mean"), py::arg("var"), py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("eps"),
-        py::arg("per_instance"));
-  m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("relu_out"), py::arg("x"),
-        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
+  m.def("norm_backward_sums", &norm_backward_sums, py::arg("dy"), py::arg("relu_out"),
+        py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("sum_dy"), py::arg("sum_dy_xhat"),
+        py::arg("eps"), py::arg("per_instance"));
+  m.def("norm_backward_input", &norm_backward_input, py::arg("dy"), py::arg("relu_out"),
+        py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
         py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("eps"), py::arg("input_stats"),
         py::arg("per_instance"));
 }

@@ -37,35 +37,35 @@ void bind_norm_cuda(py::module_& m) {
       py::arg("per_instance"), py::arg("relu"), py::arg("dtype_code"), py::arg("stream"));
   m.def(
       "norm_backward_sums",
-      [](ptr_t dy, ptr_t relu_out, ptr_t x, ptr_t mean, ptr_t var, ptr_t sum_dy, ptr_t sum_dy_xhat, index_t batch,
-         index_t channels, index_t plane, double eps, bool per_instance, int dtype_code,
-         ptr_t stream) {
+      [](ptr_t dy, ptr_t relu_out, ptr_t x, ptr_t mean, ptr_t var, ptr_t sum_dy, ptr_t sum_dy_xhat,
+         index_t batch, index_t channels, index_t plane, double eps, bool per_instance,
+         int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_backward_sums");
         check_pointers(size, {{dy, "dy"}, {relu_out, "relu_out"}, {x, "x"}, {mean, "mean"},
                               {var, "var"}, {sum_dy, "sum_dy"}, {sum_dy_xhat, "sum_dy_xhat"}});
         py::gil_scoped_release release;
-        minidl::norm_backward_sums_cuda(dy, relu_out, x, batch, channels, plane, per_instance, mean, var, eps,
-                                        sum_dy, sum_dy_xhat, dtype_code, stream);
+        minidl::norm_backward_sums_cuda(dy, relu_out, x, batch, channels, plane, per_instance, mean,
+                                        var, eps, sum_dy, sum_dy_xhat, dtype_code, stream);
       },
       py::arg("dy"), py::arg("relu_out"), py::arg("x"), py::arg("mean"), py::arg("var"),
-      py::arg("sum_dy"),
-      py::arg("sum_dy_xhat"), py::arg("batch"), py::arg("channels"), py::arg("plane"),
-      py::arg("eps"), py::arg("per_instance"), py::arg("dtype_code"), py::arg("stream"));
+      py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("batch"), py::arg("channels"),
+      py::arg("plane"), py::arg("eps"), py::arg("per_instance"), py::arg("dtype_code"),
+      py::arg("stream"));
   m.def(
       "norm_backward_input",
       [](ptr_t dy, ptr_t relu_out, ptr_t x, ptr_t mean, ptr_t var, ptr_t weight, ptr_t sum_dy,
-         ptr_t sum_dy_xhat, ptr_t dx, index_t batch, index_t channels, index_t plane, double eps, bool input_stats,
-         bool per_instance, int dtype_code, ptr_t stream) {
+         ptr_t sum_dy_xhat, ptr_t dx, index_t batch, index_t channels, index_t plane, double eps,
+         bool input_stats, bool per_instance, int dtype_code, ptr_t stream) {
         const index_t size = element_size(dtype_code);
         check_norm_sizes(batch, channels, plane, "norm_backward_input");
-        check_pointers(size, {{dy, "dy"}, {relu_out, "relu_out"}, {x, "x"}, {mean, "mean"}, {var, "var"},
-                              {weight, "weight"}, {dx, "dx"}, {sum_dy, "sum_dy"},
+        check_pointers(size, {{dy, "dy"}, {relu_out, "relu_out"}, {x, "x"}, {mean, "mean"},
+                              {var, "var"}, {weight, "weight"}, {dx, "dx"}, {sum_dy, "sum_dy"},
                               {sum_dy_xhat, "sum_dy_xhat"}});
         py::gil_scoped_release release;
-        minidl::norm_backward_input_cuda(dy, relu_out, x, batch, channels, plane, per_instance, mean, var,
-                                         weight, eps, sum_dy, sum_dy_xhat, input_stats, dx,
-                                         dtype_code, stream);
+        minidl::norm_backward_input_cuda(dy, relu_out, x, batch, channels, plane, per_instance,
+                                         mean, var, weight, eps, sum_dy, sum_dy_xhat, input_stats,
+                                         dx, dtype_code, stream);
       },
       py::arg("dy"), py::arg("relu_out"), py::arg("x"), py::arg("mean"), py::arg("var"),
       py::arg("weight"), py::arg("sum_dy"), py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("batch"),

@@ -96,8 +96,8 @@ __global__ void norm_backward_input_kernel(const T* dy, const T* relu_out, const
   const T count = T(norm_runs(g) * g.plane);
   const T inv_std = T(1) / sqrt(var[group] + eps);
   const T scale = (weight ? weight[c] : T(1)) * inv_std;
-  dx[e] = norm_backward_element(norm_incoming_gradient(dy, relu_out, e), x[e], mean[group], inv_std, scale,
-                                input_stats ? sum_dy[group] / count : T(0),
+  dx[e] = norm_backward_element(norm_incoming_gradient(dy, relu_out, e), x[e], mean[group],
+                                inv_std, scale, input_stats ? sum_dy[group] / count : T(0),
                                 input_stats ? sum_dy_xhat[group] / count : T(0));
 }
 

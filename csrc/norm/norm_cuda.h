@@ -1,5 +1,6 @@
 // norm_cuda.h — the CUDA launchers' plain C++ API (device pointers and the stream as integers;
-// a null weight / bias pointer means gamma = 1 / beta = 0, a null relu_out no fused ReLU). See norm.h for what they compute.
+// a null weight / bias pointer means gamma = 1 / beta = 0, a null relu_out no fused ReLU).
+// See norm.h for what they compute.
 #pragma once
 #include <cstdint>
 

@@ -1,4 +1,5 @@
-// relu_bind_cpu.cpp — minidl._C's binding of relu: max(x, 0) and its gradient (minidl/kernels/relu.py).
+// relu_bind_cpu.cpp — minidl._C's binding of relu: max(x, 0) and its gradient
+// (minidl/kernels/relu.py).
 //
 // As every binding (csrc/bind_cpu.cpp): check dtypes, shapes and every derived size before
 // touching memory (a bad call raises ValueError/TypeError naming the argument), then release
@@ -8,8 +9,8 @@
 
 // `a` is of dtype T, aligned, C-contiguous and of the shape of `like` (any number of dimensions).
 template <typename T>
-void check_same_shape(const py::array& a, const py::array& like, const char* op, const char* name,
-                      const char* like_name) {
+static void check_same_shape(const py::array& a, const py::array& like, const char* op,
+                             const char* name, const char* like_name) {
   minidl::check_array<T>(a, name);
   bool same = a.ndim() == like.ndim();
   for (py::ssize_t d = 0; same && d < like.ndim(); ++d) same = a.shape(d) == like.shape(d);

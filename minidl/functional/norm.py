@@ -18,9 +18,9 @@ over the data (statistics, normalization, the backward's sums and dx) are the ke
 
 ``relu=True`` (keyword, a minidl extension; set by ``minidl.nn.fuse_norm_relu``) is
 normalization *followed by ReLU* as one Function: the kernels write max(y, 0) in the
-normalizing pass and gate the gradient by that output in the backward's passes — the same
-values as ``relu(batch_norm(x))`` bit for bit, without the ReLU's own pass over the activation
-each way (docs/performance.md).
+normalizing pass and gate the gradient by that output in the backward's passes — the output of
+``relu(batch_norm(x))`` bit for bit, the gradients up to the order of their sums, without the
+ReLU's own pass over the activation each way (docs/norm.md, docs/performance.md).
 """
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ class _Normalize(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, var, relu_out = ctx.saved_tensors
+        if relu_out is not None and _relu_backward_is_overridden():
+            raise RuntimeError("a ReLU fused into a normalization (nn.fuse_norm_relu) cannot take "
+                               "the overridden ReLU backward (guided backprop): use a model whose "
+                               "norms have fused_relu = False")
         grad = backend.get_array_module(grad).ascontiguousarray(grad)
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
         sums = (None, None)
@@ -78,6 +82,12 @@ class _Normalize(Function):
                                               input_stats=ctx.input_stats,
                                               per_instance=ctx.per_instance, relu_out=relu_out)
         return d_x, d_weight, d_bias, None, None
+
+
+def _relu_backward_is_overridden():
+    from ..autograd import _backward_overrides
+    from .activation import ReLU
+    return ReLU in _backward_overrides()
 
 
 def _data(a):

@@ -11,8 +11,9 @@ norm (C groups), plane (n, c) over (H, W) for instance norm (N·C groups, ``per_
 
 A ReLU fused onto the output (``relu=True``; minidl.nn.fuse_norm_relu): the forward writes
 max(y, 0) in the same pass, and the two backward passes take that output as ``relu_out`` and
-read dy · (relu_out > 0) where they read dy — the ReLU's own formulas (kernels/relu.py), so the
-values equal normalization followed by ReLU bit for bit, one whole-array pass fewer each way.
+read dy · (relu_out > 0) where they read dy — the ReLU's own formulas (kernels/relu.py): the
+outputs equal normalization followed by ReLU bit for bit, the gradients up to the order of the
+per-group sums, with one whole-array pass fewer each way.
 
 The ``*_reference`` functions are the readable NumPy/CuPy definitions; the dispatchers run the
 C++ kernel (csrc/norm/) on NumPy arrays and the CUDA one on CuPy arrays. Why kernels: in NumPy

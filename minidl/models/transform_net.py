@@ -48,7 +48,7 @@ class _NormAct(nn.Module):
         self.conv, self.norm, self.activation = conv, norm, activation
         # Instance / batch norm apply the ReLU in their own passes (minidl.nn.fuse_norm_relu:
         # the same values, one pass over the activation fewer each way); conditional IN cannot.
-        if activation and isinstance(norm, (nn.InstanceNorm2d, nn.BatchNorm2d)):
+        if activation and type(norm) in (nn.InstanceNorm2d, nn.BatchNorm2d):
             norm.fused_relu = True
 
     def forward(self, x, style=None):
