@@ -46,6 +46,18 @@ T* output_of(py::array& a, std::initializer_list<index_t> shape, const char* op,
   return static_cast<T*>(a.mutable_data());
 }
 
+// An array of dtype T, aligned, C-contiguous and of exactly `like`'s shape (any number of
+// dimensions): an elementwise op's output or second input (norm's and relu's bindings).
+template <typename T>
+void check_shape_like(const py::array& a, const py::array& like, const std::string& op,
+                      const char* name) {
+  minidl::check_array<T>(a, name);
+  bool same = a.ndim() == like.ndim();
+  for (py::ssize_t d = 0; same && d < like.ndim(); ++d) same = a.shape(d) == like.shape(d);
+  minidl::check(same, op + ": " + name + " has shape " + minidl::shape_str(a) + ", expected " +
+                          minidl::shape_str(like));
+}
+
 // An optional per-filter bias (a conv's): None -> nullptr, else an aligned, C-contiguous T array
 // of shape (filters,). Only an ndarray is accepted: casting a list would build a temporary array
 // that dies before the kernel reads it.

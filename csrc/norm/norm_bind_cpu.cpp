@@ -18,15 +18,6 @@ minidl::NormGeometry norm_geometry(const py::array& x, bool per_instance) {
 }
 
 template <typename T>
-void check_like(const py::array& a, const py::array& x, const char* name) {
-  minidl::check_array<T>(a, name);
-  bool same = a.ndim() == x.ndim();
-  for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = a.shape(d) == x.shape(d);
-  minidl::check(same, std::string("norm: ") + name + " has shape " + minidl::shape_str(a) +
-                          ", expected " + minidl::shape_str(x));
-}
-
-template <typename T>
 const T* vector_of(const py::array& a, index_t length, const char* name) {
   minidl::check_array<T>(a, name);
   minidl::check(a.ndim() == 1 && a.shape(0) == length,
@@ -58,7 +49,7 @@ const T* optional_like(const py::object& a, const py::array& x, const char* name
   if (!py::isinstance<py::array>(a))
     throw py::type_error(std::string("norm: ") + name + " must be an ndarray or None");
   const auto array = py::reinterpret_borrow<py::array>(a);
-  check_like<T>(array, x, name);
+  check_shape_like<T>(array, x, "norm", name);
   return static_cast<const T*>(array.data());
 }
 
@@ -98,7 +89,7 @@ void norm_forward(py::array x, py::array mean, py::array var, py::object weight,
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
-    check_like<T>(out, x, "out");
+    check_shape_like<T>(out, x, "norm", "out");
     auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
     auto b = optional_vector_of<T>(bias, in.g.channels, "bias");
     auto out_ptr = static_cast<T*>(out.mutable_data());
@@ -113,7 +104,7 @@ void norm_backward_sums(py::array dy, py::object relu_out, py::array x, py::arra
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
-    check_like<T>(dy, x, "dy");
+    check_shape_like<T>(dy, x, "norm", "dy");
     auto gate = optional_like<T>(relu_out, x, "relu_out");
     auto s = mutable_vector_of<T>(sum_dy, in.groups, "sum_dy");
     auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
@@ -131,8 +122,8 @@ void norm_backward_input(py::array dy, py::object relu_out, py::array x, py::arr
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const auto in = norm_inputs<T>(x, mean, var, per_instance);
-    check_like<T>(dy, x, "dy");
-    check_like<T>(dx, x, "dx");
+    check_shape_like<T>(dy, x, "norm", "dy");
+    check_shape_like<T>(dx, x, "norm", "dx");
     auto gate = optional_like<T>(relu_out, x, "relu_out");
     auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
     auto s = vector_of<T>(sum_dy, in.groups, "sum_dy");

@@ -7,21 +7,10 @@
 #include "common/bind_cpu.h"
 #include "relu/relu_cpu.h"
 
-// `a` is of dtype T, aligned, C-contiguous and of the shape of `like` (any number of dimensions).
-template <typename T>
-static void check_same_shape(const py::array& a, const py::array& like, const char* op,
-                             const char* name, const char* like_name) {
-  minidl::check_array<T>(a, name);
-  bool same = a.ndim() == like.ndim();
-  for (py::ssize_t d = 0; same && d < like.ndim(); ++d) same = a.shape(d) == like.shape(d);
-  minidl::check(same, std::string(op) + ": " + name + " has shape " + minidl::shape_str(a) +
-                          ", expected the shape of " + like_name + " " + minidl::shape_str(like));
-}
-
 template <typename T>
 void relu_forward(py::array x, py::array out) {
   minidl::check_array<T>(x, "x");
-  check_same_shape<T>(out, x, "relu_forward", "out", "x");
+  check_shape_like<T>(out, x, "relu_forward", "out");
   minidl::check(out.writeable(), "relu_forward: out must be writeable");
   auto x_ptr = static_cast<const T*>(x.data());
   auto out_ptr = static_cast<T*>(out.mutable_data());
@@ -33,8 +22,8 @@ void relu_forward(py::array x, py::array out) {
 template <typename T>
 void relu_backward(py::array grad_output, py::array output, py::array grad_input) {
   minidl::check_array<T>(grad_output, "grad_output");
-  check_same_shape<T>(output, grad_output, "relu_backward", "output", "grad_output");
-  check_same_shape<T>(grad_input, grad_output, "relu_backward", "grad_input", "grad_output");
+  check_shape_like<T>(output, grad_output, "relu_backward", "output");
+  check_shape_like<T>(grad_input, grad_output, "relu_backward", "grad_input");
   minidl::check(grad_input.writeable(), "relu_backward: grad_input must be writeable");
   auto grad_ptr = static_cast<const T*>(grad_output.data());
   auto output_ptr = static_cast<const T*>(output.data());
