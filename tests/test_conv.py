@@ -290,6 +290,63 @@ def test_stride_one_conv_runs_each_direction_on_the_cheaper_side(padding, dilati
     gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, padding, dilation), [x[:1], w, b])
 
 
+@pytest.mark.parametrize("filters, channels", [(6, 16), (5, 3)])       # F < C: the dual's; F > C
+@pytest.mark.parametrize("x_needs_grad", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_1x1_conv_is_one_product_per_image(filters, channels, x_needs_grad, dtype, monkeypatch):
+    """A 1×1 stride-1 conv runs as W @ x[n] (conv_pointwise.py): no im2col or col2im at all, in
+    either direction. Values and all three gradients equal the plain side's (or the dual side's,
+    which the FCN's 16 -> 6 score layer took before) to rounding; the lane leaves a strided or
+    padded 1×1 conv to them."""
+    from minidl.functional import conv_dual, conv_gemm, conv_pointwise
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3, channels, 5, 7)).astype(dtype)
+    w = rng.standard_normal((filters, channels, 1, 1)).astype(dtype)
+    b = rng.standard_normal(filters).astype(dtype)
+    g = rng.standard_normal((3, filters, 5, 7)).astype(dtype)
+
+    def run():
+        xt = Tensor(x, requires_grad=x_needs_grad)
+        wt, bt = Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        y = F.conv2d(xt, wt, bt)
+        y.backward(g)
+        assert (xt.grad is None) != x_needs_grad
+        return [a.numpy() for a in (y, xt.grad, wt.grad, bt.grad) if a is not None]
+
+    calls = []
+    for name in ("im2col_into", "col2im_into"):
+        real = getattr(conv_gemm, name)
+        monkeypatch.setattr(conv_gemm, name, lambda *a, _real=real, _name=name, **k:
+                            calls.append(_name) or _real(*a, **k))
+    lane = run()
+    assert calls == [], f"the 1×1 conv ran {calls}"
+    monkeypatch.setattr(conv_pointwise, "enabled", False)
+    other_sides = []
+    for dual in (True, False):
+        monkeypatch.setattr(conv_dual, "enabled", dual)
+        other_sides.append(run())
+    assert calls, "with the lane off the plain/dual sides should have run"
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    for side in other_sides:
+        assert [a.dtype for a in lane] == [a.dtype for a in side] == [dtype] * len(lane)
+        for a, b_ in zip(lane, side):
+            np.testing.assert_allclose(a, b_, rtol=tolerance, atol=tolerance)
+    monkeypatch.undo()
+
+    def geometry(**kwargs):
+        return conv_module_geometry((1, 1), kwargs.get("stride", 1), kwargs.get("padding", 0))
+    assert conv_pointwise.takes(geometry())
+    assert not conv_pointwise.takes(geometry(stride=2))
+    assert not conv_pointwise.takes(geometry(padding=1))
+    if dtype == np.float64 and x_needs_grad:
+        gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_), [x[:2], w, b])
+
+
+def conv_module_geometry(kernel, stride, padding, groups=1):
+    from minidl.functional.conv import Geometry
+    return Geometry(kernel, (stride, stride), (padding, padding), (1, 1), groups)
+
+
 @pytest.mark.parametrize("op, wshape, kwargs", [
     ("conv2d", (4, 4, 3, 3), dict(stride=1, padding=1)),                 # F = C: plain dW
     ("conv2d", (2, 5, 3, 3), dict(stride=1, padding=1)),                 # F < C: the dual's dW

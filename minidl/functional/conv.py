@@ -38,7 +38,7 @@ from .. import backend
 from ..kernels.im2col import check_geometry, conv_output_size
 from ..pairs import as_pair
 from ..autograd import Function, Tensor
-from . import conv_direct, conv_dual, conv_winograd
+from . import conv_direct, conv_dual, conv_pointwise, conv_winograd
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
 from ._args import tensor_args
@@ -52,12 +52,13 @@ class Conv2d(Function):
     """y = W * x + b.  forward: W @ im2col(x); backward: dx = col2im(Wᵀ @ dy) (a transpose conv)
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
-    The fast lanes: a 3×3 stride-1 conv with many channels runs as Winograd's F(2×2, 3×3)
-    (``conv_winograd.py``), one with fewer channels (stride 1 or 2) as a direct convolution
+    The fast lanes: a 1×1 conv is one matrix product per image (``conv_pointwise.py``); a 3×3
+    stride-1 conv with many channels runs as Winograd's F(2×2, 3×3) (``conv_winograd.py``), one
+    with fewer channels (stride 1 or 2) as a direct convolution
     without a column matrix (``conv_direct.py``); a stride-1 conv is also the transpose conv of
     its flipped filters, and either direction may run on that dual side when it copies fewer
     column rows (``conv_dual.py``).
-    Both give this plain side's numbers (to rounding), checked in tests/test_conv.py.
+    All give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
 
     returns_fresh_grads = True     # every gradient is a new array (the engine may adopt it)
@@ -68,6 +69,8 @@ class Conv2d(Function):
         x, weight = xp.ascontiguousarray(x), xp.ascontiguousarray(weight)
         ctx.save_for_backward(x, weight)
         ctx.geom = geom
+        if conv_pointwise.takes(geom):
+            return conv_pointwise.forward(x, weight, bias)
         if conv_winograd.takes(weight, geom):
             return conv_winograd.forward(x, weight, geom.padding, bias)
         if conv_direct.takes(x, weight, geom):
@@ -82,6 +85,8 @@ class Conv2d(Function):
         grad_out = backend.get_array_module(grad_out).ascontiguousarray(grad_out)
         need_dx, need_dw = ctx.needs_input_grad[:2]
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
+        if conv_pointwise.takes(ctx.geom):
+            return (*conv_pointwise.backward(x, weight, grad_out, need_dx, need_dw), db)
         if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw), db)
         if conv_direct.takes(x, weight, ctx.geom):
