@@ -107,21 +107,30 @@ inline index_t checked_product(std::initializer_list<index_t> factors, const std
   return product;
 }
 
-// The padded height and width of an H×W input under a 3×3 kernel with padding (pad_h, pad_w)
-// in [0, 2] (Winograd's tiles, the direct convolution), checked: the padding's range, the sums
-// in int64, and a 3×3 window that fits.
-struct Padded3x3 {
+// The padded height and width of an H×W input under a square kernel with padding (pad_h, pad_w)
+// (Winograd's 3×3 tiles, the direct convolution), checked: the padding's range, the sums in int64,
+// and a window that fits.
+struct PaddedSize {
   index_t height, width;
 };
-inline Padded3x3 checked_padded_3x3(index_t height, index_t width, index_t pad_h, index_t pad_w,
-                                    const std::string& op) {
-  check(pad_h >= 0 && pad_h <= 2 && pad_w >= 0 && pad_w <= 2,
-        op + ": padding must be in [0, 2] for a 3x3 kernel, got (" + std::to_string(pad_h) + ", " +
-            std::to_string(pad_w) + ")");
-  const Padded3x3 padded{checked_add(height, 2 * pad_h, op + ": height + 2 * padding"),
+// The padded sizes (H + 2·pad_h, W + 2·pad_w) for a kernel×kernel filter: padding in
+// [0, kernel − 1] and a padded input at least as large as the kernel, sums in int64.
+inline PaddedSize checked_padded_square(index_t height, index_t width, index_t kernel, index_t pad_h,
+                                       index_t pad_w, const std::string& op) {
+  const std::string k = std::to_string(kernel);
+  check(pad_h >= 0 && pad_h <= kernel - 1 && pad_w >= 0 && pad_w <= kernel - 1,
+        op + ": padding must be in [0, " + std::to_string(kernel - 1) + "] for a " + k + "x" + k +
+            " kernel, got (" + std::to_string(pad_h) + ", " + std::to_string(pad_w) + ")");
+  const PaddedSize padded{checked_add(height, 2 * pad_h, op + ": height + 2 * padding"),
                          checked_add(width, 2 * pad_w, op + ": width + 2 * padding")};
-  check(padded.height >= 3 && padded.width >= 3, op + ": the 3x3 kernel is larger than the padded input");
+  check(padded.height >= kernel && padded.width >= kernel,
+        op + ": the " + k + "x" + k + " kernel is larger than the padded input");
   return padded;
+}
+
+inline PaddedSize checked_padded_3x3(index_t height, index_t width, index_t pad_h, index_t pad_w,
+                                    const std::string& op) {
+  return checked_padded_square(height, width, 3, pad_h, pad_w, op);
 }
 
 // lo <= value <= hi, or a ValueError "`name` must be in [lo, hi], got value".

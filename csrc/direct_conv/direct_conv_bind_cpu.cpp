@@ -1,4 +1,4 @@
-// direct_conv_bind_cpu.cpp — minidl._C's binding of the direct 3×3 convolution
+// direct_conv_bind_cpu.cpp — minidl._C's binding of the direct K×K convolution
 // (minidl/kernels/direct_conv.py, minidl/functional/conv_direct.py).
 //
 // As every binding (csrc/bind_cpu.cpp): arrays (inputs, then the caller's outputs), then
@@ -12,14 +12,14 @@
 
 namespace {
 
-// x (N, C, H, W) of dtype T and the checked geometry for F filters.
+// x (N, C, H, W) of dtype T and the checked geometry for F K×K filters.
 template <typename T>
-minidl::DirectConvGeometry geometry_of(const py::array& x, index_t filters, index_t pad_h,
-                                       index_t pad_w, index_t stride, const char* op) {
+minidl::DirectConvGeometry geometry_of(const py::array& x, index_t filters, index_t kernel,
+                                       index_t pad_h, index_t pad_w, index_t stride, const char* op) {
   minidl::check_array<T>(x, "x");
   minidl::check_ndim(x, 4, "x");
   return minidl::checked_direct_conv_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3),
-                                              filters, pad_h, pad_w, stride, op);
+                                              filters, kernel, pad_h, pad_w, stride, op);
 }
 
 template <typename T>
@@ -28,46 +28,54 @@ T* padded_of(py::array& padded, const minidl::DirectConvGeometry& g, const char*
                       op, "padded");
 }
 
+// w (F, C, K, K) of dtype T: K from its shape (the geometry checks it is 3, 5, 7 or 9).
 template <typename T>
-void direct_conv3x3(py::array x, py::array w, py::object bias, py::array y, py::array padded,
-                    index_t pad_h, index_t pad_w, index_t stride, bool fast) {
-  minidl::check_array<T>(w, "w");
-  minidl::check(w.ndim() == 4 && w.shape(2) == 3 && w.shape(3) == 3,
-                "direct_conv3x3: w must have shape (F, C, 3, 3), got " + minidl::shape_str(w));
-  const auto g = geometry_of<T>(x, w.shape(0), pad_h, pad_w, stride, "direct_conv3x3");
-  minidl::check(w.shape(1) == g.channels, "direct_conv3x3: w has " + std::to_string(w.shape(1)) +
+index_t square_kernel_of(const py::array& w, const char* op, const char* name) {
+  minidl::check_array<T>(w, name);
+  minidl::check(w.ndim() == 4 && w.shape(2) == w.shape(3),
+                std::string(op) + ": " + name + " must have shape (F, C, K, K), got " + minidl::shape_str(w));
+  return w.shape(2);
+}
+
+template <typename T>
+void direct_conv(py::array x, py::array w, py::object bias, py::array y, py::array padded,
+                 index_t pad_h, index_t pad_w, index_t stride, bool fast) {
+  const index_t kernel = square_kernel_of<T>(w, "direct_conv", "w");
+  const auto g = geometry_of<T>(x, w.shape(0), kernel, pad_h, pad_w, stride, "direct_conv");
+  minidl::check(w.shape(1) == g.channels, "direct_conv: w has " + std::to_string(w.shape(1)) +
                                               " input channels, x has " + std::to_string(g.channels));
-  const T* bias_ptr = optional_bias_of<T>(bias, g.filters, "direct_conv3x3");
-  T* out = output_of<T>(y, {g.batch, g.filters, g.out_h, g.out_w}, "direct_conv3x3", "y");
-  T* scratch = padded_of<T>(padded, g, "direct_conv3x3");
+  const T* bias_ptr = optional_bias_of<T>(bias, g.filters, "direct_conv");
+  T* out = output_of<T>(y, {g.batch, g.filters, g.out_h, g.out_w}, "direct_conv", "y");
+  T* scratch = padded_of<T>(padded, g, "direct_conv");
   auto x_ptr = static_cast<const T*>(x.data());
   auto w_ptr = static_cast<const T*>(w.data());
   py::gil_scoped_release release;
   if (fast)
-    minidl::direct_conv3x3_cpu_fast<T>(x_ptr, w_ptr, bias_ptr, g, scratch, out);
+    minidl::direct_conv_cpu_fast<T>(x_ptr, w_ptr, bias_ptr, g, scratch, out);
   else
-    minidl::direct_conv3x3_cpu<T>(x_ptr, w_ptr, bias_ptr, g, out);
+    minidl::direct_conv_cpu<T>(x_ptr, w_ptr, bias_ptr, g, out);
 }
 
 template <typename T>
-void direct_conv3x3_weight_grad(py::array x, py::array dy, py::array dW, py::array padded,
-                                index_t pad_h, index_t pad_w, index_t stride, bool fast) {
+void direct_conv_weight_grad(py::array x, py::array dy, py::array dW, py::array padded,
+                             index_t pad_h, index_t pad_w, index_t stride, bool fast) {
   minidl::check_array<T>(dy, "dy");
   minidl::check_ndim(dy, 4, "dy");
-  const auto g = geometry_of<T>(x, dy.shape(1), pad_h, pad_w, stride, "direct_conv3x3_weight_grad");
+  const index_t kernel = square_kernel_of<T>(dW, "direct_conv_weight_grad", "dW");
+  const auto g = geometry_of<T>(x, dy.shape(1), kernel, pad_h, pad_w, stride, "direct_conv_weight_grad");
   minidl::check(dy.shape(0) == g.batch && dy.shape(2) == g.out_h && dy.shape(3) == g.out_w,
-                "direct_conv3x3_weight_grad: dy has shape " + minidl::shape_str(dy) + ", expected (" +
+                "direct_conv_weight_grad: dy has shape " + minidl::shape_str(dy) + ", expected (" +
                     std::to_string(g.batch) + ", F, " + std::to_string(g.out_h) + ", " +
                     std::to_string(g.out_w) + ")");
-  T* out = output_of<T>(dW, {g.filters, g.channels, 3, 3}, "direct_conv3x3_weight_grad", "dW");
-  T* scratch = padded_of<T>(padded, g, "direct_conv3x3_weight_grad");
+  T* out = output_of<T>(dW, {g.filters, g.channels, kernel, kernel}, "direct_conv_weight_grad", "dW");
+  T* scratch = padded_of<T>(padded, g, "direct_conv_weight_grad");
   auto x_ptr = static_cast<const T*>(x.data());
   auto dy_ptr = static_cast<const T*>(dy.data());
   py::gil_scoped_release release;
   if (fast)
-    minidl::direct_conv3x3_weight_grad_cpu_fast<T>(x_ptr, dy_ptr, g, scratch, out);
+    minidl::direct_conv_weight_grad_cpu_fast<T>(x_ptr, dy_ptr, g, scratch, out);
   else
-    minidl::direct_conv3x3_weight_grad_cpu<T>(x_ptr, dy_ptr, g, out);
+    minidl::direct_conv_weight_grad_cpu<T>(x_ptr, dy_ptr, g, out);
 }
 
 }  // namespace
@@ -91,28 +99,28 @@ void bind_direct_conv_cpu(py::module_& m) {
   m.def("direct_conv_lanes", &minidl::direct_conv_cpu_fast_lanes,
         "The widest vectors the fast forward runs on this CPU now: 16 (AVX-512), 8 (AVX2) or 1.");
   m.def(
-      "direct_conv3x3",
+      "direct_conv",
       [](py::array x, py::array w, py::object bias, py::array y, py::array padded, index_t pad_h,
          index_t pad_w, index_t stride, bool fast) {
         minidl::dispatch_float(x, "x", [&](auto t) {
-          direct_conv3x3<decltype(t)>(x, w, bias, y, padded, pad_h, pad_w, stride, fast);
+          direct_conv<decltype(t)>(x, w, bias, y, padded, pad_h, pad_w, stride, fast);
         });
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("y"), py::arg("padded"),
       py::arg("pad_h"), py::arg("pad_w"), py::arg("stride"), py::arg("fast") = true,
-      "y = conv2d(x, w, bias, stride 1 or 2, padding) for 3x3 filters, without a column matrix; x "
-      "(N, C, H, W), w (F, C, 3, 3), y (N, F, out_h, out_w) and the scratch padded (N, C, H + 2 pad_h, "
-      "W + 2 pad_w) written in place.");
+      "y = conv2d(x, w, bias, stride 1 or 2, padding) for KxK filters (K = 3, 5, 7, 9), without a "
+      "column matrix; x (N, C, H, W), w (F, C, K, K), y (N, F, out_h, out_w) and the scratch padded "
+      "(N, C, H + 2 pad_h, W + 2 pad_w) written in place.");
   m.def(
-      "direct_conv3x3_weight_grad",
+      "direct_conv_weight_grad",
       [](py::array x, py::array dy, py::array dW, py::array padded, index_t pad_h, index_t pad_w,
          index_t stride, bool fast) {
         minidl::dispatch_float(x, "x", [&](auto t) {
-          direct_conv3x3_weight_grad<decltype(t)>(x, dy, dW, padded, pad_h, pad_w, stride, fast);
+          direct_conv_weight_grad<decltype(t)>(x, dy, dW, padded, pad_h, pad_w, stride, fast);
         });
       },
       py::arg("x"), py::arg("dy"), py::arg("dW"), py::arg("padded"), py::arg("pad_h"),
       py::arg("pad_w"), py::arg("stride"), py::arg("fast") = true,
       "dW[f, c, ky, kx] = sum over n, oy, ox of dy[n, f, oy, ox] * x[n, c, s*oy+ky-pad_h, s*ox+kx-pad_w] "
-      "(stride s = 1 or 2); dW (F, C, 3, 3) and the scratch padded written in place.");
+      "(stride s = 1 or 2); dW (F, C, K, K), K from its shape, and the scratch padded written in place.");
 }

@@ -3,13 +3,13 @@
 #include "direct_conv.h"
 
 namespace minidl {
-// x (N, C, H, W), w (F, C, 3, 3), bias (F) or null -> y (N, F, out_h, out_w): every entry written.
+// x (N, C, H, W), w (F, C, K, K), bias (F) or null -> y (N, F, out_h, out_w): every entry written.
 template <typename T>
-void direct_conv3x3_cpu(const T* x, const T* w, const T* bias, const DirectConvGeometry& g, T* y);
+void direct_conv_cpu(const T* x, const T* w, const T* bias, const DirectConvGeometry& g, T* y);
 
-// x (N, C, H, W), dy (N, F, out_h, out_w) -> dW (F, C, 3, 3): every entry written.
+// x (N, C, H, W), dy (N, F, out_h, out_w) -> dW (F, C, K, K): every entry written.
 template <typename T>
-void direct_conv3x3_weight_grad_cpu(const T* x, const T* dy, const DirectConvGeometry& g, T* dW);
+void direct_conv_weight_grad_cpu(const T* x, const T* dy, const DirectConvGeometry& g, T* dW);
 
 // The fast forms (direct_conv_cpu_fast.cpp): the same results to rounding. `padded` is the
 // caller's scratch of (N, C, H + 2·pad_h, W + 2·pad_w) values, overwritten with the zero-padded x
@@ -17,11 +17,11 @@ void direct_conv3x3_weight_grad_cpu(const T* x, const T* dy, const DirectConvGeo
 // (AVX-512 for the forward where present) for float32 on a CPU that has both, the loops above
 // otherwise.
 template <typename T>
-void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
-                             T* padded, T* y);
+void direct_conv_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
+                          T* padded, T* y);
 template <typename T>
-void direct_conv3x3_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
-                                         T* padded, T* dW);
+void direct_conv_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
+                                      T* padded, T* dW);
 
 // Whether the fast forms run their AVX2 + FMA code here (float32 on a CPU with both): the
 // convolution lane (minidl/functional/conv_direct.py) is taken only where they do.

@@ -1,4 +1,4 @@
-// direct_conv_cpu_fast.cpp — the fast CPU form of the direct 3×3 convolution (minidl._C's default).
+// direct_conv_cpu_fast.cpp — the fast CPU form of the direct K×K convolution (minidl._C's default).
 //
 // The sums of direct_conv.h, arranged so that a core spends its time in fused multiply-adds:
 //   * the input is zero-padded once into the caller's scratch (a plane per task), so no tap
@@ -8,14 +8,16 @@
 //   * forward: a task is one output row of one image for a block of 8 filters. Eight
 //     neighbouring outputs of one filter are one AVX2 register (sixteen, one AVX-512 register,
 //     on a CPU that has it and rows of 16 outputs or more), the block's 8 registers stay in
-//     the CPU across all C·9 taps, and each input vector loaded feeds 8 multiply-adds (one per
+//     the CPU across all C·K² taps, and each input vector loaded feeds 8 multiply-adds (one per
 //     filter, the filter's weight broadcast to all lanes) — no column matrix: each input value
-//     is read from cache 9 times instead of being copied 9 times to memory and read back;
+//     is read from cache K² times instead of being copied K² times to memory and read back;
 //   * weight gradient (AVX2 instructions): a task is a block of 4 filters and one input
 //     channel; image by image, for each kernel row ky in turn (the image's dy block stays in
-//     L1 for the three), the 4 × 3 taps of that row accumulate in 12 registers (dy vector × the
-//     input vector of tap kx); at the end each sum's 8 lanes are added up. With AVX-512's 32
-//     registers the same 8-float code takes blocks of 8 filters (24 registers).
+//     L1 for the K), three taps kx of that row at a time accumulate in 4 × 3 = 12 registers (dy
+//     vector × the input vector of tap kx); at the end each sum's 8 lanes are added up. With
+//     AVX-512's 32 registers the same 8-float code takes blocks of 8 filters (24 registers).
+// The kernel size K (3, 5, 7 or 9) is a template parameter, so that the loops over the taps have
+// constant trip counts and unroll: the 3×3 code is what it was before K was a parameter.
 // A row's last, partial vector uses masked loads and stores (nothing outside the arrays is read
 // or written). Fused multiply-adds round once per product-and-add and the lanes split the sums,
 // so the results match the textbook form (direct_conv_cpu.cpp) to rounding, not bit for bit.
@@ -90,6 +92,13 @@ constexpr index_t kLanes = 8;        // floats per AVX2 register
 constexpr index_t kFilters = 8;      // forward: the filters of one task
 constexpr index_t kGradFilters = 4;  // weight gradient: the filters of one task
 
+// Where tap kx of an output's window lies in its padded row, relative to the output's first tap:
+// kx for stride 1; for stride 2 (pad_input's de-interleaved rows) even column kx / 2 or odd
+// column kx / 2 (from `odd`, where the odd columns start).
+inline index_t tap_column(index_t kx, index_t stride, index_t odd) {
+  return stride == 1 ? kx : (kx % 2 ? odd + kx / 2 : kx / 2);
+}
+
 bool cpu_has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
@@ -125,26 +134,26 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
 // Eight outputs (ox … ox+7, the first `count` lanes when kPartial) of 8 filters at row oy:
 // acc[f] = bias + Σ_c Σ_k w[f][c][k] · padded row (s·oy + ky) from column ox + kx (stride 1) or
 // from the de-interleaved columns of pad_input (stride 2; `odd` is where the odd ones start).
-template <bool kPartial, int kStride>
+template <bool kPartial, int kStride, int kK>
 __attribute__((target("avx2,fma"))) void forward_vector_avx2(
     const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
     const float* bias, index_t nf, index_t count, float* const* out) {
   const __m256i mask = first_lanes(count);
-  const index_t column[3] = {0, kStride == 1 ? 1 : odd, kStride == 1 ? 2 : 1};   // of tap kx
-  // Every loop over the 8 filters and the 9 taps has a constant trip count and is unrolled, so
-  // acc[f] is always a register (an index the compiler cannot resolve would keep acc in memory).
+  // Every loop over the 8 filters and the K taps of a row has a constant trip count and is
+  // unrolled, so acc[f] is always a register (an index the compiler cannot resolve would keep acc
+  // in memory).
   __m256 acc[kFilters];
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm256_set1_ps(bias && f < nf ? bias[f] : 0.0f);
   for (index_t c = 0; c < channels; ++c) {
     const float* taps = rows + c * plane;
-    const float* w = packed + c * 9 * kFilters;             // [ky][kx][filter]
+    const float* w = packed + c * kK * kK * kFilters;       // [ky][kx][filter]
 #pragma GCC unroll 3
-    for (index_t ky = 0; ky < 3; ++ky)
-#pragma GCC unroll 3
-      for (index_t kx = 0; kx < 3; ++kx) {
-        const __m256 v = load<kPartial>(taps + ky * pw + column[kx], mask);
-        const float* wk = w + (ky * 3 + kx) * kFilters;
+    for (index_t ky = 0; ky < kK; ++ky)
+#pragma GCC unroll 9
+      for (index_t kx = 0; kx < kK; ++kx) {
+        const __m256 v = load<kPartial>(taps + ky * pw + tap_column(kx, kStride, odd), mask);
+        const float* wk = w + (ky * kK + kx) * kFilters;
 #pragma GCC unroll 8
         for (index_t f = 0; f < kFilters; ++f)
           acc[f] = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + f), v, acc[f]);
@@ -160,26 +169,25 @@ __attribute__((target("avx2,fma"))) void forward_vector_avx2(
 
 // The same for sixteen outputs at a time (AVX-512: a register holds 16 floats). Per multiply-add
 // it issues half the loads and instructions of the AVX2 form; a row narrower than 16 outputs
-// would leave most lanes masked off, so such rows stay on AVX2 (direct_conv3x3_cpu_fast below).
-template <bool kPartial, int kStride>
+// would leave most lanes masked off, so such rows stay on AVX2 (direct_conv_cpu_fast below).
+template <bool kPartial, int kStride, int kK>
 __attribute__((target("avx512f"))) void forward_vector_avx512(
     const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
     const float* bias, index_t nf, index_t count, float* const* out) {
   const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);   // the first `count` lanes
-  const index_t column[3] = {0, kStride == 1 ? 1 : odd, kStride == 1 ? 2 : 1};
   __m512 acc[kFilters];
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
   for (index_t c = 0; c < channels; ++c) {
     const float* taps = rows + c * plane;
-    const float* w = packed + c * 9 * kFilters;
+    const float* w = packed + c * kK * kK * kFilters;
 #pragma GCC unroll 3
-    for (index_t ky = 0; ky < 3; ++ky)
-#pragma GCC unroll 3
-      for (index_t kx = 0; kx < 3; ++kx) {
-        const float* at = taps + ky * pw + column[kx];
+    for (index_t ky = 0; ky < kK; ++ky)
+#pragma GCC unroll 9
+      for (index_t kx = 0; kx < kK; ++kx) {
+        const float* at = taps + ky * pw + tap_column(kx, kStride, odd);
         const __m512 v = kPartial ? _mm512_maskz_loadu_ps(mask, at) : _mm512_loadu_ps(at);
-        const float* wk = w + (ky * 3 + kx) * kFilters;
+        const float* wk = w + (ky * kK + kx) * kFilters;
 #pragma GCC unroll 8
         for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wk[f]), v, acc[f]);
       }
@@ -199,22 +207,39 @@ using ForwardVector = void (*)(const float* rows, index_t plane, index_t pw, ind
 
 // The vector functions of one instruction set and stride: for full vectors, for the partial last one.
 using VectorPair = std::pair<ForwardVector, ForwardVector>;
-template <int kStride>
+template <int kStride, int kK>
 VectorPair forward_vectors(bool avx512) {
-  if (avx512) return {forward_vector_avx512<false, kStride>, forward_vector_avx512<true, kStride>};
-  return {forward_vector_avx2<false, kStride>, forward_vector_avx2<true, kStride>};
+  if (avx512)
+    return {forward_vector_avx512<false, kStride, kK>, forward_vector_avx512<true, kStride, kK>};
+  return {forward_vector_avx2<false, kStride, kK>, forward_vector_avx2<true, kStride, kK>};
+}
+
+template <int kK>
+VectorPair forward_vectors(index_t stride, bool avx512) {
+  return stride == 1 ? forward_vectors<1, kK>(avx512) : forward_vectors<2, kK>(avx512);
+}
+
+// The vector functions for the geometry's K (each compiled size is its own code, its tap loops
+// unrolled; checked_direct_conv_geometry admits only these four).
+VectorPair forward_vectors_for(const DirectConvGeometry& g, bool avx512) {
+  switch (g.kernel) {
+    case 3: return forward_vectors<3>(g.stride, avx512);
+    case 5: return forward_vectors<5>(g.stride, avx512);
+    case 7: return forward_vectors<7>(g.stride, avx512);
+    default: return forward_vectors<9>(g.stride, avx512);
+  }
 }
 
 // The weights of each block of 8 filters packed as [block][c][k][filter], zeros past the last
 // filter: the 8 values one tap needs are adjacent.
 std::vector<float> packed_forward_weights(const float* w, const DirectConvGeometry& g) {
-  const index_t blocks = (g.filters + kFilters - 1) / kFilters;
-  std::vector<float> packed(blocks * g.channels * 9 * kFilters, 0.0f);
+  const index_t blocks = (g.filters + kFilters - 1) / kFilters, taps = g.kernel * g.kernel;
+  std::vector<float> packed(blocks * g.channels * taps * kFilters, 0.0f);
   for (index_t f = 0; f < g.filters; ++f)
     for (index_t c = 0; c < g.channels; ++c)
-      for (index_t k = 0; k < 9; ++k)
-        packed[((f / kFilters * g.channels + c) * 9 + k) * kFilters + f % kFilters] =
-            w[(f * g.channels + c) * 9 + k];
+      for (index_t k = 0; k < taps; ++k)
+        packed[((f / kFilters * g.channels + c) * taps + k) * kFilters + f % kFilters] =
+            w[(f * g.channels + c) * taps + k];
   return packed;
 }
 
@@ -228,12 +253,12 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
   const index_t tasks = g.batch * blocks * g.out_h;
 #pragma omp for schedule(static)
   for (index_t t = 0; t < tasks; ++t) {
-    // The filter blocks of one output row are neighbouring tasks: they read the same 3 input rows
+    // The filter blocks of one output row are neighbouring tasks: they read the same K input rows
     // of every channel, which then come from cache even where a whole image does not fit in it.
     const index_t b = t % blocks, oy = t / blocks % g.out_h, n = t / (blocks * g.out_h);
     const index_t f0 = b * kFilters, nf = std::min(kFilters, g.filters - f0);
     const float* rows = padded + n * g.channels * plane + g.stride * oy * pw;   // channel 0's first
-    const float* wb = packed + b * g.channels * 9 * kFilters;
+    const float* wb = packed + b * g.channels * g.kernel * g.kernel * kFilters;
     const float* bb = bias ? bias + f0 : nullptr;
     for (index_t ox = 0; ox < g.out_w; ox += lanes) {
       const index_t count = std::min(lanes, g.out_w - ox);
@@ -247,37 +272,53 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
   }
 }
 
-// acc[f][kx] += dy[f] vector · (the inputs tap kx saw) for kF filters and one input row: at
-// x + kx (stride 1) or in the de-interleaved row (stride 2: x, x + odd, x + 1). The filters' dy
-// rows are d + offset[f] (the offsets are fixed for a task: no pointers per row).
-template <index_t kF, bool kPartial>
+// acc[f][j] += dy[f] vector · (the inputs tap kx0 + j saw) for kF filters and kC ≤ 3 taps of one
+// input row: the tap's inputs start at x + column[j] (tap_column: x + kx for stride 1, in the
+// de-interleaved row for stride 2). The filters' dy rows are d + offset[f] (the offsets are fixed
+// for a task: no pointers per row).
+template <index_t kF, index_t kC, bool kPartial>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_vector(
-    const float* x, index_t column1, index_t column2, const float* d, const index_t* offset,
-    __m256i mask, __m256 acc[][3]) {
-  const __m256 x0 = load<kPartial>(x, mask), x1 = load<kPartial>(x + column1, mask),
-               x2 = load<kPartial>(x + column2, mask);
+    const float* x, const index_t* column, const float* d, const index_t* offset, __m256i mask,
+    __m256 acc[][3]) {
+  __m256 xv[kC];
+#pragma GCC unroll 3
+  for (index_t j = 0; j < kC; ++j) xv[j] = load<kPartial>(x + column[j], mask);
 #pragma GCC unroll 8
   for (index_t f = 0; f < kF; ++f) {
     const __m256 dv = load<kPartial>(d + offset[f], mask);
-    acc[f][0] = _mm256_fmadd_ps(dv, x0, acc[f][0]);
-    acc[f][1] = _mm256_fmadd_ps(dv, x1, acc[f][1]);
-    acc[f][2] = _mm256_fmadd_ps(dv, x2, acc[f][2]);
+#pragma GCC unroll 3
+    for (index_t j = 0; j < kC; ++j) acc[f][j] = _mm256_fmadd_ps(dv, xv[j], acc[f][j]);
+  }
+}
+
+// One image's pass over its output rows for kC taps of kernel row ky: x is the padded input row
+// ky (of the task's channel), d the first filter's dy plane.
+template <index_t kF, index_t kC>
+__attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_rows(
+    const float* x, const float* d, const index_t* column, const index_t* offset,
+    const DirectConvGeometry& g, index_t pw, __m256i mask, __m256 acc[][3]) {
+  const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
+  for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw, d += g.out_w) {
+    for (index_t ox = 0; ox < full; ox += kLanes)
+      weight_grad_vector<kF, kC, false>(x + ox, column, d + ox, offset, mask, acc);
+    if (rest) weight_grad_vector<kF, kC, true>(x + full, column, d + full, offset, mask, acc);
   }
 }
 
 // dW for the tasks (input channel c, a block of kF filters), work-shared over the threads of the
 // caller's region: each task sums dy[f] · shifted input rows over the batch and all rows into
-// kF × 9 vectors, then adds their lanes. kF × 3 accumulators live in registers: 4 filters (12
-// registers) fit AVX2's 16; with AVX-512's 32 registers (the same 8-float instructions, VL
-// encoded) 8 filters fit (24), and each loaded input vector serves twice as many FMAs.
-template <index_t kF>
+// kF × K² vectors, then adds their lanes. The taps of a kernel row go three at a time (K = 3: all
+// of them; 5 = 3 + 2, 7 = 3 + 3 + 1, 9 = 3 × 3), and kF × 3 accumulators live in registers:
+// 4 filters (12 registers) fit AVX2's 16; with AVX-512's 32 registers (the same 8-float
+// instructions, VL encoded) 8 filters fit (24), and each loaded input vector serves twice as
+// many FMAs.
+template <index_t kF, int kK>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks(
     const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
-  const index_t out_plane = g.out_h * g.out_w;
+  const index_t out_plane = g.out_h * g.out_w, odd = odd_columns_start(pw);
   const index_t blocks = (g.filters + kF - 1) / kF, tasks = blocks * g.channels;
-  const index_t column1 = g.stride == 1 ? 1 : odd_columns_start(pw), column2 = g.stride == 1 ? 2 : 1;
-  const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
+  const index_t rest = g.out_w % kLanes;
   const __m256i mask = first_lanes(rest > 0 ? rest : kLanes);
 #pragma omp for schedule(static)
   for (index_t t = 0; t < tasks; ++t) {
@@ -285,49 +326,70 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks
     const index_t nf = std::min(kF, g.filters - f0);
     index_t offset[kF];   // filter f's dy plane from filter f0's (a missing one rereads f0)
     for (index_t f = 0; f < kF; ++f) offset[f] = (f < nf ? f : 0) * out_plane;
-    // The sums of the three filter rows ky, kept between images: one image's dy block is read
-    // for ky = 0, 1, 2 in turn while it is still in L1, instead of streaming the whole batch's
-    // dy three times from L2/L3 (VGG16's conv1_2 at batch 4: 0.89x the time).
-    __m256 sums[3][kF][3];
-    for (index_t ky = 0; ky < 3; ++ky)
+    // The sums of all K × K taps, kept between images: one image's dy block is read for the
+    // kernel rows ky = 0 … K − 1 in turn while it is still in L1, instead of streaming the whole
+    // batch's dy K times from L2/L3 (VGG16's conv1_2 at batch 4: 0.89x the time).
+    __m256 sums[kK][kF][kK];
+    for (index_t ky = 0; ky < kK; ++ky)
       for (index_t f = 0; f < kF; ++f)
-        for (index_t kx = 0; kx < 3; ++kx) sums[ky][f][kx] = _mm256_setzero_ps();
+        for (index_t kx = 0; kx < kK; ++kx) sums[ky][f][kx] = _mm256_setzero_ps();
     for (index_t n = 0; n < g.batch; ++n) {
-      for (index_t ky = 0; ky < 3; ++ky) {
-        __m256 acc[kF][3];
-#pragma GCC unroll 8
-        for (index_t f = 0; f < kF; ++f)
+      for (index_t ky = 0; ky < kK; ++ky) {
+        // Unrolled (at most 3 chunks), so that each chunk's `taps` is a constant and its acc
+        // array lives in registers (a runtime count would keep acc in memory: 1.2x the time).
 #pragma GCC unroll 3
-          for (index_t kx = 0; kx < 3; ++kx) acc[f][kx] = sums[ky][f][kx];
-        const float* x = padded + (n * g.channels + c) * plane + ky * pw;
-        const float* d = dy + (n * g.filters + f0) * out_plane;
-        for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw, d += g.out_w) {
-          for (index_t ox = 0; ox < full; ox += kLanes)
-            weight_grad_vector<kF, false>(x + ox, column1, column2, d + ox, offset, mask, acc);
-          if (rest)
-            weight_grad_vector<kF, true>(x + full, column1, column2, d + full, offset, mask, acc);
+        for (index_t kx0 = 0; kx0 < kK; kx0 += 3) {          // taps kx0 … kx0 + taps − 1
+          const index_t taps = std::min<index_t>(3, kK - kx0);
+          index_t column[3];
+          for (index_t j = 0; j < taps; ++j) column[j] = tap_column(kx0 + j, g.stride, odd);
+          __m256 acc[kF][3];
+#pragma GCC unroll 8
+          for (index_t f = 0; f < kF; ++f)
+#pragma GCC unroll 3
+            for (index_t j = 0; j < taps; ++j) acc[f][j] = sums[ky][f][kx0 + j];
+          const float* x = padded + (n * g.channels + c) * plane + ky * pw;
+          const float* d = dy + (n * g.filters + f0) * out_plane;
+          if (taps == 3)
+            weight_grad_rows<kF, 3>(x, d, column, offset, g, pw, mask, acc);
+          else if (taps == 2)
+            weight_grad_rows<kF, 2>(x, d, column, offset, g, pw, mask, acc);
+          else
+            weight_grad_rows<kF, 1>(x, d, column, offset, g, pw, mask, acc);
+#pragma GCC unroll 8
+          for (index_t f = 0; f < kF; ++f)
+#pragma GCC unroll 3
+            for (index_t j = 0; j < taps; ++j) sums[ky][f][kx0 + j] = acc[f][j];
         }
-#pragma GCC unroll 8
-        for (index_t f = 0; f < kF; ++f)
-#pragma GCC unroll 3
-          for (index_t kx = 0; kx < 3; ++kx) sums[ky][f][kx] = acc[f][kx];
       }
     }
-    for (index_t ky = 0; ky < 3; ++ky)
+    for (index_t ky = 0; ky < kK; ++ky)
       for (index_t f = 0; f < nf; ++f)
-        for (index_t kx = 0; kx < 3; ++kx)
-          dW[((f0 + f) * g.channels + c) * 9 + ky * 3 + kx] = lane_sum(sums[ky][f][kx]);
+        for (index_t kx = 0; kx < kK; ++kx)
+          dW[((f0 + f) * g.channels + c) * kK * kK + ky * kK + kx] = lane_sum(sums[ky][f][kx]);
+  }
+}
+
+// The tasks of each compiled K (a switch, not a template call through a lambda: a lambda would
+// not inherit this function's target instructions).
+template <index_t kF>
+__attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_any_kernel(
+    const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
+  switch (g.kernel) {
+    case 3: weight_grad_tasks<kF, 3>(padded, dy, g, dW); break;
+    case 5: weight_grad_tasks<kF, 5>(padded, dy, g, dW); break;
+    case 7: weight_grad_tasks<kF, 7>(padded, dy, g, dW); break;
+    default: weight_grad_tasks<kF, 9>(padded, dy, g, dW); break;
   }
 }
 
 __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, const float* dy,
                                                           const DirectConvGeometry& g, float* dW) {
-  weight_grad_tasks<kGradFilters>(padded, dy, g, dW);
+  weight_grad_any_kernel<kGradFilters>(padded, dy, g, dW);
 }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl"))) void weight_grad_avx512vl(
     const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
-  weight_grad_tasks<2 * kGradFilters>(padded, dy, g, dW);
+  weight_grad_any_kernel<2 * kGradFilters>(padded, dy, g, dW);
 }
 #endif  // MINIDL_DIRECT_CONV_AVX2
 
@@ -353,27 +415,27 @@ index_t direct_conv_cpu_fast_lanes() {
 index_t direct_conv_cpu_fast_set_lanes(index_t lanes) { return allowed_lanes.exchange(lanes); }
 
 template <typename T>
-void direct_conv3x3_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
-                             T* padded, T* y) {
+void direct_conv_cpu_fast(const T* x, const T* w, const T* bias, const DirectConvGeometry& g,
+                          T* padded, T* y) {
   (void)padded;
-  direct_conv3x3_cpu(x, w, bias, g, y);          // float64: the textbook loop
+  direct_conv_cpu(x, w, bias, g, y);             // float64: the textbook loop
 }
 
 template <typename T>
-void direct_conv3x3_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
-                                         T* padded, T* dW) {
+void direct_conv_weight_grad_cpu_fast(const T* x, const T* dy, const DirectConvGeometry& g,
+                                      T* padded, T* dW) {
   (void)padded;
-  direct_conv3x3_weight_grad_cpu(x, dy, g, dW);
+  direct_conv_weight_grad_cpu(x, dy, g, dW);
 }
 
 template <>
-void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float* bias,
-                                    const DirectConvGeometry& g, float* padded, float* y) {
+void direct_conv_cpu_fast<float>(const float* x, const float* w, const float* bias,
+                                 const DirectConvGeometry& g, float* padded, float* y) {
 #ifdef MINIDL_DIRECT_CONV_AVX2
   if (cpu_has_avx2_fma()) {
     if (g.batch * g.filters * g.out_h * g.out_w == 0) return;
     const bool wide = g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16;   // else mostly masked lanes
-    const VectorPair vectors = g.stride == 1 ? forward_vectors<1>(wide) : forward_vectors<2>(wide);
+    const VectorPair vectors = forward_vectors_for(g, wide);
     const std::vector<float> packed = packed_forward_weights(w, g);
     const index_t blocks = (g.filters + kFilters - 1) / kFilters;        // tasks: N · blocks · out_h
 #pragma omp parallel if (g.batch * blocks * g.out_h * g.channels * g.out_w > (index_t(1) << 15))
@@ -385,13 +447,13 @@ void direct_conv3x3_cpu_fast<float>(const float* x, const float* w, const float*
   }
 #endif
   (void)padded;
-  direct_conv3x3_cpu(x, w, bias, g, y);
+  direct_conv_cpu(x, w, bias, g, y);
 }
 
 template <>
-void direct_conv3x3_weight_grad_cpu_fast<float>(const float* x, const float* dy,
-                                                const DirectConvGeometry& g, float* padded,
-                                                float* dW) {
+void direct_conv_weight_grad_cpu_fast<float>(const float* x, const float* dy,
+                                             const DirectConvGeometry& g, float* padded,
+                                             float* dW) {
 #ifdef MINIDL_DIRECT_CONV_AVX2
   if (cpu_has_avx2_fma()) {
     if (g.filters * g.channels == 0) return;
@@ -411,12 +473,12 @@ void direct_conv3x3_weight_grad_cpu_fast<float>(const float* x, const float* dy,
   }
 #endif
   (void)padded;
-  direct_conv3x3_weight_grad_cpu(x, dy, g, dW);
+  direct_conv_weight_grad_cpu(x, dy, g, dW);
 }
 
-template void direct_conv3x3_cpu_fast<double>(const double*, const double*, const double*,
-                                              const DirectConvGeometry&, double*, double*);
-template void direct_conv3x3_weight_grad_cpu_fast<double>(const double*, const double*,
-                                                          const DirectConvGeometry&, double*, double*);
+template void direct_conv_cpu_fast<double>(const double*, const double*, const double*,
+                                           const DirectConvGeometry&, double*, double*);
+template void direct_conv_weight_grad_cpu_fast<double>(const double*, const double*,
+                                                       const DirectConvGeometry&, double*, double*);
 
 }  // namespace minidl

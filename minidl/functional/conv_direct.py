@@ -1,5 +1,6 @@
-"""The fast lane of few-channel 3×3 convolutions of stride 1 or 2: a direct convolution, no column
-matrix (minidl/kernels/direct_conv.py, csrc/direct_conv/).
+"""The fast lane of few-channel convolutions with square odd kernels (3×3 of stride 1 or 2; 5×5,
+7×7, 9×9 of stride 1): a direct convolution, no column matrix (minidl/kernels/direct_conv.py,
+csrc/direct_conv/).
 
 The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value 9 times into a
 column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
@@ -9,10 +10,10 @@ eight outputs (sixteen with AVX-512) of eight filters in registers and multiplie
 the (padded) input, which stays in the cache. The three products of a conv's training step,
 behind one check in ``Conv2d`` (``takes``):
 
-    forward   y  = direct_conv3x3(x, W, padding, stride)
-    backward  dx = direct_conv3x3(dy, V, 2 − padding)     V = W rotated 180°, in/out channels swapped
+    forward   y  = direct_conv(x, W, padding, stride)
+    backward  dx = direct_conv(dy, V, K − 1 − padding)    V = W rotated 180°, in/out channels swapped
                                                           (conv_dual.py's identity, for stride 1)
-              dW = direct_conv3x3_weight_grad(x, dy, padding, stride)
+              dW = direct_conv_weight_grad(x, dy, padding, stride)
 
 For stride 2 the input gradient is a transpose convolution (each dy value spreads over a 3×3
 patch of dx, the patches overlapping every other pixel), not a forward conv, and stays on the
@@ -20,10 +21,12 @@ plain side's col2im(Wᵀ @ dy). The kernel reads a stride-2 input from a de-inte
 copy (even columns, then odd ones), so that 8 outputs' inputs are again a run of memory.
 
 When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
-(float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for 3×3 filters,
-stride 1 or 2 (stride 2 with output rows of 16 or more), no dilation, one group, padding ≤ 2, and
-fewer than 128 in- or out-channels (from 128 on, Winograd's lane — conv_winograd.py — is checked
-first and takes the conv). In float64 the fast form is the textbook loop, slower than im2col's
+(float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for square K×K
+filters with K = 3, 5, 7 or 9, stride 1 or 2 (stride 2 with output rows of 16 or more), no
+dilation, one group, padding ≤ K − 1, and fewer than 128 in- or out-channels (from 128 on,
+Winograd's lane — conv_winograd.py — is checked first and takes a 3×3 conv). The larger kernels
+gain the most: im2col copies each input K² times (81 for the style-transfer net's 9×9 layers,
+whose forward went 14.5 → 3.0 ms for 3 → 16 channels at 4×128², docs/conv.md). In float64 the fast form is the textbook loop, slower than im2col's
 dgemm; on the GPU the CUDA kernel (one thread per output, untuned) is not used by the lane —
 cuBLAS's im2col GEMM stays until a GPU run measures the two (issue 15). ``enabled = False``
 switches the lane off; ``forced = True`` runs every conv of that geometry here whatever the
@@ -52,20 +55,23 @@ MIN_STRIDE_2_WIDTH = 16
 
 
 def has_geometry(geom):
-    """3×3 filters, stride 1 or 2 (the same along both axes), no dilation, one group, padding in
-    [0, 2]: the convolutions the kernel is written for."""
-    return (geom.kernel == (3, 3) and geom.stride in ((1, 1), (2, 2)) and geom.dilation == (1, 1)
-            and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
+    """Square K×K filters with K in ``direct_conv.KERNEL_SIZES`` (3, 5, 7, 9), stride 1 or 2 (the
+    same along both axes), no dilation, one group, padding in [0, K − 1]: the convolutions the
+    kernel is written for."""
+    k = geom.kernel[0]
+    return (geom.kernel == (k, k) and k in direct_conv.KERNEL_SIZES
+            and geom.stride in ((1, 1), (2, 2)) and geom.dilation == (1, 1)
+            and geom.groups == 1 and all(0 <= p <= k - 1 for p in geom.padding))
 
 
 def takes(x, weight, geom):
-    """Whether conv2d of x (N, C, H, W) with this weight (F, C, 3, 3) and geometry runs here."""
+    """Whether conv2d of x (N, C, H, W) with this weight (F, C, K, K) and geometry runs here."""
     if not (enabled and has_geometry(geom)):
         return False
     if forced:
         return True
     if geom.stride == (2, 2):
-        out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2)[1]
+        out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2, geom.kernel[0])[1]
         if out_width < MIN_STRIDE_2_WIDTH:
             return False
     return (not backend.is_cupy_array(x) and x.dtype.name == "float32"
@@ -75,7 +81,7 @@ def takes(x, weight, geom):
 
 def forward(x, weight, geom, bias=None):
     """conv2d(x, weight, bias, stride, padding) of the geometry: x (N, C, H, W) -> (N, F, out_h, out_w)."""
-    return direct_conv.conv3x3(x, weight, geom.padding, bias, stride=geom.stride[0])
+    return direct_conv.conv(x, weight, geom.padding, bias, stride=geom.stride[0])
 
 
 def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
@@ -85,14 +91,16 @@ def backward(x, weight, grad_out, geom, need_dx=True, need_dw=True):
     dx stays on the plain side's col2im(Wᵀ @ dy) for stride 2 (a transpose convolution, not a
     forward one) and for a first layer: dx has C channels and the kernel computes 8 output
     channels at a time, so for 3 colour channels 5 of the 8 would be wasted (VGG16's conv1_1 at
-    256²: 7–10 ms against ~4 on im2col)."""
+    256²: 7–10 ms against ~4 on im2col). (A 16 → 3 layer's forward wastes 5 of 8 in the same way
+    and still runs here: its K² taps make im2col's copy the larger cost — docs/conv.md.)"""
     dx = dw = None
     stride = geom.stride[0]
     if need_dx and (stride != 1 or (x.shape[1] < direct_conv.FILTER_BLOCK and not forced)):
         dx = _conv_gemm_transposed(grad_out, weight, geom, x.shape)   # (a transpose conv for stride 2)
     elif need_dx:
-        flipped, dual = flipped_dual(weight, geom)          # (C, F, 3, 3), padding 2 − p
-        dx = direct_conv.conv3x3(grad_out, flipped, dual.padding)
+        flipped, dual = flipped_dual(weight, geom)          # (C, F, K, K), padding K − 1 − p
+        dx = direct_conv.conv(grad_out, flipped, dual.padding)
     if need_dw:
-        dw = direct_conv.weight_grad(x, grad_out, geom.padding, stride=stride)
+        dw = direct_conv.weight_grad(x, grad_out, geom.padding, stride=stride,
+                                     kernel_size=geom.kernel[0])
     return dx, dw
