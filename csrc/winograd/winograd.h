@@ -1,5 +1,5 @@
-// winograd.h — the per-tile bodies of Winograd's F(2×2, 3×3) convolution, shared by the CPU and
-// CUDA launchers.
+// winograd.h — the per-tile bodies of Winograd's F(2×2, 3×3) and F(4×4, 3×3) convolutions, shared
+// by the CPU and CUDA launchers.
 //
 // Lecture 8's convolution is a matrix product, conv(x) = W @ im2col(x). Winograd's minimal
 // filtering (Lavin & Gray, 2016) computes the same 3×3, stride-1 convolution with fewer
@@ -28,6 +28,16 @@
 // Bᵀ and Aᵀ hold only 0 and ±1, so both transforms are additions: written out below.
 // Layouts: V (16, C, P) and M (16, F, P), row-major within each k (k_stride apart: see
 // WinogradGeometry); p = (n · tiles_h + ty) · tiles_w + tx.
+//
+// F(4×4, 3×3) is the same algorithm with larger tiles (the `tile` of the geometry, m = 4): a 4×4
+// block of outputs from a 6×6 patch, 36 multiplications instead of 4·4·9 = 144 — 4× fewer than
+// the direct sum, where F(2×2, 3×3) saves 2.25× — so 36 products M[k] = U[k] @ V[k] over P/4 as
+// many patches: 0.56× the GEMM work of F(2×2, 3×3). Its matrices (Lavin & Gray's) hold 1, 2, 4, 5
+// and 8, so its transforms are multiply-adds (written out below from the matrices; G in
+// minidl/kernels/winograd.py); each body forms every sum from its first nonzero term in the
+// matrix's order, as the NumPy reference does, so the two agree bit for bit. The larger constants
+// cost accuracy: float32 results within ~1e-5 of im2col's relative to the largest output, against
+// ~5e-7 for F(2×2, 3×3) (docs/conv.md).
 #pragma once
 
 #include "../common/host_device.h"
@@ -37,8 +47,9 @@ namespace minidl {
 struct WinogradGeometry {
   index_t batch, channels, height, width;  // the input (N, C, H, W)
   index_t pad_h, pad_w;
+  index_t tile;                            // m: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3)
   index_t out_h, out_w;                    // H + 2·pad − 2 (a 3×3 kernel, stride 1)
-  index_t tiles_h, tiles_w;                // ceil(out / 2): the last tile may hang over the edge
+  index_t tiles_h, tiles_w;                // ceil(out / m): the last tile may hang over the edge
   index_t patches;                         // P = N · tiles_h · tiles_w
   // Elements from one k to the next in V (input transform) or M (output transform): C·P (or
   // F·P) when contiguous, more when padded — the CPU pads it off a multiple of 4 KB, or the 16
@@ -47,12 +58,13 @@ struct WinogradGeometry {
 };
 
 inline WinogradGeometry make_winograd_geometry(index_t batch, index_t channels, index_t height,
-                                               index_t width, index_t pad_h, index_t pad_w) {
-  WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, 0, 0, 0, 0, 0, 0};
+                                               index_t width, index_t pad_h, index_t pad_w,
+                                               index_t tile = 2) {
+  WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, tile, 0, 0, 0, 0, 0, 0};
   g.out_h = height + 2 * pad_h - 2;
   g.out_w = width + 2 * pad_w - 2;
-  g.tiles_h = (g.out_h + 1) / 2;
-  g.tiles_w = (g.out_w + 1) / 2;
+  g.tiles_h = (g.out_h + tile - 1) / tile;
+  g.tiles_w = (g.out_w + tile - 1) / tile;
   g.patches = batch * g.tiles_h * g.tiles_w;
   g.k_stride = channels * g.patches;  // contiguous V; a launcher may set a padded one
   return g;
@@ -60,8 +72,9 @@ inline WinogradGeometry make_winograd_geometry(index_t batch, index_t channels, 
 
 // The geometry the output transform needs, from the output's shape (N, F, out_h, out_w).
 inline WinogradGeometry make_winograd_output_geometry(index_t batch, index_t filters,
-                                                      index_t out_h, index_t out_w) {
-  WinogradGeometry g = make_winograd_geometry(batch, 0, out_h + 2, out_w + 2, 0, 0);
+                                                      index_t out_h, index_t out_w,
+                                                      index_t tile = 2) {
+  WinogradGeometry g = make_winograd_geometry(batch, 0, out_h + 2, out_w + 2, 0, 0, tile);
   g.k_stride = filters * g.patches;   // contiguous M
   return g;
 }
@@ -99,42 +112,203 @@ MINIDL_HD void winograd_output_values(const T (&m)[16], T (&y)[2][2]) {
   }
 }
 
-// One element of the input transform: the patch of tile (ty, tx) of image n, channel c (zeros
-// outside the image), transformed, written to V[k · k_stride + c · P + p].
+// ---- the one-dimensional transforms of F(2×2, 3×3), as functions of 4 (or 2) values -------------
+// The same sums as the bodies above, in the same order (the fast CPU form applies them row by
+// row and column by column over many tiles at once: winograd_cpu_fast.cpp). Overloaded by size
+// with F(4×4, 3×3)'s below.
 template <typename T>
+MINIDL_HD void winograd_bt(const T (&x)[4], T (&o)[4]) {  // o = Bᵀ x
+  o[0] = x[0] - x[2];
+  o[1] = x[1] + x[2];
+  o[2] = x[2] - x[1];
+  o[3] = x[1] - x[3];
+}
+
+template <typename T>
+MINIDL_HD void winograd_b(const T (&x)[4], T (&o)[4]) {  // o = B x (the columns of Bᵀ)
+  o[0] = x[0];
+  o[1] = x[1] - x[2] + x[3];
+  o[2] = -x[0] + x[1] + x[2];
+  o[3] = -x[3];
+}
+
+template <typename T>
+MINIDL_HD void winograd_at(const T (&x)[4], T (&o)[2]) {  // o = Aᵀ x
+  o[0] = x[0] + x[1] + x[2];
+  o[1] = x[1] - x[2] - x[3];
+}
+
+template <typename T>
+MINIDL_HD void winograd_a(const T (&x)[2], T (&o)[4]) {  // o = A x (the columns of Aᵀ)
+  o[0] = x[0];
+  o[1] = x[0] + x[1];
+  o[2] = x[0] - x[1];
+  o[3] = -x[1];
+}
+
+// ---- F(4×4, 3×3): the tables and their four bodies --------------------------------------------
+//     Bᵀ = | 4  0 -5  0  1  0 |     Aᵀ = | 1  1  1  1  1  0 |
+//          | 0 -4 -4  1  1  0 |          | 0  1 -1  2 -2  0 |
+//          | 0  4 -4 -1  1  0 |          | 0  1  1  4  4  0 |
+//          | 0 -2 -1  2  1  0 |          | 0  1 -1  8 -8  1 |
+//          | 0  2 -1 -2  1  0 |
+//          | 0  4  0 -5  0  1 |
+// Each sum is written out from the table's row, its terms in the row's order from the first
+// nonzero one (Σ_k c_k · x_k; c = ±1 as a plain ±x_k, no 0 + …, which would turn −0.0 into +0.0):
+// exactly what the NumPy reference computes from the same tables (minidl/kernels/winograd.py,
+// _table_sum — a − c·b and a + (−c)·b are the same float), so the two agree bit for bit.
+
+// o = Bᵀ x for 6 values (the rows of Bᵀ).
+template <typename T>
+MINIDL_HD void winograd_bt(const T (&x)[6], T (&o)[6]) {
+  o[0] = T(4) * x[0] - T(5) * x[2] + x[4];
+  o[1] = T(-4) * x[1] - T(4) * x[2] + x[3] + x[4];
+  o[2] = T(4) * x[1] - T(4) * x[2] - x[3] + x[4];
+  o[3] = T(-2) * x[1] - x[2] + T(2) * x[3] + x[4];
+  o[4] = T(2) * x[1] - x[2] - T(2) * x[3] + x[4];
+  o[5] = T(4) * x[1] - T(5) * x[3] + x[5];
+}
+
+// o = B x for 6 values (the columns of Bᵀ).
+template <typename T>
+MINIDL_HD void winograd_b(const T (&x)[6], T (&o)[6]) {
+  o[0] = T(4) * x[0];
+  o[1] = T(-4) * x[1] + T(4) * x[2] - T(2) * x[3] + T(2) * x[4] + T(4) * x[5];
+  o[2] = T(-5) * x[0] - T(4) * x[1] - T(4) * x[2] - x[3] - x[4];
+  o[3] = x[1] - x[2] + T(2) * x[3] - T(2) * x[4] - T(5) * x[5];
+  o[4] = x[0] + x[1] + x[2] + x[3] + x[4];
+  o[5] = x[5];
+}
+
+// o = Aᵀ x for 6 values (the rows of Aᵀ).
+template <typename T>
+MINIDL_HD void winograd_at(const T (&x)[6], T (&o)[4]) {
+  o[0] = x[0] + x[1] + x[2] + x[3] + x[4];
+  o[1] = x[1] - x[2] + T(2) * x[3] - T(2) * x[4];
+  o[2] = x[1] + x[2] + T(4) * x[3] + T(4) * x[4];
+  o[3] = x[1] - x[2] + T(8) * x[3] - T(8) * x[4] + x[5];
+}
+
+// o = A x for 4 values (the columns of Aᵀ).
+template <typename T>
+MINIDL_HD void winograd_a(const T (&x)[4], T (&o)[6]) {
+  o[0] = x[0];
+  o[1] = x[0] + x[1] + x[2] + x[3];
+  o[2] = x[0] - x[1] + x[2] - x[3];
+  o[3] = x[0] + T(2) * x[1] + T(4) * x[2] + T(8) * x[3];
+  o[4] = x[0] - T(2) * x[1] + T(4) * x[2] - T(8) * x[3];
+  o[5] = x[3];
+}
+
+// v (36, k = 6·i + j) = Bᵀ d B of one 6×6 patch: t = Bᵀ d (each column of d), then t B (each
+// row of t: (t B)[i][·] = Bᵀ t[i][·]).
+template <typename T>
+MINIDL_HD void winograd_input_values(const T (&d)[6][6], T (&v)[36]) {
+  T t[6][6];
+  for (int j = 0; j < 6; ++j) {
+    const T column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
+    T out[6];
+    winograd_bt(column, out);
+    for (int i = 0; i < 6; ++i) t[i][j] = out[i];
+  }
+  for (int i = 0; i < 6; ++i) {
+    T out[6];
+    winograd_bt(t[i], out);
+    for (int j = 0; j < 6; ++j) v[6 * i + j] = out[j];
+  }
+}
+
+// y (4×4) = Aᵀ m A of one tile's 36 products: t = Aᵀ m (each column), then t A (each row: Aᵀ t[i]).
+template <typename T>
+MINIDL_HD void winograd_output_values(const T (&m)[36], T (&y)[4][4]) {
+  T t[4][6];
+  for (int j = 0; j < 6; ++j) {
+    const T column[6] = {m[j], m[6 + j], m[12 + j], m[18 + j], m[24 + j], m[30 + j]};
+    T out[4];
+    winograd_at(column, out);
+    for (int i = 0; i < 4; ++i) t[i][j] = out[i];
+  }
+  for (int i = 0; i < 4; ++i) winograd_at(t[i], y[i]);
+}
+
+// dm (36) = A dy Aᵀ: t = A dy (each column of dy), then t Aᵀ (each row: A t[i]).
+template <typename T>
+MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[4][4], T (&dm)[36]) {
+  T t[6][4];
+  for (int b = 0; b < 4; ++b) {
+    const T column[4] = {dy[0][b], dy[1][b], dy[2][b], dy[3][b]};
+    T out[6];
+    winograd_a(column, out);
+    for (int i = 0; i < 6; ++i) t[i][b] = out[i];
+  }
+  for (int i = 0; i < 6; ++i) {
+    T out[6];
+    winograd_a(t[i], out);
+    for (int j = 0; j < 6; ++j) dm[6 * i + j] = out[j];
+  }
+}
+
+// dd (6×6) = B dv Bᵀ of one tile's 36 gradients: u = dv Bᵀ (each row of dv: B dv[k]), then B u
+// (each column of u).
+template <typename T>
+MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[36], T (&dd)[6][6]) {
+  T u[6][6];
+  for (int k = 0; k < 6; ++k) {
+    const T row[6] = {dv[6 * k], dv[6 * k + 1], dv[6 * k + 2], dv[6 * k + 3], dv[6 * k + 4], dv[6 * k + 5]};
+    winograd_b(row, u[k]);
+  }
+  for (int s = 0; s < 6; ++s) {
+    const T column[6] = {u[0][s], u[1][s], u[2][s], u[3][s], u[4][s], u[5][s]};
+    T out[6];
+    winograd_b(column, out);
+    for (int r = 0; r < 6; ++r) dd[r][s] = out[r];
+  }
+}
+
+// The sizes of a tile of F(m×m, 3×3): its m×m outputs come from an (m + 2)² patch, kBlocks of them.
+template <int kM>
+struct WinogradTile {
+  static constexpr int kPatch = kM + 2, kBlocks = kPatch * kPatch;
+};
+
+// One element of the input transform: the patch of tile (ty, tx) of image n, channel c (zeros
+// outside the image), transformed, written to V[k · k_stride + c · P + p]. kM: the tile (2 or 4).
+template <int kM, typename T>
 MINIDL_HD void winograd_input_tile(const T* x, const WinogradGeometry& g, index_t n, index_t c,
                                    index_t ty, index_t tx, T* V) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch, kBlocks = WinogradTile<kM>::kBlocks;
   const T* plane = x + (n * g.channels + c) * g.height * g.width;
-  const index_t y0 = 2 * ty - g.pad_h, x0 = 2 * tx - g.pad_w;
-  T d[4][4];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
+  const index_t y0 = kM * ty - g.pad_h, x0 = kM * tx - g.pad_w;
+  T d[kPatch][kPatch];
+  for (int i = 0; i < kPatch; ++i)
+    for (int j = 0; j < kPatch; ++j) {
       const index_t yy = y0 + i, xx = x0 + j;
       d[i][j] = (yy >= 0 && yy < g.height && xx >= 0 && xx < g.width) ? plane[yy * g.width + xx]
                                                                       : T(0);
     }
-  T v[16];
+  T v[kBlocks];
   winograd_input_values(d, v);
   const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
-  for (int k = 0; k < 16; ++k) V[k * g.k_stride + c * g.patches + p] = v[k];
+  for (int k = 0; k < kBlocks; ++k) V[k * g.k_stride + c * g.patches + p] = v[k];
 }
 
-// One element of the output transform: the 2×2 outputs of tile (ty, tx) of image n, filter f,
+// One element of the output transform: the m×m outputs of tile (ty, tx) of image n, filter f,
 // from m[k] = M[k · k_stride + f · P + p]; the ones inside (out_h, out_w) are written to
 // y (N, F, out_h, out_w), with bias[f] added (bias may be null).
-template <typename T>
+template <int kM, typename T>
 MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index_t filters,
                                     index_t n, index_t f, index_t ty, index_t tx, const T* bias,
                                     T* y) {
+  constexpr int kBlocks = WinogradTile<kM>::kBlocks;
   const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
-  T m[16];
-  for (int k = 0; k < 16; ++k) m[k] = M[k * g.k_stride + f * g.patches + p];
-  T out[2][2];
+  T m[kBlocks];
+  for (int k = 0; k < kBlocks; ++k) m[k] = M[k * g.k_stride + f * g.patches + p];
+  T out[kM][kM];
   winograd_output_values(m, out);
   T* plane = y + (n * filters + f) * g.out_h * g.out_w;
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 2; ++j) {
-      const index_t yy = 2 * ty + i, xx = 2 * tx + j;
+  for (int i = 0; i < kM; ++i)
+    for (int j = 0; j < kM; ++j) {
+      const index_t yy = kM * ty + i, xx = kM * tx + j;
       if (yy < g.out_h && xx < g.out_w) plane[yy * g.out_w + xx] = bias ? out[i][j] + bias[f] : out[i][j];
     }
 }
@@ -165,20 +339,21 @@ MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[2][2], T (&dm)[16]) 
 
 // One element of the output transform's adjoint: tile (ty, tx) of image n, filter f, from dy
 // (N, F, out_h, out_w) into dM[k · k_stride + f · P + p].
-template <typename T>
+template <int kM, typename T>
 MINIDL_HD void winograd_output_adjoint_tile(const T* dy, const WinogradGeometry& g, index_t filters,
                                             index_t n, index_t f, index_t ty, index_t tx, T* dM) {
+  constexpr int kBlocks = WinogradTile<kM>::kBlocks;
   const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
-  T d[2][2];
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 2; ++j) {
-      const index_t yy = 2 * ty + i, xx = 2 * tx + j;
+  T d[kM][kM];
+  for (int i = 0; i < kM; ++i)
+    for (int j = 0; j < kM; ++j) {
+      const index_t yy = kM * ty + i, xx = kM * tx + j;
       d[i][j] = (yy < g.out_h && xx < g.out_w) ? plane[yy * g.out_w + xx] : T(0);
     }
-  T dm[16];
+  T dm[kBlocks];
   winograd_output_adjoint_values(d, dm);
   const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
-  for (int k = 0; k < 16; ++k) dM[k * g.k_stride + f * g.patches + p] = dm[k];
+  for (int k = 0; k < kBlocks; ++k) dM[k * g.k_stride + f * g.patches + p] = dm[k];
 }
 
 // dd (4×4) = B dv Bᵀ of one tile's 16 gradients dv (k = 4·i + j): first u = dv B (each row of dv
@@ -202,22 +377,24 @@ MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[16], T (&dd)[4][4]) {
 }
 
 // One element of the input transform's adjoint: dx of pixel (yy, xx) of image n, channel c — the
-// sum over the tiles whose 4×4 patch holds it (tile rows first, then columns) of that patch's
+// sum over the tiles whose (m + 2)² patch holds it (tile rows first, then columns) of that patch's
 // (B dV Bᵀ) entry. A gather, as col2im_pixel: no two pixels write the same address.
-template <typename T>
+template <int kM, typename T>
 MINIDL_HD T winograd_input_adjoint_pixel(const T* dV, const WinogradGeometry& g, index_t n,
                                          index_t c, index_t yy, index_t xx) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch, kBlocks = WinogradTile<kM>::kBlocks;
   const index_t py = yy + g.pad_h, px = xx + g.pad_w;  // in padded coordinates
-  const index_t ty0 = py >= 2 ? (py - 2) / 2 : 0, ty1 = py / 2 < g.tiles_h - 1 ? py / 2 : g.tiles_h - 1;
-  const index_t tx0 = px >= 2 ? (px - 2) / 2 : 0, tx1 = px / 2 < g.tiles_w - 1 ? px / 2 : g.tiles_w - 1;
+  // tile t's patch covers padded rows m·t … m·t + m + 1: the tiles from ceil((py − m − 1) / m)
+  const index_t ty0 = py >= kPatch - 1 ? (py - 2) / kM : 0, ty1 = py / kM < g.tiles_h - 1 ? py / kM : g.tiles_h - 1;
+  const index_t tx0 = px >= kPatch - 1 ? (px - 2) / kM : 0, tx1 = px / kM < g.tiles_w - 1 ? px / kM : g.tiles_w - 1;
   T sum = T(0);
   for (index_t ty = ty0; ty <= ty1; ++ty)
     for (index_t tx = tx0; tx <= tx1; ++tx) {
       const T* tile = dV + c * g.patches + (n * g.tiles_h + ty) * g.tiles_w + tx;
-      T dv[16], dd[4][4];
-      for (int k = 0; k < 16; ++k) dv[k] = tile[k * g.k_stride];
-      winograd_input_adjoint_values(dv, dd);  // all 16 entries, one used: the textbook form
-      sum += dd[py - 2 * ty][px - 2 * tx];
+      T dv[kBlocks], dd[kPatch][kPatch];
+      for (int k = 0; k < kBlocks; ++k) dv[k] = tile[k * g.k_stride];
+      winograd_input_adjoint_values(dv, dd);  // all entries, one used: the textbook form
+      sum += dd[py - kM * ty][px - kM * tx];
     }
   return sum;
 }

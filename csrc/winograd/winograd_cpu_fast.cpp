@@ -1,135 +1,294 @@
 // winograd_cpu_fast.cpp — the fast CPU form of the Winograd transforms (minidl._C's default).
 //
 // The same arithmetic as the textbook form (winograd_cpu.cpp: one body call per tile, with a
-// bounds test per pixel), bit for bit — winograd_input_values / winograd_output_values of
-// winograd.h — but a task is one row of tiles, and its loop over the tiles has no branch:
-//   * input: the 4 input rows the row of tiles reads are first copied into zero-padded row
-//     buffers (the padding handled once per row, not per pixel), so tile tx reads
-//     row[i][2·tx + j] unconditionally;
-//   * output: the 2×2 blocks of a row of tiles go to two row buffers of 2·tiles_w values,
-//     then the first out_w of each are copied to the output (the overhang dropped once).
-// Without branches and with each of the 16 blocks of V (or M) read or written contiguously
-// across tiles, the compiler vectorizes the tile loop. Measured in docs/conv.md.
+// bounds test per pixel), bit for bit: each transform of a tile, X ↦ Bᵀ X B (or Aᵀ X A, A X Aᵀ,
+// B X Bᵀ), is a one-dimensional transform of its columns, then of its rows — the functions
+// winograd_bt/_b/_at/_a of winograd.h, whose sums are the bodies' sums in the bodies' order. Here
+// a task is one row of tiles, and each of the two passes runs over the whole row at once:
+//   * the m + 2 input rows (or m output rows) the tiles share are kept *by phase*: element x of a
+//     row at phase x % m, position x / m. Column j of tile tx is element m·tx + j, that is phase
+//     j % m at position tx + j / m — so for a fixed j, the tiles' values are a run of memory;
+//   * pass 1 transforms every column (one loop over positions, the m + 2 values of a column
+//     loaded from m + 2 rows), pass 2 every row of every tile (one loop over tiles, each value a
+//     run across tiles), and the (m + 2)² blocks of V or M are read or written a run at a time.
+// Every loop over tiles or positions is unit-stride with no branch, so the compiler vectorizes it
+// — at the CPU's widest width (MINIDL_VECTOR_CLONES: AVX-512, AVX2 or the SSE2 baseline); the
+// former per-tile loop, whose loads were m apart, had stayed scalar. The input adjoint is a
+// scatter per (image, channel) plane in the gather's order (below). Each function runs the code of
+// the geometry's tile m = g.tile (2 or 4: a template argument inside). Measured in docs/conv.md.
 #include <algorithm>
 #include <vector>
 
 #include "../common/parallel.h"
+#include "../common/vector_clones.h"
 #include "winograd_cpu.h"
 
 namespace minidl {
 
 constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see im2col_cpu.h)
 
-template <typename T>
-void winograd_input_transform_cpu_fast(const T* x, const WinogradGeometry& g, T* V) {
-  const index_t rows = g.batch * g.channels * g.tiles_h, span = 2 * g.tiles_w + 2;
-  if (rows == 0 || g.tiles_w == 0) return;  // nothing to write (and no buffer for an empty plane)
+namespace {
+
+// A row of `span` elements stored by phase: element x at phases[(x % m) · positions + x / m].
+// Copies `count` source values to elements first, first + 1, … (the rest stays as it was).
+template <int kM, typename T>
+void scatter_to_phases(const T* source, index_t count, index_t first, index_t positions, T* phases) {
+  for (int p = 0; p < kM; ++p) {
+    T* phase = phases + p * positions;
+    const index_t start = ((p - first) % kM + kM) % kM;   // the first source value of phase p
+    for (index_t i = start; i < count; i += kM) phase[(i + first) / kM] = source[i];
+  }
+}
+
+template <int kM, typename T>
+MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometry& g, T* V) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch;
+  const index_t rows = g.batch * g.channels * g.tiles_h, tiles = g.tiles_w;
+  const index_t span = kM * tiles + 2, positions = tiles + 1;   // element x < span: x / m <= tiles
+  if (rows == 0 || tiles == 0) return;  // nothing to write (and no buffer for an empty plane)
   FirstError error;  // the row buffers' allocation may throw: never out of the region
-#pragma omp parallel if (rows >= kParallelRows && rows * g.tiles_w >= (index_t(1) << 18))
+#pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
-    std::vector<T> buffer;
-    error.run([&] { buffer.resize(4 * span); });
+    std::vector<T> input, columns;   // the patch rows, and Bᵀ of their columns; both by phase
+    error.run([&] {
+      input.resize(kPatch * kM * positions);
+      columns.resize(kPatch * kM * positions);
+    });
 #pragma omp for schedule(static)
     for (index_t r = 0; r < rows; ++r) error.run([&] {
       const index_t ty = r % g.tiles_h, c = r / g.tiles_h % g.channels, n = r / (g.tiles_h * g.channels);
       const T* plane = x + (n * g.channels + c) * g.height * g.width;
-      T* row[4];
-      for (int i = 0; i < 4; ++i) {  // input row 2·ty − pad_h + i, zero-padded, from column −pad_w
-        row[i] = buffer.data() + i * span;
-        std::fill(row[i], row[i] + span, T(0));
-        const index_t yy = 2 * ty - g.pad_h + i;
+      std::fill(input.begin(), input.end(), T(0));
+      for (int i = 0; i < kPatch; ++i) {  // input row m·ty − pad_h + i, zero-padded, from column −pad_w
+        const index_t yy = kM * ty - g.pad_h + i;
         if (yy < 0 || yy >= g.height) continue;
-        const index_t first = std::max<index_t>(0, g.pad_w), count = std::min(g.width, span - first);
-        std::copy(plane + yy * g.width, plane + yy * g.width + count, row[i] + first);
+        scatter_to_phases<kM>(plane + yy * g.width, std::min(g.width, span - g.pad_w), g.pad_w,
+                              positions, input.data() + i * kM * positions);
       }
-      T* out = V + c * g.patches + (n * g.tiles_h + ty) * g.tiles_w;
-      for (index_t tx = 0; tx < g.tiles_w; ++tx) {
-        T d[4][4], v[16];
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) d[i][j] = row[i][2 * tx + j];
-        winograd_input_values(d, v);
-        for (int k = 0; k < 16; ++k) out[k * g.k_stride + tx] = v[k];
+      const index_t row_size = kM * positions;   // one patch row, all its phases
+      // pass 1: t = Bᵀ d for every column (every element of the rows: phases × positions)
+#pragma omp simd
+      for (index_t e = 0; e < row_size; ++e) {
+        T column[kPatch], out[kPatch];
+        for (int i = 0; i < kPatch; ++i) column[i] = input[i * row_size + e];
+        winograd_bt(column, out);
+        for (int i = 0; i < kPatch; ++i) columns[i * row_size + e] = out[i];
+      }
+      // pass 2: v = t B, row i of every tile: its values at phase j % m, position tx + j / m
+      T* out = V + c * g.patches + (n * g.tiles_h + ty) * tiles;
+      for (int i = 0; i < kPatch; ++i) {
+        const T* t = columns.data() + i * row_size;
+        T* v = out + i * kPatch * g.k_stride;
+#pragma omp simd
+        for (index_t tx = 0; tx < tiles; ++tx) {
+          T row[kPatch], o[kPatch];
+          for (int j = 0; j < kPatch; ++j) row[j] = t[(j % kM) * positions + tx + j / kM];
+          winograd_bt(row, o);
+          for (int j = 0; j < kPatch; ++j) v[j * g.k_stride + tx] = o[j];
+        }
       }
     });
   }
   error.rethrow();
+}
+
+template <int kM, typename T>
+MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeometry& g,
+                                                index_t filters, const T* bias, T* y) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch;
+  const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
+  if (rows == 0 || tiles == 0) return;
+  FirstError error;
+#pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
+  {
+    std::vector<T> columns, outputs;  // Aᵀ m per (row i, column j, tile); y by (row, phase, tile)
+    error.run([&] {
+      columns.resize(kM * kPatch * tiles);
+      outputs.resize(kM * kM * tiles);
+    });
+#pragma omp for schedule(static)
+    for (index_t r = 0; r < rows; ++r) error.run([&] {
+      const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
+      const T* in = M + f * g.patches + (n * g.tiles_h + ty) * tiles;
+      // pass 1: t = Aᵀ m, column j of every tile (the blocks k = (m + 2)·i + j, i < m + 2)
+      for (int j = 0; j < kPatch; ++j) {
+#pragma omp simd
+        for (index_t tx = 0; tx < tiles; ++tx) {
+          T column[kPatch], o[kM];
+          for (int i = 0; i < kPatch; ++i) column[i] = in[(kPatch * i + j) * g.k_stride + tx];
+          winograd_at(column, o);
+          for (int i = 0; i < kM; ++i) columns[(i * kPatch + j) * tiles + tx] = o[i];
+        }
+      }
+      // pass 2: y = t A, row i of every tile, stored by phase: outputs[(i · m + jj) · tiles + tx]
+      for (int i = 0; i < kM; ++i) {
+#pragma omp simd
+        for (index_t tx = 0; tx < tiles; ++tx) {
+          T row[kPatch], o[kM];
+          for (int j = 0; j < kPatch; ++j) row[j] = columns[(i * kPatch + j) * tiles + tx];
+          winograd_at(row, o);
+          for (int jj = 0; jj < kM; ++jj) outputs[(i * kM + jj) * tiles + tx] = o[jj];
+        }
+      }
+      T* plane = y + (n * filters + f) * g.out_h * g.out_w;
+      for (int i = 0; i < kM && kM * ty + i < g.out_h; ++i) {   // the overhang dropped here
+        const T* src = outputs.data() + i * kM * tiles;
+        T* dst = plane + (kM * ty + i) * g.out_w;
+        if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
+          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[(xx % kM) * tiles + xx / kM] + bias[f];
+        else
+          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[(xx % kM) * tiles + xx / kM];
+      }
+    });
+  }
+  error.rethrow();
+}
+
+template <int kM, typename T>
+MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometry& g,
+                                              index_t filters, T* dM) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch;
+  const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
+  if (rows == 0 || tiles == 0) return;
+  FirstError error;
+#pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
+  {
+    std::vector<T> input, columns;  // dy's m rows by phase (zeros past the edge); A of their columns
+    error.run([&] {
+      input.resize(kM * kM * tiles);
+      columns.resize(kPatch * kM * tiles);
+    });
+#pragma omp for schedule(static)
+    for (index_t r = 0; r < rows; ++r) error.run([&] {
+      const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
+      const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
+      std::fill(input.begin(), input.end(), T(0));
+      for (int a = 0; a < kM && kM * ty + a < g.out_h; ++a)
+        scatter_to_phases<kM>(plane + (kM * ty + a) * g.out_w, g.out_w, 0, tiles,
+                              input.data() + a * kM * tiles);
+      const index_t row_size = kM * tiles;
+      // pass 1: t = A dy for every column
+#pragma omp simd
+      for (index_t e = 0; e < row_size; ++e) {
+        T column[kM], o[kPatch];
+        for (int a = 0; a < kM; ++a) column[a] = input[a * row_size + e];
+        winograd_a(column, o);
+        for (int i = 0; i < kPatch; ++i) columns[i * row_size + e] = o[i];
+      }
+      // pass 2: dm = t Aᵀ, row i of every tile (its m values at phase b, position tx)
+      T* out = dM + f * g.patches + (n * g.tiles_h + ty) * tiles;
+      for (int i = 0; i < kPatch; ++i) {
+        const T* t = columns.data() + i * row_size;
+        T* dm = out + i * kPatch * g.k_stride;
+#pragma omp simd
+        for (index_t tx = 0; tx < tiles; ++tx) {
+          T row[kM], o[kPatch];
+          for (int b = 0; b < kM; ++b) row[b] = t[b * tiles + tx];
+          winograd_a(row, o);
+          for (int j = 0; j < kPatch; ++j) dm[j * g.k_stride + tx] = o[j];
+        }
+      }
+    });
+  }
+  error.rethrow();
+}
+
+// The input adjoint as a scatter per (image, channel) plane into a zeroed padded plane stored by
+// phase, then cropped into dx. Every pixel must receive its tiles' entries in the order of the
+// gather (winograd_input_adjoint_pixel: the upper tile before the lower, the left before the
+// right), so that the sums agree bit for bit — the same reasoning as col2im's scatter
+// (im2col_cpu_fast.cpp), and for the same reason: each tile's entries are computed once instead
+// of once per pixel that needs one. Rows: the tile rows go top to bottom. Columns: a pixel shared
+// by tiles tx − 1 and tx is their columns m, m + 1 and 0, 1; so each tile row adds all tiles'
+// columns m … m + 1 first, then all tiles' columns 0 … m − 1 — each of the two a unit-stride loop.
+template <int kM, typename T>
+MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry& g, T* dx) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch;
+  const index_t planes = g.batch * g.channels, tiles = g.tiles_w;
+  const index_t plane_rows = kM * g.tiles_h + 2, positions = tiles + 1;
+  if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
+  FirstError error;
+#pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
+  {
+    std::vector<T> image, rows_b, entries;   // the padded plane by phase; dv B per row; B dv Bᵀ
+    error.run([&] {
+      image.resize(plane_rows * kM * positions);
+      rows_b.resize(kPatch * kPatch * tiles);
+      entries.resize(kPatch * kPatch * tiles);
+    });
+#pragma omp for schedule(static)
+    for (index_t plane = 0; plane < planes; ++plane) error.run([&] {
+      const index_t n = plane / g.channels, c = plane % g.channels;
+      std::fill(image.begin(), image.end(), T(0));
+      for (index_t ty = 0; ty < g.tiles_h; ++ty) {
+        const T* in = dV + c * g.patches + (n * g.tiles_h + ty) * tiles;
+        // u = dv Bᵀ: row k of every tile (its values at blocks (m + 2)·k + l)
+        for (int k = 0; k < kPatch; ++k) {
+#pragma omp simd
+          for (index_t tx = 0; tx < tiles; ++tx) {
+            T row[kPatch], o[kPatch];
+            for (int l = 0; l < kPatch; ++l) row[l] = in[(kPatch * k + l) * g.k_stride + tx];
+            winograd_b(row, o);
+            for (int s = 0; s < kPatch; ++s) rows_b[(k * kPatch + s) * tiles + tx] = o[s];
+          }
+        }
+        // dd = B u: column s of every tile
+        for (int s = 0; s < kPatch; ++s) {
+#pragma omp simd
+          for (index_t tx = 0; tx < tiles; ++tx) {
+            T column[kPatch], o[kPatch];
+            for (int k = 0; k < kPatch; ++k) column[k] = rows_b[(k * kPatch + s) * tiles + tx];
+            winograd_b(column, o);
+            for (int rr = 0; rr < kPatch; ++rr) entries[(rr * kPatch + s) * tiles + tx] = o[rr];
+          }
+        }
+        // add entry (rr, s) of tile tx to padded pixel (m·ty + rr, m·tx + s): phase s % m,
+        // position tx + s / m — columns m … m + 1 (shared with the next tile) first
+        for (int rr = 0; rr < kPatch; ++rr) {
+          T* row = image.data() + (kM * ty + rr) * kM * positions;
+          for (int step = 0; step < kPatch; ++step) {
+            const int s = (step + kM) % kPatch;                  // m, m + 1, then 0 … m − 1
+            T* phase = row + (s % kM) * positions + s / kM;
+            const T* e = entries.data() + (rr * kPatch + s) * tiles;
+#pragma omp simd
+            for (index_t tx = 0; tx < tiles; ++tx) phase[tx] += e[tx];
+          }
+        }
+      }
+      T* out = dx + plane * g.height * g.width;
+      for (index_t y = 0; y < g.height; ++y) {
+        const T* row = image.data() + (y + g.pad_h) * kM * positions;
+        for (index_t x = 0; x < g.width; ++x) {
+          const index_t xx = x + g.pad_w;
+          out[y * g.width + x] = row[(xx % kM) * positions + xx / kM];
+        }
+      }
+    });
+  }
+  error.rethrow();
+}
+
+}  // namespace
+
+template <typename T>
+void winograd_input_transform_cpu_fast(const T* x, const WinogradGeometry& g, T* V) {
+  (g.tile == 4 ? input_transform_fast<4, T> : input_transform_fast<2, T>)(x, g, V);
 }
 
 template <typename T>
 void winograd_output_transform_cpu_fast(const T* M, const WinogradGeometry& g, index_t filters,
                                         const T* bias, T* y) {
-  const index_t rows = g.batch * filters * g.tiles_h, span = 2 * g.tiles_w;
-  if (rows == 0 || g.tiles_w == 0) return;
-  FirstError error;
-#pragma omp parallel if (rows >= kParallelRows && rows * g.tiles_w >= (index_t(1) << 18))
-  {
-    std::vector<T> buffer;
-    error.run([&] { buffer.resize(2 * span); });
-#pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) error.run([&] {
-      const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
-      const T* in = M + f * g.patches + (n * g.tiles_h + ty) * g.tiles_w;
-      T* top = buffer.data();
-      T* bottom = top + span;
-      for (index_t tx = 0; tx < g.tiles_w; ++tx) {
-        T m[16], out[2][2];
-        for (int k = 0; k < 16; ++k) m[k] = in[k * g.k_stride + tx];
-        winograd_output_values(m, out);
-        top[2 * tx] = out[0][0], top[2 * tx + 1] = out[0][1];
-        bottom[2 * tx] = out[1][0], bottom[2 * tx + 1] = out[1][1];
-      }
-      T* plane = y + (n * filters + f) * g.out_h * g.out_w;
-      for (int i = 0; i < 2 && 2 * ty + i < g.out_h; ++i) {
-        const T* src = i ? bottom : top;
-        T* dst = plane + (2 * ty + i) * g.out_w;
-        if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
-          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[xx] + bias[f];
-        else
-          std::copy_n(src, g.out_w, dst);
-      }
-    });
-  }
-  error.rethrow();
+  (g.tile == 4 ? output_transform_fast<4, T> : output_transform_fast<2, T>)(M, g, filters, bias, y);
 }
 
-// The input adjoint as a scatter per (image, channel) plane: the tiles in order (rows of tiles
-// top to bottom, each left to right) add their 16 entries of B dV Bᵀ (winograd_input_adjoint_values,
-// the body's arithmetic) into a zeroed padded plane, which is then cropped into dx. Every pixel
-// thus receives its tiles' entries in the order of the gather (winograd_input_adjoint_pixel: the
-// upper tile before the lower, the left before the right), so the sums agree bit for bit — the
-// same reasoning as col2im's scatter (im2col_cpu_fast.cpp), and for the same reason: each tile's
-// 16 entries are computed once instead of once per pixel that needs one.
+template <typename T>
+void winograd_output_adjoint_cpu_fast(const T* dy, const WinogradGeometry& g, index_t filters, T* dM) {
+  (g.tile == 4 ? output_adjoint_fast<4, T> : output_adjoint_fast<2, T>)(dy, g, filters, dM);
+}
+
 template <typename T>
 void winograd_input_adjoint_cpu_fast(const T* dV, const WinogradGeometry& g, T* dx) {
-  const index_t planes = g.batch * g.channels;
-  const index_t rows = 2 * g.tiles_h + 2, cols = 2 * g.tiles_w + 2;
-  if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
-  FirstError error;
-#pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
-  {
-    std::vector<T> buffer;
-    error.run([&] { buffer.resize(rows * cols); });
-#pragma omp for schedule(static)
-    for (index_t plane = 0; plane < planes; ++plane) error.run([&] {
-      const index_t n = plane / g.channels, c = plane % g.channels;
-      std::fill(buffer.begin(), buffer.end(), T(0));
-      for (index_t ty = 0; ty < g.tiles_h; ++ty) {
-        const T* tiles = dV + c * g.patches + (n * g.tiles_h + ty) * g.tiles_w;
-        T* rows_of_tile = buffer.data() + 2 * ty * cols;
-        for (index_t tx = 0; tx < g.tiles_w; ++tx) {
-          T dv[16], dd[4][4];
-          for (int k = 0; k < 16; ++k) dv[k] = tiles[k * g.k_stride + tx];
-          winograd_input_adjoint_values(dv, dd);
-          for (int r = 0; r < 4; ++r)
-            for (int s = 0; s < 4; ++s) rows_of_tile[r * cols + 2 * tx + s] += dd[r][s];
-        }
-      }
-      T* out = dx + plane * g.height * g.width;
-      for (index_t y = 0; y < g.height; ++y)
-        std::copy_n(buffer.data() + (y + g.pad_h) * cols + g.pad_w, g.width, out + y * g.width);
-    });
-  }
-  error.rethrow();
+  (g.tile == 4 ? input_adjoint_fast<4, T> : input_adjoint_fast<2, T>)(dV, g, dx);
 }
 
 template void winograd_input_adjoint_cpu_fast<float>(const float*, const WinogradGeometry&, float*);
@@ -141,4 +300,8 @@ template void winograd_output_transform_cpu_fast<float>(const float*, const Wino
                                                         index_t, const float*, float*);
 template void winograd_output_transform_cpu_fast<double>(const double*, const WinogradGeometry&,
                                                          index_t, const double*, double*);
+template void winograd_output_adjoint_cpu_fast<float>(const float*, const WinogradGeometry&, index_t,
+                                                      float*);
+template void winograd_output_adjoint_cpu_fast<double>(const double*, const WinogradGeometry&, index_t,
+                                                       double*);
 }  // namespace minidl

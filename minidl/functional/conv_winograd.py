@@ -34,6 +34,10 @@ enabled = True
 MIN_CHANNELS = 128
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
 MAX_V_BYTES = 16 * 2**20
+#: The output tile m of F(m×m, 3×3): 4 (36 products over 4×4 blocks, 0.56× F(2×2)'s multiplications,
+#: float32 within ~1e-5 of im2col) or 2 (16 products over 2×2 blocks, within ~5e-7). Measured in
+#: docs/conv.md; ``tile_for`` applies it.
+TILE = 4
 
 
 def has_geometry(geom):
@@ -48,32 +52,40 @@ def takes(weight, geom):
     return enabled and has_geometry(geom) and min(weight.shape[:2]) >= MIN_CHANNELS
 
 
+def tile_for(x, weight):
+    """The output tile m of the F(m×m, 3×3) that runs this conv: ``TILE``."""
+    return TILE
+
+
 def forward(x, weight, padding, bias=None):
     """conv2d(x, weight, bias, stride 1, padding) for a 3×3 weight (F, C, 3, 3): x (N, C, H, W)
     -> (N, F, H + 2·ph − 2, W + 2·pw − 2)."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
+    tile = tile_for(x, weight)
     oh, ow = winograd.output_size(h, w, padding)
-    th, tw = winograd.tiles(oh, ow)
-    u = winograd.filter_transform(weight)                              # (16, F, C)
+    th, tw = winograd.tiles(oh, ow, tile)
+    u = winograd.filter_transform(weight, tile)                        # (B, F, C), B = (m + 2)²
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
-    per_image = 16 * max(c, f) * th * tw * x.itemsize                  # V or M of one image
+    per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize   # V or M of one image
     for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
         p = (chunk.stop - chunk.start) * th * tw
-        v = winograd.input_transform(x[chunk], padding, out=_blocks("winograd_v", c, p, x.dtype, xp))
-        m = xp.matmul(u, v, out=_blocks("winograd_m", f, p, x.dtype, xp))
-        winograd.output_transform(m, bias, out[chunk])
+        v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp), tile)
+        m = xp.matmul(u, v, out=_blocks("winograd_m", tile, f, p, x.dtype, xp))
+        winograd.output_transform(m, bias, out[chunk], tile)
     return out
 
 
-def _blocks(name, rows, patches, dtype, xp):
-    """A reused (16, rows, patches) buffer for V or M: im2col's padded-row workspace with 16 rows.
-    On the CPU the 16 blocks are spaced one cache line more than their size when that size is a
-    multiple of 4 KB: a tile's transform touches all 16 at once, and 16 streams at page-multiple
-    distances share a handful of cache sets, as im2col's column rows do. Measured in docs/conv.md."""
-    blocks = column_workspace(16, rows * patches, dtype, xp, name=name, limit=MAX_V_BYTES)
-    return blocks.reshape(16, rows, patches)
+def _blocks(name, tile, rows, patches, dtype, xp):
+    """A reused (B, rows, patches) buffer for V or M, B = (m + 2)²: im2col's padded-row workspace
+    with B rows. On the CPU the B blocks are spaced one cache line more than their size when that
+    size is a multiple of 4 KB: a tile's transform touches all B at once, and B streams at
+    page-multiple distances share a handful of cache sets, as im2col's column rows do. Measured in
+    docs/conv.md."""
+    count = winograd.blocks(tile)
+    blocks = column_workspace(count, rows * patches, dtype, xp, name=name, limit=MAX_V_BYTES)
+    return blocks.reshape(count, rows, patches)
 
 
 def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
@@ -81,23 +93,24 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
     f = weight.shape[0]
-    th, tw = winograd.tiles(*grad_out.shape[2:])
-    u = winograd.filter_transform(weight) if need_dx else None
+    tile = tile_for(x, weight)
+    th, tw = winograd.tiles(*grad_out.shape[2:], tile)
+    u = winograd.filter_transform(weight, tile) if need_dx else None
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-    du = (xp.empty if n else xp.zeros)((16, f, c), dtype=x.dtype) if need_dw else None
-    per_image = 16 * max(c, f) * th * tw * x.itemsize
+    du = (xp.empty if n else xp.zeros)((winograd.blocks(tile), f, c), dtype=x.dtype) if need_dw else None
+    per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize
     for i, chunk in enumerate(batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)):
         p = (chunk.stop - chunk.start) * th * tw
-        dm = winograd.output_adjoint(grad_out[chunk], out=_blocks("winograd_m", f, p, x.dtype, xp))
+        dm = winograd.output_adjoint(grad_out[chunk], _blocks("winograd_m", tile, f, p, x.dtype, xp), tile)
         if need_dw:
-            v = winograd.input_transform(x[chunk], padding, out=_blocks("winograd_v", c, p, x.dtype, xp))
-            vt = v.transpose(0, 2, 1)                                   # (16, F, P) @ (16, P, C)
+            v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp), tile)
+            vt = v.transpose(0, 2, 1)                                   # (B, F, P) @ (B, P, C)
             if i == 0:
                 xp.matmul(dm, vt, out=du)
             else:
                 du += xp.matmul(dm, vt, out=workspace("winograd_du", du.shape, x.dtype, xp))
         if need_dx:
-            dv = xp.matmul(u.transpose(0, 2, 1), dm, out=_blocks("winograd_dv", c, p, x.dtype, xp))
-            winograd.input_adjoint(dv, padding, out=dx[chunk])
-    dw = winograd.filter_transform_adjoint(du, weight.shape) if need_dw else None
+            dv = xp.matmul(u.transpose(0, 2, 1), dm, out=_blocks("winograd_dv", tile, c, p, x.dtype, xp))
+            winograd.input_adjoint(dv, padding, dx[chunk], tile)
+    dw = winograd.filter_transform_adjoint(du, weight.shape, tile) if need_dw else None
     return dx, dw

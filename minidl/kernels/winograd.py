@@ -1,4 +1,5 @@
-"""Winograd F(2×2, 3×3): a 3×3, stride-1 convolution as 16 small matrix products.
+"""Winograd F(2×2, 3×3) and F(4×4, 3×3): a 3×3, stride-1 convolution as 16 (or 36) small matrix
+products.
 
 Lecture 8 computes a convolution as one matrix product, ``W @ im2col(x)``: 9·C multiplications
 per output. Winograd's minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for
@@ -23,6 +24,14 @@ Layouts (shared with csrc/winograd/winograd.h)::
     M  (16, F, P)        M[k] = U[k] @ V[k]
     y  (N, F, out_h, out_w), each tile's 2×2 block = Aᵀ m A (+ bias), clipped at the edge
 
+F(4×4, 3×3) (``tile=4`` everywhere below) is the same algorithm with 4×4 output blocks from 6×6
+patches: 36 multiplications per block instead of 144, so 36 products over a quarter as many
+patches — 0.56× F(2×2, 3×3)'s GEMM work. Its matrices (``B_T_43``, ``G_43``, ``A_T_43``) hold
+entries up to 8, so the transforms are multiply-adds (the references and the C++ bodies form each
+sum in the same order, ``_table_sum``) and float32 results are ~20× less accurate: within ~1e-5
+of im2col's relative to the largest output (docs/conv.md). Its layouts: ``th = ceil(out_h / 4)``,
+patches at (4·ty − ph, 4·tx − pw), V (36, C, P), U (36, F, C), M (36, F, P).
+
 Implementations: the ``*_reference`` functions (NumPy or CuPy: the kernels' additions, on all
 tiles at once) and
 the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies, one OpenMP loop or one CUDA thread
@@ -39,11 +48,24 @@ from . import contiguous, fast_cpu_form, launch, native_for
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
+#: F(4×4, 3×3)'s (Lavin & Gray), the same tables as csrc/winograd/winograd.h's winograd43_bt/_at.
+B_T_43 = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+          (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+G_43 = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+        (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+A_T_43 = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+#: The output tiles m of F(m×m, 3×3) there are kernels for.
+TILES = (2, 4)
 
 
-def tiles(out_h, out_w):
-    """(tiles_h, tiles_w): 2×2 output blocks covering the output (the last may hang over)."""
-    return -(-out_h // 2), -(-out_w // 2)
+def blocks(tile):
+    """(m + 2)²: the products (and the blocks of V, U, M) of F(m×m, 3×3)."""
+    return (tile + 2) ** 2
+
+
+def tiles(out_h, out_w, tile=2):
+    """(tiles_h, tiles_w): m×m output blocks covering the output (the last may hang over)."""
+    return -(-out_h // tile), -(-out_w // tile)
 
 
 def output_size(height, width, padding):
@@ -51,26 +73,26 @@ def output_size(height, width, padding):
     return height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
 
 
-def filter_transform(weight):
-    """U (16, F, C) = G g Gᵀ for every filter g = weight[f, c] (F, C, 3, 3).
+def filter_transform(weight, tile=2):
+    """U (B, F, C) = G g Gᵀ for every filter g = weight[f, c] (F, C, 3, 3), B = (m + 2)².
 
     Written as one matrix product: entry (i, l) of G g Gᵀ is Σ_jm G[i, j] G[l, m] g[j, m], so
-    with g flattened to 9 values, U = (G ⊗ G) (16 × 9) @ g — for all F·C filters at once, one
+    with g flattened to 9 values, U = (G ⊗ G) (B × 9) @ g — for all F·C filters at once, one
     GEMM (1 ms for 512 × 512 filters, where slicing g entry by entry took 19 ms)."""
     xp = backend.get_array_module(weight)
     f, c = weight.shape[:2]
-    g = xp.asarray(G, dtype=weight.dtype)
-    g_kron_g = xp.kron(g, g)                                            # (16, 9)
-    return (g_kron_g @ weight.reshape(f * c, 9).T).reshape(16, f, c)
+    g = xp.asarray(G if tile == 2 else G_43, dtype=weight.dtype)
+    g_kron_g = xp.kron(g, g)                                            # (B, 9)
+    return (g_kron_g @ weight.reshape(f * c, 9).T).reshape(blocks(tile), f, c)
 
 
-def filter_transform_adjoint(du, weight_shape):
-    """dW (F, C, 3, 3) from dU (16, F, C): the transpose of ``filter_transform``'s product,
+def filter_transform_adjoint(du, weight_shape, tile=2):
+    """dW (F, C, 3, 3) from dU (B, F, C): the transpose of ``filter_transform``'s product,
     dW = (G ⊗ G)ᵀ @ dU — Gᵀ dU G for every filter at once."""
     xp = backend.get_array_module(du)
     f, c = weight_shape[:2]
-    g = xp.asarray(G, dtype=du.dtype)
-    return (du.reshape(16, f * c).T @ xp.kron(g, g)).reshape(f, c, 3, 3)   # (F·C, 9), no copy
+    g = xp.asarray(G if tile == 2 else G_43, dtype=du.dtype)
+    return (du.reshape(blocks(tile), f * c).T @ xp.kron(g, g)).reshape(f, c, 3, 3)   # no copy
 
 
 def _rows_of_bt(d):
@@ -79,11 +101,18 @@ def _rows_of_bt(d):
             d[..., 2, :] - d[..., 1, :], d[..., 1, :] - d[..., 3, :])
 
 
-def input_transform_reference(x, padding, out=None):
-    """V (16, C, P) = Bᵀ d B of every 4×4 patch d (the layout in the module docstring).
+def input_transform_reference(x, padding, out=None, tile=2):
+    """V (16, C, P) = Bᵀ d B of every 4×4 patch d (the layout in the module docstring); for
+    ``tile=4`` V (36, C, P) of the 6×6 patches.
 
     The same additions in the same order as the C++/CUDA body, on all patches at once, so the
     kernels agree with it bit for bit: first t = Bᵀ d (rows), then t B (columns)."""
+    if tile == 4:
+        v = _input_transform_43(x, padding)
+        if out is None:
+            return v
+        out[...] = v
+        return out
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
@@ -106,9 +135,13 @@ def input_transform_reference(x, padding, out=None):
     return out
 
 
-def output_transform_reference(M, bias, out):
-    """out (N, F, out_h, out_w) = Aᵀ m A (+ bias) of every tile, from M (16, F, P); the
-    additions of the C++/CUDA body, in its order."""
+def output_transform_reference(M, bias, out, tile=2):
+    """out (N, F, out_h, out_w) = Aᵀ m A (+ bias) of every tile, from M (16, F, P) (or (36, F, P)
+    for ``tile=4``); the additions of the C++/CUDA body, in its order."""
+    if tile == 4:
+        y = _output_transform_43(M, out.shape)
+        out[...] = y if bias is None else y + bias.astype(M.dtype, copy=False).reshape(1, -1, 1, 1)
+        return out
     xp = backend.get_array_module(M)
     n, f, oh, ow = out.shape
     th, tw = tiles(oh, ow)
@@ -124,9 +157,13 @@ def output_transform_reference(M, bias, out):
 
 
 # ---- the backward: the adjoints of the two data transforms (csrc/winograd/winograd.h) ----------
-def output_adjoint_reference(dy, out):
+def output_adjoint_reference(dy, out, tile=2):
     """dM (16, F, P) = A dy Aᵀ of every tile's 2×2 output gradients dy (N, F, out_h, out_w),
-    0 where a tile hangs over the edge; the additions of the C++ body, in its order."""
+    0 where a tile hangs over the edge (``tile=4``: (36, F, P) of 4×4 blocks); the additions of
+    the C++ body, in its order."""
+    if tile == 4:
+        out[...] = _output_adjoint_43(dy)
+        return out
     xp = backend.get_array_module(dy)
     n, f, oh, ow = dy.shape
     th, tw = tiles(oh, ow)
@@ -142,10 +179,13 @@ def output_adjoint_reference(dy, out):
     return out
 
 
-def input_adjoint_reference(dV, padding, out):
+def input_adjoint_reference(dV, padding, out, tile=2):
     """dx (N, C, H, W) = out: every pixel the sum of (B dV Bᵀ) over the tiles whose 4×4 patch
-    holds it — the C++ body's additions (u = dV B, then B u) and its order of tiles (above
-    before below, left before right), so the kernels agree bit for bit."""
+    (6×6 for ``tile=4``) holds it — the C++ body's additions (u = dV B, then B u) and its order
+    of tiles (above before below, left before right), so the kernels agree bit for bit."""
+    if tile == 4:
+        out[...] = _input_adjoint_43(dV, padding, out.shape)
+        return out
     xp = backend.get_array_module(dV)
     n, c, h, w = out.shape
     (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
@@ -163,6 +203,92 @@ def input_adjoint_reference(dV, padding, out):
             image[:, :, r:r + 2 * th:2, s:s + 2 * tw:2] += dd[r][s]
     out[...] = image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
     return out
+
+
+# ---- F(4×4, 3×3)'s references: the tables applied as the C++ bodies apply them --------------------
+def _table_sum(coefficients, value):
+    """Σ_k coefficients[k] · value(k) over the nonzero coefficients, from the first of them on —
+    csrc/winograd/winograd.h's table_sum, term for term (each product in the values' dtype)."""
+    total = None
+    for k, c in enumerate(coefficients):
+        if c == 0:
+            continue
+        v = value(k)
+        term = v.dtype.type(c) * v
+        total = term if total is None else total + term
+    return total
+
+
+def _column(table, j):
+    """Column j of a table (a row of its transpose)."""
+    return tuple(row[j] for row in table)
+
+
+def _input_transform_43(x, padding):
+    """V (36, C, P) = Bᵀ d B of every 6×6 patch, t = Bᵀ d first (winograd_input_values)."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
+    th, tw = tiles(oh, ow, 4)
+    padded = xp.zeros((n, c, 4 * th + 2, 4 * tw + 2), dtype=x.dtype)
+    rows, cols = min(h, 4 * th + 2 - ph), min(w, 4 * tw + 2 - pw)
+    padded[:, :, ph:ph + rows, pw:pw + cols] = x[:, :, :rows, :cols]
+    s = padded.strides
+    d = xp.lib.stride_tricks.as_strided(                              # (N, C, th, tw, 6, 6)
+        padded, (n, c, th, tw, 6, 6), (s[0], s[1], 4 * s[2], 4 * s[3], s[2], s[3]))
+    t = [[_table_sum(B_T_43[i], lambda k: d[..., k, j]) for j in range(6)] for i in range(6)]
+    v = xp.empty((6, 6, c, n, th, tw), dtype=x.dtype)
+    for i in range(6):
+        for j in range(6):
+            v[i, j] = _table_sum(B_T_43[j], lambda k: t[i][k]).transpose(1, 0, 2, 3)
+    return v.reshape(36, c, n * th * tw)
+
+
+def _output_transform_43(M, out_shape):
+    """y (N, F, out_h, out_w) = Aᵀ m A of every tile (no bias), t = Aᵀ m first."""
+    xp = backend.get_array_module(M)
+    n, f, oh, ow = out_shape
+    th, tw = tiles(oh, ow, 4)
+    m = M.reshape(6, 6, f, n, th, tw)
+    t = [[_table_sum(A_T_43[i], lambda k: m[k, j]) for j in range(6)] for i in range(4)]
+    y = xp.empty((n, f, th, 4, tw, 4), dtype=M.dtype)
+    for i in range(4):
+        for j in range(4):
+            y[:, :, :, i, :, j] = _table_sum(A_T_43[j], lambda k: t[i][k]).transpose(1, 0, 2, 3)
+    return y.reshape(n, f, 4 * th, 4 * tw)[:, :, :oh, :ow]
+
+
+def _output_adjoint_43(dy):
+    """dM (36, F, P) = A dy Aᵀ of every tile's 4×4 output gradients (0 past the edge)."""
+    xp = backend.get_array_module(dy)
+    n, f, oh, ow = dy.shape
+    th, tw = tiles(oh, ow, 4)
+    padded = xp.zeros((n, f, 4 * th, 4 * tw), dtype=dy.dtype)
+    padded[:, :, :oh, :ow] = dy
+    d = padded.reshape(n, f, th, 4, tw, 4)
+    t = [[_table_sum(_column(A_T_43, i), lambda k: d[:, :, :, k, :, b]) for b in range(4)] for i in range(6)]
+    dm = xp.empty((6, 6, f, n, th, tw), dtype=dy.dtype)
+    for i in range(6):
+        for j in range(6):
+            dm[i, j] = _table_sum(_column(A_T_43, j), lambda k: t[i][k]).transpose(1, 0, 2, 3)
+    return dm.reshape(36, f, n * th * tw)
+
+
+def _input_adjoint_43(dV, padding, out_shape):
+    """dx (N, C, H, W): every pixel the sum of (B dV Bᵀ) over the tiles whose 6×6 patch holds it,
+    in the gather's order of tiles (above before below, left before right)."""
+    xp = backend.get_array_module(dV)
+    n, c, h, w = out_shape
+    (ph, pw), (oh, ow) = padding, output_size(h, w, padding)
+    th, tw = tiles(oh, ow, 4)
+    v = dV.reshape(6, 6, c, n, th, tw)
+    u = [[_table_sum(_column(B_T_43, s), lambda l: v[k, l]) for s in range(6)] for k in range(6)]
+    dd = [[_table_sum(_column(B_T_43, r), lambda k: u[k][s]) for s in range(6)] for r in range(6)]
+    image = xp.zeros((c, n, 4 * th + 2, 4 * tw + 2), dtype=dV.dtype)
+    for r in (4, 5, 0, 1, 2, 3):               # a pixel's upper tile has r in {4, 5}
+        for s in (4, 5, 0, 1, 2, 3):           # ... its left tile s in {4, 5}
+            image[:, :, r:r + 4 * th:4, s:s + 4 * tw:4] += dd[r][s]
+    return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
 def _check_arrays(op, source, written, shape, blocks=None, blocks_shape=None):
@@ -183,65 +309,75 @@ def _check_arrays(op, source, written, shape, blocks=None, blocks_shape=None):
                 raise ValueError(f"{op}: the CUDA kernels take C-contiguous arrays")
 
 
-def _blocks_shape(rows, height, width, padding, batch):
+def _blocks_shape(rows, height, width, padding, batch, tile=2):
     oh, ow = output_size(height, width, padding)
-    th, tw = tiles(oh, ow)
-    return (16, rows, batch * th * tw)
+    th, tw = tiles(oh, ow, tile)
+    return (blocks(tile), rows, batch * th * tw)
 
 
-def output_adjoint(dy, out):
-    """dM (16, F, P) from dy (N, F, out_h, out_w) into ``out``: C++ / CUDA, else the reference."""
+def _check_tile(op, tile):
+    if tile not in TILES:
+        raise ValueError(f"{op}: tile must be one of {TILES}, got {tile!r}")
+
+
+def output_adjoint(dy, out, tile=2):
+    """dM (B, F, P) from dy (N, F, out_h, out_w) into ``out``: C++ / CUDA, else the reference."""
+    _check_tile("winograd_output_adjoint", tile)
     n, f, oh, ow = dy.shape
-    th, tw = tiles(oh, ow)
-    _check_arrays("winograd_output_adjoint", dy, out, (16, f, n * th * tw))
+    th, tw = tiles(oh, ow, tile)
+    _check_arrays("winograd_output_adjoint", dy, out, (blocks(tile), f, n * th * tw))
     native = native_for(dy)
     if native is None:
-        return output_adjoint_reference(dy, out)
+        return output_adjoint_reference(dy, out, tile)
     dy = contiguous(dy, backend.get_array_module(dy))
-    launch(native, "winograd_output_adjoint", (dy, out), sizes=dy.shape)
+    launch(native, "winograd_output_adjoint", (dy, out), sizes=dy.shape, options=(tile,),
+           fast=fast_cpu_form())
     return out
 
 
-def input_adjoint(dV, padding, out):
-    """dx (N, C, H, W) into ``out`` from dV (16, C, P): C++ / CUDA, else the reference."""
+def input_adjoint(dV, padding, out, tile=2):
+    """dx (N, C, H, W) into ``out`` from dV (B, C, P): C++ / CUDA, else the reference."""
+    _check_tile("winograd_input_adjoint", tile)
     n, c, h, w = out.shape
     _check_arrays("winograd_input_adjoint", dV, out, out.shape, blocks=dV,
-                  blocks_shape=_blocks_shape(c, h, w, padding, n))
+                  blocks_shape=_blocks_shape(c, h, w, padding, n, tile))
     native = native_for(dV)
     if native is None:
-        return input_adjoint_reference(dV, padding, out)
-    launch(native, "winograd_input_adjoint", (dV, out), sizes=out.shape, options=tuple(padding),
+        return input_adjoint_reference(dV, padding, out, tile)
+    launch(native, "winograd_input_adjoint", (dV, out), sizes=out.shape, options=(*padding, tile),
            fast=fast_cpu_form())
     return out
 
 
-def input_transform(x, padding, out):
-    """V (16, C, P) of x (N, C, H, W) into ``out``: C++ / CUDA when built, else the reference.
+def input_transform(x, padding, out, tile=2):
+    """V (B, C, P) of x (N, C, H, W) into ``out``: C++ / CUDA when built, else the reference.
     Callers (conv_winograd.py) validated the geometry: a 3×3 kernel, padding in [0, 2]."""
+    _check_tile("winograd_input_transform", tile)
     n, c, h, w = x.shape
-    _check_arrays("winograd_input_transform", x, out, _blocks_shape(c, h, w, padding, n))
+    _check_arrays("winograd_input_transform", x, out, _blocks_shape(c, h, w, padding, n, tile))
     native = native_for(x)
     if native is None:
-        return input_transform_reference(x, padding, out=out)
+        return input_transform_reference(x, padding, out=out, tile=tile)
     x = contiguous(x, backend.get_array_module(x))
-    launch(native, "winograd_input_transform", (x, out), sizes=x.shape, options=tuple(padding),
+    launch(native, "winograd_input_transform", (x, out), sizes=x.shape, options=(*padding, tile),
            fast=fast_cpu_form())
     return out
 
 
-def output_transform(M, bias, out):
-    """out (N, F, out_h, out_w) from M (16, F, P), + bias (F,) or None."""
+def output_transform(M, bias, out, tile=2):
+    """out (N, F, out_h, out_w) from M (B, F, P), + bias (F,) or None."""
+    _check_tile("winograd_output_transform", tile)
     n, f, oh, ow = out.shape
-    th, tw = tiles(oh, ow)
+    th, tw = tiles(oh, ow, tile)
     _check_arrays("winograd_output_transform", M, out, out.shape, blocks=M,
-                  blocks_shape=(16, f, n * th * tw))
+                  blocks_shape=(blocks(tile), f, n * th * tw))
     native = native_for(M)
     if native is None:
-        return output_transform_reference(M, bias, out)
+        return output_transform_reference(M, bias, out, tile)
     xp = backend.get_array_module(M)
     # _C takes M's blocks spaced apart (conv_winograd._blocks): only an unaligned view is copied
     M = xp.require(M, requirements=("A",)) if xp is backend.np else contiguous(M, xp)
     bias = None if bias is None else contiguous(bias, xp, M.dtype)
-    launch(native, "winograd_output_transform", (M, bias, out), sizes=out.shape,
+    launch(native, "winograd_output_transform", (M, bias, out), sizes=out.shape, options=(tile,),
            fast=fast_cpu_form())
     return out
