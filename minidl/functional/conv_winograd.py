@@ -1,17 +1,19 @@
-"""The fast lane of 3×3 stride-1 convolutions: Winograd's F(2×2, 3×3) (minidl/kernels/winograd.py).
+"""The fast lane of 3×3 stride-1 convolutions: Winograd's F(2×2, 3×3) or F(4×4, 3×3)
+(minidl/kernels/winograd.py).
 
 The lesson is in conv.py (conv = W @ im2col(x)). This file computes the same convolution with
-2.25× fewer multiplications, behind one check in ``Conv2d`` (``takes``):
+2.25× (F(2×2, 3×3)) or 4× (F(4×4, 3×3), for larger convs: ``tile_for``) fewer multiplications,
+behind one check in ``Conv2d`` (``takes``):
 
     forward   y  = output_transform( U[k] @ V[k] ),  V = input_transform(x),  U = G W Gᵀ
     backward  dM = output_adjoint(dy)                          (A dy Aᵀ per tile)
               dW = filter_transform_adjoint( Σ_chunks dM[k] @ V[k]ᵀ )
               dx = input_adjoint( U[k]ᵀ @ dM[k] )              (B dV Bᵀ, summed where patches overlap)
 
-— every step the transpose of a forward step, so the backward is again 2 × 16 GEMMs and three
+— every step the transpose of a forward step, so the backward is again 2 × 16 (36) GEMMs and three
 cheap transforms (V recomputed from x rather than kept: ~1 ms against 16·C·P floats of memory).
 
-The 16 products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
+The 16 (36) products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
 is cut into chunks whose transformed input V stays under ``MAX_V_BYTES`` (as conv_gemm.py bounds
 the column matrix), each chunk's V and M in reused buffers.
 
@@ -34,10 +36,15 @@ enabled = True
 MIN_CHANNELS = 128
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
 MAX_V_BYTES = 16 * 2**20
-#: The output tile m of F(m×m, 3×3): 4 (36 products over 4×4 blocks, 0.56× F(2×2)'s multiplications,
-#: float32 within ~1e-5 of im2col) or 2 (16 products over 2×2 blocks, within ~5e-7). Measured in
-#: docs/conv.md; ``tile_for`` applies it.
-TILE = 4
+#: F(4×4, 3×3) — 36 products over 4×4 output blocks, 0.56× F(2×2, 3×3)'s multiplications, float32
+#: within ~1e-5 of im2col instead of ~5e-7 — runs a conv with at least this many outputs per
+#: filter (N·out_h·out_w); below it F(2×2, 3×3). Measured (docs/conv.md, Zen 4, fwd+bwd): from
+#: 4096 outputs on F(4×4) took 0.74-1.05× F(2×2)'s time (VGG16 layers at 64² and above, batch 1;
+#: 32² at batch 4); at 1024 and fewer, 0.9-1.9× (its filter transform, 36·F·C values, and GEMMs
+#: over only N·out_h·out_w / 16 patches no longer pay).
+MIN_OUTPUTS_FOR_F4 = 4096
+#: None: the rule above; 2 or 4: that tile for every conv (tests and benchmarks compare them).
+TILE = None
 
 
 def has_geometry(geom):
@@ -52,9 +59,16 @@ def takes(weight, geom):
     return enabled and has_geometry(geom) and min(weight.shape[:2]) >= MIN_CHANNELS
 
 
-def tile_for(x, weight):
-    """The output tile m of the F(m×m, 3×3) that runs this conv: ``TILE``."""
-    return TILE
+def tile_for(x, padding):
+    """The output tile m of the F(m×m, 3×3) that runs conv2d of x (N, C, H, W) with ``padding``:
+    ``TILE`` if set, else 4 from ``MIN_OUTPUTS_FOR_F4`` outputs per filter on, else 2 — and 2 on
+    CuPy arrays, whose F(4×4) CUDA kernels no GPU has run yet (issue 15)."""
+    if TILE is not None:
+        return TILE
+    if backend.is_cupy_array(x):
+        return 2
+    oh, ow = winograd.output_size(*x.shape[2:], padding)
+    return 4 if x.shape[0] * oh * ow >= MIN_OUTPUTS_FOR_F4 else 2
 
 
 def forward(x, weight, padding, bias=None):
@@ -63,7 +77,7 @@ def forward(x, weight, padding, bias=None):
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
-    tile = tile_for(x, weight)
+    tile = tile_for(x, padding)
     oh, ow = winograd.output_size(h, w, padding)
     th, tw = winograd.tiles(oh, ow, tile)
     u = winograd.filter_transform(weight, tile)                        # (B, F, C), B = (m + 2)²
@@ -93,7 +107,7 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
     f = weight.shape[0]
-    tile = tile_for(x, weight)
+    tile = tile_for(x, padding)
     th, tw = winograd.tiles(*grad_out.shape[2:], tile)
     u = winograd.filter_transform(weight, tile) if need_dx else None
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
