@@ -118,8 +118,10 @@ def test_padded_blocks_are_accepted_and_the_pad_is_never_written(tile):
 def test_conv2d_on_the_lane_equals_the_plain_side(dtype, tol, tile, monkeypatch):
     """Values, input and weight gradients of a conv the rule sends to Winograd (128 channels)
     against the same conv with the lane off, through either tile; the forward's relative error is
-    what the docs quote."""
+    what the docs quote (F(4×4, 3×3)'s larger constants: 3× the float32 bound)."""
     monkeypatch.setattr(conv_winograd, "TILE", tile)
+    if tile == 4 and dtype == np.float32:
+        tol *= 3
     rng = np.random.default_rng(2)
     x64, w64 = rng.standard_normal((2, 128, 9, 6)), rng.standard_normal((128, 128, 3, 3)) * 0.05
     b64 = rng.standard_normal(128)

@@ -36,8 +36,8 @@
 // and 8, so its transforms are multiply-adds (written out below from the matrices; G in
 // minidl/kernels/winograd.py); each body forms every sum from its first nonzero term in the
 // matrix's order, as the NumPy reference does, so the two agree bit for bit. The larger constants
-// cost accuracy: float32 results within ~1e-5 of im2col's relative to the largest output, against
-// ~5e-7 for F(2×2, 3×3) (docs/conv.md).
+// cost accuracy: float32 results within ~1e-5 of the exact convolution relative to the largest
+// output, against ~5e-7 for F(2×2, 3×3) (docs/conv.md).
 #pragma once
 
 #include "../common/host_device.h"

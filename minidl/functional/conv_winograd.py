@@ -37,7 +37,7 @@ MIN_CHANNELS = 128
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
 MAX_V_BYTES = 16 * 2**20
 #: F(4×4, 3×3) — 36 products over 4×4 output blocks, 0.56× F(2×2, 3×3)'s multiplications, float32
-#: within ~1e-5 of im2col instead of ~5e-7 — runs a conv with at least this many outputs per
+#: within ~1e-5 of the exact conv instead of ~5e-7 — runs a conv with at least this many outputs per
 #: filter (N·out_h·out_w); below it F(2×2, 3×3). Measured (docs/conv.md, Zen 4, fwd+bwd): from
 #: 4096 outputs on F(4×4) took 0.74-1.05× F(2×2)'s time (VGG16 layers at 64² and above, batch 1;
 #: 32² at batch 4); at 1024 and fewer, 0.9-1.9× (its filter transform, 36·F·C values, and GEMMs

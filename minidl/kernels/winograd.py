@@ -29,7 +29,7 @@ patches: 36 multiplications per block instead of 144, so 36 products over a quar
 patches — 0.56× F(2×2, 3×3)'s GEMM work. Its matrices (``B_T_43``, ``G_43``, ``A_T_43``) hold
 entries up to 8, so the transforms are multiply-adds (the references and the C++ bodies form each
 sum in the same order, ``_table_sum``) and float32 results are ~20× less accurate: within ~1e-5
-of im2col's relative to the largest output (docs/conv.md). Its layouts: ``th = ceil(out_h / 4)``,
+of the exact convolution relative to the largest output (docs/conv.md). Its layouts: ``th = ceil(out_h / 4)``,
 patches at (4·ty − ph, 4·tx − pw), V (36, C, P), U (36, F, C), M (36, F, P).
 
 Implementations: the ``*_reference`` functions (NumPy or CuPy: the kernels' additions, on all
