@@ -12,6 +12,8 @@ takes the shape at all (where it does not, both columns time the same code).
 
 ``--avx2`` (direct lane only): instead of lane on / off, the lane with its widest vectors
 (AVX-512 where the CPU has it) against the lane kept on AVX2 (``kernels.direct_conv.vector_lanes(8)``).
+``--tiles`` (Winograd lane only): F(4×4, 3×3) against F(2×2, 3×3) on the lane (``conv_winograd.TILE``
+4 / 2; the rule, ``tile_for``, picks between them by size).
 """
 from __future__ import annotations
 
@@ -59,12 +61,15 @@ def one_process(args):
         times = {True: [], False: []}
         for _ in range(args.repeats):
             for on in (True, False):
-                lane.enabled = on or args.avx2                    # --avx2: both variants on the lane,
-                with direct_kernels.vector_lanes(16 if on or not args.avx2 else 8):   # the second on AVX2
+                lane.enabled = on or args.avx2 or args.tiles       # --avx2 / --tiles: both variants on
+                if args.tiles:                                     # the lane: the second F(2×2, 3×3),
+                    conv_winograd.TILE = 4 if on else 2
+                with direct_kernels.vector_lanes(16 if on or not args.avx2 else 8):   # or on AVX2
                     step()
                     start = time.perf_counter()
                     step()
                     times[on].append(1e3 * (time.perf_counter() - start))
+        conv_winograd.TILE = None
         rows.append({"name": name, "taken": taken, "on": statistics.median(times[True]),
                      "off": statistics.median(times[False])})
     print(json.dumps(rows))
@@ -78,17 +83,21 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--avx2", action="store_true",
                         help="direct lane: widest vectors (AVX-512 where present) vs AVX2 only")
+    parser.add_argument("--tiles", action="store_true",
+                        help="winograd lane: F(4x4, 3x3) vs F(2x2, 3x3)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.avx2 and args.lane != "direct":
         parser.error("--avx2 compares the direct lane's two vector forms: use it with --lane direct")
+    if args.tiles and args.lane != "winograd":
+        parser.error("--tiles compares the Winograd lane's two tiles: use it with --lane winograd")
     if args.child:
         return one_process(args)
     runs = []
     for i in range(args.processes):
         done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--lane", args.lane,
                                "--shapes", args.shapes, "--repeats", str(args.repeats)]
-                              + (["--avx2"] if args.avx2 else []),
+                              + (["--avx2"] if args.avx2 else []) + (["--tiles"] if args.tiles else []),
                               capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"process {i + 1} failed:\n{done.stderr}")
@@ -97,7 +106,8 @@ def main():
 
     def spread(values):
         return f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
-    first, second = (f"{args.lane} (widest)", f"{args.lane} (AVX2)") if args.avx2 else (args.lane, "im2col")
+    first, second = ((f"{args.lane} (widest)", f"{args.lane} (AVX2)") if args.avx2 else
+                     ("F(4x4, 3x3)", "F(2x2, 3x3)") if args.tiles else (args.lane, "im2col"))
     print(f"\n{first} vs {second}, fwd+bwd ms, median [range] over {args.processes} processes")
     print(f"| conv | taken | {first} | {second} | {first} / {second} |")
     print("|---|---|---|---|---|")

@@ -334,12 +334,28 @@ def test_a_1x1_conv_is_one_product_per_image(filters, channels, x_needs_grad, dt
     monkeypatch.undo()
 
     def geometry(**kwargs):
-        return conv_module_geometry((1, 1), kwargs.get("stride", 1), kwargs.get("padding", 0))
+        return conv_module_geometry((1, 1), kwargs.get("stride", 1), kwargs.get("padding", 0),
+                                    kwargs.get("groups", 1))
     assert conv_pointwise.takes(geometry())
+    assert conv_pointwise.takes(geometry()._replace(dilation=(2, 3)))     # one tap: dilation moot
     assert not conv_pointwise.takes(geometry(stride=2))
     assert not conv_pointwise.takes(geometry(padding=1))
+    assert not conv_pointwise.takes(geometry(groups=2))
     if dtype == np.float64 and x_needs_grad:
         gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_), [x[:2], w, b])
+
+
+def test_a_1x1_conv_of_an_empty_batch():
+    """N = 0 through the 1×1 lane: an empty output, an empty dx and zero dW and db."""
+    x = Tensor(np.zeros((0, 4, 3, 5)), requires_grad=True)
+    w = Tensor(np.ones((2, 4, 1, 1)), requires_grad=True)
+    b = Tensor(np.ones(2), requires_grad=True)
+    y = F.conv2d(x, w, b)
+    assert y.shape == (0, 2, 3, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 4, 3, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((2, 4, 1, 1)))
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros(2))
 
 
 def conv_module_geometry(kernel, stride, padding, groups=1):

@@ -246,9 +246,42 @@ def test_cuda_transforms_equal_the_cpu_bit_for_bit():
         np.testing.assert_allclose(cp.asnumpy(gpu), cpu, rtol=1e-5, atol=1e-5, err_msg=op.__name__)
 
 
-def test_an_empty_batch_gets_zero_gradients(monkeypatch):
+@native
+@pytest.mark.parametrize("tile", W.TILES)
+@pytest.mark.parametrize("shape", [(1, 2, 6, 150), (1, 64, 130, 130), (1, 256, 130, 130)],
+                         ids=["wide-rows", "threads-64ch", "threads-256ch"])
+def test_wide_rows_and_threads_equal_the_reference_bit_for_bit(shape, tile):
+    """Rows of many tiles (the vector loops' full-width bodies, which the hypothesis sizes do not
+    reach) and inputs large enough for the fast form's OpenMP threads: all four transforms of
+    both CPU forms against the reference, bit for bit."""
+    if shape[1] == 256 and tile == 2 or shape[1] == 64 and tile == 4:
+        pytest.skip("the threads' threshold needs 64 channels for F(2×2), 256 for F(4×4)")
+    n, c, h, w = shape
+    rng = np.random.default_rng(4)
+    oh, ow = W.output_size(h, w, (1, 1))
+    th, tw = W.tiles(oh, ow, tile)
+    b, p = W.blocks(tile), n * th * tw
+    x = rng.standard_normal(shape).astype(np.float32)
+    blocks = rng.standard_normal((b, c, p)).astype(np.float32)       # as M (F = C) and as dV
+    dy = rng.standard_normal((n, c, oh, ow)).astype(np.float32)
+    results = {}
+    for mode in ("reference", "native", "body"):
+        with kernels.using(mode):
+            results[mode] = (W.input_transform(x, (1, 1), np.empty((b, c, p), np.float32), tile),
+                             W.output_transform(blocks, None, np.empty((n, c, oh, ow), np.float32), tile),
+                             W.output_adjoint(dy, np.empty((b, c, p), np.float32), tile),
+                             W.input_adjoint(blocks, (1, 1), np.empty(shape, np.float32), tile))
+    for mode in ("native", "body"):
+        for name, got, expected in zip(("input", "output", "output adjoint", "input adjoint"),
+                                       results[mode], results["reference"]):
+            np.testing.assert_array_equal(got, expected, err_msg=f"{mode}: {name}")
+
+
+@pytest.mark.parametrize("tile", W.TILES)
+def test_an_empty_batch_gets_zero_gradients(tile, monkeypatch):
     """No chunk runs for N = 0: dW must still be the zeros the plain side gives, not garbage."""
     monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_winograd, "TILE", tile)
     x = minidl.Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
     w = minidl.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()

@@ -57,14 +57,17 @@ struct WinogradGeometry {
   index_t k_stride;
 };
 
+// ceil(out / tile) tiles, without forming out + tile − 1 (which could overflow near INT64_MAX).
+inline index_t winograd_tiles(index_t out, index_t tile) { return out / tile + (out % tile != 0); }
+
 inline WinogradGeometry make_winograd_geometry(index_t batch, index_t channels, index_t height,
                                                index_t width, index_t pad_h, index_t pad_w,
                                                index_t tile = 2) {
   WinogradGeometry g{batch, channels, height, width, pad_h, pad_w, tile, 0, 0, 0, 0, 0, 0};
   g.out_h = height + 2 * pad_h - 2;
   g.out_w = width + 2 * pad_w - 2;
-  g.tiles_h = (g.out_h + tile - 1) / tile;
-  g.tiles_w = (g.out_w + tile - 1) / tile;
+  g.tiles_h = winograd_tiles(g.out_h, tile);
+  g.tiles_w = winograd_tiles(g.out_w, tile);
   g.patches = batch * g.tiles_h * g.tiles_w;
   g.k_stride = channels * g.patches;  // contiguous V; a launcher may set a padded one
   return g;

@@ -25,7 +25,7 @@ inline WinogradGeometry checked_winograd_geometry(index_t batch, index_t channel
   const auto [padded_h, padded_w] = checked_padded_3x3(height, width, pad_h, pad_w, op);
   checked_product({batch, channels, height, width}, op + ": the size of x");
   // Every size make_winograd_geometry forms, checked before it forms them.
-  const index_t tiles_h = (padded_h - 2 + tile - 1) / tile, tiles_w = (padded_w - 2 + tile - 1) / tile;
+  const index_t tiles_h = winograd_tiles(padded_h - 2, tile), tiles_w = winograd_tiles(padded_w - 2, tile);
   checked_product({batch, tiles_h, tiles_w}, op + ": the patches (batch * tiles)");
   checked_product({(tile + 2) * (tile + 2), channels, batch, tiles_h, tiles_w}, op + ": the size of V");
   return make_winograd_geometry(batch, channels, height, width, pad_h, pad_w, tile);
@@ -40,7 +40,7 @@ inline WinogradGeometry checked_winograd_output_geometry(index_t batch, index_t 
   checked_product({batch, filters, out_h, out_w}, op + ": the size of y");
   checked_add(out_h, 2, op + ": out_h + 2");
   checked_add(out_w, 2, op + ": out_w + 2");
-  const index_t tiles_h = (out_h + tile - 1) / tile, tiles_w = (out_w + tile - 1) / tile;
+  const index_t tiles_h = winograd_tiles(out_h, tile), tiles_w = winograd_tiles(out_w, tile);
   checked_product({batch, tiles_h, tiles_w}, op + ": the patches (batch * tiles)");
   checked_product({(tile + 2) * (tile + 2), filters, batch, tiles_h, tiles_w}, op + ": the size of M");
   return make_winograd_output_geometry(batch, filters, out_h, out_w, tile);

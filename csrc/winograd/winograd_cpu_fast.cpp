@@ -15,7 +15,9 @@
 // — at the CPU's widest width (MINIDL_VECTOR_CLONES: AVX-512, AVX2 or the SSE2 baseline); the
 // former per-tile loop, whose loads were m apart, had stayed scalar. The input adjoint is a
 // scatter per (image, channel) plane in the gather's order (below). Each function runs the code of
-// the geometry's tile m = g.tile (2 or 4: a template argument inside). Measured in docs/conv.md.
+// the geometry's tile m = g.tile (2 or 4: a template argument inside). The loop bodies are written
+// in the cloned functions themselves, not in lambdas (a lambda is compiled once, for the baseline
+// width, whichever clone calls it). Measured in docs/conv.md.
 #include <algorithm>
 #include <vector>
 
@@ -50,12 +52,15 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
     std::vector<T> input, columns;   // the patch rows, and Bᵀ of their columns; both by phase
+    bool ready = false;              // (a thread whose buffers failed skips its rows)
     error.run([&] {
       input.resize(kPatch * kM * positions);
       columns.resize(kPatch * kM * positions);
+      ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) error.run([&] {
+    for (index_t r = 0; r < rows; ++r) {
+      if (!ready) continue;
       const index_t ty = r % g.tiles_h, c = r / g.tiles_h % g.channels, n = r / (g.tiles_h * g.channels);
       const T* plane = x + (n * g.channels + c) * g.height * g.width;
       std::fill(input.begin(), input.end(), T(0));
@@ -87,7 +92,7 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
           for (int j = 0; j < kPatch; ++j) v[j * g.k_stride + tx] = o[j];
         }
       }
-    });
+    }
   }
   error.rethrow();
 }
@@ -102,12 +107,15 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
     std::vector<T> columns, outputs;  // Aᵀ m per (row i, column j, tile); y by (row, phase, tile)
+    bool ready = false;
     error.run([&] {
       columns.resize(kM * kPatch * tiles);
       outputs.resize(kM * kM * tiles);
+      ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) error.run([&] {
+    for (index_t r = 0; r < rows; ++r) {
+      if (!ready) continue;
       const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
       const T* in = M + f * g.patches + (n * g.tiles_h + ty) * tiles;
       // pass 1: t = Aᵀ m, column j of every tile (the blocks k = (m + 2)·i + j, i < m + 2)
@@ -139,7 +147,7 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
         else
           for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[(xx % kM) * tiles + xx / kM];
       }
-    });
+    }
   }
   error.rethrow();
 }
@@ -154,12 +162,15 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
     std::vector<T> input, columns;  // dy's m rows by phase (zeros past the edge); A of their columns
+    bool ready = false;
     error.run([&] {
       input.resize(kM * kM * tiles);
       columns.resize(kPatch * kM * tiles);
+      ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) error.run([&] {
+    for (index_t r = 0; r < rows; ++r) {
+      if (!ready) continue;
       const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
       const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
       std::fill(input.begin(), input.end(), T(0));
@@ -188,7 +199,7 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
           for (int j = 0; j < kPatch; ++j) dm[j * g.k_stride + tx] = o[j];
         }
       }
-    });
+    }
   }
   error.rethrow();
 }
@@ -211,13 +222,16 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
 #pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
   {
     std::vector<T> image, rows_b, entries;   // the padded plane by phase; dv B per row; B dv Bᵀ
+    bool ready = false;
     error.run([&] {
       image.resize(plane_rows * kM * positions);
       rows_b.resize(kPatch * kPatch * tiles);
       entries.resize(kPatch * kPatch * tiles);
+      ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t plane = 0; plane < planes; ++plane) error.run([&] {
+    for (index_t plane = 0; plane < planes; ++plane) {
+      if (!ready) continue;
       const index_t n = plane / g.channels, c = plane % g.channels;
       std::fill(image.begin(), image.end(), T(0));
       for (index_t ty = 0; ty < g.tiles_h; ++ty) {
@@ -263,7 +277,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
           out[y * g.width + x] = row[(xx % kM) * positions + xx / kM];
         }
       }
-    });
+    }
   }
   error.rethrow();
 }

@@ -53,11 +53,11 @@ class Conv2d(Function):
     and dW = Σ rows(dy) @ im2col(x)ᵀ.
 
     The fast lanes: a 1×1 conv is one matrix product per image (``conv_pointwise.py``); a 3×3
-    stride-1 conv with many channels runs as Winograd's F(2×2, 3×3) (``conv_winograd.py``), one
-    with fewer channels (stride 1 or 2) as a direct convolution
-    without a column matrix (``conv_direct.py``); a stride-1 conv is also the transpose conv of
-    its flipped filters, and either direction may run on that dual side when it copies fewer
-    column rows (``conv_dual.py``).
+    stride-1 conv with many channels runs as Winograd's F(2×2, 3×3) or F(4×4, 3×3)
+    (``conv_winograd.py``), one with fewer channels — and 5×5, 7×7, 9×9 ones — (stride 1 or 2)
+    as a direct convolution without a column matrix (``conv_direct.py``); a stride-1 conv is also
+    the transpose conv of its flipped filters, and either direction may run on that dual side when
+    it copies fewer column rows (``conv_dual.py``).
     All give this plain side's numbers (to rounding), checked in tests/test_conv.py.
     """
 

@@ -1,6 +1,5 @@
-"""The fast lane of few-channel convolutions with square odd kernels (3×3 of stride 1 or 2; 5×5,
-7×7, 9×9 of stride 1): a direct convolution, no column matrix (minidl/kernels/direct_conv.py,
-csrc/direct_conv/).
+"""The fast lane of few-channel convolutions with square kernels of 3×3, 5×5, 7×7 or 9×9, stride 1
+or 2: a direct convolution, no column matrix (minidl/kernels/direct_conv.py, csrc/direct_conv/).
 
 The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value 9 times into a
 column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
@@ -15,7 +14,7 @@ behind one check in ``Conv2d`` (``takes``):
                                                           (conv_dual.py's identity, for stride 1)
               dW = direct_conv_weight_grad(x, dy, padding, stride)
 
-For stride 2 the input gradient is a transpose convolution (each dy value spreads over a 3×3
+For stride 2 the input gradient is a transpose convolution (each dy value spreads over a K×K
 patch of dx, the patches overlapping every other pixel), not a forward conv, and stays on the
 plain side's col2im(Wᵀ @ dy). The kernel reads a stride-2 input from a de-interleaved padded
 copy (even columns, then odd ones), so that 8 outputs' inputs are again a run of memory.

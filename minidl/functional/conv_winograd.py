@@ -61,8 +61,9 @@ def takes(weight, geom):
 
 def tile_for(x, padding):
     """The output tile m of the F(m×m, 3×3) that runs conv2d of x (N, C, H, W) with ``padding``:
-    ``TILE`` if set, else 4 from ``MIN_OUTPUTS_FOR_F4`` outputs per filter on, else 2 — and 2 on
-    CuPy arrays, whose F(4×4) CUDA kernels no GPU has run yet (issue 15)."""
+    ``TILE`` if set (on every device: TILE = 4 sends CuPy arrays through the F(4×4) CUDA kernels,
+    which no GPU has run yet — issue 15), else 2 on CuPy arrays, else 4 from ``MIN_OUTPUTS_FOR_F4``
+    outputs per filter on and 2 below."""
     if TILE is not None:
         return TILE
     if backend.is_cupy_array(x):

@@ -24,7 +24,7 @@ Implementations, picked from the array as every kernel family here:
   ``direct_conv_cpu_fast.cpp``, which agrees with the bodies to rounding. ``vector_lanes(8)``
   keeps the forward on AVX2 (tests and benchmarks compare the two).
 
-Used by minidl/functional/conv_direct.py, the lane of few-channel 3×3 (and 9×9) convolutions.
+Used by minidl/functional/conv_direct.py, the lane of few-channel 3×3, 5×5, 7×7 and 9×9 convolutions.
 """
 from __future__ import annotations
 

@@ -34,8 +34,9 @@ patches at (4·ty − ph, 4·tx − pw), V (36, C, P), U (36, F, C), M (36, F, P
 
 Implementations: the ``*_reference`` functions (NumPy or CuPy: the kernels' additions, on all
 tiles at once) and
-the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies, one OpenMP loop or one CUDA thread
-per tile), picked from the array's type as every kernel family here. Used by
+the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies: one OpenMP loop iteration or one CUDA
+thread per tile; the fast CPU form applies the same sums column by column and row by row over a
+whole row of tiles at once), picked from the array's type as every kernel family here. Used by
 minidl/functional/conv_winograd.py, the fast lane of 3×3 stride-1 convolutions.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ from . import contiguous, fast_cpu_form, launch, native_for
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
-#: F(4×4, 3×3)'s (Lavin & Gray), the same tables as csrc/winograd/winograd.h's winograd43_bt/_at.
+#: F(4×4, 3×3)'s (Lavin & Gray): the matrices csrc/winograd/winograd.h writes out (winograd_bt/_at).
 B_T_43 = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
           (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
 G_43 = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
@@ -208,7 +209,8 @@ def input_adjoint_reference(dV, padding, out, tile=2):
 # ---- F(4×4, 3×3)'s references: the tables applied as the C++ bodies apply them --------------------
 def _table_sum(coefficients, value):
     """Σ_k coefficients[k] · value(k) over the nonzero coefficients, from the first of them on —
-    csrc/winograd/winograd.h's table_sum, term for term (each product in the values' dtype)."""
+    the sums csrc/winograd/winograd.h writes out (winograd_bt/_b/_at/_a), term for term: ±1 as a plain
+    ±value (exact), each product in the values' dtype."""
     total = None
     for k, c in enumerate(coefficients):
         if c == 0:
