@@ -82,43 +82,10 @@ inline WinogradGeometry make_winograd_output_geometry(index_t batch, index_t fil
   return g;
 }
 
-// The arithmetic of the input transform: v (16, k = 4·i + j) = Bᵀ d B of one 4×4 patch d.
-// Rows first, t = Bᵀ d (the rows of Bᵀ written out), then t B (the columns).
-template <typename T>
-MINIDL_HD void winograd_input_values(const T (&d)[4][4], T (&v)[16]) {
-  T t[4][4];
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = d[0][j] - d[2][j];
-    t[1][j] = d[1][j] + d[2][j];
-    t[2][j] = d[2][j] - d[1][j];
-    t[3][j] = d[1][j] - d[3][j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[4 * i + 0] = t[i][0] - t[i][2];
-    v[4 * i + 1] = t[i][1] + t[i][2];
-    v[4 * i + 2] = t[i][2] - t[i][1];
-    v[4 * i + 3] = t[i][1] - t[i][3];
-  }
-}
-
-// The arithmetic of the output transform: y (2×2) = Aᵀ m A of one tile's 16 products m.
-template <typename T>
-MINIDL_HD void winograd_output_values(const T (&m)[16], T (&y)[2][2]) {
-  T t[2][4];  // t = Aᵀ m
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = m[j] + m[4 + j] + m[8 + j];
-    t[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
-  }
-  for (int i = 0; i < 2; ++i) {
-    y[i][0] = t[i][0] + t[i][1] + t[i][2];
-    y[i][1] = t[i][1] - t[i][2] - t[i][3];
-  }
-}
-
 // ---- the one-dimensional transforms of F(2×2, 3×3), as functions of 4 (or 2) values -------------
-// The same sums as the bodies above, in the same order (the fast CPU form applies them row by
-// row and column by column over many tiles at once: winograd_cpu_fast.cpp). Overloaded by size
-// with F(4×4, 3×3)'s below.
+// The rows of Bᵀ and Aᵀ (and of B and A, their columns) written out. The 2-D transforms of a tile
+// below apply them to its columns, then its rows; the fast CPU form applies them to whole rows of
+// tiles at once (winograd_cpu_fast.cpp). Overloaded by size with F(4×4, 3×3)'s.
 template <typename T>
 MINIDL_HD void winograd_bt(const T (&x)[4], T (&o)[4]) {  // o = Bᵀ x
   o[0] = x[0] - x[2];
@@ -149,7 +116,7 @@ MINIDL_HD void winograd_a(const T (&x)[2], T (&o)[4]) {  // o = A x (the columns
   o[3] = -x[1];
 }
 
-// ---- F(4×4, 3×3): the tables and their four bodies --------------------------------------------
+// ---- F(4×4, 3×3): its matrices and their one-dimensional transforms ---------------------------
 //     Bᵀ = | 4  0 -5  0  1  0 |     Aᵀ = | 1  1  1  1  1  0 |
 //          | 0 -4 -4  1  1  0 |          | 0  1 -1  2 -2  0 |
 //          | 0  4 -4 -1  1  0 |          | 0  1  1  4  4  0 |
@@ -203,68 +170,77 @@ MINIDL_HD void winograd_a(const T (&x)[4], T (&o)[6]) {
   o[5] = x[3];
 }
 
-// v (36, k = 6·i + j) = Bᵀ d B of one 6×6 patch: t = Bᵀ d (each column of d), then t B (each
-// row of t: (t B)[i][·] = Bᵀ t[i][·]).
-template <typename T>
-MINIDL_HD void winograd_input_values(const T (&d)[6][6], T (&v)[36]) {
-  T t[6][6];
-  for (int j = 0; j < 6; ++j) {
-    const T column[6] = {d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]};
-    T out[6];
+// ---- the four 2-D transforms of a tile, for both tiles -----------------------------------------
+// Each is a 1-D transform of every column, then of every row (X ↦ Bᵀ X B, Aᵀ X A, A X Aᵀ, B X Bᵀ),
+// with winograd_bt/_b/_at/_a above — overloaded by size, so the same body serves F(2×2, 3×3)
+// (4×4 patches, 2×2 outputs) and F(4×4, 3×3) (6×6, 4×4). kP = m + 2: the patch; kM = m.
+
+// v (kP², k = kP·i + j) = Bᵀ d B of one patch: t = Bᵀ d (each column of d), then t B (each row
+// of t: (t B)[i][·] = Bᵀ t[i][·]).
+template <typename T, int kP>
+MINIDL_HD void winograd_input_values(const T (&d)[kP][kP], T (&v)[kP * kP]) {
+  T t[kP][kP];
+  for (int j = 0; j < kP; ++j) {
+    T column[kP], out[kP];
+    for (int i = 0; i < kP; ++i) column[i] = d[i][j];
     winograd_bt(column, out);
-    for (int i = 0; i < 6; ++i) t[i][j] = out[i];
+    for (int i = 0; i < kP; ++i) t[i][j] = out[i];
   }
-  for (int i = 0; i < 6; ++i) {
-    T out[6];
+  for (int i = 0; i < kP; ++i) {
+    T out[kP];
     winograd_bt(t[i], out);
-    for (int j = 0; j < 6; ++j) v[6 * i + j] = out[j];
+    for (int j = 0; j < kP; ++j) v[kP * i + j] = out[j];
   }
 }
 
-// y (4×4) = Aᵀ m A of one tile's 36 products: t = Aᵀ m (each column), then t A (each row: Aᵀ t[i]).
-template <typename T>
-MINIDL_HD void winograd_output_values(const T (&m)[36], T (&y)[4][4]) {
-  T t[4][6];
-  for (int j = 0; j < 6; ++j) {
-    const T column[6] = {m[j], m[6 + j], m[12 + j], m[18 + j], m[24 + j], m[30 + j]};
-    T out[4];
+// y (m×m) = Aᵀ m A of one tile's (m + 2)² products: t = Aᵀ m (each column), then t A (each row:
+// Aᵀ t[i]).
+template <typename T, int kM>
+MINIDL_HD void winograd_output_values(const T (&m)[(kM + 2) * (kM + 2)], T (&y)[kM][kM]) {
+  constexpr int kP = kM + 2;
+  T t[kM][kP];
+  for (int j = 0; j < kP; ++j) {
+    T column[kP], out[kM];
+    for (int i = 0; i < kP; ++i) column[i] = m[kP * i + j];
     winograd_at(column, out);
-    for (int i = 0; i < 4; ++i) t[i][j] = out[i];
+    for (int i = 0; i < kM; ++i) t[i][j] = out[i];
   }
-  for (int i = 0; i < 4; ++i) winograd_at(t[i], y[i]);
+  for (int i = 0; i < kM; ++i) winograd_at(t[i], y[i]);
 }
 
-// dm (36) = A dy Aᵀ: t = A dy (each column of dy), then t Aᵀ (each row: A t[i]).
-template <typename T>
-MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[4][4], T (&dm)[36]) {
-  T t[6][4];
-  for (int b = 0; b < 4; ++b) {
-    const T column[4] = {dy[0][b], dy[1][b], dy[2][b], dy[3][b]};
-    T out[6];
+// dm ((m + 2)²) = A dy Aᵀ: t = A dy (each column of dy), then t Aᵀ (each row: A t[i]).
+template <typename T, int kM>
+MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[kM][kM], T (&dm)[(kM + 2) * (kM + 2)]) {
+  constexpr int kP = kM + 2;
+  T t[kP][kM];
+  for (int b = 0; b < kM; ++b) {
+    T column[kM], out[kP];
+    for (int a = 0; a < kM; ++a) column[a] = dy[a][b];
     winograd_a(column, out);
-    for (int i = 0; i < 6; ++i) t[i][b] = out[i];
+    for (int i = 0; i < kP; ++i) t[i][b] = out[i];
   }
-  for (int i = 0; i < 6; ++i) {
-    T out[6];
+  for (int i = 0; i < kP; ++i) {
+    T out[kP];
     winograd_a(t[i], out);
-    for (int j = 0; j < 6; ++j) dm[6 * i + j] = out[j];
+    for (int j = 0; j < kP; ++j) dm[kP * i + j] = out[j];
   }
 }
 
-// dd (6×6) = B dv Bᵀ of one tile's 36 gradients: u = dv Bᵀ (each row of dv: B dv[k]), then B u
-// (each column of u).
-template <typename T>
-MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[36], T (&dd)[6][6]) {
-  T u[6][6];
-  for (int k = 0; k < 6; ++k) {
-    const T row[6] = {dv[6 * k], dv[6 * k + 1], dv[6 * k + 2], dv[6 * k + 3], dv[6 * k + 4], dv[6 * k + 5]};
+// dd (kP×kP) = B dv Bᵀ of one tile's kP² gradients: u = dv Bᵀ (each row of dv: B dv[k]), then
+// B u (each column of u).
+template <typename T, int kP>
+MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[kP * kP], T (&dd)[kP][kP]) {
+  T u[kP][kP];
+  for (int k = 0; k < kP; ++k) {
+    T row[kP];
+    for (int l = 0; l < kP; ++l) row[l] = dv[kP * k + l];
     winograd_b(row, u[k]);
   }
-  for (int s = 0; s < 6; ++s) {
-    const T column[6] = {u[0][s], u[1][s], u[2][s], u[3][s], u[4][s], u[5][s]};
-    T out[6];
+  for (int s = 0; s < kP; ++s) {
+    T column[kP], out[kP];
+    for (int k = 0; k < kP; ++k) column[k] = u[k][s];
     winograd_b(column, out);
-    for (int r = 0; r < 6; ++r) dd[r][s] = out[r];
+    for (int r = 0; r < kP; ++r) dd[r][s] = out[r];
   }
 }
 
@@ -317,28 +293,11 @@ MINIDL_HD void winograd_output_tile(const T* M, const WinogradGeometry& g, index
 }
 
 // ---- the backward: the adjoints of the two data transforms ------------------------------------
-// y = Aᵀ m A is linear in m, so dL/dm = A dy Aᵀ (dy: the tile's 2×2 output gradients, 0 where the
-// tile hangs over the edge); V = Bᵀ d B is linear in d, so dL/dd = B dV Bᵀ — and since the 4×4
-// patches overlap, an input pixel collects that from every tile whose patch holds it (up to 2×2).
+// y = Aᵀ m A is linear in m, so dL/dm = A dy Aᵀ (dy: the tile's m×m output gradients, 0 where the
+// tile hangs over the edge); V = Bᵀ d B is linear in d, so dL/dd = B dV Bᵀ — and since the
+// (m + 2)² patches overlap, an input pixel collects that from every tile whose patch holds it (up
+// to 2×2). The two adjoints' arithmetic: winograd_output_adjoint_values, _input_adjoint_values.
 // The weight's gradient needs no kernel: dU[k] = dM[k] @ V[k]ᵀ and dW = Gᵀ dU G (a GEMM with G ⊗ G).
-
-// dm (16) = A dy Aᵀ: rows first, t = A dy (the rows of A are (1 0), (1 1), (1 −1), (0 −1)).
-template <typename T>
-MINIDL_HD void winograd_output_adjoint_values(const T (&dy)[2][2], T (&dm)[16]) {
-  T t[4][2];
-  for (int b = 0; b < 2; ++b) {
-    t[0][b] = dy[0][b];
-    t[1][b] = dy[0][b] + dy[1][b];
-    t[2][b] = dy[0][b] - dy[1][b];
-    t[3][b] = -dy[1][b];
-  }
-  for (int i = 0; i < 4; ++i) {
-    dm[4 * i + 0] = t[i][0];
-    dm[4 * i + 1] = t[i][0] + t[i][1];
-    dm[4 * i + 2] = t[i][0] - t[i][1];
-    dm[4 * i + 3] = -t[i][1];
-  }
-}
 
 // One element of the output transform's adjoint: tile (ty, tx) of image n, filter f, from dy
 // (N, F, out_h, out_w) into dM[k · k_stride + f · P + p].
@@ -357,26 +316,6 @@ MINIDL_HD void winograd_output_adjoint_tile(const T* dy, const WinogradGeometry&
   winograd_output_adjoint_values(d, dm);
   const index_t p = (n * g.tiles_h + ty) * g.tiles_w + tx;
   for (int k = 0; k < kBlocks; ++k) dM[k * g.k_stride + f * g.patches + p] = dm[k];
-}
-
-// dd (4×4) = B dv Bᵀ of one tile's 16 gradients dv (k = 4·i + j): first u = dv B (each row of dv
-// times the columns of Bᵀ: (1 0 0 0), (0 1 −1 1), (−1 1 1 0), (0 0 0 −1)), then B u.
-template <typename T>
-MINIDL_HD void winograd_input_adjoint_values(const T (&dv)[16], T (&dd)[4][4]) {
-  T u[4][4];
-  for (int k = 0; k < 4; ++k) {
-    const T* v = dv + 4 * k;
-    u[k][0] = v[0];
-    u[k][1] = v[1] - v[2] + v[3];
-    u[k][2] = -v[0] + v[1] + v[2];
-    u[k][3] = -v[3];
-  }
-  for (int s = 0; s < 4; ++s) {
-    dd[0][s] = u[0][s];
-    dd[1][s] = u[1][s] - u[2][s] + u[3][s];
-    dd[2][s] = -u[0][s] + u[1][s] + u[2][s];
-    dd[3][s] = -u[3][s];
-  }
 }
 
 // One element of the input transform's adjoint: dx of pixel (yy, xx) of image n, channel c — the

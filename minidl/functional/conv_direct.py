@@ -25,9 +25,10 @@ filters with K = 3, 5, 7 or 9, stride 1 or 2 (stride 2 with output rows of 16 or
 dilation, one group, padding ≤ K − 1, and fewer than 128 in- or out-channels (from 128 on,
 Winograd's lane — conv_winograd.py — is checked first and takes a 3×3 conv). The larger kernels
 gain the most: im2col copies each input K² times (81 for the style-transfer net's 9×9 layers,
-whose forward went 14.5 → 3.0 ms for 3 → 16 channels at 4×128², docs/conv.md). In float64 the fast form is the textbook loop, slower than im2col's
-dgemm; on the GPU the CUDA kernel (one thread per output, untuned) is not used by the lane —
-cuBLAS's im2col GEMM stays until a GPU run measures the two (issue 15). ``enabled = False``
+whose forward went 14.5 → 3.0 ms for 3 → 16 channels at 4×128², docs/conv.md). In float64 the
+fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one
+thread per output, untuned) is not used by the lane — cuBLAS's im2col GEMM stays until a GPU run
+measures the two (issue 15). ``enabled = False``
 switches the lane off; ``forced = True`` runs every conv of that geometry here whatever the
 dtype, kernel mode or device (the tests use it to compare the lane with the plain side everywhere).
 """
