@@ -66,25 +66,54 @@ MINIDL_VECTOR_CLONES void norm_forward_cpu(const T* __restrict x, const NormGeom
   }
 }
 
+// The sums over one group's runs, and one group's input gradients: each written once, compiled
+// for a fused ReLU and without (see norm_incoming_gradient in norm.h), and always_inline — a
+// helper called from a MINIDL_VECTOR_CLONES launcher is not cloned itself, so compiled on its
+// own it would be the baseline (SSE2) code in every clone.
+template <bool kFusedRelu, typename T>
+__attribute__((always_inline)) inline void norm_backward_sums_group(
+    const T* dy, const T* relu_out, const T* x, const NormGeometry& g, index_t group, T m,
+    T inv_std, double& s, double& s_xhat) {
+  const index_t runs = norm_runs(g);  // a local bound, or GCC leaves the fused-ReLU loop scalar
+  for (index_t r = 0; r < runs; ++r) {
+    const index_t start = norm_run_start(g, group, r);
+#pragma omp simd reduction(+ : s, s_xhat)
+    for (index_t p = 0; p < g.plane; ++p) {
+      const T d = norm_incoming_gradient<kFusedRelu>(dy, relu_out, start + p);
+      s += d;
+      s_xhat += d * ((x[start + p] - m) * inv_std);
+    }
+  }
+}
+
+template <bool kFusedRelu, typename T>
+__attribute__((always_inline)) inline void norm_backward_input_group(
+    const T* __restrict dy, const T* relu_out, const T* __restrict x, const NormGeometry& g,
+    index_t group, T m, T inv_std, T scale, T mean_dy, T mean_dy_xhat, T* __restrict dx) {
+  const index_t runs = norm_runs(g);  // a local bound, or GCC leaves the fused-ReLU loop scalar
+  for (index_t r = 0; r < runs; ++r) {
+    const index_t start = norm_run_start(g, group, r);
+    for (index_t p = 0; p < g.plane; ++p)
+      dx[start + p] = norm_backward_element(
+          norm_incoming_gradient<kFusedRelu>(dy, relu_out, start + p), x[start + p], m, inv_std,
+          scale, mean_dy, mean_dy_xhat);
+  }
+}
+
 template <typename T>
 MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* relu_out, const T* x,
                                                  const NormGeometry& g, const T* mean,
                                                  const T* var, T eps, T* sum_dy,
                                                  T* sum_dy_xhat) {
-  const index_t groups = norm_groups(g), runs = norm_runs(g);
+  const index_t groups = norm_groups(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
     const T m = mean[group], inv_std = inv_std_of(var[group], eps);
     double s = 0, s_xhat = 0;
-    for (index_t r = 0; r < runs; ++r) {
-      const index_t start = norm_run_start(g, group, r);
-#pragma omp simd reduction(+ : s, s_xhat)
-      for (index_t p = 0; p < g.plane; ++p) {
-        const T d = norm_incoming_gradient(dy, relu_out, start + p);
-        s += d;
-        s_xhat += d * ((x[start + p] - m) * inv_std);
-      }
-    }
+    if (relu_out)
+      norm_backward_sums_group<true>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
+    else
+      norm_backward_sums_group<false>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
     sum_dy[group] = T(s);
     sum_dy_xhat[group] = T(s_xhat);
   }
@@ -96,21 +125,20 @@ MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const 
                                                   const T* mean, const T* var, const T* weight,
                                                   T eps, const T* sum_dy, const T* sum_dy_xhat,
                                                   bool input_stats, T* __restrict dx) {
-  const index_t groups = norm_groups(g), runs = norm_runs(g);
-  const T count = T(runs * g.plane);
+  const index_t groups = norm_groups(g);
+  const T count = T(norm_runs(g) * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
     const T m = mean[group], inv_std = inv_std_of(var[group], eps);
     const T scale = (weight ? weight[norm_channel_of_group(g, group)] : T(1)) * inv_std;
     const T mean_dy = input_stats ? sum_dy[group] / count : T(0);
     const T mean_dy_xhat = input_stats ? sum_dy_xhat[group] / count : T(0);
-    for (index_t r = 0; r < runs; ++r) {
-      const index_t start = norm_run_start(g, group, r);
-      for (index_t p = 0; p < g.plane; ++p)
-        dx[start + p] = norm_backward_element(norm_incoming_gradient(dy, relu_out, start + p),
-                                              x[start + p], m, inv_std, scale, mean_dy,
-                                              mean_dy_xhat);
-    }
+    if (relu_out)
+      norm_backward_input_group<true>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
+                                      mean_dy_xhat, dx);
+    else
+      norm_backward_input_group<false>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
+                                       mean_dy_xhat, dx);
   }
 }
 
