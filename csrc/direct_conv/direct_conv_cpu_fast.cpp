@@ -292,16 +292,19 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_vecto
 }
 
 // One image's pass over its output rows for kC taps of kernel row ky: x is the padded input row
-// ky (of the task's channel), d the first filter's dy plane.
-template <index_t kF, index_t kC>
+// ky (of the task's channel), d the first filter's dy plane. kTail: the rows end in a partial
+// vector (out_w not a multiple of 8). Rows without one are compiled apart: there the mask is
+// never live, and with AVX-512's registers all 8 × 3 sums stay in registers (with the mask
+// live, GCC kept one sum on the stack — a load and a store per vector).
+template <index_t kF, index_t kC, bool kTail>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_rows(
     const float* x, const float* d, const index_t* column, const index_t* offset,
     const DirectConvGeometry& g, index_t pw, __m256i mask, __m256 acc[][3]) {
-  const index_t full = g.out_w / kLanes * kLanes, rest = g.out_w - full;
+  const index_t full = g.out_w / kLanes * kLanes;
   for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw, d += g.out_w) {
     for (index_t ox = 0; ox < full; ox += kLanes)
       weight_grad_vector<kF, kC, false>(x + ox, column, d + ox, offset, mask, acc);
-    if (rest) weight_grad_vector<kF, kC, true>(x + full, column, d + full, offset, mask, acc);
+    if (kTail) weight_grad_vector<kF, kC, true>(x + full, column, d + full, offset, mask, acc);
   }
 }
 
@@ -312,7 +315,7 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_rows(
 // 4 filters (12 registers) fit AVX2's 16; with AVX-512's 32 registers (the same 8-float
 // instructions, VL encoded) 8 filters fit (24), and each loaded input vector serves twice as
 // many FMAs.
-template <index_t kF, int kK>
+template <index_t kF, int kK, bool kTail>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks(
     const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
@@ -350,11 +353,11 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks
           const float* x = padded + (n * g.channels + c) * plane + ky * pw;
           const float* d = dy + (n * g.filters + f0) * out_plane;
           if (taps == 3)
-            weight_grad_rows<kF, 3>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 3, kTail>(x, d, column, offset, g, pw, mask, acc);
           else if (taps == 2)
-            weight_grad_rows<kF, 2>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 2, kTail>(x, d, column, offset, g, pw, mask, acc);
           else
-            weight_grad_rows<kF, 1>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 1, kTail>(x, d, column, offset, g, pw, mask, acc);
 #pragma GCC unroll 8
           for (index_t f = 0; f < kF; ++f)
 #pragma GCC unroll 3
@@ -369,16 +372,27 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks
   }
 }
 
+// The tasks of rows with or without a partial last vector.
+template <index_t kF, int kK>
+__attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks_for(
+    bool tail, const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
+  if (tail)
+    weight_grad_tasks<kF, kK, true>(padded, dy, g, dW);
+  else
+    weight_grad_tasks<kF, kK, false>(padded, dy, g, dW);
+}
+
 // The tasks of each compiled K (a switch, not a template call through a lambda: a lambda would
 // not inherit this function's target instructions).
 template <index_t kF>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_any_kernel(
     const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
+  const bool tail = g.out_w % kLanes != 0;
   switch (g.kernel) {
-    case 3: weight_grad_tasks<kF, 3>(padded, dy, g, dW); break;
-    case 5: weight_grad_tasks<kF, 5>(padded, dy, g, dW); break;
-    case 7: weight_grad_tasks<kF, 7>(padded, dy, g, dW); break;
-    default: weight_grad_tasks<kF, 9>(padded, dy, g, dW); break;
+    case 3: weight_grad_tasks_for<kF, 3>(tail, padded, dy, g, dW); break;
+    case 5: weight_grad_tasks_for<kF, 5>(tail, padded, dy, g, dW); break;
+    case 7: weight_grad_tasks_for<kF, 7>(tail, padded, dy, g, dW); break;
+    default: weight_grad_tasks_for<kF, 9>(tail, padded, dy, g, dW); break;
   }
 }
 
