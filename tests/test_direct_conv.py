@@ -104,6 +104,39 @@ def test_the_forward_runs_avx512_where_the_cpu_has_it_and_avx2_when_told():
 
 
 @native
+@pytest.mark.parametrize("shape, filters, kernel, padding, stride", [
+    ((16, 64, 8, 8), 64, 3, (1, 1), 1),     # the FCN's 8×8 layer: 4 full pairs of rows
+    ((2, 5, 7, 6), 11, 3, (1, 1), 1),       # odd out_h: the last pair has no second row
+    ((3, 4, 9, 5), 9, 5, (2, 2), 1),        # rows of 5 outputs, K = 5
+    ((1, 3, 15, 15), 17, 3, (1, 1), 2),     # stride 2: 8×8 outputs from de-interleaved rows
+    ((1, 2, 13, 6), 3, 7, (3, 3), 1),       # one partial filter block, K = 7
+])
+def test_rows_of_at_most_8_outputs_two_to_a_register_equal_the_one_row_form(
+        shape, filters, kernel, padding, stride):
+    """With AVX-512, rows of ≤ 8 outputs go two to a register (rows oy and oy + 1 in its low and
+    high lanes, masked loads and stores); with AVX2 only, one row per register. Each output is the
+    same sum in the same order either way, so the two agree bit for bit — a wrong mask would put a
+    row's values into its neighbour or leave outputs unwritten (NaN)."""
+    if D.widest_lanes() < 16:
+        pytest.skip("this CPU has no AVX-512 (only the one-row form runs)")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((filters, shape[1], kernel, kernel)).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    oh, ow = D.output_size(*shape[2:], padding, stride, kernel)
+    assert ow <= 8
+    outputs = {}
+    for lanes in (16, 8):
+        with kernels.using("native"), D.vector_lanes(lanes):
+            outputs[lanes] = D.conv(x, w, padding, bias, out=np.full((shape[0], filters, oh, ow), np.nan,
+                                                                    np.float32), stride=stride)
+    assert not np.isnan(outputs[16]).any()
+    np.testing.assert_array_equal(outputs[16], outputs[8])
+    close(outputs[16], D.conv_reference(x.astype(np.float64), w.astype(np.float64), padding,
+                                        bias.astype(np.float64), stride=stride), np.float32)
+
+
+@native
 def test_noncontiguous_inputs_are_copied_not_misread():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 9, 20)).astype(np.float32)[..., ::2]        # (2, 5, 9, 10), strided

@@ -7,7 +7,8 @@
 //     outputs are a run of memory too;
 //   * forward: a task is one output row of one image for a block of 8 filters. Eight
 //     neighbouring outputs of one filter are one AVX2 register (sixteen, one AVX-512 register,
-//     on a CPU that has it and rows of 16 outputs or more), the block's 8 registers stay in
+//     on a CPU that has it and rows of 16 outputs or more; rows of at most 8 outputs go two to
+//     an AVX-512 register, forward_row_pair_avx512), the block's 8 registers stay in
 //     the CPU across all C·K² taps, and each input vector loaded feeds 8 multiply-adds (one per
 //     filter, the filter's weight broadcast to all lanes) — no column matrix: each input value
 //     is read from cache K² times instead of being copied K² times to memory and read back;
@@ -22,7 +23,7 @@
 // or written). Fused multiply-adds round once per product-and-add and the lanes split the sums,
 // so the results match the textbook form (direct_conv_cpu.cpp) to rounding, not bit for bit.
 //
-// This code needs AVX2 and FMA (x86-64 since 2013/2015), and AVX-512F for the 16-lane forward:
+// This code needs AVX2 and FMA (x86-64 since 2013/2015), and AVX-512F for the 16-lane forwards:
 // each function is compiled for its instruction set with a target attribute and runs only where
 // the CPU reports it; float64, other CPUs and other architectures run the textbook loops.
 // Measured against im2col + GEMM in docs/conv.md.
@@ -272,6 +273,86 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
   }
 }
 
+// Rows of at most 8 outputs (the FCN's 8×8 layers) would fill half an AVX-512 register and leave
+// AVX2's one-row form bound by its loads (8 broadcasts and 1 input load per 8 multiply-adds).
+// Here one register holds two neighbouring output rows, oy in lanes 0–7 and oy + 1 in lanes
+// 8–15: each input vector is two masked loads (row oy's taps into the low lanes, the taps of row
+// oy + 1 — `kStride` padded rows further — into the high ones), and each broadcast weight feeds
+// 16 outputs again. The masks also cut rows shorter than 8 and the missing second row of an odd
+// out_h (masked-off lanes are neither read nor written). out[f] is row oy of filter f,
+// out[kFilters + f] row oy + 1 (or row oy again where there is none: its lanes are masked off).
+template <int kStride, int kK>
+__attribute__((target("avx512f"))) void forward_row_pair_avx512(
+    const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
+    const float* bias, index_t nf, __mmask16 low, __mmask16 high, float* const* out) {
+  const index_t below = kStride * pw - 8;   // lane 8 + i of the second row reads from here + 8 + i
+  __m512 acc[kFilters];
+#pragma GCC unroll 8
+  for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
+  for (index_t c = 0; c < channels; ++c) {
+    const float* taps = rows + c * plane;
+    const float* w = packed + c * kK * kK * kFilters;
+#pragma GCC unroll 3
+    for (index_t ky = 0; ky < kK; ++ky)
+#pragma GCC unroll 9
+      for (index_t kx = 0; kx < kK; ++kx) {
+        const float* at = taps + ky * pw + tap_column(kx, kStride, odd);
+        const __m512 v = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(low, at), high, at + below);
+        const float* wk = w + (ky * kK + kx) * kFilters;
+#pragma GCC unroll 8
+        for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wk[f]), v, acc[f]);
+      }
+  }
+#pragma GCC unroll 8
+  for (index_t f = 0; f < kFilters; ++f) {
+    if (f >= nf) continue;
+    _mm512_mask_storeu_ps(out[f], low, acc[f]);
+    _mm512_mask_storeu_ps(out[kFilters + f] - 8, high, acc[f]);
+  }
+}
+
+using RowPairVector = void (*)(const float* rows, index_t plane, index_t pw, index_t odd,
+                               const float* packed, index_t channels, const float* bias, index_t nf,
+                               __mmask16 low, __mmask16 high, float* const* out);
+
+template <int kK>
+RowPairVector row_pair_vector(index_t stride) {
+  return stride == 1 ? forward_row_pair_avx512<1, kK> : forward_row_pair_avx512<2, kK>;
+}
+
+RowPairVector row_pair_vector_for(const DirectConvGeometry& g) {
+  switch (g.kernel) {
+    case 3: return row_pair_vector<3>(g.stride);
+    case 5: return row_pair_vector<5>(g.stride);
+    case 7: return row_pair_vector<7>(g.stride);
+    default: return row_pair_vector<9>(g.stride);
+  }
+}
+
+// forward_rows for rows of at most 8 outputs on AVX-512: a task is two output rows (oy, oy + 1)
+// of one image for a block of 8 filters, one forward_row_pair_avx512 call.
+void forward_row_pairs(const float* padded, const float* packed, const float* bias,
+                       const DirectConvGeometry& g, RowPairVector pair, float* y) {
+  const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
+  const index_t odd = odd_columns_start(pw), blocks = (g.filters + kFilters - 1) / kFilters;
+  const index_t pairs = (g.out_h + 1) / 2, tasks = g.batch * blocks * pairs;
+  const __mmask16 low = static_cast<__mmask16>((1u << g.out_w) - 1);   // out_w ≤ 8 lanes
+#pragma omp for schedule(static)
+  for (index_t t = 0; t < tasks; ++t) {
+    const index_t b = t % blocks, oy = 2 * (t / blocks % pairs), n = t / (blocks * pairs);
+    const bool second = oy + 1 < g.out_h;
+    const index_t f0 = b * kFilters, nf = std::min(kFilters, g.filters - f0);
+    float* at[2 * kFilters];
+    for (index_t f = 0; f < nf; ++f) {
+      at[f] = y + ((n * g.filters + f0 + f) * g.out_h + oy) * g.out_w;
+      at[kFilters + f] = second ? at[f] + g.out_w : at[f] + 8;   // (+ 8: the store subtracts it)
+    }
+    pair(padded + n * g.channels * plane + g.stride * oy * pw, plane, pw, odd,
+         packed + b * g.channels * g.kernel * g.kernel * kFilters, g.channels,
+         bias ? bias + f0 : nullptr, nf, low, second ? static_cast<__mmask16>(low << 8) : 0, at);
+  }
+}
+
 // acc[f][j] += dy[f] vector · (the inputs tap kx0 + j saw) for kF filters and kC ≤ 3 taps of one
 // input row: the tap's inputs start at x + column[j] (tap_column: x + kx for stride 1, in the
 // de-interleaved row for stride 2). The filters' dy rows are d + offset[f] (the offsets are fixed
@@ -448,14 +529,19 @@ void direct_conv_cpu_fast<float>(const float* x, const float* w, const float* bi
 #ifdef MINIDL_DIRECT_CONV_AVX2
   if (cpu_has_avx2_fma()) {
     if (g.batch * g.filters * g.out_h * g.out_w == 0) return;
-    const bool wide = g.out_w >= 16 && direct_conv_cpu_fast_lanes() == 16;   // else mostly masked lanes
+    const bool avx512 = direct_conv_cpu_fast_lanes() == 16;
+    const bool wide = avx512 && g.out_w >= 16;               // else mostly masked lanes
+    const bool row_pairs = avx512 && g.out_w <= 8;           // two rows in one register
     const VectorPair vectors = forward_vectors_for(g, wide);
     const std::vector<float> packed = packed_forward_weights(w, g);
     const index_t blocks = (g.filters + kFilters - 1) / kFilters;        // tasks: N · blocks · out_h
 #pragma omp parallel if (g.batch * blocks * g.out_h * g.channels * g.out_w > (index_t(1) << 15))
     {
       pad_input(x, g, padded);
-      forward_rows(padded, packed.data(), bias, g, wide ? 16 : 8, vectors.first, vectors.second, y);
+      if (row_pairs)
+        forward_row_pairs(padded, packed.data(), bias, g, row_pair_vector_for(g), y);
+      else
+        forward_rows(padded, packed.data(), bias, g, wide ? 16 : 8, vectors.first, vectors.second, y);
     }
     return;
   }

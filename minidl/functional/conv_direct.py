@@ -5,8 +5,8 @@ The lesson is in conv.py (conv = W @ im2col(x)). im2col copies every input value
 column matrix of 9·C rows; with few channels that matrix is large next to the work done with it
 (16 channels at 32×32, batch 16: a 9.4 MB matrix for a 75 MFLOP product with only 16 rows of
 weights), and the GEMM reading it back runs at half of BLAS's peak. The direct kernel keeps
-eight outputs (sixteen with AVX-512) of eight filters in registers and multiplies straight from
-the (padded) input, which stays in the cache. The three products of a conv's training step,
+eight outputs (sixteen with AVX-512: one row's, or two rows of 8) of eight filters in registers
+and multiplies straight from the (padded) input, which stays in the cache. The three products of a conv's training step,
 behind one check in ``Conv2d`` (``takes``):
 
     forward   y  = direct_conv(x, W, padding, stride)
@@ -50,7 +50,9 @@ MAX_CHANNELS = 128
 #: one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv with 8² outputs
 #: took 1.05× of im2col's time inside the training step (1.20× alone), where the 16-wide rows of
 #: 16 → 32 took 0.82× (docs/conv.md). (Its stride-1 8×8 layer, whose dx runs on the kernel too,
-#: breaks even at 0.96–1.06× and stays on the lane.)
+#: breaks even at 0.96–1.06× and stays on the lane.) Since rows of ≤ 8 outputs go two to an
+#: AVX-512 register, that 32 → 64 conv's forward takes 0.70× of im2col's in the step, but the
+#: kernel's weight gradient 1.12× of the plain side's: even, so the rule stays (2026-12-07).
 MIN_STRIDE_2_WIDTH = 16
 
 
