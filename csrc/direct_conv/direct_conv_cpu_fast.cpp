@@ -60,11 +60,13 @@ inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 
 // (from odd_columns_start) — so that the inputs of 8 neighbouring outputs, which are every other
 // input, are again a plain run of memory: tap kx of output ox reads even column ox (kx = 0),
 // odd column ox (kx = 1) or even column ox + 1 (kx = 2).
-template <typename T>
+// Without its barrier (kWait false) the caller's next work-shared loop must end in one before
+// anything reads the copy (the weight gradient's packing of dy does: one barrier, not two).
+template <bool kWait = true, typename T>
 void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, planes = g.batch * g.channels;
   const index_t odd_start = odd_columns_start(pw);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
   for (index_t p = 0; p < planes; ++p) {
     T* out = padded + p * ph * pw;
     const T* in = x + p * g.height * g.width;
@@ -85,6 +87,9 @@ void pad_input(const T* x, const DirectConvGeometry& g, T* padded) {
       }
     }
     std::fill(out + (g.pad_h + g.height) * pw, out + ph * pw, T(0));       // rows below
+  }
+  if (kWait) {
+#pragma omp barrier
   }
 }
 
@@ -353,39 +358,68 @@ void forward_row_pairs(const float* padded, const float* packed, const float* bi
   }
 }
 
+// dy rearranged for the weight gradient: for each block of kF filters, image, output row and
+// 8-wide vector of that row, the kF filters' vectors side by side — [block][n][oy][vector][f][8
+// lanes], zeros past out_w and past the last filter. A task then reads its filters' dy as one
+// run of memory, at fixed offsets (f · 8 floats) from one pointer; reading the kF planes of dy
+// in place took kF row pointers, which the compiler rebuilt for every output row — as many
+// instructions as the arithmetic where a row is one vector (the FCN's 8 × 8 layer).
+template <index_t kF>
+void pack_weight_grad_dy(const float* dy, const DirectConvGeometry& g, float* packed) {
+  const index_t blocks = (g.filters + kF - 1) / kF, vectors = (g.out_w + kLanes - 1) / kLanes;
+  const index_t rows = blocks * g.batch * g.out_h;
+#pragma omp for schedule(static)
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t oy = r % g.out_h, n = r / g.out_h % g.batch, b = r / (g.out_h * g.batch);
+    float* out = packed + r * vectors * kF * kLanes;
+    for (index_t f = 0; f < kF; ++f) {
+      const index_t filter = b * kF + f;
+      const float* row = filter < g.filters ? dy + ((n * g.filters + filter) * g.out_h + oy) * g.out_w
+                                            : nullptr;
+      for (index_t v = 0; v < vectors; ++v)
+        for (index_t i = 0; i < kLanes; ++i) {
+          const index_t ox = v * kLanes + i;
+          out[(v * kF + f) * kLanes + i] = row && ox < g.out_w ? row[ox] : 0.0f;
+        }
+    }
+  }
+}
+
 // acc[f][j] += dy[f] vector · (the inputs tap kx0 + j saw) for kF filters and kC ≤ 3 taps of one
 // input row: the tap's inputs start at x + column[j] (tap_column: x + kx for stride 1, in the
-// de-interleaved row for stride 2). The filters' dy rows are d + offset[f] (the offsets are fixed
-// for a task: no pointers per row).
+// de-interleaved row for stride 2); the filters' dy vectors are d + f · 8 (pack_weight_grad_dy).
+// A partial vector masks its input loads (its dy lanes past the row are packed zeros).
 template <index_t kF, index_t kC, bool kPartial>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_vector(
-    const float* x, const index_t* column, const float* d, const index_t* offset, __m256i mask,
-    __m256 acc[][3]) {
+    const float* x, const index_t* column, const float* d, __m256i mask, __m256 acc[][3]) {
   __m256 xv[kC];
 #pragma GCC unroll 3
   for (index_t j = 0; j < kC; ++j) xv[j] = load<kPartial>(x + column[j], mask);
 #pragma GCC unroll 8
   for (index_t f = 0; f < kF; ++f) {
-    const __m256 dv = load<kPartial>(d + offset[f], mask);
+    const __m256 dv = _mm256_loadu_ps(d + f * kLanes);
 #pragma GCC unroll 3
     for (index_t j = 0; j < kC; ++j) acc[f][j] = _mm256_fmadd_ps(dv, xv[j], acc[f][j]);
   }
 }
 
 // One image's pass over its output rows for kC taps of kernel row ky: x is the padded input row
-// ky (of the task's channel), d the first filter's dy plane. kTail: the rows end in a partial
-// vector (out_w not a multiple of 8). Rows without one are compiled apart: there the mask is
-// never live, and with AVX-512's registers all 8 × 3 sums stay in registers (with the mask
-// live, GCC kept one sum on the stack — a load and a store per vector).
+// ky (of the task's channel), d the image's first packed dy vector. kTail: the rows end in a
+// partial vector (out_w not a multiple of 8). Rows without one are compiled apart: there the
+// mask is never live, and with AVX-512's registers all 8 × 3 sums stay in registers (with the
+// mask live, GCC kept one sum on the stack — a load and a store per vector).
 template <index_t kF, index_t kC, bool kTail>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_rows(
-    const float* x, const float* d, const index_t* column, const index_t* offset,
-    const DirectConvGeometry& g, index_t pw, __m256i mask, __m256 acc[][3]) {
+    const float* x, const float* d, const index_t* column, const DirectConvGeometry& g,
+    index_t pw, __m256i mask, __m256 acc[][3]) {
   const index_t full = g.out_w / kLanes * kLanes;
-  for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw, d += g.out_w) {
-    for (index_t ox = 0; ox < full; ox += kLanes)
-      weight_grad_vector<kF, kC, false>(x + ox, column, d + ox, offset, mask, acc);
-    if (kTail) weight_grad_vector<kF, kC, true>(x + full, column, d + full, offset, mask, acc);
+  for (index_t oy = 0; oy < g.out_h; ++oy, x += g.stride * pw) {
+    for (index_t ox = 0; ox < full; ox += kLanes, d += kF * kLanes)
+      weight_grad_vector<kF, kC, false>(x + ox, column, d, mask, acc);
+    if (kTail) {
+      weight_grad_vector<kF, kC, true>(x + full, column, d, mask, acc);
+      d += kF * kLanes;
+    }
   }
 }
 
@@ -398,18 +432,17 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_rows(
 // many FMAs.
 template <index_t kF, int kK, bool kTail>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks(
-    const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
+    const float* padded, const float* packed_dy, const DirectConvGeometry& g, float* dW) {
   const index_t ph = g.height + 2 * g.pad_h, pw = g.width + 2 * g.pad_w, plane = ph * pw;
-  const index_t out_plane = g.out_h * g.out_w, odd = odd_columns_start(pw);
+  const index_t odd = odd_columns_start(pw);
   const index_t blocks = (g.filters + kF - 1) / kF, tasks = blocks * g.channels;
-  const index_t rest = g.out_w % kLanes;
+  const index_t rest = g.out_w % kLanes, vectors = (g.out_w + kLanes - 1) / kLanes;
+  const index_t image_block = g.out_h * vectors * kF * kLanes;   // one image's packed dy
   const __m256i mask = first_lanes(rest > 0 ? rest : kLanes);
 #pragma omp for schedule(static)
   for (index_t t = 0; t < tasks; ++t) {
-    const index_t c = t % g.channels, f0 = t / g.channels * kF;
+    const index_t c = t % g.channels, b = t / g.channels, f0 = b * kF;
     const index_t nf = std::min(kF, g.filters - f0);
-    index_t offset[kF];   // filter f's dy plane from filter f0's (a missing one rereads f0)
-    for (index_t f = 0; f < kF; ++f) offset[f] = (f < nf ? f : 0) * out_plane;
     // The sums of all K × K taps, kept between images: one image's dy block is read for the
     // kernel rows ky = 0 … K − 1 in turn while it is still in L1, instead of streaming the whole
     // batch's dy K times from L2/L3 (VGG16's conv1_2 at batch 4: 0.89x the time).
@@ -432,13 +465,13 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks
 #pragma GCC unroll 3
             for (index_t j = 0; j < taps; ++j) acc[f][j] = sums[ky][f][kx0 + j];
           const float* x = padded + (n * g.channels + c) * plane + ky * pw;
-          const float* d = dy + (n * g.filters + f0) * out_plane;
+          const float* d = packed_dy + (b * g.batch + n) * image_block;
           if (taps == 3)
-            weight_grad_rows<kF, 3, kTail>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 3, kTail>(x, d, column, g, pw, mask, acc);
           else if (taps == 2)
-            weight_grad_rows<kF, 2, kTail>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 2, kTail>(x, d, column, g, pw, mask, acc);
           else
-            weight_grad_rows<kF, 1, kTail>(x, d, column, offset, g, pw, mask, acc);
+            weight_grad_rows<kF, 1, kTail>(x, d, column, g, pw, mask, acc);
 #pragma GCC unroll 8
           for (index_t f = 0; f < kF; ++f)
 #pragma GCC unroll 3
@@ -467,24 +500,32 @@ __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_tasks
 // not inherit this function's target instructions).
 template <index_t kF>
 __attribute__((target("avx2,fma"), always_inline)) inline void weight_grad_any_kernel(
-    const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
+    const float* padded, const float* dy, const DirectConvGeometry& g, float* packed_dy, float* dW) {
+  pack_weight_grad_dy<kF>(dy, g, packed_dy);            // (its loop's barrier ends the packing)
   const bool tail = g.out_w % kLanes != 0;
   switch (g.kernel) {
-    case 3: weight_grad_tasks_for<kF, 3>(tail, padded, dy, g, dW); break;
-    case 5: weight_grad_tasks_for<kF, 5>(tail, padded, dy, g, dW); break;
-    case 7: weight_grad_tasks_for<kF, 7>(tail, padded, dy, g, dW); break;
-    default: weight_grad_tasks_for<kF, 9>(tail, padded, dy, g, dW); break;
+    case 3: weight_grad_tasks_for<kF, 3>(tail, padded, packed_dy, g, dW); break;
+    case 5: weight_grad_tasks_for<kF, 5>(tail, padded, packed_dy, g, dW); break;
+    case 7: weight_grad_tasks_for<kF, 7>(tail, padded, packed_dy, g, dW); break;
+    default: weight_grad_tasks_for<kF, 9>(tail, padded, packed_dy, g, dW); break;
   }
 }
 
+// The packed dy's length (pack_weight_grad_dy) for blocks of kF filters.
+index_t packed_weight_grad_dy_size(const DirectConvGeometry& g, index_t kF) {
+  const index_t blocks = (g.filters + kF - 1) / kF, vectors = (g.out_w + kLanes - 1) / kLanes;
+  return blocks * g.batch * g.out_h * vectors * kF * kLanes;
+}
+
 __attribute__((target("avx2,fma"))) void weight_grad_avx2(const float* padded, const float* dy,
-                                                          const DirectConvGeometry& g, float* dW) {
-  weight_grad_any_kernel<kGradFilters>(padded, dy, g, dW);
+                                                          const DirectConvGeometry& g,
+                                                          float* packed_dy, float* dW) {
+  weight_grad_any_kernel<kGradFilters>(padded, dy, g, packed_dy, dW);
 }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl"))) void weight_grad_avx512vl(
-    const float* padded, const float* dy, const DirectConvGeometry& g, float* dW) {
-  weight_grad_any_kernel<2 * kGradFilters>(padded, dy, g, dW);
+    const float* padded, const float* dy, const DirectConvGeometry& g, float* packed_dy, float* dW) {
+  weight_grad_any_kernel<2 * kGradFilters>(padded, dy, g, packed_dy, dW);
 }
 #endif  // MINIDL_DIRECT_CONV_AVX2
 
@@ -561,13 +602,14 @@ void direct_conv_weight_grad_cpu_fast<float>(const float* x, const float* dy,
     // AVX-512's 32 registers hold 8 filters' sums (direct_conv_set_lanes(8) keeps AVX2's 4):
     // 0.89-0.93x the time at the FCN's 32- and 64-channel layers and VGG16's conv1_2 at batch 4.
     const bool registers32 = direct_conv_cpu_fast_lanes() == 16 && cpu_has_avx512vl();
+    std::vector<float> packed_dy(packed_weight_grad_dy_size(g, registers32 ? 2 * kGradFilters : kGradFilters));
 #pragma omp parallel if (blocks * g.channels * g.batch * g.out_h * g.out_w > (index_t(1) << 15))
     {
-      pad_input(x, g, padded);
+      pad_input</*kWait=*/false>(x, g, padded);             // (pack_weight_grad_dy's barrier)
       if (registers32)
-        weight_grad_avx512vl(padded, dy, g, dW);
+        weight_grad_avx512vl(padded, dy, g, packed_dy.data(), dW);
       else
-        weight_grad_avx2(padded, dy, g, dW);
+        weight_grad_avx2(padded, dy, g, packed_dy.data(), dW);
     }
     return;
   }
