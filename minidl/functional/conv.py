@@ -72,7 +72,9 @@ class Conv2d(Function):
         if conv_pointwise.takes(geom):
             return conv_pointwise.forward(x, weight, bias)
         if conv_winograd.takes(weight, geom):
-            return conv_winograd.forward(x, weight, geom.padding, bias)
+            # U = G W Gᵀ kept for the backward's dx (the same filters, transformed once)
+            ctx.winograd_u = conv_winograd.transformed_filters(x, weight, geom.padding)
+            return conv_winograd.forward(x, weight, geom.padding, bias, u=ctx.winograd_u)
         if conv_direct.takes(x, weight, geom):
             return conv_direct.forward(x, weight, geom, bias)
         if conv_dual.takes("forward", weight, geom):
@@ -88,7 +90,8 @@ class Conv2d(Function):
         if conv_pointwise.takes(ctx.geom):
             return (*conv_pointwise.backward(x, weight, grad_out, need_dx, need_dw), db)
         if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
-            return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw), db)
+            return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw,
+                                            u=getattr(ctx, "winograd_u", None)), db)
         if conv_direct.takes(x, weight, ctx.geom):
             return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):

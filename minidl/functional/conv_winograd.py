@@ -72,16 +72,33 @@ def tile_for(x, padding):
     return 4 if x.shape[0] * oh * ow >= MIN_OUTPUTS_FOR_F4 else 2
 
 
-def forward(x, weight, padding, bias=None):
+def transformed_filters(x, weight, padding):
+    """U = G W Gᵀ (B, F, C), B = (m + 2)², for conv2d of x (N, C, H, W) with this weight and
+    padding. ``Conv2d`` computes it once and hands it to ``forward`` and ``backward``: the
+    backward's dx needs the same U, and at VGG16's 512-channel layers one transform is ~2.5 ms
+    (16 × 512 × 512 values written), a tenth of the conv's training step."""
+    return winograd.filter_transform(weight, tile_for(x, padding))
+
+
+def _filters_for(x, weight, padding, u):
+    """``u`` if it is U for this conv's tile (it was made by ``transformed_filters`` for the same
+    x and padding), else U computed here."""
+    tile = tile_for(x, padding)
+    if u is not None and u.shape[0] == winograd.blocks(tile):
+        return u
+    return winograd.filter_transform(weight, tile)
+
+
+def forward(x, weight, padding, bias=None, u=None):
     """conv2d(x, weight, bias, stride 1, padding) for a 3×3 weight (F, C, 3, 3): x (N, C, H, W)
-    -> (N, F, H + 2·ph − 2, W + 2·pw − 2)."""
+    -> (N, F, H + 2·ph − 2, W + 2·pw − 2). ``u``: the weight's ``transformed_filters``, if known."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
     tile = tile_for(x, padding)
     oh, ow = winograd.output_size(h, w, padding)
     th, tw = winograd.tiles(oh, ow, tile)
-    u = winograd.filter_transform(weight, tile)                        # (B, F, C), B = (m + 2)²
+    u = _filters_for(x, weight, padding, u)                             # (B, F, C), B = (m + 2)²
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize   # V or M of one image
     for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
@@ -103,14 +120,15 @@ def _blocks(name, tile, rows, patches, dtype, xp):
     return blocks.reshape(count, rows, patches)
 
 
-def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True):
-    """(dx, dW) of ``forward`` (None where not needed), in the Winograd domain, chunk by chunk."""
+def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True, u=None):
+    """(dx, dW) of ``forward`` (None where not needed), in the Winograd domain, chunk by chunk.
+    ``u``: the forward's ``transformed_filters``, if kept."""
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
     f = weight.shape[0]
     tile = tile_for(x, padding)
     th, tw = winograd.tiles(*grad_out.shape[2:], tile)
-    u = winograd.filter_transform(weight, tile) if need_dx else None
+    u = _filters_for(x, weight, padding, u) if need_dx else None
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
     du = (xp.empty if n else xp.zeros)((winograd.blocks(tile), f, c), dtype=x.dtype) if need_dw else None
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize
