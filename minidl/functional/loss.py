@@ -76,14 +76,17 @@ class CrossEntropy(Function):
         t = target.reshape(n, 1, -1)                                # (N, 1, S)
         valid = t != ignore_index
         t_safe = xp.where(valid, t, 0)
-        logp = s - s.max(axis=1, keepdims=True)                     # shifted: exp cannot overflow
-        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))    # log softmax
+        shifted = s - s.max(axis=1, keepdims=True)                  # exp cannot overflow
+        e = xp.exp(shifted)
+        e_sum = e.sum(axis=1, keepdims=True)                        # softmax = e / e_sum
+        # log softmax is needed only at the correct class: log p(y) = shifted[y] − log Σ exp
+        # (one value per position, not a whole (N, C, S) pass)
+        picked = xp.take_along_axis(shifted, t_safe, axis=1) - xp.log(e_sum)
         w = valid.astype(scores.dtype)
         if weight is not None:
             w = w * weight[t_safe]
-        picked = xp.take_along_axis(logp, t_safe, axis=1)           # log p(correct class)
         losses = -picked * w                                        # (N, 1, S)
-        ctx.save_for_backward(logp, t_safe, w)
+        ctx.save_for_backward(e, e_sum, t_safe, w)
         ctx.shape, ctx.reduction = scores.shape, reduction
         if reduction == "none":
             return losses.reshape(target.shape)
@@ -96,9 +99,9 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
-        logp, t, w = ctx.saved_tensors
-        xp = backend.get_array_module(logp)
-        d = xp.exp(logp)                                            # softmax(s)
+        e, e_sum, t, w = ctx.saved_tensors
+        xp = backend.get_array_module(e)
+        d = e * (1 / e_sum)                                         # softmax(s)
         d -= xp.arange(d.shape[1]).reshape(1, -1, 1) == t           # ... - onehot(y)
         if ctx.reduction == "none":
             scale = w * g.reshape(w.shape)
