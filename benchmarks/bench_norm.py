@@ -54,6 +54,15 @@ def passes(x, dy, per_instance):
             prefix + "backward dx+relu": lambda f=bin_: f(dy, x, mean, var, weight, EPS, *sums, True,
                                                           per_instance, relu_out),
         })
+
+    def two_references():
+        s = kernels.norm_backward_sums_reference(dy, x, mean, var, EPS, per_instance, relu_out)
+        return kernels.norm_backward_input_reference(dy, x, mean, var, weight, EPS, *s, True,
+                                                     per_instance, relu_out)
+    # the training backward in one pass over the groups (sums, then dx while the group is cached)
+    calls["backward 1-pass+relu"] = lambda: kernels.norm_backward(dy, x, mean, var, weight, EPS,
+                                                                  per_instance, relu_out)
+    calls["numpy backward 1-pass+relu"] = two_references
     return calls
 
 

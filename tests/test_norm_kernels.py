@@ -77,6 +77,38 @@ def test_statistics_are_taken_per_channel_or_per_plane():
 
 
 @native
+@settings(max_examples=60, deadline=None)
+@given(shape=st.sampled_from([(5, 3), (1, 4, 1), (4, 3, 6), (3, 2, 4, 5), (2, 7, 1, 9), (16, 4, 8, 8)]),
+       per_instance=st.booleans(), affine=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       relu=st.booleans(), seed=st.integers(0, 10**6))
+def test_one_pass_backward_equals_sums_then_input_bit_for_bit(shape, per_instance, affine, dtype,
+                                                              relu, seed):
+    """norm_backward (each group's sums, then at once its dx) is the training backward's fast
+    form: the same helpers in the same order as norm_backward_sums followed by
+    norm_backward_input, so dx and both sums are identical, not merely close."""
+    if per_instance and len(shape) < 3:
+        return
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) + 3).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    weight, bias = ((rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype))
+                    if affine else (None, None))
+    mean, var = K.norm_statistics(x, per_instance)
+    relu_out = K.norm_forward(x, mean, var, weight, bias, 1e-5, per_instance, True) if relu else None
+    sums = K.norm_backward_sums(dy, x, mean, var, 1e-5, per_instance, relu_out)
+    dx = K.norm_backward_input(dy, x, mean, var, weight, 1e-5, *sums, input_stats=True,
+                               per_instance=per_instance, relu_out=relu_out)
+    got = K.norm_backward(dy, x, mean, var, weight, 1e-5, per_instance, relu_out)
+    for name, a, b in zip(("dx", "sum_dy", "sum_dy_xhat"), got, (dx, *sums)):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    with pytest.raises(ValueError, match="dx has shape"):
+        from minidl import _C
+        _C.norm_backward(dy, relu_out, x, mean, var, weight, *[np.empty_like(s) for s in sums],
+                         np.empty(shape[:-1] + (shape[-1] + 1,), dtype), 1e-5, per_instance)
+
+
+@native
 def test_norm_binding_rejects_bad_input_without_crashing():
     from minidl import _C
     x = np.zeros((2, 3, 4))

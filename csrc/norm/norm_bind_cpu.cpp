@@ -136,6 +136,26 @@ void norm_backward_input(py::array dy, py::object relu_out, py::array x, py::arr
   });
 }
 
+void norm_backward(py::array dy, py::object relu_out, py::array x, py::array mean, py::array var,
+                   py::object weight, py::array sum_dy, py::array sum_dy_xhat, py::array dx,
+                   double eps, bool per_instance) {
+  minidl::dispatch_float(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const auto in = norm_inputs<T>(x, mean, var, per_instance);
+    check_shape_like<T>(dy, x, "norm", "dy");
+    check_shape_like<T>(dx, x, "norm", "dx");
+    auto gate = optional_like<T>(relu_out, x, "relu_out");
+    auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
+    auto s = mutable_vector_of<T>(sum_dy, in.groups, "sum_dy");
+    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
+    auto dy_ptr = static_cast<const T*>(dy.data());
+    auto dx_ptr = static_cast<T*>(dx.mutable_data());
+    py::gil_scoped_release release;
+    minidl::norm_backward_cpu<T>(dy_ptr, gate, in.x, in.g, in.mean, in.var, w, T(eps), s, s_xhat,
+                                 dx_ptr);
+  });
+}
+
 void bind_norm_cpu(py::module_& m) {
   m.def("norm_statistics", &norm_statistics, py::arg("x"), py::arg("mean"), py::arg("var"),
         py::arg("per_instance"));
@@ -149,4 +169,7 @@ void bind_norm_cpu(py::module_& m) {
         py::arg("x"), py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
         py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("eps"), py::arg("input_stats"),
         py::arg("per_instance"));
+  m.def("norm_backward", &norm_backward, py::arg("dy"), py::arg("relu_out"), py::arg("x"),
+        py::arg("mean"), py::arg("var"), py::arg("weight"), py::arg("sum_dy"),
+        py::arg("sum_dy_xhat"), py::arg("dx"), py::arg("eps"), py::arg("per_instance"));
 }

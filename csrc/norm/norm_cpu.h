@@ -20,4 +20,10 @@ template <typename T>
 void norm_backward_input_cpu(const T* dy, const T* relu_out, const T* x, const NormGeometry& g,
                              const T* mean, const T* var, const T* weight, T eps,
                              const T* sum_dy, const T* sum_dy_xhat, bool input_stats, T* dx);
+// Both in one pass over the groups, for statistics computed from x (training): the sums
+// (written to sum_dy, sum_dy_xhat) and dx, as the two launchers above give them.
+template <typename T>
+void norm_backward_cpu(const T* dy, const T* relu_out, const T* x, const NormGeometry& g,
+                       const T* mean, const T* var, const T* weight, T eps, T* sum_dy,
+                       T* sum_dy_xhat, T* dx);
 }  // namespace minidl

@@ -66,18 +66,22 @@ class _Normalize(Function):
                                "norms have fused_relu = False")
         grad = backend.get_array_module(grad).ascontiguousarray(grad)
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
+        # Σ grad and Σ grad·x_hat per group: dβ and dγ (summed over the images for instance
+        # norm), and — when μ, σ came from x — the two means dx needs:
+        # dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
         sums = (None, None)
-        if need_dw or need_db or (need_dx and ctx.input_stats):
-            # Σ grad and Σ grad·x_hat per group: dβ and dγ (summed over the images for instance
-            # norm), and — when μ, σ came from x — the two means dx needs:
-            # dx = (γ/σ) (grad - mean(grad) - x_hat · mean(grad · x_hat)).
+        d_x = None
+        if need_dx and ctx.input_stats:
+            # training: the sums and dx in one pass over the groups (kernels.norm_backward)
+            d_x, *sums = kernels.norm_backward(grad, x, mean, var, weight, ctx.eps,
+                                               ctx.per_instance, relu_out)
+        elif need_dw or need_db:
             sums = kernels.norm_backward_sums(grad, x, mean, var, ctx.eps, ctx.per_instance,
                                               relu_out)
         per_channel = (x.shape[0] if ctx.per_instance else 1, x.shape[1])   # groups -> (n, C)
         d_bias = sums[0].reshape(per_channel).sum(axis=0) if need_db else None
         d_weight = sums[1].reshape(per_channel).sum(axis=0) if need_dw else None
-        d_x = None
-        if need_dx:
+        if need_dx and d_x is None:      # fixed statistics: dx = γ/σ · dy
             d_x = kernels.norm_backward_input(grad, x, mean, var, weight, ctx.eps, *sums,
                                               input_stats=ctx.input_stats,
                                               per_instance=ctx.per_instance, relu_out=relu_out)

@@ -8,6 +8,9 @@ norm (C groups), plane (n, c) over (H, W) for instance norm (N·C groups, ``per_
     norm_backward_sums(dy, x, mean, var)   Σ dy and Σ dy·x_hat per group   (-> dβ, dγ)
     norm_backward_input(dy, x, ...)        dx = γ/σ · (dy - mean(dy) - x_hat · mean(dy·x_hat))
                                            (dx = γ/σ · dy when the statistics were fixed)
+    norm_backward(dy, x, ...)              the last two for statistics from x (training), in one
+                                           pass over the groups on the CPU (each group's arrays
+                                           read the second time from cache)
 
 A ReLU fused onto the output (``relu=True``; minidl.nn.fuse_norm_relu): the forward writes
 max(y, 0) in the same pass, and the two backward passes take that output as ``relu_out`` and
@@ -23,6 +26,8 @@ or three times and write one array, and keep x instead of a normalized copy (doc
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from .. import backend
 from . import aligned, launch, native_for
@@ -273,3 +278,23 @@ def norm_backward_input(dy, x, mean, var, weight, eps, sum_dy, sum_dy_xhat, inpu
            (dy, relu_out, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
            sizes=_sizes(x), options=(eps, input_stats, per_instance))
     return dx
+
+
+def norm_backward(dy, x, mean, var, weight, eps, per_instance, relu_out=None):
+    """(dx, Σ dy, Σ dy·x_hat) of a normalization whose statistics came from x (training): what
+    ``norm_backward_sums`` then ``norm_backward_input`` give, in one launch on the CPU, which
+    computes each group's sums and then at once its dx, while the group's dy, x and relu_out are
+    still in cache (the two launches each stream the whole arrays from memory). Elsewhere (the
+    reference, CuPy arrays) it is those two calls."""
+    native = _native(x, dy, mean, var, weight, relu_out)
+    if native is None or backend.is_cupy_array(x):
+        sums = norm_backward_sums(dy, x, mean, var, eps, per_instance, relu_out)
+        dx = norm_backward_input(dy, x, mean, var, weight, eps, *sums, input_stats=True,
+                                 per_instance=per_instance, relu_out=relu_out)
+        return (dx, *sums)
+    g = _groups(x, per_instance)
+    sum_dy, sum_dy_xhat = np.empty(g, dtype=x.dtype), np.empty(g, dtype=x.dtype)
+    dx = np.empty_like(x)
+    launch(native, "norm_backward", (dy, relu_out, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
+           options=(eps, per_instance))
+    return dx, sum_dy, sum_dy_xhat
