@@ -29,6 +29,7 @@
 // Measured against im2col + GEMM in docs/conv.md.
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -601,15 +602,20 @@ void direct_conv_weight_grad_cpu_fast<float>(const float* x, const float* dy,
     const index_t blocks = (g.filters + kGradFilters - 1) / kGradFilters;
     // AVX-512's 32 registers hold 8 filters' sums (direct_conv_set_lanes(8) keeps AVX2's 4):
     // 0.89-0.93x the time at the FCN's 32- and 64-channel layers and VGG16's conv1_2 at batch 4.
-    const bool registers32 = direct_conv_cpu_fast_lanes() == 16 && cpu_has_avx512vl();
-    std::vector<float> packed_dy(packed_weight_grad_dy_size(g, registers32 ? 2 * kGradFilters : kGradFilters));
+    // Not for 4 filters or fewer: the packed dy of a block holds kF filters, zeros for the
+    // missing ones, and the style network's 16 -> 3 9×9 layer read 8/3 of its dy (+15 %).
+    const bool registers32 = direct_conv_cpu_fast_lanes() == 16 && cpu_has_avx512vl() &&
+                             g.filters > kGradFilters;
+    // (uninitialized: pack_weight_grad_dy writes every value)
+    std::unique_ptr<float[]> packed_dy(
+        new float[packed_weight_grad_dy_size(g, registers32 ? 2 * kGradFilters : kGradFilters)]);
 #pragma omp parallel if (blocks * g.channels * g.batch * g.out_h * g.out_w > (index_t(1) << 15))
     {
       pad_input</*kWait=*/false>(x, g, padded);             // (pack_weight_grad_dy's barrier)
       if (registers32)
-        weight_grad_avx512vl(padded, dy, g, packed_dy.data(), dW);
+        weight_grad_avx512vl(padded, dy, g, packed_dy.get(), dW);
       else
-        weight_grad_avx2(padded, dy, g, packed_dy.data(), dW);
+        weight_grad_avx2(padded, dy, g, packed_dy.get(), dW);
     }
     return;
   }
