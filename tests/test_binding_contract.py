@@ -23,8 +23,10 @@ needs_cuda_module = pytest.mark.skipif(_C_CUDA is None, reason="minidl._C_cuda i
 # CPU-only: the form, and the direct convolution's scratch array for its padded input (the CUDA
 # kernels read x with a bounds test); CUDA-only keyword: atomics or not. None has a twin.
 CPU_ONLY, CUDA_ONLY = {"fast", "padded"}, {"deterministic"}
-# nms is one call on the CPU and two kernels on the GPU (CuPy sorts in between): no twin.
-WITHOUT_TWIN = {"nms", "nms_mask", "nms_keep"}
+# nms is one call on the CPU and two kernels on the GPU (CuPy sorts in between): no twin. The
+# norm's one-pass training backward is a CPU cache form of norm_backward_sums + norm_backward_input,
+# which the GPU runs as those two kernels (kernels/norm.py's norm_backward): no twin either.
+WITHOUT_TWIN = {"nms", "nms_mask", "nms_keep", "norm_backward"}
 # The direct convolution's vector-width setting of the CPU form: a setting, not a kernel.
 SETTINGS = {"direct_conv_set_lanes", "direct_conv_lanes"}
 

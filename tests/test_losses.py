@@ -45,6 +45,21 @@ def test_cross_entropy_weights_and_ignore_index():
     assert np.all(x.grad.numpy()[3] == 0)          # ignored row: no gradient
 
 
+def test_cross_entropy_ignored_position_with_minus_inf_class_0_adds_nothing():
+    """An ignored position stands in class 0 for its label; a −∞ score there (a masked-out class)
+    must not turn the loss into 0 · (−∞) = NaN — PyTorch gives the other positions' loss."""
+    s = np.array([[-np.inf, 1.0, 2.0], [0.5, 1.0, -1.0]])
+    y = np.array([-100, 1])
+    expected = -np_log_softmax(s[1:])[0, 1]
+    for reduction, want in (("mean", expected), ("sum", expected)):
+        assert F.cross_entropy(tensor(s), y, reduction=reduction).item() == pytest.approx(want, rel=1e-12)
+    per = F.cross_entropy(tensor(s), y, reduction="none").numpy()
+    assert per[0] == 0 and per[1] == pytest.approx(expected, rel=1e-12)
+    x = tensor(s, requires_grad=True)
+    F.cross_entropy(x, y).backward()
+    assert np.all(x.grad.numpy()[0] == 0) and np.isfinite(x.grad.numpy()).all()
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_gradcheck_4d_segmentation(reduction, device):
     s = R.standard_normal((2, 3, 4, 5))

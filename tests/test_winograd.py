@@ -138,6 +138,31 @@ def test_conv2d_on_the_lane_equals_the_plain_side(dtype, tol, tile, monkeypatch)
         np.testing.assert_allclose(got, expected, rtol=0, atol=tol * np.abs(expected).max())
 
 
+def test_the_transformed_filters_are_kept_for_dx_only_and_freed_by_the_backward(monkeypatch):
+    """U = G W Gᵀ is computed once: the forward keeps it for the backward's dx when x needs a
+    gradient (and gradients are recorded), the backward uses it and lets it go; with x not
+    needing a gradient nothing is kept. The gradients are those of U recomputed from W."""
+    calls = []
+    transform = W.filter_transform
+    monkeypatch.setattr(W, "filter_transform", lambda *a: calls.append(1) or transform(*a))
+    rng = np.random.default_rng(3)
+    w = minidl.Tensor(0.05 * rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
+    x = minidl.Tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y._ctx.winograd_u is not None and len(calls) == 1
+    y.sum().backward()
+    assert y._ctx.winograd_u is None and len(calls) == 1            # dx took the kept U
+    dx_kept = x.grad.numpy()
+    x.grad = w.grad = None
+    monkeypatch.setattr(conv_winograd, "transformed_filters", lambda *a: None)   # recompute in backward
+    F.conv2d(x, w, padding=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), dx_kept)
+    monkeypatch.undo()
+    frozen_input = minidl.Tensor(x.data)                               # x needs no gradient
+    y = F.conv2d(frozen_input, w, padding=1)
+    assert getattr(y._ctx, "winograd_u", None) is None
+
+
 def test_the_rule_takes_only_3x3_stride_1_with_many_channels():
     geometry = F.conv.Geometry
     big, small = np.zeros((128, 128, 3, 3)), np.zeros((128, 64, 3, 3))

@@ -51,8 +51,8 @@ std::atomic<index_t> allowed_lanes{16};
 inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 1) / 2; }
 
 // Threads: each call is one OpenMP parallel region (the caller's), in which the copy and the
-// arithmetic are two work-shared loops (`omp for`, whose barrier ends the copy before any task
-// reads it). minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
+// arithmetic are work-shared loops (`omp for`): a barrier ends the copy before any task reads it —
+// pad_input's own, or in the weight gradient that of the dy packing which follows the copy. minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
 // minidl/__init__.py) and waking one costs tens to hundreds of microseconds on these VMs
 // (docs/conv.md, Threads): one region, not two, per call.
 
@@ -285,7 +285,9 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
 // 8–15: each input vector is two masked loads (row oy's taps into the low lanes, the taps of row
 // oy + 1 — `kStride` padded rows further — into the high ones), and each broadcast weight feeds
 // 16 outputs again. The masks also cut rows shorter than 8 and the missing second row of an odd
-// out_h (masked-off lanes are neither read nor written). out[f] is row oy of filter f,
+// out_h (masked-off lanes are neither read nor written, whatever address their lane position
+// would have: for rows narrower than 8 the high lanes' base `at + below` may lie before the
+// padded copy, and a missing second row's base past the output). out[f] is row oy of filter f,
 // out[kFilters + f] row oy + 1 (or row oy again where there is none: its lanes are masked off).
 template <int kStride, int kK>
 __attribute__((target("avx512f"))) void forward_row_pair_avx512(

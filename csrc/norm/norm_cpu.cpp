@@ -100,6 +100,41 @@ __attribute__((always_inline)) inline void norm_backward_input_group(
   }
 }
 
+// One group's two sums, written to sum_dy[group] and sum_dy_xhat[group] (the fused-ReLU or the
+// plain loop), and one group's dx from its sums (or, for fixed statistics, without them): what
+// each launcher below does per group.
+template <typename T>
+__attribute__((always_inline)) inline void norm_backward_sums_of_group(
+    const T* dy, const T* relu_out, const T* x, const NormGeometry& g, index_t group,
+    const T* mean, const T* var, T eps, T* sum_dy, T* sum_dy_xhat) {
+  const T m = mean[group], inv_std = inv_std_of(var[group], eps);
+  double s = 0, s_xhat = 0;
+  if (relu_out)
+    norm_backward_sums_group<true>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
+  else
+    norm_backward_sums_group<false>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
+  sum_dy[group] = T(s);
+  sum_dy_xhat[group] = T(s_xhat);
+}
+
+template <typename T>
+__attribute__((always_inline)) inline void norm_backward_input_of_group(
+    const T* __restrict dy, const T* relu_out, const T* __restrict x, const NormGeometry& g,
+    index_t group, const T* mean, const T* var, const T* weight, T eps, const T* sum_dy,
+    const T* sum_dy_xhat, bool input_stats, T* __restrict dx) {
+  const T count = T(norm_runs(g) * g.plane);
+  const T m = mean[group], inv_std = inv_std_of(var[group], eps);
+  const T scale = (weight ? weight[norm_channel_of_group(g, group)] : T(1)) * inv_std;
+  const T mean_dy = input_stats ? sum_dy[group] / count : T(0);
+  const T mean_dy_xhat = input_stats ? sum_dy_xhat[group] / count : T(0);
+  if (relu_out)
+    norm_backward_input_group<true>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
+                                    mean_dy_xhat, dx);
+  else
+    norm_backward_input_group<false>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
+                                     mean_dy_xhat, dx);
+}
+
 template <typename T>
 MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* relu_out, const T* x,
                                                  const NormGeometry& g, const T* mean,
@@ -107,16 +142,8 @@ MINIDL_VECTOR_CLONES void norm_backward_sums_cpu(const T* dy, const T* relu_out,
                                                  T* sum_dy_xhat) {
   const index_t groups = norm_groups(g);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
-  for (index_t group = 0; group < groups; ++group) {
-    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
-    double s = 0, s_xhat = 0;
-    if (relu_out)
-      norm_backward_sums_group<true>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
-    else
-      norm_backward_sums_group<false>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
-    sum_dy[group] = T(s);
-    sum_dy_xhat[group] = T(s_xhat);
-  }
+  for (index_t group = 0; group < groups; ++group)
+    norm_backward_sums_of_group(dy, relu_out, x, g, group, mean, var, eps, sum_dy, sum_dy_xhat);
 }
 
 template <typename T>
@@ -126,52 +153,28 @@ MINIDL_VECTOR_CLONES void norm_backward_input_cpu(const T* __restrict dy, const 
                                                   T eps, const T* sum_dy, const T* sum_dy_xhat,
                                                   bool input_stats, T* __restrict dx) {
   const index_t groups = norm_groups(g);
-  const T count = T(norm_runs(g) * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
-  for (index_t group = 0; group < groups; ++group) {
-    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
-    const T scale = (weight ? weight[norm_channel_of_group(g, group)] : T(1)) * inv_std;
-    const T mean_dy = input_stats ? sum_dy[group] / count : T(0);
-    const T mean_dy_xhat = input_stats ? sum_dy_xhat[group] / count : T(0);
-    if (relu_out)
-      norm_backward_input_group<true>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
-                                      mean_dy_xhat, dx);
-    else
-      norm_backward_input_group<false>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
-                                       mean_dy_xhat, dx);
-  }
+  for (index_t group = 0; group < groups; ++group)
+    norm_backward_input_of_group(dy, relu_out, x, g, group, mean, var, weight, eps, sum_dy,
+                                 sum_dy_xhat, input_stats, dx);
 }
 
 // The training backward in one pass over the groups: each group's sums, then at once its input
-// gradients (the statistics came from x). The same helpers and arithmetic as
-// norm_backward_sums_cpu followed by norm_backward_input_cpu with input_stats — bit for bit —
-// but a group's dy, x and relu_out are read the second time while they are still in cache
-// (16 images × 32² of one channel: 64 KB per array), not streamed from memory a second time.
+// gradients (the statistics came from x). The same per-group code as norm_backward_sums_cpu
+// followed by norm_backward_input_cpu with input_stats — bit for bit — but a group's dy, x and
+// relu_out are read the second time while they are still in cache (16 images × 32² of one
+// channel: 64 KB per array), not streamed from memory a second time.
 template <typename T>
 MINIDL_VECTOR_CLONES void norm_backward_cpu(const T* __restrict dy, const T* relu_out,
                                             const T* __restrict x, const NormGeometry& g,
                                             const T* mean, const T* var, const T* weight, T eps,
                                             T* sum_dy, T* sum_dy_xhat, T* __restrict dx) {
   const index_t groups = norm_groups(g);
-  const T count = T(norm_runs(g) * g.plane);
 #pragma omp parallel for schedule(static) if (elements(g) >= kParallelElements)
   for (index_t group = 0; group < groups; ++group) {
-    const T m = mean[group], inv_std = inv_std_of(var[group], eps);
-    double s = 0, s_xhat = 0;
-    if (relu_out)
-      norm_backward_sums_group<true>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
-    else
-      norm_backward_sums_group<false>(dy, relu_out, x, g, group, m, inv_std, s, s_xhat);
-    sum_dy[group] = T(s);
-    sum_dy_xhat[group] = T(s_xhat);
-    const T scale = (weight ? weight[norm_channel_of_group(g, group)] : T(1)) * inv_std;
-    const T mean_dy = sum_dy[group] / count, mean_dy_xhat = sum_dy_xhat[group] / count;
-    if (relu_out)
-      norm_backward_input_group<true>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
-                                      mean_dy_xhat, dx);
-    else
-      norm_backward_input_group<false>(dy, relu_out, x, g, group, m, inv_std, scale, mean_dy,
-                                       mean_dy_xhat, dx);
+    norm_backward_sums_of_group(dy, relu_out, x, g, group, mean, var, eps, sum_dy, sum_dy_xhat);
+    norm_backward_input_of_group(dy, relu_out, x, g, group, mean, var, weight, eps, sum_dy,
+                                 sum_dy_xhat, /*input_stats=*/true, dx);
   }
 }
 

@@ -37,7 +37,7 @@ import numpy as np
 from .. import backend
 from ..kernels.im2col import check_geometry, conv_output_size
 from ..pairs import as_pair
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 from . import conv_direct, conv_dual, conv_pointwise, conv_winograd
 from .conv_gemm import _bias_grad, _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 from .shape import pad as _pad_tensor
@@ -72,9 +72,10 @@ class Conv2d(Function):
         if conv_pointwise.takes(geom):
             return conv_pointwise.forward(x, weight, bias)
         if conv_winograd.takes(weight, geom):
-            # U = G W Gᵀ kept for the backward's dx (the same filters, transformed once)
-            ctx.winograd_u = conv_winograd.transformed_filters(x, weight, geom.padding)
-            return conv_winograd.forward(x, weight, geom.padding, bias, u=ctx.winograd_u)
+            u = conv_winograd.transformed_filters(x, weight, geom.padding)    # U = G W Gᵀ
+            if is_grad_enabled() and ctx.needs_input_grad[0]:
+                ctx.winograd_u = u      # the backward's dx needs the same U: kept, not recomputed
+            return conv_winograd.forward(x, weight, geom.padding, bias, u=u)
         if conv_direct.takes(x, weight, geom):
             return conv_direct.forward(x, weight, geom, bias)
         if conv_dual.takes("forward", weight, geom):
@@ -90,8 +91,9 @@ class Conv2d(Function):
         if conv_pointwise.takes(ctx.geom):
             return (*conv_pointwise.backward(x, weight, grad_out, need_dx, need_dw), db)
         if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
+            u, ctx.winograd_u = getattr(ctx, "winograd_u", None), None     # (its memory freed)
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw,
-                                            u=getattr(ctx, "winograd_u", None)), db)
+                                            u=u), db)
         if conv_direct.takes(x, weight, ctx.geom):
             return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):

@@ -74,9 +74,12 @@ def tile_for(x, padding):
 
 def transformed_filters(x, weight, padding):
     """U = G W Gᵀ (B, F, C), B = (m + 2)², for conv2d of x (N, C, H, W) with this weight and
-    padding. ``Conv2d`` computes it once and hands it to ``forward`` and ``backward``: the
-    backward's dx needs the same U, and at VGG16's 512-channel layers one transform is ~2.5 ms
-    (16 × 512 × 512 values written), a tenth of the conv's training step."""
+    padding. ``Conv2d`` computes it once and hands it to ``forward`` and, when dx will be needed,
+    keeps it for ``backward``: the backward's dx needs the same U, and at VGG16's 512-channel
+    layers one transform is ~2.5 ms (16 × 512 × 512 values written), a tenth of the conv's
+    training step. U lives from the forward to the backward (16·F·C floats, 36·F·C for F(4×4):
+    38 MB at 512 × 512). A weight changed in place between the two — which PyTorch refuses —
+    gives dx of the filters the forward used."""
     return winograd.filter_transform(weight, tile_for(x, padding))
 
 

@@ -82,6 +82,9 @@ class CrossEntropy(Function):
         # log softmax is needed only at the correct class: log p(y) = shifted[y] − log Σ exp
         # (one value per position, not a whole (N, C, S) pass)
         picked = xp.take_along_axis(shifted, t_safe, axis=1) - xp.log(e_sum)
+        # an ignored position picked class 0 as a stand-in: keep its −∞ (class 0 masked out)
+        # from making 0 · (−∞) = NaN in the loss — it adds nothing, as in PyTorch
+        picked = xp.where(valid, picked, 0)
         w = valid.astype(scores.dtype)
         if weight is not None:
             w = w * weight[t_safe]

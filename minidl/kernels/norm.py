@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import backend
 from . import aligned, launch, native_for
 from .relu import relu_backward_reference, relu_forward_reference
@@ -292,9 +290,10 @@ def norm_backward(dy, x, mean, var, weight, eps, per_instance, relu_out=None):
         dx = norm_backward_input(dy, x, mean, var, weight, eps, *sums, input_stats=True,
                                  per_instance=per_instance, relu_out=relu_out)
         return (dx, *sums)
+    xp = backend.get_array_module(x)
     g = _groups(x, per_instance)
-    sum_dy, sum_dy_xhat = np.empty(g, dtype=x.dtype), np.empty(g, dtype=x.dtype)
-    dx = np.empty_like(x)
+    sum_dy, sum_dy_xhat = xp.empty(g, dtype=x.dtype), xp.empty(g, dtype=x.dtype)
+    dx = xp.empty_like(x)
     launch(native, "norm_backward", (dy, relu_out, x, mean, var, weight, sum_dy, sum_dy_xhat, dx),
            options=(eps, per_instance))
     return dx, sum_dy, sum_dy_xhat
