@@ -51,8 +51,9 @@ std::atomic<index_t> allowed_lanes{16};
 inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 1) / 2; }
 
 // Threads: each call is one OpenMP parallel region (the caller's), in which the copy and the
-// arithmetic are work-shared loops (`omp for`): a barrier ends the copy before any task reads it —
-// pad_input's own, or in the weight gradient that of the dy packing which follows the copy. minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
+// arithmetic are work-shared loops (`omp for`): a barrier ends the copy before any task reads it
+// — pad_input's own, or in the weight gradient that of the dy packing which follows the copy.
+// minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
 // minidl/__init__.py) and waking one costs tens to hundreds of microseconds on these VMs
 // (docs/conv.md, Threads): one region, not two, per call.
 
@@ -377,13 +378,16 @@ void pack_weight_grad_dy(const float* dy, const DirectConvGeometry& g, float* pa
     float* out = packed + r * vectors * kF * kLanes;
     for (index_t f = 0; f < kF; ++f) {
       const index_t filter = b * kF + f;
-      const float* row = filter < g.filters ? dy + ((n * g.filters + filter) * g.out_h + oy) * g.out_w
-                                            : nullptr;
-      for (index_t v = 0; v < vectors; ++v)
-        for (index_t i = 0; i < kLanes; ++i) {
-          const index_t ox = v * kLanes + i;
-          out[(v * kF + f) * kLanes + i] = row && ox < g.out_w ? row[ox] : 0.0f;
+      for (index_t v = 0; v < vectors; ++v) {
+        float* vector = out + (v * kF + f) * kLanes;
+        // the row's values in this vector (none for a missing filter), then zeros
+        const index_t count = filter < g.filters ? std::min(kLanes, g.out_w - v * kLanes) : 0;
+        if (count > 0) {
+          const float* row = dy + ((n * g.filters + filter) * g.out_h + oy) * g.out_w;
+          std::copy(row + v * kLanes, row + v * kLanes + count, vector);
         }
+        std::fill(vector + count, vector + kLanes, 0.0f);
+      }
     }
   }
 }

@@ -6,8 +6,8 @@ column matrix of 9·C rows; with few channels that matrix is large next to the w
 (16 channels at 32×32, batch 16: a 9.4 MB matrix for a 75 MFLOP product with only 16 rows of
 weights), and the GEMM reading it back runs at half of BLAS's peak. The direct kernel keeps
 eight outputs (sixteen with AVX-512: one row's, or two rows of 8) of eight filters in registers
-and multiplies straight from the (padded) input, which stays in the cache. The three products of a conv's training step,
-behind one check in ``Conv2d`` (``takes``):
+and multiplies straight from the (padded) input, which stays in the cache. The three products
+of a conv's training step, behind one check in ``Conv2d`` (``takes``):
 
     forward   y  = direct_conv(x, W, padding, stride)
     backward  dx = direct_conv(dy, V, K − 1 − padding)    V = W rotated 180°, in/out channels swapped
