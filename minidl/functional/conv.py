@@ -94,7 +94,7 @@ class Conv2d(Function):
             u, ctx.winograd_u = getattr(ctx, "winograd_u", None), None     # (its memory freed)
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw,
                                             u=u), db)
-        if conv_direct.takes(x, weight, ctx.geom):
+        if conv_direct.takes(x, weight, ctx.geom, "backward"):
             return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
             return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)

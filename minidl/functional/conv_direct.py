@@ -46,14 +46,14 @@ enabled = True
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
-#: ... and a stride-2 conv only if its output rows are at least this wide. Rows of 8 outputs are
-#: one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv with 8² outputs
-#: took 1.05× of im2col's time inside the training step (1.20× alone), where the 16-wide rows of
-#: 16 → 32 took 0.82× (docs/conv.md). (Its stride-1 8×8 layer, whose dx runs on the kernel too,
-#: breaks even at 0.96–1.06× and stays on the lane.) Since rows of ≤ 8 outputs go two to an
-#: AVX-512 register, that 32 → 64 conv's forward takes 0.70× of im2col's in the step, but the
-#: kernel's weight gradient 1.12× of the plain side's: even, so the rule stays (2026-12-07).
-MIN_STRIDE_2_WIDTH = 16
+#: ... and a stride-2 conv only if its output rows are at least this wide, per direction. Rows of
+#: 8 outputs are one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv
+#: with 8² outputs took 1.05× of im2col's time inside the training step (1.20× alone), where the
+#: 16-wide rows of 16 → 32 took 0.82× (docs/conv.md). Since rows of ≤ 8 outputs go two to an
+#: AVX-512 register, that conv's forward takes 0.70× of im2col's time in the step — but the
+#: kernel's weight gradient 1.12× of the plain side's: so the forward runs here from 8-wide rows
+#: and the backward from 16 (the backward does not depend on which side ran the forward).
+MIN_STRIDE_2_WIDTH = {"forward": 8, "backward": 16}
 
 
 def has_geometry(geom):
@@ -66,15 +66,16 @@ def has_geometry(geom):
             and geom.groups == 1 and all(0 <= p <= k - 1 for p in geom.padding))
 
 
-def takes(x, weight, geom):
-    """Whether conv2d of x (N, C, H, W) with this weight (F, C, K, K) and geometry runs here."""
+def takes(x, weight, geom, direction="forward"):
+    """Whether this direction ("forward" or "backward") of conv2d of x (N, C, H, W) with this
+    weight (F, C, K, K) and geometry runs here."""
     if not (enabled and has_geometry(geom)):
         return False
     if forced:
         return True
     if geom.stride == (2, 2):
         out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2, geom.kernel[0])[1]
-        if out_width < MIN_STRIDE_2_WIDTH:
+        if out_width < MIN_STRIDE_2_WIDTH[direction]:
             return False
     return (not backend.is_cupy_array(x) and x.dtype.name == "float32"
             and min(weight.shape[:2]) < MAX_CHANNELS
