@@ -16,6 +16,7 @@ import time
 # (minidl/__init__.py); a child process that times PyTorch alone must not inherit it unless it
 # was the caller's. Read when this module loads: the scripts import it before minidl.
 CALLERS_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+CALLERS_GOMP_SPINCOUNT = os.environ.get("GOMP_SPINCOUNT")
 
 
 def only_framework(argv=None):
@@ -34,11 +35,13 @@ if only_framework() == "torch":
 
 def child_environment():
     """The environment for a child process that times one framework alone: this one's, without
-    the OMP_WAIT_POLICY that importing minidl set (unless the caller had set it), so that each
-    framework starts OpenMP with its own default."""
+    the OMP_WAIT_POLICY and GOMP_SPINCOUNT that importing minidl set (unless the caller had set
+    them), so that each framework starts OpenMP with its own default."""
     env = dict(os.environ)
     if CALLERS_OMP_WAIT_POLICY is None:
         env.pop("OMP_WAIT_POLICY", None)
+    if CALLERS_GOMP_SPINCOUNT is None:
+        env.pop("GOMP_SPINCOUNT", None)
     return env
 
 

@@ -4,19 +4,28 @@ Start with ``minidl/autograd.py`` (the autograd engine), then ``minidl/functiona
 ``minidl/nn`` (layers) and ``minidl/optim`` (optimizers). ``python -m minidl.tour`` trains
 small models and writes an HTML report.
 
-Two process-wide settings, made on import unless you made them first. ``OMP_WAIT_POLICY=PASSIVE``:
-minidl's C++ kernels run on OpenMP's threads and its matrix products on OpenBLAS's threads — two
-thread pools on the same cores. By default OpenMP keeps its threads spinning after every kernel,
-and they take the cores the next BLAS call needs (and the other way round): one FCN training
-step took 140 ms instead of 44 ms on 2 cores (docs/performance.md). Passive threads sleep as
-soon as a kernel ends. OpenMP reads the variable when it loads, so it applies only if no other
-library (PyTorch, say) loaded OpenMP first in this process. And glibc's allocator keeps freed
-memory for the next array instead of returning it to the kernel (``minidl/_memory.py``: a
-training step's arrays were new pages every step, ~900 page faults per FCN step).
+Two process-wide settings, made on import unless you made them first. OpenMP's threads wait
+*briefly*: minidl's C++ kernels run on OpenMP's threads and its matrix products on OpenBLAS's
+threads — two thread pools on the same cores. By default OpenMP keeps its threads spinning for
+milliseconds after every kernel, and they take the cores the next BLAS call needs (and the other
+way round): one FCN training step took 140 ms instead of 44 ms on 2 cores (docs/performance.md).
+Passive threads (``OMP_WAIT_POLICY=PASSIVE``) sleep as soon as a kernel ends, and waking them
+costs every kernel tens of microseconds; so GNU OpenMP's threads spin for ``GOMP_SPINCOUNT=10000``
+turns (~0.1 ms: long enough to catch the next kernel of a backward pass, too short to hold a
+core through a matrix product) and then sleep — the FCN's epoch 0.44 → 0.40 s (docs/conv.md,
+Threads). Set either variable yourself to choose otherwise. OpenMP reads them when it loads, so
+they apply only if no other library (PyTorch, say) loaded OpenMP first in this process. And
+glibc's allocator keeps freed memory for the next array instead of returning it to the kernel
+(``minidl/_memory.py``: a training step's arrays were new pages every step, ~900 page faults
+per FCN step).
 """
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before minidl._C (and OpenMP) load
+# (before minidl._C and OpenMP load; an explicit spin count overrides the policy in GNU OpenMP,
+# and other OpenMP runtimes read only the policy)
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._memory import keep_freed_memory
 
