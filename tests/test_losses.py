@@ -70,6 +70,23 @@ def test_cross_entropy_gradcheck_4d_segmentation(reduction, device):
               device=device)
 
 
+def test_cross_entropy_uint8_labels_equal_int64_labels():
+    """Small-int labels (uint8 masks, 255 ignored) index the label scores as int64 labels do: the
+    flat index label·S + … would wrap in uint8 at S = 256 positions."""
+    s = R.standard_normal((2, 4, 16, 16))
+    y = R.integers(0, 4, (2, 16, 16)).astype(np.uint8)
+    y[1, 3, :5] = 255
+    results = []
+    for labels in (y, y.astype(np.int64)):
+        x = tensor(s, requires_grad=True)
+        loss = F.cross_entropy(x, labels, ignore_index=255)
+        loss.backward()
+        results.append((loss.item(), x.grad.numpy()))
+    assert results[0][0] == results[1][0]
+    assert np.array_equal(results[0][1], results[1][1])
+    assert np.all(results[0][1][1, :, 3, :5] == 0)                # ignored: no gradient
+
+
 def test_cross_entropy_4d_equals_flattened_2d():
     s, y = R.standard_normal((2, 3, 4, 5)), R.integers(0, 3, (2, 4, 5))
     flat = s.transpose(0, 2, 3, 1).reshape(-1, 3)
