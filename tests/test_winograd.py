@@ -163,6 +163,39 @@ def test_the_transformed_filters_are_kept_for_dx_only_and_freed_by_the_backward(
     assert getattr(y._ctx, "winograd_u", None) is None
 
 
+def test_the_input_transform_is_kept_for_dw_when_the_batch_is_one_chunk(monkeypatch):
+    """V = Bᵀ x B is computed once per training step: the forward keeps it (a fresh array, not
+    the reused workspace) when W needs a gradient and the batch is one chunk, the backward's dW
+    uses it and lets it go — dW equal to the one from V recomputed; with several chunks, or no
+    gradient for W, nothing is kept."""
+    calls = []
+    transform = W.input_transform
+    monkeypatch.setattr(W, "input_transform", lambda *a: calls.append(1) or transform(*a))
+    rng = np.random.default_rng(4)
+    w = minidl.Tensor(0.05 * rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
+    x = minidl.Tensor(rng.standard_normal((2, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    kept = y._ctx.winograd_v
+    assert kept is not None and len(calls) == 1
+    with minidl.no_grad():      # another conv's forward in between: it reuses the workspace
+        F.conv2d(minidl.Tensor(rng.standard_normal((2, 128, 6, 6)).astype(np.float32)), w, padding=1)
+    calls.clear()
+    (y * y).sum().backward()
+    assert y._ctx.winograd_v is None and calls == []                  # dW took the kept V
+    dw_kept = w.grad.numpy()
+    w.grad = x.grad = None
+    monkeypatch.setattr(conv_winograd, "MAX_V_BYTES", 1)               # one image per chunk
+    y = F.conv2d(x, w, padding=1)
+    assert y._ctx.winograd_v is None                                   # never whole: not kept
+    calls.clear()
+    (y * y).sum().backward()
+    assert len(calls) == 2                                             # transformed again, per chunk
+    np.testing.assert_allclose(w.grad.numpy(), dw_kept, rtol=1e-5, atol=1e-5 * np.abs(dw_kept).max())
+    monkeypatch.undo()
+    frozen = minidl.Tensor(w.data)                                     # W needs no gradient
+    assert getattr(F.conv2d(x, frozen, padding=1)._ctx, "winograd_v", None) is None
+
+
 def test_the_rule_takes_only_3x3_stride_1_with_many_channels():
     geometry = F.conv.Geometry
     big, small = np.zeros((128, 128, 3, 3)), np.zeros((128, 64, 3, 3))

@@ -73,8 +73,14 @@ class Conv2d(Function):
             return conv_pointwise.forward(x, weight, bias)
         if conv_winograd.takes(weight, geom):
             u = conv_winograd.transformed_filters(x, weight, geom.padding)    # U = G W Gᵀ
-            if is_grad_enabled() and ctx.needs_input_grad[0]:
+            recording = is_grad_enabled()
+            if recording and ctx.needs_input_grad[0]:
                 ctx.winograd_u = u      # the backward's dx needs the same U: kept, not recomputed
+            if recording and ctx.needs_input_grad[1]:
+                # ... and its dW the same V = Bᵀ x B (kept when the batch is one chunk)
+                out, ctx.winograd_v = conv_winograd.forward(x, weight, geom.padding, bias, u=u,
+                                                            keep_v=True)
+                return out
             return conv_winograd.forward(x, weight, geom.padding, bias, u=u)
         if conv_direct.takes(x, weight, geom):
             return conv_direct.forward(x, weight, geom, bias)
@@ -91,9 +97,10 @@ class Conv2d(Function):
         if conv_pointwise.takes(ctx.geom):
             return (*conv_pointwise.backward(x, weight, grad_out, need_dx, need_dw), db)
         if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
-            u, ctx.winograd_u = getattr(ctx, "winograd_u", None), None     # (its memory freed)
+            u, ctx.winograd_u = getattr(ctx, "winograd_u", None), None     # (their memory
+            v, ctx.winograd_v = getattr(ctx, "winograd_v", None), None     #  freed)
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw,
-                                            u=u), db)
+                                            u=u, v=v), db)
         if conv_direct.takes(x, weight, ctx.geom, "backward"):
             return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):

@@ -92,9 +92,14 @@ def _filters_for(x, weight, padding, u):
     return winograd.filter_transform(weight, tile)
 
 
-def forward(x, weight, padding, bias=None, u=None):
+def forward(x, weight, padding, bias=None, u=None, keep_v=False):
     """conv2d(x, weight, bias, stride 1, padding) for a 3×3 weight (F, C, 3, 3): x (N, C, H, W)
-    -> (N, F, H + 2·ph − 2, W + 2·pw − 2). ``u``: the weight's ``transformed_filters``, if known."""
+    -> (N, F, H + 2·ph − 2, W + 2·pw − 2). ``u``: the weight's ``transformed_filters``, if known.
+
+    ``keep_v``: return ``(out, V)``, V = Bᵀ x B (B, C, P) the input transform, for the backward's
+    weight gradient (which needs the same V) — in a fresh array instead of the reused workspace.
+    Only when the batch is one chunk (V ≤ ``MAX_V_BYTES``); V is None otherwise (it is then
+    never whole, and the backward transforms x again, chunk by chunk)."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
@@ -104,28 +109,36 @@ def forward(x, weight, padding, bias=None, u=None):
     u = _filters_for(x, weight, padding, u)                             # (B, F, C), B = (m + 2)²
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize   # V or M of one image
-    for chunk in batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp):
+    chunks = batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)
+    whole = len(chunks) == 1                                  # V of the whole batch at once
+    for chunk in chunks:
         p = (chunk.stop - chunk.start) * th * tw
-        v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp), tile)
+        v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp,
+                                                                fresh=keep_v and whole), tile)
         m = xp.matmul(u, v, out=_blocks("winograd_m", tile, f, p, x.dtype, xp))
         winograd.output_transform(m, bias, out[chunk], tile)
+    if keep_v:
+        return out, (v if whole else None)
     return out
 
 
-def _blocks(name, tile, rows, patches, dtype, xp):
+def _blocks(name, tile, rows, patches, dtype, xp, fresh=False):
     """A reused (B, rows, patches) buffer for V or M, B = (m + 2)²: im2col's padded-row workspace
     with B rows. On the CPU the B blocks are spaced one cache line more than their size when that
     size is a multiple of 4 KB: a tile's transform touches all B at once, and B streams at
     page-multiple distances share a handful of cache sets, as im2col's column rows do. Measured in
-    docs/conv.md."""
+    docs/conv.md. ``fresh``: a new array of the same layout, for a V kept past this call (a
+    workspace larger than its ``limit`` is never the reused one: limit 0 asks for a new one)."""
     count = winograd.blocks(tile)
-    blocks = column_workspace(count, rows * patches, dtype, xp, name=name, limit=MAX_V_BYTES)
+    blocks = column_workspace(count, rows * patches, dtype, xp, name=name,
+                              limit=0 if fresh else MAX_V_BYTES)
     return blocks.reshape(count, rows, patches)
 
 
-def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True, u=None):
+def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True, u=None, v=None):
     """(dx, dW) of ``forward`` (None where not needed), in the Winograd domain, chunk by chunk.
-    ``u``: the forward's ``transformed_filters``, if kept."""
+    ``u``: the forward's ``transformed_filters``, if kept; ``v``: its input transform of the
+    whole batch (``forward(keep_v=True)``), if kept — then x is not transformed again."""
     xp = backend.get_array_module(x)
     n, c = x.shape[:2]
     f = weight.shape[0]
@@ -135,12 +148,20 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True, u=None):
     dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
     du = (xp.empty if n else xp.zeros)((winograd.blocks(tile), f, c), dtype=x.dtype) if need_dw else None
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize
-    for i, chunk in enumerate(batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)):
+    chunks = batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)
+    if v is not None and (len(chunks) != 1 or v.shape != (winograd.blocks(tile), c, n * th * tw)):
+        raise ValueError(f"conv_winograd.backward: the kept V has shape {v.shape}, expected the "
+                         f"whole batch's {(winograd.blocks(tile), c, n * th * tw)} in one chunk")
+    for i, chunk in enumerate(chunks):
         p = (chunk.stop - chunk.start) * th * tw
         dm = winograd.output_adjoint(grad_out[chunk], _blocks("winograd_m", tile, f, p, x.dtype, xp), tile)
         if need_dw:
-            v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp), tile)
-            vt = v.transpose(0, 2, 1)                                   # (B, F, P) @ (B, P, C)
+            if v is None:                     # not kept by the forward: this chunk's V, made here
+                chunk_v = winograd.input_transform(x[chunk], padding,
+                                                   _blocks("winograd_v", tile, c, p, x.dtype, xp), tile)
+            else:                             # (kept only when the batch is one chunk)
+                chunk_v = v
+            vt = chunk_v.transpose(0, 2, 1)                             # (B, F, P) @ (B, P, C)
             if i == 0:
                 xp.matmul(dm, vt, out=du)
             else:
