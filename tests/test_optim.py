@@ -49,6 +49,62 @@ def test_adam_and_adamw_rule():
         assert np.allclose(p.data, x), cls.__name__
 
 
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_for_a_whole_group_equals_adam_parameter_by_parameter(weight_decay, decoupled, dtype):
+    """foreach=True (the group's moments in two flat arrays, one update for all) gives the values
+    of foreach=False (Adam._update_one per parameter) bit for bit, step after step — also when a
+    parameter misses a gradient on one step (that step runs parameter by parameter, and after it
+    the steps taken differ, so every later step does too) — and the optimizer state holds each
+    parameter's own m and v either way."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (5,), (2, 3, 3), (1,)]
+    values = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    runs = {}
+    for foreach in (True, False):
+        params = [nn.Parameter(v.copy()) for v in values]
+        opt = optim.Adam(params, lr=0.05, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled, foreach=foreach)
+        history = []
+        for step in range(6):
+            opt.zero_grad()
+            loss = sum(((p * p) * (i + 1)).sum() for i, p in enumerate(params))
+            loss.backward()
+            if step == 3:
+                params[1].grad = None                         # no gradient for one parameter
+            opt.step()
+            history.append([p.data.copy() for p in params])
+        runs[foreach] = (history, [(opt.state[id(p)]["m"].copy(), opt.state[id(p)]["v"].copy(),
+                                    opt.state[id(p)]["step"]) for p in params])
+    for got, expected in zip(runs[True][0], runs[False][0]):
+        for a, b in zip(got, expected):
+            assert a.dtype == dtype and np.array_equal(a, b)
+    for (m1, v1, t1), (m2, v2, t2) in zip(runs[True][1], runs[False][1]):
+        assert np.array_equal(m1, m2) and np.array_equal(v1, v2) and t1 == t2
+
+
+def test_adam_for_a_whole_group_runs_as_one_update(monkeypatch):
+    """With every parameter's gradient present the group takes the flat update, not the
+    per-parameter one; with a parameter of another dtype in the group it falls back."""
+    calls = []
+    update_one = optim.Adam._update_one
+    monkeypatch.setattr(optim.Adam, "_update_one",
+                        staticmethod(lambda *a: calls.append(1) or update_one(*a)))
+    params = [nn.Parameter(np.ones(3, np.float32)), nn.Parameter(np.ones((2, 2), np.float32))]
+    opt = optim.Adam(params, lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        sum((p * p).sum() for p in params).backward()
+        opt.step()
+    assert calls == []
+    mixed = params + [nn.Parameter(np.ones(2, np.float64))]
+    opt = optim.Adam(mixed, lr=0.1)
+    opt.zero_grad()
+    sum((p * p).sum() for p in mixed).backward()
+    opt.step()
+    assert len(calls) == 3
+
+
 def test_optimizers_minimize_a_quadratic():
     for make in (lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
                  lambda ps: optim.Adam(ps, lr=0.1)):
