@@ -3,15 +3,15 @@ PyTorch calls ``foreach``).
 
 The lesson is ``Adam._update_one`` in optimizer.py: the update of one parameter, eleven array
 operations. A network has dozens of parameters, most of them small (a batch-norm layer's γ and β
-are 16–512 values), so a training step spends its Adam time in the per-call cost of those
-operations, not in arithmetic: the FCN of lecture 8 has 32 parameters, ~350 NumPy calls per
-step (the FCN's Adam: 0.62 → 0.47 ms per step here, docs/performance.md). Here a group's
-moments m and v live in two flat arrays — each
-parameter's ``state["m"]``/``state["v"]`` is a view of its slice, so the one-parameter update
-and this one share them — and a step is the same operations once on the concatenated gradients,
-then one subtraction per parameter. The values are those of the one-parameter update bit for bit
-(element by element the same float operations, with the same Python-float scalars);
-tests/test_optim.py compares the two over several steps.
+are 16–512 values), so a training step spends much of its Adam time in the per-call cost of
+those operations: the FCN of lecture 8 has 32 parameters, ~350 NumPy calls per step. Here a
+group's moments m and v live in two flat arrays — each parameter's ``state["m"]``/``state["v"]``
+is a view of its slice, so the one-parameter update and this one share them — and a step is the
+same operations once on the concatenated gradients, then one subtraction per parameter: the
+FCN's Adam 0.62 → 0.47 ms per step (docs/performance.md; the rest is the arithmetic itself).
+The values are those of the one-parameter update bit for bit (element by element the same float
+operations, with the same Python-float scalars); tests/test_optim.py compares the two over
+several steps.
 
 Taken (``adam_step``'s result True) when every parameter of the group has a gradient, one dtype
 and one array module, and all have taken the same number of steps; otherwise the caller runs the
