@@ -25,11 +25,11 @@ runs each path once untimed before timing it, so each is timed in its own steady
 (PyTorch's 32×64 fwd+bwd is still bimodal on the 2-core Xeon — 39 or 103 ms from run to run,
 its forward always 9 ms: that is PyTorch's own, not the method's.)
 
-One process is one draw, and the two frameworks want OpenMP set differently (minidl/__init__.py
-asks for passive threads; PyTorch runs slower with them): ``--processes N`` — the form the docs
-report — runs each framework alone in its own fresh processes, N of each. (Without it both run in
-this process, PyTorch loaded first with its default, which slows minidl's OpenMP kernels: a quick
-look only.) The same build runs 7–15 % faster or slower from one process to the
+One process is one draw, and the two frameworks want OpenMP set differently (minidl/__init__.py asks
+for threads that sleep soon after a kernel; PyTorch runs slower with them): ``--processes N`` — the
+form the docs report — runs each framework alone in its own fresh processes, N of each. (Without it
+both run in this process, PyTorch loaded first with its default, which slows minidl's OpenMP
+kernels: a quick look only.) The same build runs 7–15 % faster or slower from one process to the
 next (where its large buffers land in memory), while rounds within a process agree within a
 few percent. ``--processes N`` runs the whole measurement in N fresh processes, one after the
 other, and prints each shape's ratio and % of the ceiling as the median and range over them.
@@ -221,10 +221,10 @@ def across_processes(count, child_args, shapes):
     """Runs this script ``count`` times in fresh processes (``--json``) and prints, per shape,
     the median and range over them of the native/torch ratio and of the % of the ceiling.
 
-    Each framework runs alone in its own processes (minidl, then torch, per round): in one
-    process they would share one OpenMP runtime, which minidl wants passive (its kernels and
-    OpenBLAS are two thread pools) and PyTorch spinning (one pool) — either setting handicaps one
-    of them (docs/performance.md)."""
+    Each framework runs alone in its own processes (minidl, then torch, per round): in one process they
+    would share one OpenMP runtime, which minidl wants sleeping soon after each kernel (its kernels
+    and OpenBLAS are two thread pools) and PyTorch spinning (one pool) — either setting handicaps
+    one of them (docs/performance.md)."""
     env = child_environment()                  # each child's framework sets its own default
 
     def child(only):

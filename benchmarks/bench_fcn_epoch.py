@@ -15,11 +15,11 @@ the median epoch time is reported (see benchmarks/common.py on noise).
 
 ``--processes N`` is the fair form, and the one docs/performance.md reports: each framework runs
 alone in its own fresh processes, N of each, alternating (minidl, torch, minidl, ...), and the
-median and range over the processes are printed. Alone, because the two share one OpenMP runtime
-in a common process and want it set differently: minidl asks for passive OpenMP threads (its
-kernels and OpenBLAS are two thread pools; minidl/__init__.py), while PyTorch — one pool — runs
-its step 1.5x slower with them (28 -> 42-51 ms measured); its processes import torch before minidl,
-so OpenMP keeps PyTorch's default. ``--without-direct`` adds minidl processes with the direct
+median and range over the processes are printed. Alone, because the two share one OpenMP runtime in
+a common process and want it set differently: minidl asks for OpenMP threads that sleep soon after a
+kernel (its kernels and OpenBLAS are two thread pools; minidl/__init__.py), while PyTorch — one pool
+— runs its step 1.5x slower with them (28 -> 42-51 ms measured); its processes import torch before
+minidl, so OpenMP keeps PyTorch's default. ``--without-direct`` adds minidl processes with the direct
 3x3 convolution lane switched off (functional/conv_direct.py), for the before/after; ``--avx2``
 adds minidl processes whose direct lane keeps to AVX2 (no AVX-512 forward).
 """

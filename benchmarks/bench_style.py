@@ -14,9 +14,9 @@ loss and optimizer, so the two do identical arithmetic (the final losses are pri
 it); each side gets a short untimed warm-up first. Run: ``flock /tmp/minidl-bench.lock python benchmarks/bench_style.py [--steps 200]``.
 
 ``--only minidl`` / ``--only torch`` times one framework alone in the process: the fair form (the
-two share one OpenMP runtime in a common process, which minidl wants passive and PyTorch spinning,
-minidl/__init__.py; a torch-only run loads PyTorch before minidl so that OpenMP keeps its default).
-Run each in its own process, alternating, with OMP_WAIT_POLICY unset.
+two share one OpenMP runtime in a common process, which minidl wants sleeping soon after each kernel
+and PyTorch spinning, minidl/__init__.py; a torch-only run loads PyTorch before minidl so that
+OpenMP keeps its default). Run each in its own process, alternating, with OMP_WAIT_POLICY unset.
 """
 from __future__ import annotations
 

@@ -150,7 +150,8 @@ def test_noncontiguous_inputs_are_copied_not_misread():
     (16, 16, (12, 20), 3, (1, 1), 1), (3, 10, (9, 9), 3, (1, 1), 1), (9, 5, (7, 11), 3, (0, 2), 1),
     (20, 33, (5, 17), 3, (2, 1), 1), (3, 16, (12, 34), 3, (1, 1), 2), (16, 32, (9, 33), 3, (1, 0), 2),
     (10, 9, (6, 41), 3, (2, 2), 2),
-    (32, 64, (16, 16), 3, (1, 1), 2),       # 8-wide rows: forward on the lane, backward plain
+    (32, 64, (16, 16), 3, (1, 1), 2),       # 8-wide rows: float32's forward on the lane (with
+                                            # AVX-512), its backward plain; float64 forced
     (3, 16, (14, 21), 9, (4, 4), 1), (16, 3, (14, 21), 9, (4, 4), 1),     # the style net's 9×9 layers
     (8, 12, (9, 40), 5, (2, 3), 2), (5, 9, (11, 12), 7, (3, 6), 1)])
 def test_conv2d_on_the_lane_equals_the_plain_side(dtype, channels, filters, size, kernel, padding,
@@ -186,8 +187,13 @@ def test_the_rule_takes_few_channel_square_odd_kernels_stride_1_or_2_float32_on_
         wide = np.zeros((1, 16, 8, 32), np.float32)
         assert conv_direct.takes(wide, w, s2, direction)                           # 16-wide rows
     eight = np.zeros((1, 16, 16, 16), np.float32)                                  # 8-wide rows:
-    assert conv_direct.takes(eight, w, s2, "forward")                              # two rows to a
-    assert not conv_direct.takes(eight, w, s2, "backward")                         # register fwd
+    pairs = D.widest_lanes() >= 16                     # the forward takes them two to an AVX-512
+    assert conv_direct.takes(eight, w, s2, "forward") == pairs                     # register
+    assert not conv_direct.takes(eight, w, s2, "backward")
+    with D.vector_lanes(8):                                                        # AVX2 only
+        assert not conv_direct.takes(eight, w, s2, "forward")
+    with pytest.raises(ValueError, match="direction"):
+        conv_direct.takes(wide, w, s2, "sideways")
     assert not conv_direct.takes(x.astype(np.float64), w, plain)                     # dgemm's job
     assert not conv_direct.takes(x, w, plain._replace(stride=(3, 3)))
     assert not conv_direct.takes(x, w, plain._replace(stride=(1, 2)))

@@ -87,6 +87,32 @@ def test_cross_entropy_uint8_labels_equal_int64_labels():
     assert np.all(results[0][1][1, :, 3, :5] == 0)                # ignored: no gradient
 
 
+@pytest.mark.parametrize("layout", ["channels_last_4d", "transposed_2d"])
+def test_cross_entropy_of_non_contiguous_scores_equals_contiguous(layout):
+    """Scores that are a permuted view (channels-last logits seen as NCHW, or a transposed (N, C)
+    matrix) give the loss and gradient of the same scores made contiguous."""
+    if layout == "channels_last_4d":
+        base = R.standard_normal((2, 5, 6, 4))                      # (N, H, W, C)
+        make = lambda t: t.permute(0, 3, 1, 2)                      # noqa: E731
+        y = R.integers(0, 4, (2, 5, 6))
+    else:
+        base = R.standard_normal((4, 7))                            # (C, N)
+        make = lambda t: t.transpose(1, 0)                          # noqa: E731
+        y = R.integers(0, 4, (7,))
+    results = []
+    for contiguous in (False, True):
+        x = tensor(base, requires_grad=True)
+        scores = make(x)
+        if contiguous:                                              # the same values, C order
+            scores = scores.reshape(-1).reshape(scores.shape)
+        assert scores.data.flags.c_contiguous == contiguous
+        loss = F.cross_entropy(scores, y, reduction="sum")
+        loss.backward()
+        results.append((loss.item(), x.grad.numpy()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
 def test_cross_entropy_4d_equals_flattened_2d():
     s, y = R.standard_normal((2, 3, 4, 5)), R.integers(0, 3, (2, 4, 5))
     flat = s.transpose(0, 2, 3, 1).reshape(-1, 3)

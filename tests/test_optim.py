@@ -52,11 +52,11 @@ def test_adam_and_adamw_rule():
 @pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.1, False), (0.1, True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_for_a_whole_group_equals_adam_parameter_by_parameter(weight_decay, decoupled, dtype):
-    """foreach=True (the group's moments in two flat arrays, one update for all) gives the values
+    """foreach=True (the moments in flat arrays, one update for many parameters) gives the values
     of foreach=False (Adam._update_one per parameter) bit for bit, step after step — also when a
-    parameter misses a gradient on one step (that step runs parameter by parameter, and after it
-    the steps taken differ, so every later step does too) — and the optimizer state holds each
-    parameter's own m and v either way."""
+    parameter misses a gradient on one step (from then on it has taken one step fewer and is
+    updated apart from the others) — and the optimizer state holds each parameter's own m and v
+    either way."""
     rng = np.random.default_rng(0)
     shapes = [(3, 4), (5,), (2, 3, 3), (1,)]
     values = [rng.standard_normal(s).astype(dtype) for s in shapes]
@@ -83,26 +83,66 @@ def test_adam_for_a_whole_group_equals_adam_parameter_by_parameter(weight_decay,
         assert np.array_equal(m1, m2) and np.array_equal(v1, v2) and t1 == t2
 
 
-def test_adam_for_a_whole_group_runs_as_one_update(monkeypatch):
-    """With every parameter's gradient present the group takes the flat update, not the
-    per-parameter one; with a parameter of another dtype in the group it falls back."""
+def test_adam_updates_parameters_in_buckets_and_the_rest_one_by_one(monkeypatch):
+    """Parameters with a gradient, the same step count and dtype share one flat update; a lone
+    parameter (another dtype, or one that missed a step) takes the one-parameter update, with
+    moments of its own (not a view keeping a flat array alive); a parameter listed twice sends
+    the group parameter by parameter; a group appended after construction is updated too."""
     calls = []
     update_one = optim.Adam._update_one
     monkeypatch.setattr(optim.Adam, "_update_one",
-                        staticmethod(lambda *a: calls.append(1) or update_one(*a)))
-    params = [nn.Parameter(np.ones(3, np.float32)), nn.Parameter(np.ones((2, 2), np.float32))]
-    opt = optim.Adam(params, lr=0.1)
-    for _ in range(2):
+                        staticmethod(lambda group, p, *a: calls.append(p) or update_one(group, p, *a)))
+
+    def step(opt, params, skip=()):
         opt.zero_grad()
         sum((p * p).sum() for p in params).backward()
+        for p in skip:
+            p.grad = None
         opt.step()
-    assert calls == []
-    mixed = params + [nn.Parameter(np.ones(2, np.float64))]
-    opt = optim.Adam(mixed, lr=0.1)
-    opt.zero_grad()
-    sum((p * p).sum() for p in mixed).backward()
-    opt.step()
-    assert len(calls) == 3
+
+    a, b, c = (nn.Parameter(np.ones(s, np.float32)) for s in (3, (2, 2), 4))
+    opt = optim.Adam([a, b, c], lr=0.1)
+    step(opt, [a, b, c])
+    step(opt, [a, b, c])
+    assert calls == []                                               # one flat update
+    step(opt, [a, b, c], skip=[c])                                   # c misses a step
+    step(opt, [a, b, c])
+    assert calls == [c] and opt.state[id(c)]["step"] == 3 and opt.state[id(a)]["step"] == 4
+    assert opt.state[id(c)]["m"].base is None                        # its own moments now
+    assert opt.state[id(a)]["m"].base is not None                    # a view of the pair's flat m
+
+    calls.clear()
+    d = nn.Parameter(np.ones(2, np.float64))                         # another dtype: alone
+    opt = optim.Adam([a, b, d], lr=0.1)
+    step(opt, [a, b, d])
+    assert calls == [d]
+
+    calls.clear()
+    opt = optim.Adam([a, b, a], lr=0.1)                              # a listed twice
+    step(opt, [a, b])
+    assert calls == [a, b, a] and opt.state[id(a)]["step"] == 2
+
+    calls.clear()
+    opt = optim.Adam([a], lr=0.1)
+    opt.param_groups.append(dict(opt.param_groups[0], params=[b, c]))
+    before = b.data.copy()
+    step(opt, [a, b, c])
+    assert not np.array_equal(b.data, before) and calls == [a]      # [b, c] flat, a alone
+
+
+def test_adam_rejects_moments_of_another_shape_in_both_forms():
+    """A parameter whose data was replaced by an array of another shape keeps moments of the old
+    shape: both forms refuse (NumPy's broadcast error), neither broadcasts old moments silently."""
+    for foreach in (True, False):
+        a, b = nn.Parameter(np.ones(1, np.float32)), nn.Parameter(np.ones(3, np.float32))
+        opt = optim.Adam([a, b], lr=0.1, foreach=foreach)
+        (a.sum() + b.sum()).backward()
+        opt.step()
+        a.data = np.ones(5, np.float32)
+        opt.zero_grad()
+        (a.sum() + b.sum()).backward()
+        with pytest.raises(ValueError):
+            opt.step()
 
 
 def test_optimizers_minimize_a_quadratic():

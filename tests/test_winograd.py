@@ -191,6 +191,8 @@ def test_the_input_transform_is_kept_for_dw_when_the_batch_is_one_chunk(monkeypa
     (y * y).sum().backward()
     assert len(calls) == 2                                             # transformed again, per chunk
     np.testing.assert_allclose(w.grad.numpy(), dw_kept, rtol=1e-5, atol=1e-5 * np.abs(dw_kept).max())
+    one_image = minidl.Tensor(x.data[:1])                              # one chunk, over the bound
+    assert F.conv2d(one_image, w, padding=1)._ctx.winograd_v is None
     monkeypatch.undo()
     frozen = minidl.Tensor(w.data)                                     # W needs no gradient
     assert getattr(F.conv2d(x, frozen, padding=1)._ctx, "winograd_v", None) is None

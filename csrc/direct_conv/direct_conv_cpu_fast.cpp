@@ -54,9 +54,9 @@ inline index_t odd_columns_start(index_t padded_width) { return (padded_width + 
 // Threads: each call is one OpenMP parallel region (the caller's), in which the copy and the
 // arithmetic are work-shared loops (`omp for`): a barrier ends the copy before any task reads it
 // — pad_input's own, or in the weight gradient that of the dy packing which follows the copy.
-// minidl's OpenMP threads sleep between regions (OMP_WAIT_POLICY=PASSIVE, see
-// minidl/__init__.py) and waking one costs tens to hundreds of microseconds on these VMs
-// (docs/conv.md, Threads): one region, not two, per call.
+// minidl's OpenMP threads spin ~0.1 ms after a region and then sleep (GOMP_SPINCOUNT and
+// OMP_WAIT_POLICY=PASSIVE, see minidl/__init__.py); waking a sleeping one costs tens to hundreds
+// of microseconds on these VMs (docs/conv.md, Threads): one region, not two, per call.
 
 // One row of x (`width` values) into a padded row stored de-interleaved (pad_input): x's column c
 // is padded column j = c + pad_w, which goes to even[j / 2] if j is even, else to odd[j / 2].

@@ -48,14 +48,26 @@ enabled = True
 forced = False
 #: The lane takes a conv whose smaller channel count is below this (measured, docs/conv.md)
 MAX_CHANNELS = 128
-#: ... and a stride-2 conv only if its output rows are at least this wide, per direction. Rows of
-#: 8 outputs are one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv
-#: with 8² outputs took 1.05× of im2col's time inside the training step (1.20× alone), where the
-#: 16-wide rows of 16 → 32 took 0.82× (docs/conv.md). Since rows of ≤ 8 outputs go two to an
-#: AVX-512 register, that conv's forward takes 0.70× of im2col's time in the step — but the
-#: kernel's weight gradient 1.12× of the plain side's: so the forward runs here from 8-wide rows
-#: and the backward from 16 (the backward does not depend on which side ran the forward).
-MIN_STRIDE_2_WIDTH = {"forward": 8, "backward": 16}
+#: ... and a stride-2 conv only if its output rows are at least this wide. Rows of 8 outputs are
+#: one vector each and leave the kernel little to amortise: the FCN's 32 → 64 conv with 8²
+#: outputs took 1.05× of im2col's time inside the training step (1.20× alone), where the 16-wide
+#: rows of 16 → 32 took 0.82× (docs/conv.md).
+MIN_STRIDE_2_WIDTH = 16
+#: ... except a stride-2 forward where AVX-512 puts rows of ≤ 8 outputs two to a register: that
+#: conv's forward takes 0.70× of im2col's time in the step (but the kernel's weight gradient 1.12×
+#: of the plain side's, so the backward keeps the bound above; it does not depend on which side
+#: ran the forward).
+MIN_STRIDE_2_WIDTH_ROW_PAIRS = 8
+
+
+def min_stride_2_width(direction):
+    """The narrowest output rows of a stride-2 conv this direction ("forward" or "backward") runs
+    here with: 8 for the forward where the AVX-512 row pairs run, else 16."""
+    if direction not in ("forward", "backward"):
+        raise ValueError(f"conv_direct: direction must be 'forward' or 'backward', got {direction!r}")
+    if direction == "forward" and direct_conv.widest_lanes() >= 16:
+        return MIN_STRIDE_2_WIDTH_ROW_PAIRS
+    return MIN_STRIDE_2_WIDTH
 
 
 def has_geometry(geom):
@@ -77,7 +89,7 @@ def takes(x, weight, geom, direction="forward"):
         return True
     if geom.stride == (2, 2):
         out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2, geom.kernel[0])[1]
-        if out_width < MIN_STRIDE_2_WIDTH[direction]:
+        if out_width < min_stride_2_width(direction):
             return False
     return (not backend.is_cupy_array(x) and x.dtype == _FLOAT32
             and min(weight.shape[:2]) < MAX_CHANNELS

@@ -11,11 +11,13 @@ behind one check in ``Conv2d`` (``takes``):
               dx = input_adjoint( U[k]ᵀ @ dM[k] )              (B dV Bᵀ, summed where patches overlap)
 
 — every step the transpose of a forward step, so the backward is again 2 × 16 (36) GEMMs and three
-cheap transforms (V recomputed from x rather than kept: ~1 ms against 16·C·P floats of memory).
+cheap transforms. Two of the forward's results are needed again there, and ``Conv2d`` keeps them
+from the forward when the gradient that needs them will be taken: U for dx, and V for dW when the
+whole batch's V is one chunk (≤ ``MAX_V_BYTES``); otherwise the backward transforms again.
 
 The 16 (36) products are one batched matmul (BLAS); the transforms are the C++/CUDA kernels. The batch
 is cut into chunks whose transformed input V stays under ``MAX_V_BYTES`` (as conv_gemm.py bounds
-the column matrix), each chunk's V and M in reused buffers.
+the column matrix), each chunk's V and M in reused buffers (a V kept for the backward in its own).
 
 When it pays is measured, not assumed (docs/conv.md): the GEMMs of F(2×2, 3×3) have only C (or
 F) as their inner dimension, so with few channels BLAS runs them far below its peak and the
@@ -110,7 +112,8 @@ def forward(x, weight, padding, bias=None, u=None, keep_v=False):
     out = xp.empty((n, f, oh, ow), dtype=x.dtype)
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize   # V or M of one image
     chunks = batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)
-    whole = len(chunks) == 1                                  # V of the whole batch at once
+    # V of the whole batch at once, within the bound (one image over it is one chunk too: not kept)
+    whole = len(chunks) == 1 and n * per_image <= MAX_V_BYTES
     for chunk in chunks:
         p = (chunk.stop - chunk.start) * th * tw
         v = winograd.input_transform(x[chunk], padding, _blocks("winograd_v", tile, c, p, x.dtype, xp,
@@ -150,8 +153,7 @@ def backward(x, weight, grad_out, padding, need_dx=True, need_dw=True, u=None, v
     per_image = winograd.blocks(tile) * max(c, f) * th * tw * x.itemsize
     chunks = batch_chunks(n, per_image, limit=MAX_V_BYTES, xp=xp)
     if v is not None and (len(chunks) != 1 or v.shape != (winograd.blocks(tile), c, n * th * tw)):
-        raise ValueError(f"conv_winograd.backward: the kept V has shape {v.shape}, expected the "
-                         f"whole batch's {(winograd.blocks(tile), c, n * th * tw)} in one chunk")
+        v = None          # not this backward's V (the bound or the tile changed since): made here
     for i, chunk in enumerate(chunks):
         p = (chunk.stop - chunk.start) * th * tw
         dm = winograd.output_adjoint(grad_out[chunk], _blocks("winograd_m", tile, f, p, x.dtype, xp), tile)

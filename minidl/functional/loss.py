@@ -72,7 +72,8 @@ class CrossEntropy(Function):
     def forward(ctx, scores, target, weight, ignore_index, reduction):
         xp = backend.get_array_module(scores)
         n, c = scores.shape[:2]
-        s = scores.reshape(n, c, -1)                                # (N, C, S)
+        s = xp.ascontiguousarray(scores.reshape(n, c, -1))          # (N, C, S), C order: the
+        # flat label indices below address it (a permuted or transposed input is copied once)
         t = target.reshape(n, 1, -1)                                # (N, 1, S)
         valid = t != ignore_index
         t_safe = xp.where(valid, t, 0)
@@ -80,7 +81,7 @@ class CrossEntropy(Function):
         # log softmax is needed only at the correct class: log p(y) = shifted[y] − log Σ exp
         # (one value per position, not a whole (N, C, S) pass). `label_at`: where each
         # position's label score lies in the flat (N, C, S) array — one take, and the backward's
-        # one-hot subtraction, at 65,536 places instead of passes over all (N, C, S) values.
+        # one-hot subtraction, at N·S places instead of passes over all N·C·S values.
         label_at = _label_positions(t_safe, c, xp)                  # (N, 1, S) flat indices
         picked = shifted.reshape(-1).take(label_at)
         e = xp.exp(shifted, out=shifted)                            # (shifted is not needed again)
@@ -118,8 +119,8 @@ class CrossEntropy(Function):
             scale = w * (g / xp.maximum(ctx.total_weight, xp.finfo(w.dtype).tiny))
         # d = (softmax(s) − onehot(y)) · scale: the softmax and the scale in one pass (both per
         # position), then the one-hot's −scale at each position's label only
-        d = e * (scale / e_sum)
-        d.reshape(-1)[label_at] -= scale
+        d = (e * (scale / e_sum)).reshape(-1)                       # (flat, in C order)
+        d[label_at] -= scale
         return d.reshape(ctx.shape), None, None, None, None
 
 

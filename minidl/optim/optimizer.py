@@ -83,9 +83,9 @@ class Adam(Optimizer):
     ``decoupled_weight_decay`` it is AdamW (Loshchilov & Hutter).
 
     ``_update_one`` is the update of one parameter, as the paper writes it. ``foreach=True`` (the
-    default, PyTorch's name) runs it for a whole parameter group at once where it can — the same
-    values, a dozen array operations per step instead of a dozen per parameter
-    (``multi_tensor.py``); ``foreach=False`` runs ``_update_one`` parameter by parameter."""
+    default, PyTorch's name) runs it for many parameters at once where it can — the same values,
+    a dozen array operations per step instead of a dozen per parameter (``multi_tensor.py``);
+    ``foreach=False`` runs ``_update_one`` parameter by parameter."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, foreach=True):
@@ -97,15 +97,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled=decoupled_weight_decay))
         self.foreach = bool(foreach)
-        self._flat = [{} for _ in self.param_groups]    # each group's flat moments (multi_tensor)
+        self._flat = {}                  # id(group) -> that group's flat moments (multi_tensor)
 
     def step(self):
-        for group, flat in zip(self.param_groups, self._flat):
+        for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            if self.foreach and multi_tensor.adam_step(group, params, self.state, flat):
-                continue
+            if self.foreach and params:
+                params = multi_tensor.adam_step(group, params, self.state,
+                                                self._flat.setdefault(id(group), {}))
             for p in params:
                 self._update_one(group, p, p.grad.data, self.state.setdefault(id(p), {}))
 
