@@ -10,7 +10,6 @@ each parameter lives.
 from __future__ import annotations
 
 from .. import backend
-from . import multi_tensor
 
 
 class Optimizer:
@@ -80,15 +79,10 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba): m, v running moments of g and g², bias-corrected; with
-    ``decoupled_weight_decay`` it is AdamW (Loshchilov & Hutter).
-
-    ``_update_one`` is the update of one parameter, as the paper writes it. ``foreach=True`` (the
-    default, PyTorch's name) runs it for many parameters at once where it can — the same values,
-    a dozen array operations per step instead of a dozen per parameter (``multi_tensor.py``);
-    ``foreach=False`` runs ``_update_one`` parameter by parameter."""
+    ``decoupled_weight_decay`` it is AdamW (Loshchilov & Hutter)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, foreach=True):
+                 decoupled_weight_decay=False):
         _check("lr", lr)
         _check("eps", eps)
         _check("weight_decay", weight_decay)
@@ -96,47 +90,33 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled=decoupled_weight_decay))
-        self.foreach = bool(foreach)
-        self._flat = {}                  # id(group) -> that group's flat moments (multi_tensor)
 
     def step(self):
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if self.foreach and params:
-                params = multi_tensor.adam_step(group, params, self.state,
-                                                self._flat.setdefault(id(group), {}))
-            for p in params:
-                self._update_one(group, p, p.grad.data, self.state.setdefault(id(p), {}))
-
-    @staticmethod
-    def _update_one(group, p, g, state):
-        """One parameter's Adam step: m, v ← running moments of g and g², then
-        p ← p − lr · m̂ / (√v̂ + eps) with the bias-corrected m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)."""
-        xp = backend.get_array_module(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and group["decoupled"]:
-            p.data *= 1 - lr * wd
-        elif wd:
-            g = g + wd * p.data
-        if not state:
-            state["step"] = 0
-            state["m"] = xp.zeros_like(p.data)
-            state["v"] = xp.zeros_like(p.data)
-        state["step"] += 1
-        m, v, t = state["m"], state["v"], state["step"]
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
-        step_size = lr / (1 - b1 ** t)
-        denom = xp.sqrt(v / (1 - b2 ** t))
-        denom += eps
-        p.data -= step_size * (m / denom)
+        for group, p, g, state in self._params_with_grad():
+            xp = backend.get_array_module(p.data)
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            if wd and group["decoupled"]:
+                p.data *= 1 - lr * wd
+            elif wd:
+                g = g + wd * p.data
+            if not state:
+                state["step"] = 0
+                state["m"] = xp.zeros_like(p.data)
+                state["v"] = xp.zeros_like(p.data)
+            state["step"] += 1
+            m, v, t = state["m"], state["v"], state["step"]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            step_size = lr / (1 - b1 ** t)
+            denom = xp.sqrt(v / (1 - b2 ** t))
+            denom += eps
+            p.data -= step_size * (m / denom)
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 0.01, as in PyTorch)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, foreach=True):
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True,
-                         foreach=foreach)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True)
