@@ -138,16 +138,27 @@ def test_conv2d_on_the_lane_equals_the_plain_side(dtype, tol, tile, monkeypatch)
         np.testing.assert_allclose(got, expected, rtol=0, atol=tol * np.abs(expected).max())
 
 
+def counted(monkeypatch, module, name):
+    """Replace module.name by a wrapper that counts its calls; the list of calls."""
+    calls, original = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a: calls.append(1) or original(*a))
+    return calls
+
+
+def winograd_operands(seed, batch):
+    """(rng, w, x): a 128 → 128 3×3 weight and a (batch, 128, 6, 6) input, both needing gradients."""
+    rng = np.random.default_rng(seed)
+    w = minidl.Tensor(0.05 * rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
+    x = minidl.Tensor(rng.standard_normal((batch, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    return rng, w, x
+
+
 def test_the_transformed_filters_are_kept_for_dx_only_and_freed_by_the_backward(monkeypatch):
     """U = G W Gᵀ is computed once: the forward keeps it for the backward's dx when x needs a
     gradient (and gradients are recorded), the backward uses it and lets it go; with x not
     needing a gradient nothing is kept. The gradients are those of U recomputed from W."""
-    calls = []
-    transform = W.filter_transform
-    monkeypatch.setattr(W, "filter_transform", lambda *a: calls.append(1) or transform(*a))
-    rng = np.random.default_rng(3)
-    w = minidl.Tensor(0.05 * rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
-    x = minidl.Tensor(rng.standard_normal((1, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    calls = counted(monkeypatch, W, "filter_transform")
+    _, w, x = winograd_operands(seed=3, batch=1)
     y = F.conv2d(x, w, padding=1)
     assert y._ctx.winograd_u is not None and len(calls) == 1
     y.sum().backward()
@@ -168,12 +179,8 @@ def test_the_input_transform_is_kept_for_dw_when_the_batch_is_one_chunk(monkeypa
     the reused workspace) when W needs a gradient and the batch is one chunk, the backward's dW
     uses it and lets it go — dW equal to the one from V recomputed; with several chunks, or no
     gradient for W, nothing is kept."""
-    calls = []
-    transform = W.input_transform
-    monkeypatch.setattr(W, "input_transform", lambda *a: calls.append(1) or transform(*a))
-    rng = np.random.default_rng(4)
-    w = minidl.Tensor(0.05 * rng.standard_normal((128, 128, 3, 3)).astype(np.float32), requires_grad=True)
-    x = minidl.Tensor(rng.standard_normal((2, 128, 6, 6)).astype(np.float32), requires_grad=True)
+    calls = counted(monkeypatch, W, "input_transform")
+    rng, w, x = winograd_operands(seed=4, batch=2)
     y = F.conv2d(x, w, padding=1)
     kept = y._ctx.winograd_v
     assert kept is not None and len(calls) == 1
