@@ -115,24 +115,39 @@ void norm_backward_sums(py::array dy, py::object relu_out, py::array x, py::arra
   });
 }
 
+// The backward's dx passes: x and its statistics, dy and dx shaped as x, a fused ReLU's output
+// (or None) and the weight (or None), checked — what norm_backward_input and norm_backward share.
+template <typename T>
+struct NormInputGradientArrays {
+  NormInputs<T> in;
+  const T *dy, *gate, *weight;
+  T* dx;
+};
+
+template <typename T>
+NormInputGradientArrays<T> norm_input_gradient_arrays(const py::array& dy, const py::object& relu_out,
+                                                      const py::array& x, const py::array& mean,
+                                                      const py::array& var, const py::object& weight,
+                                                      py::array& dx, bool per_instance) {
+  const auto in = norm_inputs<T>(x, mean, var, per_instance);
+  check_shape_like<T>(dy, x, "norm", "dy");
+  check_shape_like<T>(dx, x, "norm", "dx");
+  return {in, static_cast<const T*>(dy.data()), optional_like<T>(relu_out, x, "relu_out"),
+          optional_vector_of<T>(weight, in.g.channels, "weight"), static_cast<T*>(dx.mutable_data())};
+}
+
 void norm_backward_input(py::array dy, py::object relu_out, py::array x, py::array mean,
                          py::array var, py::object weight, py::array sum_dy,
                          py::array sum_dy_xhat, py::array dx, double eps, bool input_stats,
                          bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
-    const auto in = norm_inputs<T>(x, mean, var, per_instance);
-    check_shape_like<T>(dy, x, "norm", "dy");
-    check_shape_like<T>(dx, x, "norm", "dx");
-    auto gate = optional_like<T>(relu_out, x, "relu_out");
-    auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
-    auto s = vector_of<T>(sum_dy, in.groups, "sum_dy");
-    auto s_xhat = vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
-    auto dy_ptr = static_cast<const T*>(dy.data());
-    auto dx_ptr = static_cast<T*>(dx.mutable_data());
+    const auto a = norm_input_gradient_arrays<T>(dy, relu_out, x, mean, var, weight, dx, per_instance);
+    auto s = vector_of<T>(sum_dy, a.in.groups, "sum_dy");
+    auto s_xhat = vector_of<T>(sum_dy_xhat, a.in.groups, "sum_dy_xhat");
     py::gil_scoped_release release;
-    minidl::norm_backward_input_cpu<T>(dy_ptr, gate, in.x, in.g, in.mean, in.var, w, T(eps), s,
-                                       s_xhat, input_stats, dx_ptr);
+    minidl::norm_backward_input_cpu<T>(a.dy, a.gate, a.in.x, a.in.g, a.in.mean, a.in.var, a.weight,
+                                       T(eps), s, s_xhat, input_stats, a.dx);
   });
 }
 
@@ -141,18 +156,12 @@ void norm_backward(py::array dy, py::object relu_out, py::array x, py::array mea
                    double eps, bool per_instance) {
   minidl::dispatch_float(x, "x", [&](auto tag) {
     using T = decltype(tag);
-    const auto in = norm_inputs<T>(x, mean, var, per_instance);
-    check_shape_like<T>(dy, x, "norm", "dy");
-    check_shape_like<T>(dx, x, "norm", "dx");
-    auto gate = optional_like<T>(relu_out, x, "relu_out");
-    auto w = optional_vector_of<T>(weight, in.g.channels, "weight");
-    auto s = mutable_vector_of<T>(sum_dy, in.groups, "sum_dy");
-    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, in.groups, "sum_dy_xhat");
-    auto dy_ptr = static_cast<const T*>(dy.data());
-    auto dx_ptr = static_cast<T*>(dx.mutable_data());
+    const auto a = norm_input_gradient_arrays<T>(dy, relu_out, x, mean, var, weight, dx, per_instance);
+    auto s = mutable_vector_of<T>(sum_dy, a.in.groups, "sum_dy");
+    auto s_xhat = mutable_vector_of<T>(sum_dy_xhat, a.in.groups, "sum_dy_xhat");
     py::gil_scoped_release release;
-    minidl::norm_backward_cpu<T>(dy_ptr, gate, in.x, in.g, in.mean, in.var, w, T(eps), s, s_xhat,
-                                 dx_ptr);
+    minidl::norm_backward_cpu<T>(a.dy, a.gate, a.in.x, a.in.g, a.in.mean, a.in.var, a.weight, T(eps),
+                                 s, s_xhat, a.dx);
   });
 }
 
