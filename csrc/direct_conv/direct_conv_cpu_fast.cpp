@@ -192,15 +192,13 @@ __attribute__((target("avx2,fma"))) void forward_vector_avx2(
   }
 }
 
-// The same for sixteen outputs at a time (AVX-512: a register holds 16 floats). Per multiply-add
-// it issues half the loads and instructions of the AVX2 form; a row narrower than 16 outputs
-// would leave most lanes masked off, so such rows stay on AVX2 (direct_conv_cpu_fast below).
-template <bool kPartial, int kStride, int kK>
-__attribute__((target("avx512f"))) void forward_vector_avx512(
-    const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
-    const float* bias, index_t nf, index_t count, float* const* out) {
-  const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);   // the first `count` lanes
-  __m512 acc[kFilters];
+// The AVX-512 forms' arithmetic, shared by one-row vectors and row pairs (below): acc[f] = bias
+// + Σ_c Σ_k w[f][c][k] · the 16 inputs `load` gives for tap k's first input `at`. Only the load
+// differs between the two (one row's run, or two rows' runs in the two halves).
+template <int kStride, int kK, typename Load>
+__attribute__((target("avx512f"), always_inline)) inline void accumulate_avx512(
+    const Load& load, const float* rows, index_t plane, index_t pw, index_t odd,
+    const float* packed, index_t channels, const float* bias, index_t nf, __m512 acc[kFilters]) {
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
   for (index_t c = 0; c < channels; ++c) {
@@ -210,13 +208,35 @@ __attribute__((target("avx512f"))) void forward_vector_avx512(
     for (index_t ky = 0; ky < kK; ++ky)
 #pragma GCC unroll 9
       for (index_t kx = 0; kx < kK; ++kx) {
-        const float* at = taps + ky * pw + tap_column(kx, kStride, odd);
-        const __m512 v = kPartial ? _mm512_maskz_loadu_ps(mask, at) : _mm512_loadu_ps(at);
+        const __m512 v = load(taps + ky * pw + tap_column(kx, kStride, odd));
         const float* wk = w + (ky * kK + kx) * kFilters;
 #pragma GCC unroll 8
         for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wk[f]), v, acc[f]);
       }
   }
+}
+
+// One row's 16 inputs from `at` (the first `count` of them when kPartial: `mask`).
+template <bool kPartial>
+struct RowLoad {
+  __mmask16 mask;
+  __attribute__((target("avx512f"), always_inline)) __m512 operator()(const float* at) const {
+    return kPartial ? _mm512_maskz_loadu_ps(mask, at) : _mm512_loadu_ps(at);
+  }
+};
+
+// The same for sixteen outputs at a time (AVX-512: a register holds 16 floats). Per multiply-add
+// it issues half the loads and instructions of the AVX2 form; a row narrower than 16 outputs
+// would leave most lanes masked off, so such rows stay on AVX2 or go two to a register
+// (forward_row_pair_avx512, below).
+template <bool kPartial, int kStride, int kK>
+__attribute__((target("avx512f"))) void forward_vector_avx512(
+    const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
+    const float* bias, index_t nf, index_t count, float* const* out) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);   // the first `count` lanes
+  __m512 acc[kFilters];
+  accumulate_avx512<kStride, kK>(RowLoad<kPartial>{mask}, rows, plane, pw, odd, packed, channels,
+                                 bias, nf, acc);
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) {
     if (f >= nf) continue;
@@ -307,28 +327,23 @@ void forward_rows(const float* padded, const float* packed, const float* bias, c
 // would have: for rows narrower than 8 the high lanes' base `at + below` may lie before the
 // padded copy, and a missing second row's base past the output). out[f] is row oy of filter f,
 // out[kFilters + f] row oy + 1 (or row oy again where there is none: its lanes are masked off).
+// Two rows' 8 inputs each from `at` (lanes 0–7, mask `low`) and `at + below` (lanes 8–15, `high`).
+struct RowPairLoad {
+  __mmask16 low, high;
+  index_t below;
+  __attribute__((target("avx512f"), always_inline)) __m512 operator()(const float* at) const {
+    return _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(low, at), high, at + below);
+  }
+};
+
 template <int kStride, int kK>
 __attribute__((target("avx512f"))) void forward_row_pair_avx512(
     const float* rows, index_t plane, index_t pw, index_t odd, const float* packed, index_t channels,
     const float* bias, index_t nf, __mmask16 low, __mmask16 high, float* const* out) {
   const index_t below = kStride * pw - 8;   // lane 8 + i of the second row reads from here + 8 + i
   __m512 acc[kFilters];
-#pragma GCC unroll 8
-  for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_set1_ps(bias && f < nf ? bias[f] : 0.0f);
-  for (index_t c = 0; c < channels; ++c) {
-    const float* taps = rows + c * plane;
-    const float* w = packed + c * kK * kK * kFilters;
-#pragma GCC unroll 3
-    for (index_t ky = 0; ky < kK; ++ky)
-#pragma GCC unroll 9
-      for (index_t kx = 0; kx < kK; ++kx) {
-        const float* at = taps + ky * pw + tap_column(kx, kStride, odd);
-        const __m512 v = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(low, at), high, at + below);
-        const float* wk = w + (ky * kK + kx) * kFilters;
-#pragma GCC unroll 8
-        for (index_t f = 0; f < kFilters; ++f) acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wk[f]), v, acc[f]);
-      }
-  }
+  accumulate_avx512<kStride, kK>(RowPairLoad{low, high, below}, rows, plane, pw, odd, packed,
+                                 channels, bias, nf, acc);
 #pragma GCC unroll 8
   for (index_t f = 0; f < kFilters; ++f) {
     if (f >= nf) continue;
