@@ -76,12 +76,10 @@ class Conv2d(Function):
             recording = is_grad_enabled()
             if recording and ctx.needs_input_grad[0]:
                 ctx.winograd_u = u      # the backward's dx needs the same U: kept, not recomputed
-            if recording and ctx.needs_input_grad[1]:
-                # ... and its dW the same V = Bᵀ x B (kept when the batch is one chunk)
-                out, ctx.winograd_v = conv_winograd.forward(x, weight, geom.padding, bias, u=u,
-                                                            keep_v=True)
-                return out
-            return conv_winograd.forward(x, weight, geom.padding, bias, u=u)
+            # ... and its dW the same V = Bᵀ x B (kept when the batch is one chunk)
+            out, ctx.winograd_v = conv_winograd.forward(
+                x, weight, geom.padding, bias, u=u, keep_v=recording and ctx.needs_input_grad[1])
+            return out
         if conv_direct.takes(x, weight, geom):
             return conv_direct.forward(x, weight, geom, bias)
         if conv_dual.takes("forward", weight, geom):

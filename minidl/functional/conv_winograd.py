@@ -98,10 +98,10 @@ def forward(x, weight, padding, bias=None, u=None, keep_v=False):
     """conv2d(x, weight, bias, stride 1, padding) for a 3×3 weight (F, C, 3, 3): x (N, C, H, W)
     -> (N, F, H + 2·ph − 2, W + 2·pw − 2). ``u``: the weight's ``transformed_filters``, if known.
 
-    ``keep_v``: return ``(out, V)``, V = Bᵀ x B (B, C, P) the input transform, for the backward's
-    weight gradient (which needs the same V) — in a fresh array instead of the reused workspace.
-    Only when the batch is one chunk (V ≤ ``MAX_V_BYTES``); V is None otherwise (it is then
-    never whole, and the backward transforms x again, chunk by chunk)."""
+    Returns ``(out, V)``. V = Bᵀ x B (B, C, P), the input transform, for the backward's weight
+    gradient (which needs the same V) when ``keep_v`` — in a fresh array instead of the reused
+    workspace — and the batch is one chunk (V ≤ ``MAX_V_BYTES``); else None (V is then not kept,
+    or never whole, and the backward transforms x again, chunk by chunk)."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     f = weight.shape[0]
@@ -120,9 +120,7 @@ def forward(x, weight, padding, bias=None, u=None, keep_v=False):
                                                                 fresh=keep_v and whole), tile)
         m = xp.matmul(u, v, out=_blocks("winograd_m", tile, f, p, x.dtype, xp))
         winograd.output_transform(m, bias, out[chunk], tile)
-    if keep_v:
-        return out, (v if whole else None)
-    return out
+    return out, (v if keep_v and whole else None)
 
 
 def _blocks(name, tile, rows, patches, dtype, xp, fresh=False):
