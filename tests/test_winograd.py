@@ -99,6 +99,25 @@ def test_adjoint_kernels_equal_the_reference_and_are_the_transposes(case):
 
 @native
 @pytest.mark.parametrize("tile", W.TILES)
+@pytest.mark.parametrize("shape, padding", [((1, 2, 21, 70), (1, 1)), ((2, 1, 30, 40), (0, 2)),
+                                            ((1, 1, 11, 140), (2, 0))])
+def test_input_adjoint_over_several_blocks_of_tile_rows(tile, shape, padding):
+    """The fast input adjoint scatters a block of whole tile rows at a time (at least
+    kAdjointBlockTiles = 64 tiles): rows of 17–70 tiles make blocks of 1–3 rows and a shorter
+    last block (the hypothesis cases above fit in one block) — bit for bit with the reference."""
+    n, c, h, w = shape
+    oh, ow = W.output_size(h, w, padding)
+    th, tw = W.tiles(oh, ow, tile)
+    dv = np.random.default_rng(3).standard_normal((W.blocks(tile), c, n * th * tw)).astype(np.float32)
+    results = {}
+    for mode in ("reference", "native"):
+        with kernels.using(mode):
+            results[mode] = W.input_adjoint(dv, padding, np.full(shape, np.nan, np.float32), tile)
+    np.testing.assert_array_equal(results["native"], results["reference"])
+
+
+@native
+@pytest.mark.parametrize("tile", W.TILES)
 def test_padded_blocks_are_accepted_and_the_pad_is_never_written(tile):
     """conv_winograd's buffers space the blocks of V and M apart (off 4 KB multiples)."""
     rng = np.random.default_rng(1)
