@@ -101,19 +101,23 @@ def test_adjoint_kernels_equal_the_reference_and_are_the_transposes(case):
 @pytest.mark.parametrize("tile", W.TILES)
 @pytest.mark.parametrize("shape, padding", [((1, 2, 21, 70), (1, 1)), ((2, 1, 30, 40), (0, 2)),
                                             ((1, 1, 11, 140), (2, 0))])
-def test_input_adjoint_over_several_blocks_of_tile_rows(tile, shape, padding):
-    """The fast input adjoint scatters a block of whole tile rows at a time (at least
-    kAdjointBlockTiles = 64 tiles): rows of 17–70 tiles make blocks of 1–3 rows and a shorter
-    last block (the hypothesis cases above fit in one block) — bit for bit with the reference."""
+def test_kernels_over_several_blocks_of_tile_rows(tile, shape, padding):
+    """The fast output transform and input adjoint work on blocks of whole tile rows (at least
+    kBlockTiles = 64 tiles): rows of 17–70 tiles make blocks of 1–3 rows and a shorter last
+    block (the hypothesis cases above fit in one block) — bit for bit with the reference."""
     n, c, h, w = shape
     oh, ow = W.output_size(h, w, padding)
     th, tw = W.tiles(oh, ow, tile)
-    dv = np.random.default_rng(3).standard_normal((W.blocks(tile), c, n * th * tw)).astype(np.float32)
+    rng = np.random.default_rng(3)
+    dv = rng.standard_normal((W.blocks(tile), c, n * th * tw)).astype(np.float32)
+    bias = rng.standard_normal(c).astype(np.float32)
     results = {}
     for mode in ("reference", "native"):
         with kernels.using(mode):
-            results[mode] = W.input_adjoint(dv, padding, np.full(shape, np.nan, np.float32), tile)
-    np.testing.assert_array_equal(results["native"], results["reference"])
+            results[mode] = (W.input_adjoint(dv, padding, np.full(shape, np.nan, np.float32), tile),
+                             W.output_transform(dv, bias, np.full((n, c, oh, ow), np.nan, np.float32), tile))
+    for got, expected in zip(results["native"], results["reference"]):
+        np.testing.assert_array_equal(got, expected)
 
 
 @native

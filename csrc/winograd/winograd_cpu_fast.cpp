@@ -28,18 +28,43 @@
 namespace minidl {
 
 constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see im2col_cpu.h)
+// The output transform and the input adjoint work on blocks of whole tile rows of a plane, at
+// least this many tiles (or the whole plane): a plane's tiles are consecutive patches, so their
+// vector loops run over the block, not one tile row — 4 tiles at a 16×16 output with
+// F(4×4, 3×3), which had left the AVX-512 loops in their scalar remainders.
+constexpr index_t kBlockTiles = 64;
 
 namespace {
 
 // A row of `span` elements stored by phase: element x at phases[(x % m) · positions + x / m].
-// Copies `count` source values to elements first, first + 1, … (the rest stays as it was).
+// Copies `count` source values to elements first, first + 1, … (the rest stays as it was): the
+// positions q whose m elements all get a value m at a time (no division per value), the one or
+// two partial positions at either end value by value.
 template <int kM, typename T>
-void scatter_to_phases(const T* source, index_t count, index_t first, index_t positions, T* phases) {
-  for (int p = 0; p < kM; ++p) {
-    T* phase = phases + p * positions;
-    const index_t start = ((p - first) % kM + kM) % kM;   // the first source value of phase p
-    for (index_t i = start; i < count; i += kM) phase[(i + first) / kM] = source[i];
-  }
+inline void scatter_to_phases(const T* source, index_t count, index_t first, index_t positions, T* phases) {
+  const index_t end = first + count;                  // elements first … end − 1
+  const index_t q_first = (first + kM - 1) / kM, q_last = std::max(q_first, end / kM);
+  for (index_t x = first; x < std::min(kM * q_first, end); ++x)
+    phases[(x % kM) * positions + x / kM] = source[x - first];
+  const T* from = source - first;                     // from[x]: element x
+  for (index_t q = q_first; q < q_last; ++q)
+    for (int p = 0; p < kM; ++p) phases[p * positions + q] = from[kM * q + p];
+  for (index_t x = std::max(kM * q_last, first); x < end; ++x)
+    phases[(x % kM) * positions + x / kM] = source[x - first];
+}
+
+// The inverse: elements first … first + count − 1 of a row stored by phase, into dst[0 … count).
+template <int kM, typename T>
+inline void gather_from_phases(const T* phases, index_t positions, index_t first, index_t count, T* dst) {
+  const index_t end = first + count;
+  const index_t q_first = (first + kM - 1) / kM, q_last = std::max(q_first, end / kM);
+  for (index_t x = first; x < std::min(kM * q_first, end); ++x)
+    dst[x - first] = phases[(x % kM) * positions + x / kM];
+  T* to = dst - first;                                // to[x]: element x
+  for (index_t q = q_first; q < q_last; ++q)
+    for (int p = 0; p < kM; ++p) to[kM * q + p] = phases[p * positions + q];
+  for (index_t x = std::max(kM * q_last, first); x < end; ++x)
+    dst[x - first] = phases[(x % kM) * positions + x / kM];
 }
 
 template <int kM, typename T>
@@ -103,50 +128,56 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
   constexpr int kPatch = WinogradTile<kM>::kPatch;
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
+  // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
+  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
+  const index_t tasks = g.batch * filters * blocks;
   FirstError error;
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
     std::vector<T> columns, outputs;  // Aᵀ m per (row i, column j, tile); y by (row, phase, tile)
     bool ready = false;
     error.run([&] {
-      columns.resize(kM * kPatch * tiles);
-      outputs.resize(kM * kM * tiles);
+      columns.resize(kM * kPatch * block_tiles);
+      outputs.resize(kM * kM * block_tiles);
       ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) {
+    for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
-      const T* in = M + f * g.patches + (n * g.tiles_h + ty) * tiles;
+      const index_t first = task % blocks * block_rows, f = task / blocks % filters, n = task / (blocks * filters);
+      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
+      const T* in = M + f * g.patches + (n * g.tiles_h + first) * tiles;       // (consecutive)
       // pass 1: t = Aᵀ m, column j of every tile (the blocks k = (m + 2)·i + j, i < m + 2)
       for (int j = 0; j < kPatch; ++j) {
 #pragma omp simd
-        for (index_t tx = 0; tx < tiles; ++tx) {
+        for (index_t t = 0; t < count; ++t) {
           T column[kPatch], o[kM];
-          for (int i = 0; i < kPatch; ++i) column[i] = in[(kPatch * i + j) * g.k_stride + tx];
+          for (int i = 0; i < kPatch; ++i) column[i] = in[(kPatch * i + j) * g.k_stride + t];
           winograd_at(column, o);
-          for (int i = 0; i < kM; ++i) columns[(i * kPatch + j) * tiles + tx] = o[i];
+          for (int i = 0; i < kM; ++i) columns[(i * kPatch + j) * block_tiles + t] = o[i];
         }
       }
-      // pass 2: y = t A, row i of every tile, stored by phase: outputs[(i · m + jj) · tiles + tx]
+      // pass 2: y = t A, row i of every tile, by phase: outputs[(i · m + jj) · block_tiles + t]
       for (int i = 0; i < kM; ++i) {
 #pragma omp simd
-        for (index_t tx = 0; tx < tiles; ++tx) {
+        for (index_t t = 0; t < count; ++t) {
           T row[kPatch], o[kM];
-          for (int j = 0; j < kPatch; ++j) row[j] = columns[(i * kPatch + j) * tiles + tx];
+          for (int j = 0; j < kPatch; ++j) row[j] = columns[(i * kPatch + j) * block_tiles + t];
           winograd_at(row, o);
-          for (int jj = 0; jj < kM; ++jj) outputs[(i * kM + jj) * tiles + tx] = o[jj];
+          for (int jj = 0; jj < kM; ++jj) outputs[(i * kM + jj) * block_tiles + t] = o[jj];
         }
       }
       T* plane = y + (n * filters + f) * g.out_h * g.out_w;
-      for (int i = 0; i < kM && kM * ty + i < g.out_h; ++i) {   // the overhang dropped here
-        const T* src = outputs.data() + i * kM * tiles;
-        T* dst = plane + (kM * ty + i) * g.out_w;
-        if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
-          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[(xx % kM) * tiles + xx / kM] + bias[f];
-        else
-          for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] = src[(xx % kM) * tiles + xx / kM];
-      }
+      for (index_t ty = first; ty < first + count / tiles; ++ty)
+        for (int i = 0; i < kM && kM * ty + i < g.out_h; ++i) {   // the overhang dropped here
+          T* dst = plane + (kM * ty + i) * g.out_w;
+          // output row m·ty + i: phase jj of its tiles at outputs[(i · m + jj) · block_tiles + …]
+          gather_from_phases<kM>(outputs.data() + i * kM * block_tiles + (ty - first) * tiles,
+                                 block_tiles, 0, g.out_w, dst);
+          if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
+            for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] += bias[f];
+        }
     }
   }
   error.rethrow();
@@ -216,12 +247,9 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
 // by phase pair — pixel (Y, X) in the (Y % m, X % m) plane of positions (Y / m, X / m), rows of
 // `positions` = tiles + 1 — so that the tiles' pixels are one run: position (ty + rr / m) ·
 // positions + tx + s / m. The entries are kept in rows of `positions` too; their extra column is
-// zero, and adding it changes no pixel. So each step is one unit-stride loop over a block of
-// whole tile rows, long enough to fill a vector even where a row has few tiles (4 at a 16×16
-// output with F(4×4, 3×3): a loop per tile row had left the AVX-512 loops in their scalar
-// remainders — 3.6 ms for the adjoint at 16×128×16², against 1.4 for the forward's transform).
-constexpr index_t kAdjointBlockTiles = 64;   // tiles per block: whole tile rows, at least this many
-
+// zero, and adding it changes no pixel (the plane starts at +0, so no pixel is ever −0). So each
+// step is one unit-stride loop over a block of whole tile rows (kBlockTiles): 3.6 → 1.4 ms for
+// the adjoint at 16×128×16², where a loop per tile row of 4 tiles had run in scalar remainders.
 template <int kM, typename T>
 MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry& g, T* dx) {
   constexpr int kPatch = WinogradTile<kM>::kPatch;
@@ -229,10 +257,8 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
   const index_t positions = tiles + 1;                      // padded column X < m·tiles + 2
   const index_t phase_size = (g.tiles_h + 1) * positions;   // padded row Y < m·tiles_h + 2
   if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
-  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kAdjointBlockTiles / tiles));
+  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
   const index_t block_tiles = block_rows * tiles, block_size = block_rows * positions;
-  // the crop's columns xx = x + pad_w in whole groups of m (positions k_first … k_last − 1)
-  const index_t k_first = (g.pad_w + kM - 1) / kM, k_last = std::max(k_first, (g.pad_w + g.width) / kM);
   FirstError error;
 #pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
   {
@@ -294,13 +320,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
       for (index_t y = 0; y < g.height; ++y) {
         const index_t yy = y + g.pad_h;
         const T* row = image.data() + (yy % kM) * kM * phase_size + (yy / kM) * positions;
-        T* dst = out + y * g.width - g.pad_w;   // dst[xx]: padded column xx
-        for (index_t xx = g.pad_w; xx < std::min(kM * k_first, g.pad_w + g.width); ++xx)
-          dst[xx] = row[(xx % kM) * phase_size + xx / kM];
-        for (index_t k = k_first; k < k_last; ++k)   // m columns at a time, no division
-          for (int j = 0; j < kM; ++j) dst[kM * k + j] = row[j * phase_size + k];
-        for (index_t xx = std::max(kM * k_last, g.pad_w); xx < g.pad_w + g.width; ++xx)
-          dst[xx] = row[(xx % kM) * phase_size + xx / kM];
+        gather_from_phases<kM>(row, phase_size, g.pad_w, g.width, out + y * g.width);
       }
     }
   }
