@@ -28,7 +28,7 @@
 namespace minidl {
 
 constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see im2col_cpu.h)
-// The output transform and the input adjoint work on blocks of whole tile rows of a plane, at
+// The output transform and both adjoints work on blocks of whole tile rows of a plane, at
 // least this many tiles (or the whole plane): a plane's tiles are consecutive patches, so their
 // vector loops run over the block, not one tile row — 4 tiles at a 16×16 output with
 // F(4×4, 3×3), which had left the AVX-512 loops in their scalar remainders.
@@ -189,45 +189,52 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
   constexpr int kPatch = WinogradTile<kM>::kPatch;
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
+  // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
+  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
+  const index_t tasks = g.batch * filters * blocks, size = kM * block_tiles;   // (phase, tile)
   FirstError error;
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
-    std::vector<T> input, columns;  // dy's m rows by phase (zeros past the edge); A of their columns
+    // row a of every tile's dy, by (phase b, tile): input[a · size + b · block_tiles + t]
+    // (zeros past the edge); A of their columns, row i: columns[i · size + …] the same way
+    std::vector<T> input, columns;
     bool ready = false;
     error.run([&] {
-      input.resize(kM * kM * tiles);
-      columns.resize(kPatch * kM * tiles);
+      input.resize(kM * size);
+      columns.resize(kPatch * size);
       ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) {
+    for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t ty = r % g.tiles_h, f = r / g.tiles_h % filters, n = r / (g.tiles_h * filters);
+      const index_t first = task % blocks * block_rows, f = task / blocks % filters, n = task / (blocks * filters);
+      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
       std::fill(input.begin(), input.end(), T(0));
-      for (int a = 0; a < kM && kM * ty + a < g.out_h; ++a)
-        scatter_to_phases<kM>(plane + (kM * ty + a) * g.out_w, g.out_w, 0, tiles,
-                              input.data() + a * kM * tiles);
-      const index_t row_size = kM * tiles;
-      // pass 1: t = A dy for every column
+      for (index_t ty = first; ty < first + count / tiles; ++ty)
+        for (int a = 0; a < kM && kM * ty + a < g.out_h; ++a)
+          scatter_to_phases<kM>(plane + (kM * ty + a) * g.out_w, g.out_w, 0, block_tiles,
+                                input.data() + a * size + (ty - first) * tiles);
+      // pass 1: t = A dy for every column (every (phase, tile) of the block)
 #pragma omp simd
-      for (index_t e = 0; e < row_size; ++e) {
+      for (index_t e = 0; e < size; ++e) {
         T column[kM], o[kPatch];
-        for (int a = 0; a < kM; ++a) column[a] = input[a * row_size + e];
+        for (int a = 0; a < kM; ++a) column[a] = input[a * size + e];
         winograd_a(column, o);
-        for (int i = 0; i < kPatch; ++i) columns[i * row_size + e] = o[i];
+        for (int i = 0; i < kPatch; ++i) columns[i * size + e] = o[i];
       }
-      // pass 2: dm = t Aᵀ, row i of every tile (its m values at phase b, position tx)
-      T* out = dM + f * g.patches + (n * g.tiles_h + ty) * tiles;
+      // pass 2: dm = t Aᵀ, row i of every tile (its m values at phases b)
+      T* out = dM + f * g.patches + (n * g.tiles_h + first) * tiles;   // (consecutive)
       for (int i = 0; i < kPatch; ++i) {
-        const T* t = columns.data() + i * row_size;
+        const T* t = columns.data() + i * size;
         T* dm = out + i * kPatch * g.k_stride;
 #pragma omp simd
-        for (index_t tx = 0; tx < tiles; ++tx) {
+        for (index_t p = 0; p < count; ++p) {
           T row[kM], o[kPatch];
-          for (int b = 0; b < kM; ++b) row[b] = t[b * tiles + tx];
+          for (int b = 0; b < kM; ++b) row[b] = t[b * block_tiles + p];
           winograd_a(row, o);
-          for (int j = 0; j < kPatch; ++j) dm[j * g.k_stride + tx] = o[j];
+          for (int j = 0; j < kPatch; ++j) dm[j * g.k_stride + p] = o[j];
         }
       }
     }
