@@ -102,7 +102,7 @@ def test_adjoint_kernels_equal_the_reference_and_are_the_transposes(case):
 @pytest.mark.parametrize("shape, padding", [((1, 2, 21, 70), (1, 1)), ((2, 1, 30, 40), (0, 2)),
                                             ((1, 1, 11, 140), (2, 0))])
 def test_kernels_over_several_blocks_of_tile_rows(tile, shape, padding):
-    """The fast output transform and both adjoints work on blocks of whole tile rows (at least
+    """The fast transforms and their adjoints work on blocks of whole tile rows (at least
     kBlockTiles = 64 tiles): rows of 17–70 tiles make blocks of 1–3 rows and a shorter last
     block (the hypothesis cases above fit in one block) — bit for bit with the reference."""
     n, c, h, w = shape
@@ -112,12 +112,14 @@ def test_kernels_over_several_blocks_of_tile_rows(tile, shape, padding):
     dv = rng.standard_normal((W.blocks(tile), c, n * th * tw)).astype(np.float32)
     bias = rng.standard_normal(c).astype(np.float32)
     dy = rng.standard_normal((n, c, oh, ow)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     results = {}
     for mode in ("reference", "native"):
         with kernels.using(mode):
             results[mode] = (W.input_adjoint(dv, padding, np.full(shape, np.nan, np.float32), tile),
                              W.output_transform(dv, bias, np.full((n, c, oh, ow), np.nan, np.float32), tile),
-                             W.output_adjoint(dy, np.full(dv.shape, np.nan, np.float32), tile))
+                             W.output_adjoint(dy, np.full(dv.shape, np.nan, np.float32), tile),
+                             W.input_transform(x, padding, np.full(dv.shape, np.nan, np.float32), tile))
     for got, expected in zip(results["native"], results["reference"]):
         np.testing.assert_array_equal(got, expected)
 
@@ -355,6 +357,7 @@ def test_wide_rows_and_threads_equal_the_reference_bit_for_bit(shape, tile):
     x = rng.standard_normal(shape).astype(np.float32)
     blocks = rng.standard_normal((b, c, p)).astype(np.float32)       # as M (F = C) and as dV
     dy = rng.standard_normal((n, c, oh, ow)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     results = {}
     for mode in ("reference", "native", "body"):
         with kernels.using(mode):

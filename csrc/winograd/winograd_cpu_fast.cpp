@@ -28,7 +28,7 @@
 namespace minidl {
 
 constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see im2col_cpu.h)
-// The output transform and both adjoints work on blocks of whole tile rows of a plane, at
+// The transforms and their adjoints work on blocks of whole tile rows of a plane, at
 // least this many tiles (or the whole plane): a plane's tiles are consecutive patches, so their
 // vector loops run over the block, not one tile row — 4 tiles at a 16×16 output with
 // F(4×4, 3×3), which had left the AVX-512 loops in their scalar remainders.
@@ -67,54 +67,88 @@ inline void gather_from_phases(const T* phases, index_t positions, index_t first
     dst[x - first] = phases[(x % kM) * positions + x / kM];
 }
 
+// Input row `source` (`width` values, zero outside) as the tiles' columns: column j of tile tx is
+// element m·tx + j − pad, stored at cols[j · stride + tx]; cols must be zero where nothing is
+// written. The tiles whose m + 2 elements all lie inside take them with no test; the one or two
+// at either edge value by value (tile_columns_checked).
+template <int kM, typename T>
+inline void tile_columns_checked(const T* source, index_t width, index_t pad, index_t tx_first,
+                                 index_t tx_end, index_t stride, T* cols) {
+  for (index_t tx = tx_first; tx < tx_end; ++tx)
+    for (int j = 0; j < WinogradTile<kM>::kPatch; ++j) {
+      const index_t x = kM * tx + j - pad;
+      if (x >= 0 && x < width) cols[j * stride + tx] = source[x];
+    }
+}
+
+template <int kM, typename T>
+inline void row_to_tile_columns(const T* source, index_t width, index_t pad, index_t tiles,
+                                index_t stride, T* cols) {
+  constexpr int kPatch = WinogradTile<kM>::kPatch;
+  const index_t inner_first = std::min(tiles, (pad + kM - 1) / kM);   // m·tx − pad >= 0
+  const index_t inner_last = width + pad >= kPatch                    // m·tx − pad + m + 2 <= width
+      ? std::max(inner_first, std::min(tiles, (width + pad - kPatch) / kM + 1)) : inner_first;
+  tile_columns_checked<kM>(source, width, pad, 0, inner_first, stride, cols);
+  const T* from = source - pad;
+  for (index_t tx = inner_first; tx < inner_last; ++tx)
+    for (int j = 0; j < kPatch; ++j) cols[j * stride + tx] = from[kM * tx + j];
+  tile_columns_checked<kM>(source, width, pad, inner_last, tiles, stride, cols);
+}
+
 template <int kM, typename T>
 MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometry& g, T* V) {
   constexpr int kPatch = WinogradTile<kM>::kPatch;
   const index_t rows = g.batch * g.channels * g.tiles_h, tiles = g.tiles_w;
-  const index_t span = kM * tiles + 2, positions = tiles + 1;   // element x < span: x / m <= tiles
   if (rows == 0 || tiles == 0) return;  // nothing to write (and no buffer for an empty plane)
-  FirstError error;  // the row buffers' allocation may throw: never out of the region
+  // a task is a block of whole tile rows of one (image, channel) plane (kBlockTiles, above)
+  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
+  const index_t tasks = g.batch * g.channels * blocks, size = kPatch * block_tiles;   // (j, tile)
+  FirstError error;  // the buffers' allocation may throw: never out of the region
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
-    std::vector<T> input, columns;   // the patch rows, and Bᵀ of their columns; both by phase
-    bool ready = false;              // (a thread whose buffers failed skips its rows)
+    // row i of every tile's patch, by (column j, tile): input[i · size + j · block_tiles + t];
+    // Bᵀ of their columns, row i: columns[i · size + …] the same way
+    std::vector<T> input, columns;
+    bool ready = false;              // (a thread whose buffers failed skips its tasks)
     error.run([&] {
-      input.resize(kPatch * kM * positions);
-      columns.resize(kPatch * kM * positions);
+      input.resize(kPatch * size);
+      columns.resize(kPatch * size);
       ready = true;
     });
 #pragma omp for schedule(static)
-    for (index_t r = 0; r < rows; ++r) {
+    for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t ty = r % g.tiles_h, c = r / g.tiles_h % g.channels, n = r / (g.tiles_h * g.channels);
+      const index_t first = task % blocks * block_rows, c = task / blocks % g.channels, n = task / (blocks * g.channels);
+      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* plane = x + (n * g.channels + c) * g.height * g.width;
       std::fill(input.begin(), input.end(), T(0));
-      for (int i = 0; i < kPatch; ++i) {  // input row m·ty − pad_h + i, zero-padded, from column −pad_w
-        const index_t yy = kM * ty - g.pad_h + i;
-        if (yy < 0 || yy >= g.height) continue;
-        scatter_to_phases<kM>(plane + yy * g.width, std::min(g.width, span - g.pad_w), g.pad_w,
-                              positions, input.data() + i * kM * positions);
-      }
-      const index_t row_size = kM * positions;   // one patch row, all its phases
-      // pass 1: t = Bᵀ d for every column (every element of the rows: phases × positions)
+      for (index_t ty = first; ty < first + count / tiles; ++ty)
+        for (int i = 0; i < kPatch; ++i) {  // patch row i: input row m·ty − pad_h + i (zero outside)
+          const index_t yy = kM * ty - g.pad_h + i;
+          if (yy < 0 || yy >= g.height) continue;
+          row_to_tile_columns<kM>(plane + yy * g.width, g.width, g.pad_w, tiles, block_tiles,
+                                  input.data() + i * size + (ty - first) * tiles);
+        }
+      // pass 1: t = Bᵀ d for every column (every (j, tile) of the block)
 #pragma omp simd
-      for (index_t e = 0; e < row_size; ++e) {
+      for (index_t e = 0; e < size; ++e) {
         T column[kPatch], out[kPatch];
-        for (int i = 0; i < kPatch; ++i) column[i] = input[i * row_size + e];
+        for (int i = 0; i < kPatch; ++i) column[i] = input[i * size + e];
         winograd_bt(column, out);
-        for (int i = 0; i < kPatch; ++i) columns[i * row_size + e] = out[i];
+        for (int i = 0; i < kPatch; ++i) columns[i * size + e] = out[i];
       }
-      // pass 2: v = t B, row i of every tile: its values at phase j % m, position tx + j / m
-      T* out = V + c * g.patches + (n * g.tiles_h + ty) * tiles;
+      // pass 2: v = t B, row i of every tile
+      T* out = V + c * g.patches + (n * g.tiles_h + first) * tiles;   // (consecutive)
       for (int i = 0; i < kPatch; ++i) {
-        const T* t = columns.data() + i * row_size;
+        const T* t = columns.data() + i * size;
         T* v = out + i * kPatch * g.k_stride;
 #pragma omp simd
-        for (index_t tx = 0; tx < tiles; ++tx) {
+        for (index_t p = 0; p < count; ++p) {
           T row[kPatch], o[kPatch];
-          for (int j = 0; j < kPatch; ++j) row[j] = t[(j % kM) * positions + tx + j / kM];
+          for (int j = 0; j < kPatch; ++j) row[j] = t[j * block_tiles + p];
           winograd_bt(row, o);
-          for (int j = 0; j < kPatch; ++j) v[j * g.k_stride + tx] = o[j];
+          for (int j = 0; j < kPatch; ++j) v[j * g.k_stride + p] = o[j];
         }
       }
     }
