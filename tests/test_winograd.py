@@ -156,7 +156,7 @@ def test_conv2d_on_the_lane_equals_the_plain_side(dtype, tol, tile, monkeypatch)
     for enabled in (True, False):
         monkeypatch.setattr(conv_winograd, "enabled", enabled)
         x, w, b = (minidl.Tensor(a.astype(dtype), requires_grad=True) for a in (x64, w64, b64))
-        assert conv_winograd.takes(w.data, F.conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)) == enabled
+        assert conv_winograd.takes(x.data, w.data, F.conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)) == enabled
         y = F.conv2d(x, w, b, padding=1)
         (y * y).sum().backward()
         results[enabled] = [y.numpy(), x.grad.numpy(), w.grad.numpy()]
@@ -235,14 +235,31 @@ def test_the_input_transform_is_kept_for_dw_when_the_batch_is_one_chunk(monkeypa
 def test_the_rule_takes_only_3x3_stride_1_with_many_channels():
     geometry = F.conv.Geometry
     big, small = np.zeros((128, 128, 3, 3)), np.zeros((128, 64, 3, 3))
-    assert conv_winograd.takes(big, geometry((3, 3), (1, 1), (1, 1), (1, 1), 1))
-    assert conv_winograd.takes(big, geometry((3, 3), (1, 1), (0, 2), (1, 1), 1))
-    assert not conv_winograd.takes(small, geometry((3, 3), (1, 1), (1, 1), (1, 1), 1))
-    assert not conv_winograd.takes(big, geometry((3, 3), (2, 2), (1, 1), (1, 1), 1))
-    assert not conv_winograd.takes(big, geometry((3, 3), (1, 1), (3, 3), (1, 1), 1))
-    assert not conv_winograd.takes(big, geometry((3, 3), (1, 1), (1, 1), (2, 2), 1))
-    assert not conv_winograd.takes(big, geometry((3, 3), (1, 1), (1, 1), (1, 1), 2))
-    assert not conv_winograd.takes(np.zeros((128, 128, 5, 5)), geometry((5, 5), (1, 1), (1, 1), (1, 1), 1))
+    x = np.zeros((2, 128, 16, 16))                 # 512 outputs per filter
+    assert conv_winograd.takes(x, big, geometry((3, 3), (1, 1), (1, 1), (1, 1), 1))
+    assert conv_winograd.takes(x, big, geometry((3, 3), (1, 1), (0, 2), (1, 1), 1))
+    assert not conv_winograd.takes(x, small, geometry((3, 3), (1, 1), (1, 1), (1, 1), 1))
+    assert not conv_winograd.takes(x, big, geometry((3, 3), (2, 2), (1, 1), (1, 1), 1))
+    assert not conv_winograd.takes(x, big, geometry((3, 3), (1, 1), (3, 3), (1, 1), 1))
+    assert not conv_winograd.takes(x, big, geometry((3, 3), (1, 1), (1, 1), (2, 2), 1))
+    assert not conv_winograd.takes(x, big, geometry((3, 3), (1, 1), (1, 1), (1, 1), 2))
+    assert not conv_winograd.takes(x, np.zeros((128, 128, 5, 5)), geometry((5, 5), (1, 1), (1, 1), (1, 1), 1))
+
+
+def test_the_rule_takes_64_channels_only_for_large_outputs():
+    """From MIN_CHANNELS_LARGE_OUTPUT (64) channels where the conv has at least
+    MIN_OUTPUTS_FOR_FEWER_CHANNELS (8192) outputs per filter, N·out_h·out_w; fewer channels never."""
+    same = F.conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    valid = F.conv.Geometry((3, 3), (1, 1), (0, 0), (1, 1), 1)
+    w64, w32 = np.zeros((64, 64, 3, 3)), np.zeros((32, 64, 3, 3))
+    assert conv_winograd.takes(np.zeros((1, 64, 128, 128)), w64, same)       # VGG16 conv1_2: 16384
+    assert conv_winograd.takes(np.zeros((8, 64, 32, 32)), w64, same)         # 8192
+    assert not conv_winograd.takes(np.zeros((7, 64, 32, 32)), w64, same)     # 7168
+    assert not conv_winograd.takes(np.zeros((8, 64, 32, 32)), w64, valid)    # 8 · 30² = 7200
+    assert not conv_winograd.takes(np.zeros((16, 64, 8, 8)), w64, same)      # the FCN's 8² layer
+    assert not conv_winograd.takes(np.zeros((4, 64, 128, 128)), w32, same)   # 32 channels: never
+    assert not conv_winograd.takes(np.zeros((1, 64, 4, 8192)), np.zeros((64, 64, 5, 5)),
+                                   F.conv.Geometry((5, 5), (1, 1), (2, 2), (1, 1), 1))
 
 
 def test_the_tile_rule_takes_f4x4_for_large_outputs():

@@ -71,7 +71,7 @@ class Conv2d(Function):
         ctx.geom = geom
         if conv_pointwise.takes(geom):
             return conv_pointwise.forward(x, weight, bias)
-        if conv_winograd.takes(weight, geom):
+        if conv_winograd.takes(x, weight, geom):
             u = conv_winograd.transformed_filters(x, weight, geom.padding)    # U = G W Gᵀ
             recording = is_grad_enabled()
             if recording and ctx.needs_input_grad[0]:
@@ -94,7 +94,7 @@ class Conv2d(Function):
         db = _bias_grad(grad_out) if ctx.needs_input_grad[2] else None
         if conv_pointwise.takes(ctx.geom):
             return (*conv_pointwise.backward(x, weight, grad_out, need_dx, need_dw), db)
-        if conv_winograd.takes(weight, ctx.geom) and (need_dx or need_dw):
+        if conv_winograd.takes(x, weight, ctx.geom) and (need_dx or need_dw):
             u, ctx.winograd_u = getattr(ctx, "winograd_u", None), None     # (their memory
             v, ctx.winograd_v = getattr(ctx, "winograd_v", None), None     #  freed)
             return (*conv_winograd.backward(x, weight, grad_out, ctx.geom.padding, need_dx, need_dw,

@@ -22,8 +22,9 @@ copy (even columns, then odd ones), so that 8 outputs' inputs are again a run of
 When it pays is measured (docs/conv.md): the lane runs where the kernel's AVX2 form runs
 (float32 NumPy arrays on a CPU with AVX2 and FMA, ``kernels.use("native")``), for square K×K
 filters with K = 3, 5, 7 or 9, stride 1 or 2 (stride 2 with output rows of 16 or more), no
-dilation, one group, padding ≤ K − 1, and fewer than 128 in- or out-channels (from 128 on,
-Winograd's lane — conv_winograd.py — is checked first and takes a 3×3 conv). The larger kernels
+dilation, one group, padding ≤ K − 1, and fewer than 128 in- or out-channels (Winograd's lane —
+conv_winograd.py — is checked first and takes a 3×3 conv from 128 channels, or from 64 when it
+has many outputs). The larger kernels
 gain the most: im2col copies each input K² times (81 for the style-transfer net's 9×9 layers,
 whose forward went 14.5 → 3.0 ms for 3 → 16 channels at 4×128², docs/conv.md). In float64 the
 fast form is the textbook loop, slower than im2col's dgemm; on the GPU the CUDA kernel (one

@@ -21,8 +21,8 @@ the column matrix), each chunk's V and M in reused buffers (a V kept for the bac
 
 When it pays is measured, not assumed (docs/conv.md): the GEMMs of F(2×2, 3×3) have only C (or
 F) as their inner dimension, so with few channels BLAS runs them far below its peak and the
-im2col GEMM wins. ``takes`` applies the measured rule (``MIN_CHANNELS``); ``enabled = False``
-switches the lane off (tests compare both).
+im2col GEMM wins. ``takes`` applies the measured rule (``MIN_CHANNELS``, fewer for large
+convs); ``enabled = False`` switches the lane off (tests compare both).
 """
 from __future__ import annotations
 
@@ -34,8 +34,14 @@ from ..kernels.im2col import batch_chunks, column_workspace, workspace
 enabled = True
 #: The smallest in- and out-channel counts for which the lane runs (measured, docs/conv.md: at
 #: VGG16's 128-512-channel layers fwd+bwd 0.53-0.82x im2col's time; with 16-32 channels 1.4-1.7x
-#: slower; with 64 a win at 128x128 images and a loss at 32x32, batch 32).
+#: slower) ...
 MIN_CHANNELS = 128
+#: ... and from this many for a conv with at least MIN_OUTPUTS_FOR_FEWER_CHANNELS outputs per
+#: filter (N·out_h·out_w): with the transforms over blocks of tile rows (2026-12-07), 64-channel
+#: convs from 8192 outputs took 0.80-0.91x the direct lane's fwd+bwd time (32x64x32², 4x64x64²,
+#: 1x64x128², VGG16's conv1_2), at 1024-4096 outputs 0.85-1.22x; 32 channels lost (1.2-1.5x).
+MIN_CHANNELS_LARGE_OUTPUT = 64
+MIN_OUTPUTS_FOR_FEWER_CHANNELS = 8192
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
 MAX_V_BYTES = 16 * 2**20
 #: F(4×4, 3×3) — 36 products over 4×4 output blocks, 0.56× F(2×2, 3×3)'s multiplications, float32
@@ -56,9 +62,19 @@ def has_geometry(geom):
             and geom.groups == 1 and all(0 <= p <= 2 for p in geom.padding))
 
 
-def takes(weight, geom):
-    """Whether conv2d with this weight (F, C, kh, kw) and geometry runs on the Winograd lane."""
-    return enabled and has_geometry(geom) and min(weight.shape[:2]) >= MIN_CHANNELS
+def takes(x, weight, geom):
+    """Whether conv2d of x (N, C, H, W) with this weight (F, C, kh, kw) and geometry runs on the
+    Winograd lane: the geometry, and MIN_CHANNELS channels — MIN_CHANNELS_LARGE_OUTPUT where the
+    conv has MIN_OUTPUTS_FOR_FEWER_CHANNELS outputs per filter."""
+    if not (enabled and has_geometry(geom)):
+        return False
+    channels = min(weight.shape[:2])
+    if channels >= MIN_CHANNELS:
+        return True
+    if channels < MIN_CHANNELS_LARGE_OUTPUT:
+        return False
+    oh, ow = winograd.output_size(*x.shape[2:], geom.padding)
+    return x.shape[0] * oh * ow >= MIN_OUTPUTS_FOR_FEWER_CHANNELS
 
 
 def tile_for(x, padding):
