@@ -38,8 +38,8 @@ enabled = True
 MIN_CHANNELS = 128
 #: ... and from this many for a conv with at least MIN_OUTPUTS_FOR_FEWER_CHANNELS outputs per
 #: filter (N·out_h·out_w): with the transforms over blocks of tile rows (2026-12-07), 64-channel
-#: convs from 8192 outputs took 0.80-0.91x the direct lane's fwd+bwd time (32x64x32², 4x64x64²,
-#: 1x64x128², VGG16's conv1_2), at 1024-4096 outputs 0.85-1.22x; 32 channels lost (1.2-1.5x).
+#: convs from 8192 outputs took 0.76-0.96x the direct lane's fwd+bwd time (8x64x32² to 1x64x256²,
+#: VGG16's conv1_2 among them), at 1024-4096 outputs 0.85-1.22x; 32 channels lost (1.2-1.5x).
 MIN_CHANNELS_LARGE_OUTPUT = 64
 MIN_OUTPUTS_FOR_FEWER_CHANNELS = 8192
 #: The largest transformed input V (in bytes) built at once; the batch is cut into chunks below it.
