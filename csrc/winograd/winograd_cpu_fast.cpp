@@ -68,16 +68,16 @@ inline void gather_from_phases(const T* phases, index_t positions, index_t first
 }
 
 // Input row `source` (`width` values, zero outside) as the tiles' columns: column j of tile tx is
-// element m·tx + j − pad, stored at cols[j · stride + tx]; cols must be zero where nothing is
-// written. The tiles whose m + 2 elements all lie inside take them with no test; the one or two
-// at either edge value by value (tile_columns_checked).
+// element m·tx + j − pad, stored at cols[j · stride + tx] (zero outside the row). The tiles whose
+// m + 2 elements all lie inside take them with no test; the one or two at either edge value by
+// value (tile_columns_checked).
 template <int kM, typename T>
 inline void tile_columns_checked(const T* source, index_t width, index_t pad, index_t tx_first,
                                  index_t tx_end, index_t stride, T* cols) {
   for (index_t tx = tx_first; tx < tx_end; ++tx)
     for (int j = 0; j < WinogradTile<kM>::kPatch; ++j) {
       const index_t x = kM * tx + j - pad;
-      if (x >= 0 && x < width) cols[j * stride + tx] = source[x];
+      cols[j * stride + tx] = x >= 0 && x < width ? source[x] : T(0);
     }
 }
 
@@ -122,13 +122,14 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
       const index_t first = task % blocks * block_rows, c = task / blocks % g.channels, n = task / (blocks * g.channels);
       const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* plane = x + (n * g.channels + c) * g.height * g.width;
-      std::fill(input.begin(), input.end(), T(0));
       for (index_t ty = first; ty < first + count / tiles; ++ty)
         for (int i = 0; i < kPatch; ++i) {  // patch row i: input row m·ty − pad_h + i (zero outside)
           const index_t yy = kM * ty - g.pad_h + i;
-          if (yy < 0 || yy >= g.height) continue;
-          row_to_tile_columns<kM>(plane + yy * g.width, g.width, g.pad_w, tiles, block_tiles,
-                                  input.data() + i * size + (ty - first) * tiles);
+          T* cols = input.data() + i * size + (ty - first) * tiles;
+          if (yy >= 0 && yy < g.height)
+            row_to_tile_columns<kM>(plane + yy * g.width, g.width, g.pad_w, tiles, block_tiles, cols);
+          else
+            for (int j = 0; j < kPatch; ++j) std::fill(cols + j * block_tiles, cols + j * block_tiles + tiles, T(0));
         }
       // pass 1: t = Bᵀ d for every column (every (j, tile) of the block)
 #pragma omp simd
