@@ -4,20 +4,25 @@
 // bounds test per pixel), bit for bit: each transform of a tile, X ↦ Bᵀ X B (or Aᵀ X A, A X Aᵀ,
 // B X Bᵀ), is a one-dimensional transform of its columns, then of its rows — the functions
 // winograd_bt/_b/_at/_a of winograd.h, whose sums are the bodies' sums in the bodies' order. Here
-// a task is one row of tiles, and each of the two passes runs over the whole row at once:
-//   * the m + 2 input rows (or m output rows) the tiles share are kept *by phase*: element x of a
-//     row at phase x % m, position x / m. Column j of tile tx is element m·tx + j, that is phase
-//     j % m at position tx + j / m — so for a fixed j, the tiles' values are a run of memory;
-//   * pass 1 transforms every column (one loop over positions, the m + 2 values of a column
-//     loaded from m + 2 rows), pass 2 every row of every tile (one loop over tiles, each value a
-//     run across tiles), and the (m + 2)² blocks of V or M are read or written a run at a time.
-// Every loop over tiles or positions is unit-stride with no branch, so the compiler vectorizes it
-// — at the CPU's widest width (MINIDL_VECTOR_CLONES: AVX-512, AVX2 or the SSE2 baseline); the
-// former per-tile loop, whose loads were m apart, had stayed scalar. The input adjoint is a
-// scatter per (image, channel) plane in the gather's order (below). Each function runs the code of
-// the geometry's tile m = g.tile (2 or 4: a template argument inside). The loop bodies are written
-// in the cloned functions themselves, not in lambdas (a lambda is compiled once, for the baseline
-// width, whichever clone calls it). Measured in docs/conv.md.
+// a task is a block of whole tile rows of one plane (kBlockTiles below), and each of the two
+// passes runs over every tile of the block at once:
+//   * a plane's tiles are consecutive patches, so in each of the (m + 2)² blocks of V or M a
+//     block of tile rows is one run of memory, read or written a run at a time;
+//   * the tiles' rows are laid out so that a fixed column j of every tile is one run too: as the
+//     tiles' columns (input transform: column j of tile tx is element m·tx + j), or *by phase*
+//     (element x of a row at phase x % m, position x / m: column j is phase j % m from position
+//     j / m) where the same element must not be computed twice (the adjoints, the output's rows);
+//   * pass 1 transforms every column (one loop, the values of a column loaded from m + 2 — or m —
+//     runs), pass 2 every row of every tile (one loop over the block's tiles).
+// Every such loop is unit-stride with no branch, so the compiler vectorizes it — at the CPU's
+// widest width (MINIDL_VECTOR_CLONES: AVX-512, AVX2 or the SSE2 baseline); the former per-tile
+// loop, whose loads were m apart, had stayed scalar, and a loop per tile row (4 tiles at 16×16
+// with F(4×4, 3×3)) had run in its scalar remainder. The input adjoint is a scatter per
+// (image, channel) plane in the gather's order (below). Each function runs the code of the
+// geometry's tile m = g.tile (2 or 4: a template argument inside). The loop bodies are written in
+// the cloned functions themselves, not in lambdas (a lambda is compiled once, for the baseline
+// width, whichever clone calls it); small inline helpers are inlined into each clone. Measured in
+// docs/conv.md.
 #include <algorithm>
 #include <vector>
 
@@ -28,10 +33,7 @@
 namespace minidl {
 
 constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see im2col_cpu.h)
-// The transforms and their adjoints work on blocks of whole tile rows of a plane, at
-// least this many tiles (or the whole plane): a plane's tiles are consecutive patches, so their
-// vector loops run over the block, not one tile row — 4 tiles at a 16×16 output with
-// F(4×4, 3×3), which had left the AVX-512 loops in their scalar remainders.
+// A task's block of whole tile rows holds at least this many tiles (or the whole plane).
 constexpr index_t kBlockTiles = 64;
 
 namespace {
