@@ -77,7 +77,8 @@ SHAPES = [
     ("tconv 16x64x16x16 -> 32, k3 s2 p1 op1", 16, 64, 16, 16, 32, 3, 2, 1, 1),
 ]
 # --shapes vgg16: issue 22's VGG16 layers (the lecture-12 loss network), batch 1 and 4; those with
-# >= 128 channels run on the Winograd lane (functional/conv_winograd.py), conv1_2 on the direct lane.
+# run on the Winograd lane (functional/conv_winograd.py; conv1_2's 64 channels since the evening of
+# 2026-12-07, for its >= 8192 outputs per filter; on the direct lane before).
 VGG16_SHAPES = [(f"VGG16 {layer}, batch {n}: {n}x{c}x{size}x{size} -> {c}", n, c, size, size, c, 3, 1, 1, None)
                 for n in (1, 4) for layer, c, size in
                 (("conv1_2", 64, 128), ("conv2_2", 128, 64), ("conv3_3", 256, 32), ("conv4_3", 512, 16))]

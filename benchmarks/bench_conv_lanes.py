@@ -57,7 +57,7 @@ def one_process(args):
             F.conv2d(x, wt, None, stride=s, padding=p).backward(grad)
         geom = Geometry((k, k), (s, s), (p, p), (1, 1), 1)
         lane.enabled = True
-        taken = lane.takes(x.data, wt.data, geom) if lane is conv_direct else lane.takes(wt.data, geom)
+        taken = lane.takes(x.data, wt.data, geom)
         times = {True: [], False: []}
         for _ in range(args.repeats):
             for on in (True, False):

@@ -11,6 +11,7 @@ from minidl import backend, kernels
 from minidl import functional as F
 from minidl.functional import conv_winograd
 from minidl.gradcheck import gradcheck
+from minidl.kernels import direct_conv as direct_kernels
 from minidl.kernels import winograd as W
 
 native = pytest.mark.skipif(not kernels.available()["cpu"], reason="minidl._C is not built")
@@ -100,11 +101,12 @@ def test_adjoint_kernels_equal_the_reference_and_are_the_transposes(case):
 @native
 @pytest.mark.parametrize("tile", W.TILES)
 @pytest.mark.parametrize("shape, padding", [((1, 2, 21, 70), (1, 1)), ((2, 1, 30, 40), (0, 2)),
-                                            ((1, 1, 11, 140), (2, 0))])
+                                            ((1, 1, 11, 140), (2, 0)), ((1, 2, 150, 3), (0, 0))])
 def test_kernels_over_several_blocks_of_tile_rows(tile, shape, padding):
-    """The fast transforms and their adjoints work on blocks of whole tile rows (at least
-    kBlockTiles = 64 tiles): rows of 17–70 tiles make blocks of 1–3 rows and a shorter last
-    block (the hypothesis cases above fit in one block) — bit for bit with the reference."""
+    """The fast transforms and their adjoints work on blocks of whole tile rows (enough rows for
+    kBlockTiles = 64 tiles): rows of 1–69 tiles make blocks of 1–64 rows, in five of the eight
+    cases with a shorter last block (the hypothesis cases above fit in one block) — bit for bit
+    with the reference."""
     n, c, h, w = shape
     oh, ow = W.output_size(h, w, padding)
     th, tw = W.tiles(oh, ow, tile)
@@ -248,18 +250,30 @@ def test_the_rule_takes_only_3x3_stride_1_with_many_channels():
 
 def test_the_rule_takes_64_channels_only_for_large_outputs():
     """From MIN_CHANNELS_LARGE_OUTPUT (64) channels where the conv has at least
-    MIN_OUTPUTS_FOR_FEWER_CHANNELS (8192) outputs per filter, N·out_h·out_w; fewer channels never."""
+    MIN_OUTPUTS_FOR_FEWER_CHANNELS (8192) outputs per filter, N·out_h·out_w, and runs where that
+    was timed (float32 NumPy, the fast kernels, an AVX2 CPU); fewer channels never."""
+    if not (kernels.available()["cpu"] and direct_kernels.fast_form_available()):
+        pytest.skip("the 64-channel rule applies only where the direct lane's AVX2 form runs")
     same = F.conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     valid = F.conv.Geometry((3, 3), (1, 1), (0, 0), (1, 1), 1)
-    w64, w32 = np.zeros((64, 64, 3, 3)), np.zeros((32, 64, 3, 3))
-    assert conv_winograd.takes(np.zeros((1, 64, 128, 128)), w64, same)       # VGG16 conv1_2: 16384
-    assert conv_winograd.takes(np.zeros((8, 64, 32, 32)), w64, same)         # 8192
-    assert not conv_winograd.takes(np.zeros((7, 64, 32, 32)), w64, same)     # 7168
-    assert not conv_winograd.takes(np.zeros((8, 64, 32, 32)), w64, valid)    # 8 · 30² = 7200
-    assert not conv_winograd.takes(np.zeros((16, 64, 8, 8)), w64, same)      # the FCN's 8² layer
-    assert not conv_winograd.takes(np.zeros((4, 64, 128, 128)), w32, same)   # 32 channels: never
-    assert not conv_winograd.takes(np.zeros((1, 64, 4, 8192)), np.zeros((64, 64, 5, 5)),
+    w64, w32 = np.zeros((64, 64, 3, 3), np.float32), np.zeros((32, 64, 3, 3), np.float32)
+
+    def x(n, size):
+        return np.zeros((n, 64, size, size), np.float32)
+    assert conv_winograd.takes(x(1, 128), w64, same)           # VGG16 conv1_2: 16384 outputs
+    assert conv_winograd.takes(x(8, 32), w64, same)            # 8192
+    assert not conv_winograd.takes(x(7, 32), w64, same)        # 7168
+    assert not conv_winograd.takes(x(8, 32), w64, valid)       # 8 · 30² = 7200
+    assert not conv_winograd.takes(x(16, 8), w64, same)        # the FCN's 8² layer: 1024
+    assert not conv_winograd.takes(x(4, 128), w32, same)       # 32 channels: never
+    assert not conv_winograd.takes(x(1, 128), np.zeros((64, 64, 5, 5), np.float32),
                                    F.conv.Geometry((5, 5), (1, 1), (2, 2), (1, 1), 1))
+    large = np.zeros((1, 64, 128, 128), np.float32)
+    assert conv_winograd.takes(large, w64, same)
+    assert not conv_winograd.takes(large.astype(np.float64), w64, same)   # where it was not timed
+    with kernels.using("reference"):
+        assert not conv_winograd.takes(large, w64, same)
+    assert conv_winograd.takes(large.astype(np.float64), np.zeros((128, 128, 3, 3)), same)
 
 
 def test_the_tile_rule_takes_f4x4_for_large_outputs():

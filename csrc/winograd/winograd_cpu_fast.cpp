@@ -36,9 +36,14 @@ constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see 
 // A task's block of whole tile rows holds at least this many tiles (or the whole plane).
 constexpr index_t kBlockTiles = 64;
 
+// The tile rows of a block: enough whole rows of `tiles` tiles for kBlockTiles, at most the plane's.
+inline index_t block_rows_for(index_t tiles_h, index_t tiles) {
+  return std::min(tiles_h, (kBlockTiles + tiles - 1) / tiles);
+}
+
 namespace {
 
-// A row of `span` elements stored by phase: element x at phases[(x % m) · positions + x / m].
+// A row stored by phase: element x at phases[(x % m) · positions + x / m].
 // Copies `count` source values to elements first, first + 1, … (the rest stays as it was): the
 // positions q whose m elements all get a value m at a time (no division per value), the one or
 // two partial positions at either end value by value.
@@ -48,9 +53,8 @@ inline void scatter_to_phases(const T* source, index_t count, index_t first, ind
   const index_t q_first = (first + kM - 1) / kM, q_last = std::max(q_first, end / kM);
   for (index_t x = first; x < std::min(kM * q_first, end); ++x)
     phases[(x % kM) * positions + x / kM] = source[x - first];
-  const T* from = source - first;                     // from[x]: element x
-  for (index_t q = q_first; q < q_last; ++q)
-    for (int p = 0; p < kM; ++p) phases[p * positions + q] = from[kM * q + p];
+  for (index_t q = q_first; q < q_last; ++q)   // (source[i]: element first + i)
+    for (int p = 0; p < kM; ++p) phases[p * positions + q] = source[kM * q + p - first];
   for (index_t x = std::max(kM * q_last, first); x < end; ++x)
     phases[(x % kM) * positions + x / kM] = source[x - first];
 }
@@ -62,9 +66,8 @@ inline void gather_from_phases(const T* phases, index_t positions, index_t first
   const index_t q_first = (first + kM - 1) / kM, q_last = std::max(q_first, end / kM);
   for (index_t x = first; x < std::min(kM * q_first, end); ++x)
     dst[x - first] = phases[(x % kM) * positions + x / kM];
-  T* to = dst - first;                                // to[x]: element x
-  for (index_t q = q_first; q < q_last; ++q)
-    for (int p = 0; p < kM; ++p) to[kM * q + p] = phases[p * positions + q];
+  for (index_t q = q_first; q < q_last; ++q)   // (dst[i]: element first + i)
+    for (int p = 0; p < kM; ++p) dst[kM * q + p - first] = phases[p * positions + q];
   for (index_t x = std::max(kM * q_last, first); x < end; ++x)
     dst[x - first] = phases[(x % kM) * positions + x / kM];
 }
@@ -91,9 +94,8 @@ inline void row_to_tile_columns(const T* source, index_t width, index_t pad, ind
   const index_t inner_last = width + pad >= kPatch                    // m·tx − pad + m + 2 <= width
       ? std::max(inner_first, std::min(tiles, (width + pad - kPatch) / kM + 1)) : inner_first;
   tile_columns_checked<kM>(source, width, pad, 0, inner_first, stride, cols);
-  const T* from = source - pad;
   for (index_t tx = inner_first; tx < inner_last; ++tx)
-    for (int j = 0; j < kPatch; ++j) cols[j * stride + tx] = from[kM * tx + j];
+    for (int j = 0; j < kPatch; ++j) cols[j * stride + tx] = source[kM * tx + j - pad];
   tile_columns_checked<kM>(source, width, pad, inner_last, tiles, stride, cols);
 }
 
@@ -103,7 +105,7 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
   const index_t rows = g.batch * g.channels * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;  // nothing to write (and no buffer for an empty plane)
   // a task is a block of whole tile rows of one (image, channel) plane (kBlockTiles, above)
-  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
   const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
   const index_t tasks = g.batch * g.channels * blocks, size = kPatch * block_tiles;   // (j, tile)
   FirstError error;  // the buffers' allocation may throw: never out of the region
@@ -166,7 +168,7 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
   // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
-  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
   const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
   const index_t tasks = g.batch * filters * blocks;
   FirstError error;
@@ -227,7 +229,7 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
   // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
-  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
   const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
   const index_t tasks = g.batch * filters * blocks, size = kM * block_tiles;   // (phase, tile)
   FirstError error;
@@ -292,8 +294,10 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
 // `positions` = tiles + 1 — so that the tiles' pixels are one run: position (ty + rr / m) ·
 // positions + tx + s / m. The entries are kept in rows of `positions` too; their extra column is
 // zero, and adding it changes no pixel (the plane starts at +0, so no pixel is ever −0). So each
-// step is one unit-stride loop over a block of whole tile rows (kBlockTiles): 3.6 → 1.4 ms for
-// the adjoint at 16×128×16², where a loop per tile row of 4 tiles had run in scalar remainders.
+// scatter step, and the first pass (dv Bᵀ), is one unit-stride loop over a block of whole tile
+// rows (kBlockTiles); the second pass (B u), which writes the entries into those rows of
+// `positions`, still loops per tile row. 3.6 → 1.4 ms for the adjoint at 16×128×16², where a loop
+// per tile row of 4 tiles had run in its scalar remainder.
 template <int kM, typename T>
 MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry& g, T* dx) {
   constexpr int kPatch = WinogradTile<kM>::kPatch;
@@ -301,7 +305,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
   const index_t positions = tiles + 1;                      // padded column X < m·tiles + 2
   const index_t phase_size = (g.tiles_h + 1) * positions;   // padded row Y < m·tiles_h + 2
   if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
-  const index_t block_rows = std::min(g.tiles_h, std::max<index_t>(1, kBlockTiles / tiles));
+  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
   const index_t block_tiles = block_rows * tiles, block_size = block_rows * positions;
   FirstError error;
 #pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))

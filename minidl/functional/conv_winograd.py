@@ -27,7 +27,7 @@ convs); ``enabled = False`` switches the lane off (tests compare both).
 from __future__ import annotations
 
 from .. import backend
-from ..kernels import winograd
+from ..kernels import direct_conv, fast_cpu_form, winograd
 from ..kernels.im2col import batch_chunks, column_workspace, workspace
 
 #: False: no convolution runs here
@@ -54,6 +54,8 @@ MIN_OUTPUTS_FOR_F4 = 4096
 #: None: the rule above; 2 or 4: that tile for every conv (tests and benchmarks compare them).
 TILE = None
 
+_FLOAT32 = backend.np.dtype("float32")    # (``x.dtype.name`` is a Python-level property: ~2 µs)
+
 
 def has_geometry(geom):
     """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]: the convolutions this
@@ -64,17 +66,25 @@ def has_geometry(geom):
 
 def takes(x, weight, geom):
     """Whether conv2d of x (N, C, H, W) with this weight (F, C, kh, kw) and geometry runs on the
-    Winograd lane: the geometry, and MIN_CHANNELS channels — MIN_CHANNELS_LARGE_OUTPUT where the
-    conv has MIN_OUTPUTS_FOR_FEWER_CHANNELS outputs per filter."""
+    Winograd lane: the geometry, and MIN_CHANNELS channels — or MIN_CHANNELS_LARGE_OUTPUT where
+    the conv has MIN_OUTPUTS_FOR_FEWER_CHANNELS outputs per filter and runs where that rule was
+    timed (against the direct lane: float32 NumPy arrays, the fast kernels, an AVX2 CPU)."""
     if not (enabled and has_geometry(geom)):
         return False
     channels = min(weight.shape[:2])
     if channels >= MIN_CHANNELS:
         return True
-    if channels < MIN_CHANNELS_LARGE_OUTPUT:
+    if channels < MIN_CHANNELS_LARGE_OUTPUT or not _where_fewer_channels_was_timed(x):
         return False
     oh, ow = winograd.output_size(*x.shape[2:], geom.padding)
     return x.shape[0] * oh * ow >= MIN_OUTPUTS_FOR_FEWER_CHANNELS
+
+
+def _where_fewer_channels_was_timed(x):
+    """float32 NumPy arrays, the kernels in their fast native form, a CPU with the direct lane's
+    AVX2 form: elsewhere (CuPy, float64, the reference mode) a 64-channel conv keeps its lane."""
+    return (not backend.is_cupy_array(x) and x.dtype == _FLOAT32 and fast_cpu_form()
+            and direct_conv.fast_form_available())
 
 
 def tile_for(x, padding):

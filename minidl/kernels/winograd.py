@@ -36,7 +36,7 @@ Implementations: the ``*_reference`` functions (NumPy or CuPy: the kernels' addi
 tiles at once) and
 the C++/CUDA kernels of csrc/winograd/ (the per-tile bodies: one OpenMP loop iteration or one CUDA
 thread per tile; the fast CPU form applies the same sums column by column and row by row over a
-whole row of tiles at once), picked from the array's type as every kernel family here. Used by
+block of whole tile rows at once), picked from the array's type as every kernel family here. Used by
 minidl/functional/conv_winograd.py, the fast lane of 3×3 stride-1 convolutions.
 """
 from __future__ import annotations
