@@ -82,7 +82,7 @@ class Conv2d(Function):
             return out
         if conv_direct.takes(x, weight, geom):
             return conv_direct.forward(x, weight, geom, bias)
-        if conv_dual.takes("forward", weight, geom):
+        if conv_dual.takes(weight, geom):
             return conv_dual.forward(x, weight, geom, bias)
         return _conv_gemm(x, weight, geom, bias)                # W @ im2col(x) + b
 
@@ -101,7 +101,7 @@ class Conv2d(Function):
                                             u=u, v=v), db)
         if conv_direct.takes(x, weight, ctx.geom, "backward"):
             return (*conv_direct.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
-        if conv_dual.takes("backward", weight, ctx.geom, need_dx, need_dw):
+        if conv_dual.takes(weight, ctx.geom, "backward", need_dx, need_dw):
             return (*conv_dual.backward(x, weight, grad_out, ctx.geom, need_dx, need_dw), db)
         dx = dw = None
         if need_dx:                 # dx = col2im(Wᵀ @ dy), and dW from the same rows of dy

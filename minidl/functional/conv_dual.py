@@ -27,8 +27,9 @@ from .conv_gemm import _conv_gemm, _conv_gemm_transposed, _conv_weight_grad
 enabled = True
 
 
-def takes(direction, weight, geom, need_dx=True, need_dw=True):
-    """Whether this direction ("forward" or "backward") of the conv runs here, on the dual side."""
+def takes(weight, geom, direction="forward", need_dx=True, need_dw=True):
+    """Whether this direction ("forward" or "backward") of the conv runs here, on the dual side
+    (the direction where ``conv_direct.takes`` has it: after the operands)."""
     return enabled and has_dual(geom) and fewer_rows_on_dual(weight, direction, need_dx, need_dw)
 
 
