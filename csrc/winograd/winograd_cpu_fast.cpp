@@ -36,10 +36,15 @@ constexpr index_t kParallelRows = 64;  // rows of tiles; fewer: one thread (see 
 // A task's block of whole tile rows holds at least this many tiles (or the whole plane).
 constexpr index_t kBlockTiles = 64;
 
-// The tile rows of a block: enough whole rows of `tiles` tiles for kBlockTiles, at most the plane's.
-inline index_t block_rows_for(index_t tiles_h, index_t tiles) {
-  return std::min(tiles_h, (kBlockTiles + tiles - 1) / tiles);
-}
+// A plane's tile rows cut into blocks of `rows` whole rows — enough for kBlockTiles tiles, at most
+// the plane's tiles_h: `per_plane` blocks of up to `tiles` tiles each (the last may have fewer
+// rows). For a geometry with at least one tile row and column.
+struct TileRowBlocks {
+  index_t rows, per_plane, tiles;
+  TileRowBlocks(index_t tiles_h, index_t tiles_w)
+      : rows(std::min(tiles_h, (kBlockTiles + tiles_w - 1) / tiles_w)),
+        per_plane((tiles_h + rows - 1) / rows), tiles(rows * tiles_w) {}
+};
 
 namespace {
 
@@ -105,13 +110,12 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
   const index_t rows = g.batch * g.channels * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;  // nothing to write (and no buffer for an empty plane)
   // a task is a block of whole tile rows of one (image, channel) plane (kBlockTiles, above)
-  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
-  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
-  const index_t tasks = g.batch * g.channels * blocks, size = kPatch * block_tiles;   // (j, tile)
+  const TileRowBlocks blocks(g.tiles_h, tiles);
+  const index_t tasks = g.batch * g.channels * blocks.per_plane, size = kPatch * blocks.tiles;   // (j, tile)
   FirstError error;  // the buffers' allocation may throw: never out of the region
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
-    // row i of every tile's patch, by (column j, tile): input[i · size + j · block_tiles + t];
+    // row i of every tile's patch, by (column j, tile): input[i · size + j · blocks.tiles + t];
     // Bᵀ of their columns, row i: columns[i · size + …] the same way
     std::vector<T> input, columns;
     bool ready = false;              // (a thread whose buffers failed skips its tasks)
@@ -123,17 +127,18 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
 #pragma omp for schedule(static)
     for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t first = task % blocks * block_rows, c = task / blocks % g.channels, n = task / (blocks * g.channels);
-      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
+      const index_t plane_index = task / blocks.per_plane, first = task % blocks.per_plane * blocks.rows;
+      const index_t c = plane_index % g.channels, n = plane_index / g.channels;
+      const index_t count = std::min(blocks.rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* plane = x + (n * g.channels + c) * g.height * g.width;
       for (index_t ty = first; ty < first + count / tiles; ++ty)
         for (int i = 0; i < kPatch; ++i) {  // patch row i: input row m·ty − pad_h + i (zero outside)
           const index_t yy = kM * ty - g.pad_h + i;
           T* cols = input.data() + i * size + (ty - first) * tiles;
           if (yy >= 0 && yy < g.height)
-            row_to_tile_columns<kM>(plane + yy * g.width, g.width, g.pad_w, tiles, block_tiles, cols);
+            row_to_tile_columns<kM>(plane + yy * g.width, g.width, g.pad_w, tiles, blocks.tiles, cols);
           else
-            for (int j = 0; j < kPatch; ++j) std::fill(cols + j * block_tiles, cols + j * block_tiles + tiles, T(0));
+            for (int j = 0; j < kPatch; ++j) std::fill(cols + j * blocks.tiles, cols + j * blocks.tiles + tiles, T(0));
         }
       // pass 1: t = Bᵀ d for every column (every (j, tile) of the block)
 #pragma omp simd
@@ -151,7 +156,7 @@ MINIDL_VECTOR_CLONES void input_transform_fast(const T* x, const WinogradGeometr
 #pragma omp simd
         for (index_t p = 0; p < count; ++p) {
           T row[kPatch], o[kPatch];
-          for (int j = 0; j < kPatch; ++j) row[j] = t[j * block_tiles + p];
+          for (int j = 0; j < kPatch; ++j) row[j] = t[j * blocks.tiles + p];
           winograd_bt(row, o);
           for (int j = 0; j < kPatch; ++j) v[j * g.k_stride + p] = o[j];
         }
@@ -168,24 +173,24 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
   // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
-  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
-  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
-  const index_t tasks = g.batch * filters * blocks;
+  const TileRowBlocks blocks(g.tiles_h, tiles);
+  const index_t tasks = g.batch * filters * blocks.per_plane;
   FirstError error;
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
     std::vector<T> columns, outputs;  // Aᵀ m per (row i, column j, tile); y by (row, phase, tile)
     bool ready = false;
     error.run([&] {
-      columns.resize(kM * kPatch * block_tiles);
-      outputs.resize(kM * kM * block_tiles);
+      columns.resize(kM * kPatch * blocks.tiles);
+      outputs.resize(kM * kM * blocks.tiles);
       ready = true;
     });
 #pragma omp for schedule(static)
     for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t first = task % blocks * block_rows, f = task / blocks % filters, n = task / (blocks * filters);
-      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
+      const index_t plane_index = task / blocks.per_plane, first = task % blocks.per_plane * blocks.rows;
+      const index_t f = plane_index % filters, n = plane_index / filters;
+      const index_t count = std::min(blocks.rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* in = M + f * g.patches + (n * g.tiles_h + first) * tiles;       // (consecutive)
       // pass 1: t = Aᵀ m, column j of every tile (the blocks k = (m + 2)·i + j, i < m + 2)
       for (int j = 0; j < kPatch; ++j) {
@@ -194,26 +199,26 @@ MINIDL_VECTOR_CLONES void output_transform_fast(const T* M, const WinogradGeomet
           T column[kPatch], o[kM];
           for (int i = 0; i < kPatch; ++i) column[i] = in[(kPatch * i + j) * g.k_stride + t];
           winograd_at(column, o);
-          for (int i = 0; i < kM; ++i) columns[(i * kPatch + j) * block_tiles + t] = o[i];
+          for (int i = 0; i < kM; ++i) columns[(i * kPatch + j) * blocks.tiles + t] = o[i];
         }
       }
-      // pass 2: y = t A, row i of every tile, by phase: outputs[(i · m + jj) · block_tiles + t]
+      // pass 2: y = t A, row i of every tile, by phase: outputs[(i · m + jj) · blocks.tiles + t]
       for (int i = 0; i < kM; ++i) {
 #pragma omp simd
         for (index_t t = 0; t < count; ++t) {
           T row[kPatch], o[kM];
-          for (int j = 0; j < kPatch; ++j) row[j] = columns[(i * kPatch + j) * block_tiles + t];
+          for (int j = 0; j < kPatch; ++j) row[j] = columns[(i * kPatch + j) * blocks.tiles + t];
           winograd_at(row, o);
-          for (int jj = 0; jj < kM; ++jj) outputs[(i * kM + jj) * block_tiles + t] = o[jj];
+          for (int jj = 0; jj < kM; ++jj) outputs[(i * kM + jj) * blocks.tiles + t] = o[jj];
         }
       }
       T* plane = y + (n * filters + f) * g.out_h * g.out_w;
       for (index_t ty = first; ty < first + count / tiles; ++ty)
         for (int i = 0; i < kM && kM * ty + i < g.out_h; ++i) {   // the overhang dropped here
           T* dst = plane + (kM * ty + i) * g.out_w;
-          // output row m·ty + i: phase jj of its tiles at outputs[(i · m + jj) · block_tiles + …]
-          gather_from_phases<kM>(outputs.data() + i * kM * block_tiles + (ty - first) * tiles,
-                                 block_tiles, 0, g.out_w, dst);
+          // output row m·ty + i: phase jj of its tiles at outputs[(i · m + jj) · blocks.tiles + …]
+          gather_from_phases<kM>(outputs.data() + i * kM * blocks.tiles + (ty - first) * tiles,
+                                 blocks.tiles, 0, g.out_w, dst);
           if (bias)  // (no bias: no + 0, which would turn a -0.0 into +0.0)
             for (index_t xx = 0; xx < g.out_w; ++xx) dst[xx] += bias[f];
         }
@@ -229,13 +234,12 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
   const index_t rows = g.batch * filters * g.tiles_h, tiles = g.tiles_w;
   if (rows == 0 || tiles == 0) return;
   // a task is a block of whole tile rows of one (image, filter) plane (kBlockTiles, above)
-  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
-  const index_t blocks = (g.tiles_h + block_rows - 1) / block_rows, block_tiles = block_rows * tiles;
-  const index_t tasks = g.batch * filters * blocks, size = kM * block_tiles;   // (phase, tile)
+  const TileRowBlocks blocks(g.tiles_h, tiles);
+  const index_t tasks = g.batch * filters * blocks.per_plane, size = kM * blocks.tiles;   // (phase, tile)
   FirstError error;
 #pragma omp parallel if (rows >= kParallelRows && rows * tiles >= (index_t(1) << 18))
   {
-    // row a of every tile's dy, by (phase b, tile): input[a · size + b · block_tiles + t]
+    // row a of every tile's dy, by (phase b, tile): input[a · size + b · blocks.tiles + t]
     // (zeros past the edge); A of their columns, row i: columns[i · size + …] the same way
     std::vector<T> input, columns;
     bool ready = false;
@@ -247,13 +251,14 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
 #pragma omp for schedule(static)
     for (index_t task = 0; task < tasks; ++task) {
       if (!ready) continue;
-      const index_t first = task % blocks * block_rows, f = task / blocks % filters, n = task / (blocks * filters);
-      const index_t count = std::min(block_rows, g.tiles_h - first) * tiles;   // the block's tiles
+      const index_t plane_index = task / blocks.per_plane, first = task % blocks.per_plane * blocks.rows;
+      const index_t f = plane_index % filters, n = plane_index / filters;
+      const index_t count = std::min(blocks.rows, g.tiles_h - first) * tiles;   // the block's tiles
       const T* plane = dy + (n * filters + f) * g.out_h * g.out_w;
       std::fill(input.begin(), input.end(), T(0));
       for (index_t ty = first; ty < first + count / tiles; ++ty)
         for (int a = 0; a < kM && kM * ty + a < g.out_h; ++a)
-          scatter_to_phases<kM>(plane + (kM * ty + a) * g.out_w, g.out_w, 0, block_tiles,
+          scatter_to_phases<kM>(plane + (kM * ty + a) * g.out_w, g.out_w, 0, blocks.tiles,
                                 input.data() + a * size + (ty - first) * tiles);
       // pass 1: t = A dy for every column (every (phase, tile) of the block)
 #pragma omp simd
@@ -271,7 +276,7 @@ MINIDL_VECTOR_CLONES void output_adjoint_fast(const T* dy, const WinogradGeometr
 #pragma omp simd
         for (index_t p = 0; p < count; ++p) {
           T row[kM], o[kPatch];
-          for (int b = 0; b < kM; ++b) row[b] = t[b * block_tiles + p];
+          for (int b = 0; b < kM; ++b) row[b] = t[b * blocks.tiles + p];
           winograd_a(row, o);
           for (int j = 0; j < kPatch; ++j) dm[j * g.k_stride + p] = o[j];
         }
@@ -305,8 +310,8 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
   const index_t positions = tiles + 1;                      // padded column X < m·tiles + 2
   const index_t phase_size = (g.tiles_h + 1) * positions;   // padded row Y < m·tiles_h + 2
   if (planes == 0 || g.height * g.width == 0) return;  // no pixel to write
-  const index_t block_rows = block_rows_for(g.tiles_h, tiles);
-  const index_t block_tiles = block_rows * tiles, block_size = block_rows * positions;
+  const TileRowBlocks blocks(g.tiles_h, tiles);
+  const index_t block_size = blocks.rows * positions;   // a block in rows of `positions`
   FirstError error;
 #pragma omp parallel if (planes >= 2 && planes * g.height * g.width >= (index_t(1) << 20))
   {
@@ -314,7 +319,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
     bool ready = false;
     error.run([&] {
       image.resize(kM * kM * phase_size);
-      rows_b.resize(kPatch * kPatch * block_tiles);
+      rows_b.resize(kPatch * kPatch * blocks.tiles);
       entries.resize(kPatch * kPatch * block_size);   // (the extra column stays zero)
       ready = true;
     });
@@ -323,8 +328,8 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
       if (!ready) continue;
       const index_t n = plane / g.channels, c = plane % g.channels;
       std::fill(image.begin(), image.end(), T(0));
-      for (index_t first = 0; first < g.tiles_h; first += block_rows) {
-        const index_t rows = std::min(block_rows, g.tiles_h - first), count = rows * tiles;
+      for (index_t first = 0; first < g.tiles_h; first += blocks.rows) {
+        const index_t rows = std::min(blocks.rows, g.tiles_h - first), count = rows * tiles;
         const T* in = dV + c * g.patches + (n * g.tiles_h + first) * tiles;  // the block's tiles
         // u = dv Bᵀ: row k of every tile (its values at blocks (m + 2)·k + l)
         for (int k = 0; k < kPatch; ++k) {
@@ -333,7 +338,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
             T row[kPatch], o[kPatch];
             for (int l = 0; l < kPatch; ++l) row[l] = in[(kPatch * k + l) * g.k_stride + t];
             winograd_b(row, o);
-            for (int s = 0; s < kPatch; ++s) rows_b[(k * kPatch + s) * block_tiles + t] = o[s];
+            for (int s = 0; s < kPatch; ++s) rows_b[(k * kPatch + s) * blocks.tiles + t] = o[s];
           }
         }
         // dd = B u: column s of every tile, into rows of `positions`
@@ -342,7 +347,7 @@ MINIDL_VECTOR_CLONES void input_adjoint_fast(const T* dV, const WinogradGeometry
 #pragma omp simd
             for (index_t tx = 0; tx < tiles; ++tx) {
               T column[kPatch], o[kPatch];
-              for (int k = 0; k < kPatch; ++k) column[k] = rows_b[(k * kPatch + s) * block_tiles + ty * tiles + tx];
+              for (int k = 0; k < kPatch; ++k) column[k] = rows_b[(k * kPatch + s) * blocks.tiles + ty * tiles + tx];
               winograd_b(column, o);
               for (int rr = 0; rr < kPatch; ++rr)
                 entries[(rr * kPatch + s) * block_size + ty * positions + tx] = o[rr];
