@@ -92,8 +92,13 @@ def takes(x, weight, geom, direction="forward"):
         out_width = direct_conv.output_size(*x.shape[2:], geom.padding, 2, geom.kernel[0])[1]
         if out_width < min_stride_2_width(direction):
             return False
+    return min(weight.shape[:2]) < MAX_CHANNELS and runs_fast_form(x)
+
+
+def runs_fast_form(x):
+    """Whether the kernel's vectorized (AVX2 or AVX-512) form would run on x: a float32 NumPy
+    array, the kernels in their native mode, a CPU with AVX2 and FMA."""
     return (not backend.is_cupy_array(x) and x.dtype == _FLOAT32
-            and min(weight.shape[:2]) < MAX_CHANNELS
             and direct_conv.fast_cpu_form() and direct_conv.fast_form_available())
 
 

@@ -27,8 +27,9 @@ convs); ``enabled = False`` switches the lane off (tests compare both).
 from __future__ import annotations
 
 from .. import backend
-from ..kernels import direct_conv, fast_cpu_form, winograd
+from ..kernels import winograd
 from ..kernels.im2col import batch_chunks, column_workspace, workspace
+from . import conv_direct
 
 #: False: no convolution runs here
 enabled = True
@@ -54,8 +55,6 @@ MIN_OUTPUTS_FOR_F4 = 4096
 #: None: the rule above; 2 or 4: that tile for every conv (tests and benchmarks compare them).
 TILE = None
 
-_FLOAT32 = backend.np.dtype("float32")    # (``x.dtype.name`` is a Python-level property: ~2 µs)
-
 
 def has_geometry(geom):
     """3×3 filters, stride 1, no dilation, one group and padding in [0, 2]: the convolutions this
@@ -74,17 +73,12 @@ def takes(x, weight, geom):
     channels = min(weight.shape[:2])
     if channels >= MIN_CHANNELS:
         return True
-    if channels < MIN_CHANNELS_LARGE_OUTPUT or not _where_fewer_channels_was_timed(x):
+    # (the 64-channel rule was timed against the direct lane, so it holds where that lane runs:
+    # elsewhere — CuPy, float64, the reference mode — such a conv keeps its lane)
+    if channels < MIN_CHANNELS_LARGE_OUTPUT or not conv_direct.runs_fast_form(x):
         return False
     oh, ow = winograd.output_size(*x.shape[2:], geom.padding)
     return x.shape[0] * oh * ow >= MIN_OUTPUTS_FOR_FEWER_CHANNELS
-
-
-def _where_fewer_channels_was_timed(x):
-    """float32 NumPy arrays, the kernels in their fast native form, a CPU with the direct lane's
-    AVX2 form: elsewhere (CuPy, float64, the reference mode) a 64-channel conv keeps its lane."""
-    return (not backend.is_cupy_array(x) and x.dtype == _FLOAT32 and fast_cpu_form()
-            and direct_conv.fast_form_available())
 
 
 def tile_for(x, padding):
